@@ -1,0 +1,52 @@
+# The two commands of the README:
+#   make lab    set up (first time only) and open the course in JupyterLab
+#   make test   set up (first time only) and run every test
+# Set-up: a virtualenv in .venv with the pinned requirements-lock.txt
+# (torch==2.13.0, CPU build) and the course package installed editable.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PORT ?= 8888
+PYTEST_ARGS ?=
+
+.PHONY: install lab test test-unit test-notebooks bench notebooks badges clean
+
+$(STAMP): requirements-lock.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade "pip>=24"
+	$(PY) -m pip install -r requirements-lock.txt
+	$(PY) -m pip install --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lab: install
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --port=$(PORT) $(LAB_ARGS)
+
+# Unit tests, then every notebook under nbval (outputs of cells marked
+# NBVAL_CHECK_OUTPUT are compared), then the browser test.
+test: install
+	$(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg $(PYTEST_ARGS)
+
+test-unit: install
+	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+test-notebooks: install
+	$(PY) -m pytest notebooks --nbval-lax --nbval-current-env \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg $(PYTEST_ARGS)
+
+# Re-execute every notebook in place (outputs committed), then refresh badges.
+notebooks: install
+	$(PY) tools/execute_notebooks.py notebooks/*.ipynb
+
+badges: install
+	$(PY) tools/badges.py
+
+bench: install
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) data/cache .pytest_cache

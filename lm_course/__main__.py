@@ -1,0 +1,45 @@
+"""Command line: ``python -m lm_course <command>`` (or ``lm-course <command>``).
+
+Commands:
+    info        print the environment report (versions, device)
+    corpus      build, verify and cache the corpus splits
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _info(args: argparse.Namespace) -> int:
+    from lm_course.env import environment_report
+
+    environment_report()
+    return 0
+
+
+def _corpus(args: argparse.Namespace) -> int:
+    from lm_course.data import SPLITS, load_shakespeare
+
+    for split in SPLITS:
+        text = load_shakespeare(split)
+        print(f"{split:>5}: {len(text):>9,} characters, sha256 verified")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lm_course", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("info", help="print versions and the compute device").set_defaults(func=_info)
+    sub.add_parser("corpus", help="build and verify the corpus splits").set_defaults(func=_corpus)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""Pick the compute device: CUDA, then Apple's MPS, then the CPU.
+
+Every notebook runs on the CPU; a GPU is used when present, never required.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["get_device", "seed_everything"]
+
+
+def get_device() -> torch.device:
+    """``cuda`` if available, else ``mps``, else ``cpu``."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python's ``random``, NumPy and PyTorch; return a seeded generator."""
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)

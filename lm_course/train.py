@@ -1,0 +1,234 @@
+"""A small, reusable training loop for the course's neural language models.
+
+Explained in ``02_tokens_and_embeddings.ipynb`` ("Training loop") and reused
+by chapters 3 (RNNs), 5 (the Transformer) and 7 (fine-tuning).
+
+The recipe:
+
+* batches of ``batch_size`` random contiguous windows of ``block_size + 1``
+  tokens from one long token stream; the model sees ``x = w[:-1]`` and is
+  trained to predict ``y = w[1:]`` at every position (cross-entropy);
+* AdamW with linear warm-up and cosine decay of the learning rate, and
+  gradient-norm clipping;
+* the validation loss measured every ``eval_interval`` steps on a fixed set
+  of validation windows (the same windows each time, so the curve is smooth);
+* a ``tqdm.auto`` progress bar with the running loss;
+* optional early stopping (``patience``) and a wall-clock ``time_budget``.
+
+With ``time_budget=None`` the run is fully deterministic for a given seed:
+same batches, same initial weights (if the caller seeds before building the
+model), same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = ["TrainConfig", "TrainHistory", "train", "random_windows", "lm_loss"]
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of :func:`train` (a comment per field)."""
+
+    steps: int = 1000  # optimiser steps: the training budget
+    batch_size: int = 32  # windows per batch
+    block_size: int = 64  # tokens per window (the model's input length)
+    lr: float = 3e-3  # peak learning rate of AdamW
+    weight_decay: float = 0.01  # AdamW's decoupled weight decay
+    betas: tuple[float, float] = (0.9, 0.99)  # AdamW's moment coefficients
+    warmup_steps: int = 50  # linear warm-up from 0 to lr
+    min_lr_ratio: float = 0.1  # cosine decay ends at lr * min_lr_ratio
+    grad_clip: float | None = 1.0  # clip the global gradient norm (None: off)
+    eval_interval: int = 100  # steps between validation measurements
+    eval_batches: int = 10  # batches of validation windows per measurement
+    patience: int | None = None  # stop after this many evals without improvement
+    time_budget: float | None = None  # seconds; stop when exceeded (not deterministic)
+    seed: int = 0  # seeds the batch sampler
+    progress: bool = True  # show a tqdm progress bar
+    device: str | None = None  # None: the model's device
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "block_size", "eval_interval", "eval_batches"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
+        if self.warmup_steps < 0:
+            raise ValueError("TrainConfig.warmup_steps must be >= 0")
+
+
+@dataclass
+class TrainHistory:
+    """What happened during training; :func:`lm_course.viz.plot_loss_curves`
+    draws it. Losses are mean cross-entropy in nats per token."""
+
+    steps: list[int] = field(default_factory=list)  # step of each train_loss
+    train_loss: list[float] = field(default_factory=list)  # loss of each batch
+    eval_steps: list[int] = field(default_factory=list)  # steps of the evaluations
+    eval_train_loss: list[float] = field(default_factory=list)  # on fixed train windows
+    val_loss: list[float] = field(default_factory=list)  # on fixed validation windows
+    lr: list[float] = field(default_factory=list)  # learning rate at each step
+    seconds: float = 0.0  # wall-clock time of the whole run
+    stopped_early: str | None = None  # why training stopped before `steps`
+
+    @property
+    def best_val_loss(self) -> float:
+        return min(self.val_loss) if self.val_loss else math.nan
+
+    @property
+    def best_val_bits(self) -> float:
+        """Best validation loss in bits per token (loss / ln 2)."""
+        return self.best_val_loss / math.log(2)
+
+
+def _as_stream(ids: Sequence[int] | torch.Tensor, name: str, min_len: int) -> torch.Tensor:
+    data = torch.as_tensor(ids, dtype=torch.long)
+    if data.dim() != 1:
+        raise ValueError(f"{name} must be a 1-D stream of token ids, got shape {tuple(data.shape)}")
+    if len(data) < min_len:
+        raise ValueError(f"{name} has {len(data)} tokens; a window needs at least {min_len}")
+    return data
+
+
+def random_windows(data: torch.Tensor, batch_size: int, block_size: int,
+                   generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """``batch_size`` random windows: inputs ``x`` and next-token targets ``y``.
+
+    Returns two ``(batch_size, block_size)`` long tensors with
+    ``y[:, t] == x[:, t + 1]`` inside the stream.
+    """
+    starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)  # (B,)
+    offsets = torch.arange(block_size + 1)  # (T+1,)
+    windows = data[starts[:, None] + offsets]  # (B, T+1)
+    return windows[:, :-1], windows[:, 1:]  # (B, T), (B, T)
+
+
+def lm_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy. The model maps ``x`` (B, T) to logits
+    (B, T, V), either directly or as an object with a ``.logits`` field."""
+    out = model(x)
+    logits = getattr(out, "logits", out)  # (B, T, V)
+    return F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
+
+
+def _lr_at(step: int, cfg: TrainConfig) -> float:
+    if cfg.warmup_steps and step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    span = max(1, cfg.steps - cfg.warmup_steps)
+    progress = min(1.0, (step - cfg.warmup_steps) / span)
+    cosine = 0.5 * (1 + math.cos(math.pi * progress))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cosine)
+
+
+@torch.no_grad()
+def _mean_loss(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]],
+               loss_fn: Callable) -> float:
+    was_training = model.training
+    model.eval()
+    losses = [float(loss_fn(model, x, y)) for x, y in batches]
+    model.train(was_training)
+    return sum(losses) / len(losses)
+
+
+def train(model: nn.Module, train_ids: Sequence[int] | torch.Tensor,
+          val_ids: Sequence[int] | torch.Tensor | None = None,
+          config: TrainConfig | None = None,
+          loss_fn: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] = lm_loss,
+          **overrides) -> TrainHistory:
+    """Train ``model`` on a token stream; return a :class:`TrainHistory`.
+
+    Args:
+        model: maps ``(B, T)`` ids to ``(B, T, V)`` logits (see :func:`lm_loss`).
+        train_ids, val_ids: 1-D token streams (lists or tensors).
+        config: a :class:`TrainConfig`; keyword ``overrides`` replace its fields,
+            e.g. ``train(model, ids, val, steps=500, lr=1e-3)``.
+        loss_fn: ``loss_fn(model, x, y) -> scalar``; the default is next-token
+            cross-entropy.
+    """
+    cfg = config or TrainConfig()
+    if overrides:
+        cfg = TrainConfig(**{**cfg.__dict__, **overrides})
+    device = torch.device(cfg.device) if cfg.device else next(model.parameters()).device
+    data = _as_stream(train_ids, "train_ids", cfg.block_size + 1)  # stays on the CPU
+    val = _as_stream(val_ids, "val_ids", cfg.block_size + 1) if val_ids is not None else None
+
+    gen = torch.Generator().manual_seed(cfg.seed)
+    eval_gen = torch.Generator().manual_seed(cfg.seed + 1)
+    def batch(stream: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = random_windows(stream, cfg.batch_size, cfg.block_size, generator)
+        return x.to(device), y.to(device)
+
+    fixed_train = [batch(data, eval_gen) for _ in range(cfg.eval_batches)]
+    fixed_val = [batch(val, eval_gen) for _ in range(cfg.eval_batches)] if val is not None else []
+
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay},
+         {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.lr, betas=cfg.betas,
+    )
+
+    history = TrainHistory()
+    best, evals_since_best = math.inf, 0
+    start = time.perf_counter()
+    model.train()
+
+    def evaluate(step: int) -> None:
+        nonlocal best, evals_since_best
+        history.eval_steps.append(step)
+        history.eval_train_loss.append(_mean_loss(model, fixed_train, loss_fn))
+        if fixed_val:
+            v = _mean_loss(model, fixed_val, loss_fn)
+            history.val_loss.append(v)
+            if v < best - 1e-4:
+                best, evals_since_best = v, 0
+            else:
+                evals_since_best += 1
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(range(cfg.steps), desc="training", disable=not cfg.progress, leave=True)
+    running = None
+    for step in bar:
+        if step % cfg.eval_interval == 0:
+            evaluate(step)
+            if cfg.patience is not None and evals_since_best > cfg.patience:
+                history.stopped_early = f"validation loss has not improved for {cfg.patience} evaluations"
+                break
+        if cfg.time_budget is not None and time.perf_counter() - start > cfg.time_budget:
+            history.stopped_early = f"time budget of {cfg.time_budget:.0f} s reached"
+            break
+        lr = _lr_at(step, cfg)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        x, y = batch(data, gen)
+        loss = loss_fn(model, x, y)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"the loss became {float(loss)} at step {step}; lower the learning rate")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        value = loss.item()
+        history.steps.append(step)
+        history.train_loss.append(value)
+        history.lr.append(lr)
+        running = value if running is None else 0.95 * running + 0.05 * value
+        if step % 10 == 0:
+            bar.set_postfix(loss=f"{running:.3f}", val=f"{history.val_loss[-1]:.3f}" if history.val_loss else "-")
+    else:
+        evaluate(cfg.steps)
+    bar.close()
+    model.eval()
+    history.seconds = time.perf_counter() - start
+    return history

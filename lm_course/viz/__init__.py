@@ -1,0 +1,39 @@
+"""Plots of the course, one module per kind of picture.
+
+Names are imported lazily (matplotlib loads only when a plot is drawn).
+To add a plot: write it in the module that fits (or a new one) and list its
+name in ``_WHERE`` below.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_WHERE = {
+    # corpus tour (chapter 0)
+    "plot_play_lengths": "lm_course.viz.corpus",
+    "plot_char_frequencies": "lm_course.viz.corpus",
+    "plot_zipf": "lm_course.viz.corpus",
+    # scoreboard (every chapter)
+    "plot_scoreboard": "lm_course.scoreboard",
+    # next-token distributions (chapters 1, 6 and the widgets)
+    "plot_next_token_probs": "lm_course.viz.distributions",
+    # training (chapters 2, 3, 5, 7)
+    "plot_loss_curves": "lm_course.viz.curves",
+    # embeddings (chapter 2)
+    "plot_embeddings_2d": "lm_course.viz.embeddings",
+    # attention maps (chapters 4, 5, 6)
+    "plot_attention": "lm_course.viz.attention",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'lm_course.viz' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,67 @@
+"""Plots for the corpus tour of ``00_welcome.ipynb`` ("A tour of the corpus")."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+__all__ = ["plot_play_lengths", "plot_char_frequencies", "plot_zipf"]
+
+_SPLIT_COLOURS = {"train": "tab:blue", "val": "tab:orange", "test": "tab:green"}
+
+
+def plot_play_lengths(plays: dict[str, str], split_of: dict[str, str], ax=None):
+    """One bar per play (characters), coloured by the split it belongs to."""
+    names = sorted(plays, key=lambda n: len(plays[n]))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 7))
+    colours = [_SPLIT_COLOURS[split_of[n]] for n in names]
+    ax.barh(names, [len(plays[n]) / 1000 for n in names], color=colours)
+    for split, colour in _SPLIT_COLOURS.items():
+        ax.barh([], [], color=colour, label=split)
+    ax.set_xlabel("thousands of characters")
+    ax.set_ylabel("play")
+    ax.tick_params(axis="y", labelsize=7)
+    ax.set_title("Length of each play, coloured by split")
+    ax.legend(title="split", loc="lower right")
+    return ax
+
+
+def plot_char_frequencies(text: str, ax=None):
+    """Bar chart of every character's relative frequency, most common first."""
+    counts = Counter(text).most_common()
+    labels = [repr(c)[1:-1] if c not in " " else "␣" for c, _ in counts]
+    freqs = np.array([n for _, n in counts]) / len(text)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(12, 3.5))
+    ax.bar(range(len(freqs)), freqs, color="tab:blue", label="relative frequency")
+    ax.set_xticks(range(len(freqs)), labels, fontsize=7)
+    ax.set_xlabel("character (␣ = space, \\n = line break)")
+    ax.set_ylabel("relative frequency")
+    ax.set_title(f"Character frequencies ({len(counts)} distinct characters)")
+    ax.legend()
+    return ax
+
+
+def word_counts(text: str) -> Counter:
+    """Lower-cased word counts (letters and apostrophes)."""
+    return Counter(re.findall(r"[a-z']+", text.lower()))
+
+
+def plot_zipf(text: str, ax=None):
+    """Rank-frequency plot of words on log-log axes, with Zipf's law
+    ``f(r) ~ C / r`` (Zipf 1935) fitted through the top-ranked word."""
+    counts = np.array(sorted(word_counts(text).values(), reverse=True), dtype=float)
+    ranks = np.arange(1, len(counts) + 1)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4.5))
+    ax.loglog(ranks, counts, ".", ms=3, label="words of the corpus")
+    ax.loglog(ranks, counts[0] / ranks, "--", color="tab:red", label=r"Zipf: $f(r) = f(1)/r$")
+    ax.set_xlabel("rank of the word (1 = most frequent)")
+    ax.set_ylabel("count")
+    ax.set_title("Zipf's law in Shakespeare")
+    ax.legend()
+    return ax
