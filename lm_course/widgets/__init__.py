@@ -1,0 +1,31 @@
+"""Interactive widgets (ipywidgets); every widget takes any
+:class:`~lm_course.interface.LanguageModel` it can use.
+
+Names are imported lazily. To add a widget: write it in a module here and
+list its name in ``_WHERE``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_WHERE = {
+    # chapter 1, reused by chapters 2, 3, 5, 6: type a context, see the next tokens
+    "next_token_explorer": "lm_course.widgets.explorer",
+    # chapter 4: explore attention heads and layers
+    "attention_explorer": "lm_course.widgets.attention",
+    # chapter 6: the sampling playground
+    "sampling_playground": "lm_course.widgets.playground",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'lm_course.widgets' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__
