@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import torch
 
-from lm_course.interface import LanguageModel, check_token_ids
+from lm_course.interface import LanguageModel, as_id_tensor
 
 __all__ = ["bits_per_token", "perplexity", "token_log_probs"]
 
@@ -34,20 +34,21 @@ def token_log_probs(model: LanguageModel, ids: Sequence[int] | torch.Tensor) -> 
     asks ``next_token_probs`` once per position, with the context cropped to
     ``model.context_length`` tokens when the model declares one.
     """
-    ids = check_token_ids(ids, model.vocab_size)
+    ids = as_id_tensor(ids, model.vocab_size)
     if len(ids) < 2:
         raise ValueError(
             f"need at least 2 tokens to evaluate (the first one is only context), got {len(ids)}"
         )
     fast = getattr(model, "token_log_probs", None)
     if callable(fast):
-        out = torch.as_tensor(fast(ids), dtype=torch.float64)
+        out = torch.as_tensor(fast(ids.tolist()), dtype=torch.float64)
         if out.shape != (len(ids) - 1,):
             raise ValueError(
                 f"{type(model).__name__}.token_log_probs returned shape {tuple(out.shape)}, "
                 f"expected ({len(ids) - 1},)"
             )
         return out
+    ids = ids.tolist()
     window = getattr(model, "context_length", None)
     logps = torch.empty(len(ids) - 1, dtype=torch.float64)
     for t in range(1, len(ids)):

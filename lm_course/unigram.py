@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import torch
 
-from lm_course.interface import check_token_ids
+from lm_course.interface import as_id_tensor, check_token_ids
 
 __all__ = ["UnigramLM"]
 
@@ -34,7 +34,7 @@ class UnigramLM:
         self.counts: torch.Tensor | None = None
 
     def fit(self, ids: Sequence[int] | torch.Tensor) -> "UnigramLM":
-        ids = torch.tensor(check_token_ids(ids, self.vocab_size), dtype=torch.long)
+        ids = as_id_tensor(ids, self.vocab_size)
         if len(ids) == 0:
             raise ValueError("cannot fit on an empty sequence")
         self.counts = torch.bincount(ids, minlength=self.vocab_size).double()  # (V,)
@@ -54,5 +54,5 @@ class UnigramLM:
 
     def token_log_probs(self, ids: Sequence[int]) -> torch.Tensor:
         """``ln p(ids[t])`` for ``t >= 1`` (the fast path of ``bits_per_token``)."""
-        idx = torch.tensor(check_token_ids(ids, self.vocab_size)[1:], dtype=torch.long)
+        idx = as_id_tensor(ids, self.vocab_size)[1:]  # (N-1,)
         return self.probs.double().log()[idx]  # (N-1,)
