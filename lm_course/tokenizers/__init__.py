@@ -1,9 +1,13 @@
 """Tokenizers: characters (chapter 0), words and byte-level BPE (chapter 2),
 and GPT-2's own BPE (chapters 2 and 6)."""
 
+from lm_course.tokenizers.bpe import BPETokenizer
 from lm_course.tokenizers.char import CharTokenizer, UnknownCharacterError
+from lm_course.tokenizers.gpt2 import GPT2TokenizerUnavailable, gpt2_tokenizer  # transformers loads on call
+from lm_course.tokenizers.word import WordTokenizer
 
-__all__ = ["CharTokenizer", "UnknownCharacterError", "corpus_tokenizer"]
+__all__ = ["BPETokenizer", "CharTokenizer", "GPT2TokenizerUnavailable", "UnknownCharacterError",
+           "WordTokenizer", "corpus_tokenizer", "gpt2_tokenizer"]
 
 
 def corpus_tokenizer() -> CharTokenizer:

@@ -1,0 +1,399 @@
+"""Byte-level byte-pair encoding (BPE), trained from scratch.
+
+Explained in ``02_tokens_and_embeddings.ipynb``, sections "Byte-pair encoding"
+and "BPE step by step". The algorithm is Sennrich et al. (2016), applied to
+UTF-8 bytes as in GPT-2 (Radford et al., 2019):
+
+1. Every text is UTF-8 bytes, so the first 256 tokens are the 256 byte values
+   and *any* Unicode string can be encoded, even characters never seen in
+   training (they simply stay split into bytes).
+2. Training repeats: find the most frequent adjacent pair of tokens in the
+   training text and give it a new id (a *merge*), until the vocabulary has
+   ``vocab_size`` tokens. The merges, in order, are the whole tokenizer.
+3. Encoding applies the merges to a new text in the same order (always the
+   earliest-learned pair present first); decoding concatenates each token's
+   bytes and decodes them as UTF-8.
+
+**Pre-splitting.** Like GPT-2, we first cut the text into chunks (words with
+their leading space, runs of digits, runs of punctuation, whitespace) and
+never merge across a chunk boundary, so no token glues a word to the
+punctuation after it. :data:`SPLIT_PATTERN` is GPT-2's pattern rewritten for
+Python's built-in :mod:`re` (GPT-2 uses the ``regex`` package's ``\\p{L}`` and
+``\\p{N}``; here a letter is ``[^\\W\\d_]``, a digit ``\\d``). Its
+alternatives cover every character, so joining the chunks gives back the
+text exactly.
+
+**Speed.** Training counts each *distinct* chunk once, weighted by how often
+it occurs (Shakespeare's 4.35 M training characters hold about 30 k distinct
+chunks), and after each merge updates the pair counts only in the chunks that
+contained the merged pair (an index ``pair -> chunks`` says which), with a
+heap to find the next most frequent pair. A full recount per merge would
+be hundreds of times slower.
+
+Showing its work, in the spirit of minGPT's ``bpe.py``:
+:meth:`BPETokenizer.merge_steps` returns every intermediate split of a
+word, ``encode(text, verbose=True)`` prints them, ``merge_counts`` holds the
+frequency of each pair when it was merged.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import re
+import warnings
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["BPETokenizer", "SPLIT_PATTERN", "bytes_to_unicode", "merge_pair", "visible"]
+
+#: GPT-2's pre-tokenisation pattern in Python ``re`` syntax: English
+#: contractions, an optional space + letters, an optional space + digits, an
+#: optional space + other symbols (``_`` included), whitespace not followed by
+#: a non-space (so the space before a word stays with the word), whitespace.
+SPLIT_PATTERN = r"""'(?:s|t|re|ve|m|ll|d)| ?[^\W\d_]+| ?\d+| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+"""
+
+_N_BYTES = 256
+
+
+def merge_pair(ids: Sequence[int], pair: tuple[int, int], new_id: int) -> list[int]:
+    """Replace every non-overlapping occurrence of ``pair`` in ``ids``
+    (left to right) by ``new_id``: the single step of BPE.
+
+    >>> merge_pair([1, 2, 3, 1, 2], (1, 2), 9)
+    [9, 3, 9]
+    """
+    out: list[int] = []
+    i, n = 0, len(ids)
+    a, b = pair
+    while i < n:
+        if i < n - 1 and ids[i] == a and ids[i + 1] == b:
+            out.append(new_id)
+            i += 2
+        else:
+            out.append(ids[i])
+            i += 1
+    return out
+
+
+def bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's table from each byte to a printable character, used to write
+    byte tokens as text in ``vocab.json``/``merges.txt`` (OpenAI's
+    ``encoder.py``, Radford et al., 2019): printable Latin-1 bytes map to
+    themselves, the others to characters from U+0100 on."""
+    keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    table, extra = {}, 0
+    for b in range(_N_BYTES):
+        if b in keep:
+            table[b] = chr(b)
+        else:
+            table[b] = chr(_N_BYTES + extra)
+            extra += 1
+    return table
+
+
+def visible(token: str) -> str:
+    """``token`` with spaces as ``␣`` and newlines as ``↵``, for printing."""
+    return token.replace(" ", "␣").replace("\n", "↵")
+
+
+def _check_text(text: object, what: str = "text") -> str:
+    if not isinstance(text, str):
+        raise TypeError(f"{what} must be a str, got {type(text).__name__}")
+    return text
+
+
+def _utf8(text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ValueError(
+            f"the text holds {text[err.start:err.end]!r} at position {err.start}, a lone surrogate "
+            "that is not a Unicode character and has no UTF-8 encoding"
+        ) from None
+
+
+class BPETokenizer:
+    """A byte-level BPE tokenizer: 256 byte tokens, then one token per merge.
+
+    >>> tok = BPETokenizer.train("low lower lowest " * 10, vocab_size=260)
+    >>> [tok.token_str(i) for i in range(256, 260)]
+    ['lo', 'low', ' low', ' lowe']
+    >>> tok.decode(tok.encode("lowest λ!"))
+    'lowest λ!'
+
+    Attributes:
+        merges: the learned pairs, in the order they were learned; merge ``k``
+            creates token ``256 + k``.
+        merge_counts: how often each pair occurred in the training text when
+            it was merged (``None`` for a tokenizer not trained here).
+        pattern: the pre-splitting regular expression.
+    """
+
+    def __init__(self, merges: Sequence[Sequence[int]] = (), pattern: str = SPLIT_PATTERN,
+                 merge_counts: Sequence[int] | None = None):
+        self.merges: list[tuple[int, int]] = []
+        self.vocab: list[bytes] = [bytes([b]) for b in range(_N_BYTES)]  # id -> bytes
+        for k, pair in enumerate(merges):
+            if len(pair) != 2:
+                raise ValueError(f"merge {k} must be a pair of token ids, got {pair!r}")
+            a, b = int(pair[0]), int(pair[1])
+            if not (0 <= a < len(self.vocab) and 0 <= b < len(self.vocab)):
+                raise ValueError(
+                    f"merge {k} = {(a, b)} uses a token id that does not exist yet "
+                    f"(ids 0..{len(self.vocab) - 1} exist before it)"
+                )
+            self.merges.append((a, b))
+            self.vocab.append(self.vocab[a] + self.vocab[b])
+        if merge_counts is not None and len(merge_counts) != len(self.merges):
+            raise ValueError("merge_counts must have one count per merge")
+        self.merge_counts: list[int] | None = list(merge_counts) if merge_counts is not None else None
+        self.ranks: dict[tuple[int, int], int] = {p: k for k, p in enumerate(self.merges)}
+        self.pattern = pattern
+        self._regex = re.compile(pattern)
+        self._cache: dict[str, list[int]] = {}
+
+    # ------------------------------------------------------------------ training
+    @classmethod
+    def train(cls, text: str, vocab_size: int, pattern: str = SPLIT_PATTERN,
+              min_frequency: int = 2, progress: bool = False) -> "BPETokenizer":
+        """Learn ``vocab_size - 256`` merges from ``text``.
+
+        Ties between equally frequent pairs go to the smaller pair of ids, so
+        training is deterministic. Training stops early (with a warning) when
+        no pair occurs at least ``min_frequency`` times.
+
+        Raises:
+            TypeError: ``text`` is not a str or ``vocab_size`` not an int.
+            ValueError: ``vocab_size < 256`` (the byte tokens alone take 256
+                ids), empty text, or ``min_frequency < 1``.
+        """
+        _check_text(text)
+        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
+            raise TypeError(f"vocab_size must be an int, got {type(vocab_size).__name__}")
+        if vocab_size < _N_BYTES:
+            raise ValueError(
+                f"vocab_size must be at least {_N_BYTES} for a byte-level BPE (the 256 byte "
+                f"values are the first tokens), got {vocab_size}"
+            )
+        if not text:
+            raise ValueError("cannot train a BPE tokenizer on empty text")
+        if min_frequency < 1:
+            raise ValueError(f"min_frequency must be >= 1, got {min_frequency}")
+        _utf8(text)  # a clear error for lone surrogates
+
+        chunk_counts = Counter(re.findall(pattern, text))
+        words = [list(chunk.encode("utf-8")) for chunk in chunk_counts]  # distinct chunks
+        freqs = list(chunk_counts.values())  # how often each occurs
+
+        pair_counts: dict[tuple[int, int], int] = defaultdict(int)
+        where: dict[tuple[int, int], set[int]] = defaultdict(set)  # pair -> chunks holding it
+        for i, (word, f) in enumerate(zip(words, freqs)):
+            for pair in zip(word, word[1:]):
+                pair_counts[pair] += f
+                where[pair].add(i)
+        heap = [(-c, pair) for pair, c in pair_counts.items()]  # max-heap by count
+        heapq.heapify(heap)
+
+        merges: list[tuple[int, int]] = []
+        counts: list[int] = []
+        n_merges = vocab_size - _N_BYTES
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=n_merges, desc="BPE merges")
+        while len(merges) < n_merges:
+            # pop until the top entry is up to date (stale entries are skipped)
+            while heap and pair_counts.get(heap[0][1], 0) != -heap[0][0]:
+                heapq.heappop(heap)
+            if not heap or -heap[0][0] < min_frequency:
+                warnings.warn(
+                    f"BPE training stopped at {_N_BYTES + len(merges)} tokens (asked for "
+                    f"{vocab_size}): no pair of tokens occurs {min_frequency} times or more",
+                    stacklevel=2,
+                )
+                break
+            neg_count, pair = heapq.heappop(heap)
+            new_id = _N_BYTES + len(merges)
+            merges.append(pair)
+            counts.append(-neg_count)
+
+            delta: dict[tuple[int, int], int] = defaultdict(int)
+            for i in where.pop(pair):
+                word = words[i]
+                merged = merge_pair(word, pair, new_id)
+                if len(merged) == len(word):  # stale index entry: pair no longer there
+                    continue
+                f = freqs[i]
+                for p in zip(word, word[1:]):
+                    delta[p] -= f
+                for p in zip(merged, merged[1:]):
+                    delta[p] += f
+                    where[p].add(i)
+                words[i] = merged
+            for p, d in delta.items():
+                if d == 0:
+                    continue
+                c = pair_counts[p] + d
+                if c > 0:
+                    pair_counts[p] = c
+                    heapq.heappush(heap, (-c, p))
+                else:
+                    del pair_counts[p]
+            pair_counts.pop(pair, None)
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        return cls(merges, pattern=pattern, merge_counts=counts)
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def vocab_size(self) -> int:
+        """256 byte tokens plus one token per merge."""
+        return len(self.vocab)
+
+    def split_chunks(self, text: str) -> list[str]:
+        """The pre-split of ``text`` into chunks that merges never cross."""
+        return self._regex.findall(_check_text(text))
+
+    def _encode_chunk(self, chunk: str) -> list[int]:
+        ids = self._cache.get(chunk)
+        if ids is None:
+            ids = self.merge_steps(chunk)[-1][1]
+            if len(self._cache) < 200_000:
+                self._cache[chunk] = ids
+        return ids
+
+    def encode(self, text: str, verbose: bool = False) -> list[int]:
+        """Text to token ids. ``verbose=True`` prints, for each chunk, the
+        merges applied step by step (see :meth:`merge_steps`)."""
+        _check_text(text)
+        _utf8(text)
+        out: list[int] = []
+        for chunk in self._regex.findall(text):
+            if verbose:
+                print(self.show_merge_steps(chunk))
+            out.extend(self._encode_chunk(chunk))
+        return out
+
+    def _check_ids(self, ids: Sequence[int]) -> list[int]:
+        if isinstance(ids, (str, bytes)):
+            raise TypeError("decode expects a sequence of token ids, not a string")
+        out = []
+        for i in ids:
+            i = int(i)
+            if not 0 <= i < self.vocab_size:
+                raise ValueError(f"token id {i} is outside the vocabulary 0..{self.vocab_size - 1}")
+            out.append(i)
+        return out
+
+    def decode_bytes(self, ids: Sequence[int]) -> bytes:
+        """The raw bytes of ``ids`` (a cut through a multi-byte character is
+        kept as is)."""
+        return b"".join(self.vocab[i] for i in self._check_ids(ids))
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """Token ids to text. ``decode(encode(s)) == s`` for every string.
+
+        A sequence that is not valid UTF-8 (e.g. a sampled byte token that
+        cuts a character in half) decodes its bad bytes to U+FFFD, "�", as
+        GPT-2 does (``errors="replace"``).
+        """
+        return self.decode_bytes(ids).decode("utf-8", errors="replace")
+
+    # ------------------------------------------------------------------ showing its work
+    def token_str(self, token_id: int) -> str:
+        """A readable form of one token: its text, or ``\\xNN`` escapes for
+        bytes that are only part of a UTF-8 character."""
+        return self.vocab[self._check_ids([token_id])[0]].decode("utf-8", errors="backslashreplace")
+
+    def merge_steps(self, chunk: str) -> list[tuple[int | None, list[int]]]:
+        """How one chunk is split, step by step.
+
+        Returns ``[(None, bytes), (rank, ids), ...]``: the starting byte
+        tokens, then after each merge the rank of the merge applied (the
+        earliest-learned pair present) and the resulting ids. The last entry
+        is the encoding of ``chunk``.
+        """
+        ids = list(_utf8(_check_text(chunk, "chunk")))
+        steps: list[tuple[int | None, list[int]]] = [(None, ids)]
+        while len(ids) >= 2:
+            rank = min((self.ranks.get(p, len(self.merges)) for p in zip(ids, ids[1:])))
+            if rank == len(self.merges):  # no learned pair left in the chunk
+                break
+            ids = merge_pair(ids, self.merges[rank], _N_BYTES + rank)
+            steps.append((rank, ids))
+        return steps
+
+    def show_merge_steps(self, chunk: str) -> str:
+        """:meth:`merge_steps` as text, one line per step, tokens between ``|``
+        (a space shown as ``␣``, a newline as ``↵``)."""
+        lines = []
+        for rank, ids in self.merge_steps(chunk):
+            pieces = "|".join(visible(self.token_str(i)) for i in ids)
+            if rank is None:
+                lines.append(f"{'bytes':<26} {pieces}")
+            else:
+                a, b = self.merges[rank]
+                rule = f"#{rank}: {visible(self.token_str(a))} + {visible(self.token_str(b))}"
+                lines.append(f"{rule:<26} {pieces}")
+        return "\n".join(lines)
+
+    def truncated(self, vocab_size: int) -> "BPETokenizer":
+        """The tokenizer made of the first ``vocab_size - 256`` merges.
+
+        Training is greedy, so this is exactly what training with the smaller
+        ``vocab_size`` on the same text would have produced.
+        """
+        if not _N_BYTES <= vocab_size <= self.vocab_size:
+            raise ValueError(f"vocab_size must be in {_N_BYTES}..{self.vocab_size}, got {vocab_size}")
+        k = vocab_size - _N_BYTES
+        counts = self.merge_counts[:k] if self.merge_counts is not None else None
+        return BPETokenizer(self.merges[:k], pattern=self.pattern, merge_counts=counts)
+
+    # ------------------------------------------------------------------ saving
+    def to_json(self) -> str:
+        return json.dumps({"type": "byte_bpe", "version": 1, "pattern": self.pattern,
+                           "merges": [list(p) for p in self.merges],
+                           "merge_counts": self.merge_counts})
+
+    @classmethod
+    def from_json(cls, blob: str) -> "BPETokenizer":
+        data = json.loads(blob)
+        if not isinstance(data, dict) or data.get("type") != "byte_bpe":
+            raise ValueError("not a byte-level BPE description (expected \"type\": \"byte_bpe\")")
+        return cls(data["merges"], pattern=data["pattern"], merge_counts=data.get("merge_counts"))
+
+    def save(self, path: str | Path) -> None:
+        """Write the merges (and pattern) as JSON: no pickle."""
+        Path(path).write_text(self.to_json(), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "BPETokenizer":
+        return cls.from_json(Path(path).read_text(encoding="utf-8"))
+
+    def save_gpt2_format(self, directory: str | Path) -> Path:
+        """Write ``vocab.json`` and ``merges.txt`` in GPT-2's format, so that
+        Hugging Face's tokenizer (``gpt2_tokenizer(directory)``) can load the
+        merges learned here; on text our pre-split treats like GPT-2's
+        (ASCII, most letters) both give the same ids. Token ids are ours:
+        bytes 0..255, then one per merge."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        table = bytes_to_unicode()
+        names = ["".join(table[b] for b in token) for token in self.vocab]
+        (directory / "vocab.json").write_text(
+            json.dumps({name: i for i, name in enumerate(names)}, ensure_ascii=False), encoding="utf-8")
+        lines = ["#version: 0.2"] + [f"{names[a]} {names[b]}" for a, b in self.merges]
+        (directory / "merges.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return directory
+
+    def __repr__(self) -> str:
+        return f"BPETokenizer(vocab_size={self.vocab_size})"
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, BPETokenizer) and other.merges == self.merges
+                and other.pattern == self.pattern)

@@ -1,0 +1,145 @@
+"""GPT-2's own byte-level BPE tokenizer (Radford et al., 2019), through
+Hugging Face ``transformers``/``tokenizers``.
+
+Explained in ``02_tokens_and_embeddings.ipynb`` ("GPT-2's tokenizer") and
+used again in ``06_gpt2_and_sampling.ipynb``.
+
+Where the files come from, in order:
+
+1. ``name_or_path`` is a local directory holding ``vocab.json`` and
+   ``merges.txt`` (GPT-2's format): loaded from there.
+2. The Hugging Face cache (``~/.cache/huggingface/hub``, or ``HF_HOME``):
+   loaded from there, no network needed.
+3. The hub, only when not in offline mode (``HF_HUB_OFFLINE``) and only after
+   a 3-second check that the hub's host answers, so an offline machine gets
+   a clear :class:`GPT2TokenizerUnavailable` at once instead of a minute of
+   retries.
+
+Why not simply ``from_pretrained("gpt2", local_files_only=True)``: with
+transformers 5 a missing file gives an *empty* tokenizer (vocabulary of 1)
+rather than an error; here missing files always raise.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlparse
+
+__all__ = ["gpt2_tokenizer", "GPT2TokenizerUnavailable", "GPT2_FILES", "hub_is_reachable"]
+
+#: The files of GPT-2's tokenizer: the token -> id table and the merges in order.
+GPT2_FILES = ("vocab.json", "merges.txt")
+_EXTRA_FILES = ("tokenizer.json", "tokenizer_config.json")
+
+_HOW_TO_GET_IT = """\
+To get it, on a machine with internet access run once
+    python -m lm_course download gpt2
+or, with the Hugging Face command line,
+    hf download gpt2            (older huggingface_hub: huggingface-cli download gpt2)
+The files land in the Hugging Face cache (~/.cache/huggingface/hub, or $HF_HOME)
+and are found there afterwards, also with HF_HUB_OFFLINE=1 set (no network).
+You can also pass a local directory that holds vocab.json and merges.txt."""
+
+
+class GPT2TokenizerUnavailable(OSError):
+    """GPT-2's tokenizer files are neither local, nor cached, nor downloadable."""
+
+
+def _env_true(name: str) -> bool:
+    return os.environ.get(name, "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def _offline() -> bool:
+    return _env_true("HF_HUB_OFFLINE") or _env_true("TRANSFORMERS_OFFLINE")
+
+
+def hub_is_reachable(timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to the Hugging Face hub's host opens within
+    ``timeout`` seconds (``HF_ENDPOINT`` is honoured)."""
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    host = url.hostname or "huggingface.co"
+    port = url.port or (443 if url.scheme != "http" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _complete(directory: Path) -> bool:
+    return all((directory / f).is_file() for f in GPT2_FILES)
+
+
+def _cached_snapshot(repo_id: str) -> Path | None:
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo_id, GPT2_FILES[0])
+    if not isinstance(found, str):  # None or "known not to exist"
+        return None
+    directory = Path(found).parent
+    return directory if _complete(directory) else None
+
+
+def _download(repo_id: str) -> Path:
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=[*GPT2_FILES, *_EXTRA_FILES]))
+    except Exception as err:  # network errors, unknown repository...
+        raise GPT2TokenizerUnavailable(
+            f"downloading the tokenizer files of {repo_id!r} from the Hugging Face hub failed "
+            f"({type(err).__name__}: {err}).\n{_HOW_TO_GET_IT}"
+        ) from err
+
+
+def gpt2_tokenizer(name_or_path: str = "gpt2", local_files_only: bool | None = None):
+    """GPT-2's byte-level BPE as a ``transformers`` tokenizer (50,257 tokens
+    for ``"gpt2"``).
+
+    Args:
+        name_or_path: a hub repository id (``"gpt2"``) or a local directory
+            with ``vocab.json`` and ``merges.txt``.
+        local_files_only: never touch the network. ``None`` (default): only
+            when ``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``) is set.
+
+    Raises:
+        GPT2TokenizerUnavailable: the files are not local, not cached, and
+            cannot be downloaded; the message says how to get them.
+    """
+    if local_files_only is None:
+        local_files_only = _offline()
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        if not _complete(path):
+            missing = [f for f in GPT2_FILES if not (path / f).is_file()]
+            raise GPT2TokenizerUnavailable(
+                f"the directory {str(path)!r} has no {' or '.join(missing)}: it is not a GPT-2 "
+                "tokenizer in Hugging Face format"
+            )
+        directory = path
+    else:
+        directory = _cached_snapshot(name_or_path)
+        if directory is None:
+            if local_files_only:
+                raise GPT2TokenizerUnavailable(
+                    f"GPT-2's tokenizer ({name_or_path!r}) is not in the Hugging Face cache and "
+                    f"offline mode is on (HF_HUB_OFFLINE), so it cannot be downloaded.\n{_HOW_TO_GET_IT}"
+                )
+            if not hub_is_reachable():
+                raise GPT2TokenizerUnavailable(
+                    f"GPT-2's tokenizer ({name_or_path!r}) is not in the Hugging Face cache and the "
+                    f"hub cannot be reached from this machine (no network?).\n{_HOW_TO_GET_IT}"
+                )
+            directory = _download(name_or_path)
+
+    from transformers import GPT2TokenizerFast
+
+    tok = GPT2TokenizerFast.from_pretrained(str(directory), local_files_only=True)
+    if len(tok) <= 256:
+        raise GPT2TokenizerUnavailable(
+            f"the tokenizer loaded from {str(directory)!r} has only {len(tok)} tokens: its files "
+            "are incomplete or damaged"
+        )
+    return tok
