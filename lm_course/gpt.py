@@ -1,0 +1,394 @@
+"""A GPT: the decoder-only Transformer of GPT-2, written to be read.
+
+Explained in ``05_transformer.ipynb`` (sections "From attention to a block"
+and "The full model"); ``06_gpt2_sampling.ipynb`` loads OpenAI's GPT-2
+weights into the very same class and adds the KV cache to generation.
+
+The architecture is GPT-2's (Radford et al. 2019), in the style of Andrej
+Karpathy's nanoGPT ``model.py``::
+
+    x = wte[idx] + wpe[positions]                      token + learned position embeddings
+    for each of n_layer blocks:
+        x = x + attn(ln_1(x))                          causal multi-head self-attention
+        x = x + mlp(ln_2(x))                           Linear(C, 4C) -> GELU -> Linear(4C, C)
+    logits = ln_f(x) @ wte^T                           LM head tied to the token embedding
+
+LayerNorm comes *before* each sub-layer ("pre-LN", GPT-2's choice) and the
+residual stream ``x`` is never normalised in place. The GELU is GPT-2's tanh
+approximation ("gelu_new" in Hugging Face) and LayerNorm's epsilon is 1e-5,
+so GPT-2's weights give the same logits as ``transformers``.
+
+Parameter names follow Hugging Face's ``GPT2LMHeadModel`` (``transformer.wte``,
+``transformer.h.0.attn.c_attn``, ..., ``lm_head``) so its checkpoints map onto
+this model by name; Hugging Face stores the ``c_attn``/``c_proj``/``c_fc``
+weights as ``Conv1D`` (``(in, out)``), i.e. transposed with respect to our
+``nn.Linear`` (``(out, in)``).
+
+Shapes: ``B`` batch, ``T`` new tokens, ``P`` cached (past) tokens,
+``S = P + T`` keys, ``C`` = n_embd, ``nh`` = n_head, ``hs`` = C // nh,
+``V`` = vocab_size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from lm_course.interface import check_token_ids
+
+__all__ = ["GPTConfig", "GPTOutput", "GPT", "KVCache", "load_reference_model"]
+
+# one (key, value) pair per layer, each (B, nh, S, hs)
+KVCache = tuple[tuple[torch.Tensor, torch.Tensor], ...]
+
+
+@dataclass
+class GPTConfig:
+    """The shape of a GPT (a comment per field). GPT-2 small is
+    ``GPTConfig(50257, 1024, 12, 12, 768)``."""
+
+    vocab_size: int  # number of token ids (63 characters for the course's char models)
+    block_size: int  # longest context: the number of learned positions
+    n_layer: int  # number of Transformer blocks
+    n_head: int  # attention heads per block
+    n_embd: int  # width of the residual stream (C); must be divisible by n_head
+    dropout: float = 0.0  # dropout on embeddings, attention weights and residual branches (training only)
+    bias: bool = True  # biases in Linear layers and LayerNorms (GPT-2 has them)
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"GPTConfig.{name} must be a positive int, got {value!r}")
+        if self.n_embd % self.n_head:
+            raise ValueError(
+                f"GPTConfig.n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head}): "
+                "each head gets n_embd // n_head features"
+            )
+        if not 0.0 <= float(self.dropout) < 1.0:
+            raise ValueError(f"GPTConfig.dropout must be in [0, 1), got {self.dropout!r}")
+
+    @property
+    def head_size(self) -> int:
+        return self.n_embd // self.n_head
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class GPTOutput:
+    """What :meth:`GPT.forward` returns."""
+
+    logits: torch.Tensor  # (B, T, V): next-token scores at every new position
+    past_key_values: KVCache | None = None  # with use_cache: per layer (k, v), each (B, nh, S, hs)
+    attentions: tuple[torch.Tensor, ...] | None = None  # with output_attentions: per layer (B, nh, T, S)
+    hidden_states: tuple[torch.Tensor, ...] | None = None  # with output_hidden_states: n_layer + 1 of (B, T, C)
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head causal self-attention with one fused ``c_attn`` projection
+    for queries, keys and values (GPT-2's layout) and an output ``c_proj``."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.n_head, self.n_embd = config.n_head, config.n_embd
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v together
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)  # mixes the heads
+        self.dropout = config.dropout
+        self.attn_dropout = nn.Dropout(config.dropout)
+        self.resid_dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor, layer_past: tuple[torch.Tensor, torch.Tensor] | None = None,
+                output_attentions: bool = False
+                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor], torch.Tensor | None]:
+        """Returns ``(y, (k, v), weights)``: the output (B, T, C), the keys and
+        values of all ``S = P + T`` positions (the cache for the next call) and
+        the attention weights (B, nh, T, S) when ``output_attentions``."""
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)  # 3 x (B, T, C)
+        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        if layer_past is not None:
+            past_k, past_v = layer_past  # (B, nh, P, hs) each
+            k = torch.cat([past_k, k], dim=2)  # (B, nh, S, hs)
+            v = torch.cat([past_v, v], dim=2)  # (B, nh, S, hs)
+        S = k.size(2)
+        weights = None
+        if output_attentions:
+            # chapter 4's attention, which returns its weights
+            from lm_course.attention import causal_mask, scaled_dot_product_attention
+
+            mask = causal_mask(T, S, device=x.device)  # (T, S), True = may attend
+            _, weights = scaled_dot_product_attention(q, k, v, mask)  # weights (B, nh, T, S)
+            y = self.attn_dropout(weights) @ v  # (B, nh, T, hs)
+        else:
+            # the fused kernel: same numbers, much faster, no weights
+            drop = self.dropout if self.training else 0.0
+            if S == T:
+                y = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, is_causal=True)  # (B, nh, T, hs)
+            else:  # queries are the last T of S positions
+                from lm_course.attention import causal_mask
+
+                mask = causal_mask(T, S, device=x.device)  # (T, S)
+                y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)  # (B, nh, T, hs)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C): heads side by side
+        y = self.resid_dropout(self.c_proj(y))  # (B, T, C)
+        return y, (k, v), weights
+
+
+class MLP(nn.Module):
+    """The position-wise feed-forward network: ``C -> 4C -> GELU -> C``."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.gelu(self.c_fc(x), approximate="tanh")  # (B, T, 4C); GPT-2's "gelu_new"
+        return self.dropout(self.c_proj(h))  # (B, T, C)
+
+
+class Block(nn.Module):
+    """One Transformer block: ``x + attn(ln_1(x))`` then ``x + mlp(ln_2(x))``."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd, eps=1e-5, bias=config.bias)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.n_embd, eps=1e-5, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x: torch.Tensor, layer_past: tuple[torch.Tensor, torch.Tensor] | None = None,
+                output_attentions: bool = False
+                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor], torch.Tensor | None]:
+        a, present, weights = self.attn(self.ln_1(x), layer_past, output_attentions)  # (B, T, C)
+        x = x + a  # (B, T, C): the residual stream
+        x = x + self.mlp(self.ln_2(x))  # (B, T, C)
+        return x, present, weights
+
+
+class GPT(nn.Module):
+    """GPT-2's architecture; implements :class:`lm_course.interface.LanguageModel`.
+
+    >>> model = GPT(GPTConfig(vocab_size=63, block_size=32, n_layer=2, n_head=2, n_embd=32))
+    >>> model(torch.zeros(1, 5, dtype=torch.long)).logits.shape
+    torch.Size([1, 5, 63])
+    """
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        if not isinstance(config, GPTConfig):
+            raise TypeError(f"GPT expects a GPTConfig, got {type(config).__name__}")
+        self.config = config
+        self.transformer = nn.ModuleDict(dict(
+            wte=nn.Embedding(config.vocab_size, config.n_embd),  # token embeddings
+            wpe=nn.Embedding(config.block_size, config.n_embd),  # learned position embeddings
+            drop=nn.Dropout(config.dropout),
+            h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
+            ln_f=nn.LayerNorm(config.n_embd, eps=1e-5, bias=config.bias),
+        ))
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.lm_head.weight = self.transformer.wte.weight  # weight tying (Press & Wolf 2017)
+        self.apply(self._init_weights)
+        # GPT-2's scaled init of the projections that write into the residual stream
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    # ---- the LanguageModel interface ------------------------------------
+    @property
+    def vocab_size(self) -> int:
+        return self.config.vocab_size
+
+    @property
+    def context_length(self) -> int:
+        """The longest context the model accepts: ``block_size``."""
+        return self.config.block_size
+
+    def num_parameters(self, non_embedding: bool = False) -> int:
+        """Number of parameters (the tied head counted once). With
+        ``non_embedding`` the token and position embeddings are left out, as
+        in the scaling-law papers (Kaplan et al. 2020)."""
+        n = sum(p.numel() for p in self.parameters())
+        if non_embedding:
+            n -= self.transformer.wpe.weight.numel() + self.transformer.wte.weight.numel()
+        return n
+
+    # ---- the forward pass -------------------------------------------------
+    def forward(self, idx: torch.Tensor, past_key_values: KVCache | None = None,
+                use_cache: bool = False, output_attentions: bool = False,
+                output_hidden_states: bool = False) -> GPTOutput:
+        """Next-token logits for every position of ``idx`` (B, T).
+
+        Args:
+            idx: ``(B, T)`` long tensor of token ids.
+            past_key_values: the ``past_key_values`` of an earlier call with
+                ``use_cache=True``; ``idx`` then holds only the *new* tokens,
+                whose positions continue after the ``P`` cached ones.
+            use_cache: also return the keys/values of all ``P + T`` positions.
+            output_attentions: also return each layer's attention weights
+                (computed by chapter 4's ``scaled_dot_product_attention``).
+            output_hidden_states: also return the residual stream entering
+                each block and, last, the output of ``ln_f`` (as Hugging Face
+                does), ``n_layer + 1`` tensors of shape (B, T, C).
+
+        Raises:
+            ValueError: ``idx`` is not a 2-D tensor of ids in the vocabulary,
+                or ``P + T`` exceeds ``block_size`` (there is no position
+                embedding beyond it; crop the context first).
+        """
+        if not isinstance(idx, torch.Tensor) or idx.dim() != 2:
+            shape = tuple(idx.shape) if isinstance(idx, torch.Tensor) else type(idx).__name__
+            raise ValueError(f"idx must be a (B, T) tensor of token ids, got {shape}")
+        if idx.is_floating_point() or idx.dtype == torch.bool:
+            raise TypeError(f"idx must hold integer token ids, got dtype {idx.dtype}")
+        B, T = idx.shape
+        if T == 0:
+            raise ValueError("idx holds no tokens (T = 0); a GPT needs at least one token of context")
+        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= self.config.vocab_size):
+            raise ValueError(f"idx holds token ids outside the vocabulary 0..{self.config.vocab_size - 1}")
+        P = 0
+        if past_key_values is not None:
+            if len(past_key_values) != self.config.n_layer:
+                raise ValueError(f"past_key_values has {len(past_key_values)} layers, the model {self.config.n_layer}")
+            P = past_key_values[0][0].size(2)
+        if P + T > self.config.block_size:
+            raise ValueError(
+                f"context of {P + T} tokens ({P} cached + {T} new) is longer than the model's "
+                f"block_size of {self.config.block_size}; crop it to the last "
+                f"{self.config.block_size} tokens"
+            )
+        pos = torch.arange(P, P + T, dtype=torch.long, device=idx.device)  # (T,)
+        x = self.transformer.wte(idx) + self.transformer.wpe(pos)  # (B, T, C)
+        x = self.transformer.drop(x)  # (B, T, C)
+        presents, attentions, hidden = [], [], []
+        for i, block in enumerate(self.transformer.h):
+            if output_hidden_states:
+                hidden.append(x)  # (B, T, C)
+            layer_past = past_key_values[i] if past_key_values is not None else None
+            x, present, weights = block(x, layer_past, output_attentions)  # (B, T, C)
+            presents.append(present)
+            attentions.append(weights)
+        x = self.transformer.ln_f(x)  # (B, T, C)
+        if output_hidden_states:
+            hidden.append(x)  # (B, T, C)
+        logits = self.lm_head(x)  # (B, T, V)
+        return GPTOutput(
+            logits=logits,
+            past_key_values=tuple(presents) if use_cache else None,
+            attentions=tuple(attentions) if output_attentions else None,
+            hidden_states=tuple(hidden) if output_hidden_states else None,
+        )
+
+    # ---- probabilities for the course's evaluation and widgets ------------
+    def _device(self) -> torch.device:
+        return self.transformer.wte.weight.device
+
+    @torch.no_grad()
+    def next_token_probs(self, context: Sequence[int] | torch.Tensor) -> torch.Tensor:
+        """``(vocab_size,)`` distribution of the token after ``context``.
+
+        A GPT has no "start of text" token, so an empty context raises
+        ``ValueError`` (give it at least one token, e.g. a newline for the
+        character models). A context longer than ``context_length`` raises
+        too: crop it with ``context[-model.context_length:]``.
+        """
+        ids = check_token_ids(context, self.vocab_size, "context")
+        if not ids:
+            raise ValueError(
+                "a GPT needs at least one token of context (it has no start-of-text token); "
+                "for the character models start from a newline"
+            )
+        if len(ids) > self.context_length:
+            raise ValueError(
+                f"context of {len(ids)} tokens is longer than the model's context_length "
+                f"{self.context_length}; pass context[-{self.context_length}:]"
+            )
+        was_training = self.training
+        self.eval()
+        idx = torch.tensor([ids], dtype=torch.long, device=self._device())  # (1, T)
+        logits = self(idx).logits[0, -1]  # (V,)
+        self.train(was_training)
+        return torch.softmax(logits.float(), dim=-1).cpu()  # (V,)
+
+    @torch.no_grad()
+    def token_log_probs(self, ids: Sequence[int] | torch.Tensor, stride: int | None = None,
+                        batch_size: int = 32) -> torch.Tensor:
+        """``(N-1,)`` natural-log probabilities ``ln p(ids[t] | ids[:t])``, ``t = 1..N-1``.
+
+        The fast path of :func:`lm_course.evaluate.bits_per_token` for long
+        texts. A GPT sees at most ``block_size`` tokens, so the text is cut
+        into overlapping windows of ``W = block_size`` tokens that start
+        every ``stride`` tokens (default ``W // 2``), scored in batches.
+        The first window scores all its tokens (they have all the context
+        there is); every later window scores only its last ``stride`` tokens,
+        each of which therefore sees at least ``W - stride`` tokens of context
+        (``W // 2`` by default). Every token is scored exactly once.
+        ``stride=1`` gives every token the full window (slow; the exact
+        sliding-window score); a larger stride is faster and slightly worse.
+        """
+        ids_list = check_token_ids(ids, self.vocab_size)
+        N = len(ids_list)
+        if N < 2:
+            raise ValueError(f"need at least 2 tokens to score (the first is only context), got {N}")
+        W = self.context_length
+        stride = W // 2 if stride is None else int(stride)
+        if not 1 <= stride <= W:
+            raise ValueError(f"stride must be in 1..block_size ({W}), got {stride}")
+        data = torch.tensor(ids_list, dtype=torch.long)  # (N,)
+        if N - 1 <= W:  # one window holds everything
+            starts, W = [0], N - 1
+        else:
+            starts = list(range(0, N - 1 - W, stride)) + [N - 1 - W]  # the last window ends the text
+        out = torch.empty(N - 1, dtype=torch.float32)  # (N-1,): out[t-1] = ln p(ids[t] | ...)
+        scored_to = 0  # targets 1..scored_to are done
+        was_training = self.training
+        self.eval()
+        offsets = torch.arange(W + 1)  # (W+1,)
+        device = self._device()
+        for b in range(0, len(starts), batch_size):
+            chunk = torch.tensor(starts[b:b + batch_size])  # (K,)
+            windows = data[chunk[:, None] + offsets]  # (K, W+1)
+            x = windows[:, :-1].to(device)  # (K, W)
+            y = windows[:, 1:].to(device)  # (K, W)
+            logp = torch.log_softmax(self(x).logits.float(), dim=-1)  # (K, W, V)
+            logp = logp.gather(-1, y[..., None])[..., 0].cpu()  # (K, W): ln p of each target
+            for k, a in enumerate(chunk.tolist()):
+                first = max(scored_to + 1, a + 1)  # first target not yet scored
+                last = a + W  # the window's last target
+                out[first - 1:last] = logp[k, first - a - 1:]  # targets first..last
+                scored_to = last
+        self.train(was_training)
+        return out
+
+    def extra_repr(self) -> str:
+        c = self.config
+        return (f"n_layer={c.n_layer}, n_head={c.n_head}, n_embd={c.n_embd}, block_size={c.block_size}, "
+                f"vocab_size={c.vocab_size}, parameters={self.num_parameters():,}")
+
+
+def load_reference_model(path=None):
+    """The course's reference GPT and its character tokenizer, from
+    ``data/reference_gpt.safetensors`` + ``.json`` (see :mod:`lm_course.reference`,
+    which made them). Returns ``(GPT, CharTokenizer)``; the model is in eval mode."""
+    from lm_course.reference import load_reference_model as _load
+
+    return _load(path)
