@@ -40,12 +40,7 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
         A query whose mask row is all ``False`` gets all-zero weights (and a
         zero output) instead of NaNs.
     """
-    if q.dim() < 2 or k.dim() < 2 or v.dim() < 2:
-        raise ValueError("q, k and v need at least 2 dimensions: (..., tokens, features)")
-    if q.size(-1) != k.size(-1):
-        raise ValueError(f"queries and keys must have the same width d_k, got {q.size(-1)} and {k.size(-1)}")
-    if k.size(-2) != v.size(-2):
-        raise ValueError(f"keys and values must have the same number of tokens, got {k.size(-2)} and {v.size(-2)}")
+    _check_qkv(q, k, v)
     d_k = q.size(-1)
     scores = q @ k.transpose(-2, -1) / math.sqrt(d_k)  # (..., T, S)
     if mask is not None:
@@ -63,6 +58,31 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     return weights @ v, weights  # (..., T, dv), (..., T, S)
 
 
+def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
+    """Clear errors for the shapes and dtypes that ``q @ k^T`` and ``w @ v``
+    would otherwise reject with a cryptic message (or silently broadcast)."""
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if t.dim() < 2:
+            raise ValueError(f"{name} needs at least 2 dimensions (..., tokens, features), got shape {tuple(t.shape)}")
+        if not t.is_floating_point():
+            raise TypeError(f"{name} must be a floating-point tensor, got {t.dtype}")
+    if not q.dtype == k.dtype == v.dtype:
+        raise TypeError(f"q, k and v must share one dtype, got {q.dtype}, {k.dtype} and {v.dtype}")
+    if q.size(-1) != k.size(-1):
+        raise ValueError(f"queries and keys must have the same width d_k, got {q.size(-1)} and {k.size(-1)}")
+    if k.size(-2) != v.size(-2):
+        raise ValueError(f"keys and values must have the same number of tokens, got {k.size(-2)} and {v.size(-2)}")
+    try:
+        torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
+    except RuntimeError:
+        raise ValueError(
+            f"the leading (batch, head) dimensions of q {tuple(q.shape)}, k {tuple(k.shape)} and "
+            f"v {tuple(v.shape)} do not match"
+        ) from None
+
+
 def causal_mask(T: int, S: int | None = None, device: torch.device | str | None = None) -> torch.Tensor:
     """Boolean ``(T, S)`` mask, ``True`` where attention is allowed.
 
@@ -71,6 +91,9 @@ def causal_mask(T: int, S: int | None = None, device: torch.device | str | None 
     last ``T`` positions of a longer sequence (generation with a KV cache).
     """
     S = T if S is None else S
+    for name, n in (("T", T), ("S", S)):
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise TypeError(f"causal_mask needs an integer {name}, got {type(n).__name__}")
     if T < 1 or S < T:
         raise ValueError(f"causal_mask needs 1 <= T <= S, got T={T}, S={S}")
     return torch.ones(T, S, dtype=torch.bool, device=device).tril(diagonal=S - T)  # (T, S)
@@ -86,8 +109,11 @@ class MultiHeadAttention(nn.Module):
 
     def __init__(self, d_model: int, n_heads: int, bias: bool = True):
         super().__init__()
+        for name, n in (("d_model", d_model), ("n_heads", n_heads)):
+            if isinstance(n, bool) or not isinstance(n, int):
+                raise TypeError(f"{name} must be an integer, got {type(n).__name__}")
         if d_model < 1 or n_heads < 1:
-            raise ValueError("d_model and n_heads must be positive")
+            raise ValueError(f"d_model and n_heads must be positive, got {d_model} and {n_heads}")
         if d_model % n_heads:
             raise ValueError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
         self.d_model, self.n_heads, self.d_head = d_model, n_heads, d_model // n_heads
@@ -110,6 +136,8 @@ class MultiHeadAttention(nn.Module):
         q = self._split_heads(self.q_proj(x))  # (B, H, T, dh)
         k = self._split_heads(self.k_proj(x))  # (B, H, T, dh)
         v = self._split_heads(self.v_proj(x))  # (B, H, T, dh)
+        if mask is not None and mask.dtype != torch.bool:
+            raise TypeError(f"mask must be boolean (True = may attend), got {mask.dtype}")
         if causal:
             cm = causal_mask(T, device=x.device)  # (T, T)
             mask = cm if mask is None else mask & cm
@@ -124,6 +152,9 @@ def sinusoidal_positional_encoding(T: int, d: int) -> torch.Tensor:
     ``PE[pos, 2i] = sin(pos / 10000^(2i/d))`` and
     ``PE[pos, 2i+1] = cos(pos / 10000^(2i/d))``; returns ``(T, d)``.
     """
+    for name, n in (("T", T), ("d", d)):
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise TypeError(f"sinusoidal_positional_encoding needs an integer {name}, got {type(n).__name__}")
     if T < 1 or d < 1:
         raise ValueError(f"T and d must be positive, got T={T}, d={d}")
     pos = torch.arange(T, dtype=torch.float32)[:, None]  # (T, 1)
