@@ -39,7 +39,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lm_course.interface import check_token_ids
+from lm_course.interface import as_id_tensor
 
 __all__ = ["GPTConfig", "GPTOutput", "GPT", "KVCache", "load_reference_model"]
 
@@ -311,8 +311,8 @@ class GPT(nn.Module):
         character models). A context longer than ``context_length`` raises
         too: crop it with ``context[-model.context_length:]``.
         """
-        ids = check_token_ids(context, self.vocab_size, "context")
-        if not ids:
+        ids = as_id_tensor(context, self.vocab_size, "context")  # (T,)
+        if len(ids) == 0:
             raise ValueError(
                 "a GPT needs at least one token of context (it has no start-of-text token); "
                 "for the character models start from a newline"
@@ -324,7 +324,7 @@ class GPT(nn.Module):
             )
         was_training = self.training
         self.eval()
-        idx = torch.tensor([ids], dtype=torch.long, device=self._device())  # (1, T)
+        idx = ids[None].to(self._device())  # (1, T)
         logits = self(idx).logits[0, -1]  # (V,)
         self.train(was_training)
         return torch.softmax(logits.float(), dim=-1).cpu()  # (V,)
@@ -345,15 +345,14 @@ class GPT(nn.Module):
         ``stride=1`` gives every token the full window (slow; the exact
         sliding-window score); a larger stride is faster and slightly worse.
         """
-        ids_list = check_token_ids(ids, self.vocab_size)
-        N = len(ids_list)
+        data = as_id_tensor(ids, self.vocab_size).cpu()  # (N,)
+        N = len(data)
         if N < 2:
             raise ValueError(f"need at least 2 tokens to score (the first is only context), got {N}")
         W = self.context_length
         stride = W // 2 if stride is None else int(stride)
         if not 1 <= stride <= W:
             raise ValueError(f"stride must be in 1..block_size ({W}), got {stride}")
-        data = torch.tensor(ids_list, dtype=torch.long)  # (N,)
         if N - 1 <= W:  # one window holds everything
             starts, W = [0], N - 1
         else:
