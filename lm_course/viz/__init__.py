@@ -22,6 +22,11 @@ _WHERE = {
     "plot_loss_curves": "lm_course.viz.curves",
     # embeddings (chapter 2)
     "plot_embeddings_2d": "lm_course.viz.embeddings",
+    # recurrent networks (chapter 3)
+    "plot_unrolled_rnn": "lm_course.viz.rnn",
+    "plot_gradient_norms": "lm_course.viz.rnn",
+    "plot_gate_histograms": "lm_course.viz.rnn",
+    "plot_hidden_heatmap": "lm_course.viz.rnn",
     # attention maps (chapters 4, 5, 6)
     "plot_attention": "lm_course.viz.attention",
 }

@@ -1,0 +1,569 @@
+"""Recurrent language models: a vanilla RNN cell written from its equations,
+an unrolled RNN layer built on it, and RNN / LSTM / GRU character models.
+
+Explained in ``03_rnns.ipynb``:
+
+* "The RNN cell by hand": :class:`RNNCell` implements
+
+      h_t = tanh(W_hh h_{t-1} + W_xh x_t + b_h)
+      y_t = W_hy h_t + b_y
+
+  and :class:`UnrolledRNN` runs it over a sequence, returning every hidden
+  state (the notebook checks both against ``torch.nn.RNN``).
+* "A character-level LSTM": :class:`RNNLanguageModel` wraps PyTorch's fused
+  ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` (fast, batched) between an embedding
+  and a linear read-out, and implements the course's
+  :class:`~lm_course.interface.LanguageModel` (``next_token_probs`` runs the
+  recurrence step by step over the context, ``token_log_probs`` scores a long
+  text in batched chunks).
+
+Truncated backpropagation through time
+    The course's training loop (:func:`lm_course.train.train`) cuts random
+    windows of ``block_size`` tokens out of the corpus and starts every window
+    from a zero hidden state. Gradients therefore flow back at most
+    ``block_size`` steps: this is truncated BPTT with truncation length
+    ``block_size``, and a dependency longer than a window cannot be learned
+    directly. At evaluation time the state is carried across the whole text.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from lm_course.interface import as_id_tensor
+
+__all__ = [
+    "KINDS",
+    "RNNCell",
+    "UnrolledRNN",
+    "RNNConfig",
+    "RNNLanguageModel",
+    "save_rnn",
+    "load_rnn",
+    "CharRNNRecipe",
+    "REFERENCE_RECIPE",
+    "corpus_ids",
+    "train_char_rnn",
+    "reference_checkpoint_path",
+    "make_reference_checkpoint",
+    "load_reference_rnn",
+]
+
+#: The recurrent layers :class:`RNNLanguageModel` can use.
+KINDS = ("rnn", "lstm", "gru")
+
+State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]  # h, or (h, c) for an LSTM
+
+
+def _positive_int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+class RNNCell(nn.Module):
+    """One step of a vanilla (Elman) RNN, written from the equations.
+
+    ``h_t = tanh(W_hh h_{t-1} + W_xh x_t + b_h)`` and, when ``output_size`` is
+    given, ``y_t = W_hy h_t + b_y`` (:meth:`readout`). Weights are initialised
+    like PyTorch's: uniform in ``(-1/sqrt(H), 1/sqrt(H))``.
+
+    Notebook section: "The RNN cell by hand".
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, output_size: int | None = None):
+        super().__init__()
+        self.input_size = _positive_int(input_size, "input_size")
+        self.hidden_size = _positive_int(hidden_size, "hidden_size")
+        self.output_size = None if output_size is None else _positive_int(output_size, "output_size")
+        H, I = hidden_size, input_size
+        self.W_xh = nn.Parameter(torch.empty(H, I))  # (H, I)
+        self.W_hh = nn.Parameter(torch.empty(H, H))  # (H, H)
+        self.b_h = nn.Parameter(torch.empty(H))  # (H,)
+        if output_size is not None:
+            self.W_hy = nn.Parameter(torch.empty(output_size, H))  # (O, H)
+            self.b_y = nn.Parameter(torch.empty(output_size))  # (O,)
+        bound = 1 / math.sqrt(H)
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)
+
+    def forward(self, x_t: torch.Tensor, h_prev: torch.Tensor | None = None) -> torch.Tensor:
+        """One step: ``x_t`` ``(B, I)`` and ``h_prev`` ``(B, H)`` (zeros when
+        ``None``) give ``h_t`` ``(B, H)``."""
+        if x_t.dim() != 2 or x_t.size(1) != self.input_size:
+            raise ValueError(f"x_t must have shape (batch, {self.input_size}), got {tuple(x_t.shape)}")
+        if h_prev is None:
+            h_prev = x_t.new_zeros(x_t.size(0), self.hidden_size)  # (B, H)
+        elif h_prev.shape != (x_t.size(0), self.hidden_size):
+            raise ValueError(
+                f"h_prev must have shape ({x_t.size(0)}, {self.hidden_size}), got {tuple(h_prev.shape)}"
+            )
+        return torch.tanh(h_prev @ self.W_hh.T + x_t @ self.W_xh.T + self.b_h)  # (B, H)
+
+    def readout(self, h_t: torch.Tensor) -> torch.Tensor:
+        """``y_t = W_hy h_t + b_y``: ``(..., H)`` to ``(..., O)``."""
+        if self.output_size is None:
+            raise RuntimeError("this cell has no output layer; build it with output_size=...")
+        return h_t @ self.W_hy.T + self.b_y  # (..., O)
+
+    @torch.no_grad()
+    def load_from_torch(self, rnn: nn.RNN) -> "RNNCell":
+        """Copy the weights of a one-layer, tanh ``torch.nn.RNN`` into this cell.
+
+        PyTorch keeps two bias vectors (``bias_ih`` and ``bias_hh``); they are
+        always added together, so ``b_h`` is their sum.
+        """
+        if not isinstance(rnn, nn.RNN) or rnn.num_layers != 1 or rnn.nonlinearity != "tanh" \
+                or rnn.bidirectional:
+            raise ValueError("expected a one-layer, one-direction torch.nn.RNN with tanh")
+        if (rnn.input_size, rnn.hidden_size) != (self.input_size, self.hidden_size):
+            raise ValueError(
+                f"shape mismatch: the torch RNN is {rnn.input_size}->{rnn.hidden_size}, "
+                f"this cell is {self.input_size}->{self.hidden_size}"
+            )
+        self.W_xh.copy_(rnn.weight_ih_l0)
+        self.W_hh.copy_(rnn.weight_hh_l0)
+        self.b_h.copy_(rnn.bias_ih_l0 + rnn.bias_hh_l0 if rnn.bias else torch.zeros_like(self.b_h))
+        return self
+
+
+class UnrolledRNN(nn.Module):
+    """An RNN layer written as a Python loop over :class:`RNNCell` steps.
+
+    Slow, but it shows its work: :meth:`forward` returns every hidden state
+    ``h_1 .. h_T`` (and every output ``y_t`` when the cell has a read-out).
+    Backpropagating through the loop is backpropagation through time.
+
+    Notebook section: "The recurrence unrolled".
+    """
+
+    def __init__(self, cell: RNNCell):
+        super().__init__()
+        self.cell = cell
+
+    def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Run the cell over ``x`` ``(B, T, I)`` from ``h0`` ``(B, H)`` (zeros
+        when ``None``). Returns ``(hidden (B, T, H), outputs (B, T, O) or None)``."""
+        if x.dim() != 3:
+            raise ValueError(f"x must have shape (batch, time, {self.cell.input_size}), got {tuple(x.shape)}")
+        if x.size(1) == 0:
+            raise ValueError("x has no time steps")
+        h, hidden = h0, []
+        for t in range(x.size(1)):
+            h = self.cell(x[:, t], h)  # (B, H)
+            hidden.append(h)
+        hs = torch.stack(hidden, dim=1)  # (B, T, H)
+        ys = self.cell.readout(hs) if self.cell.output_size is not None else None  # (B, T, O)
+        return hs, ys
+
+
+@dataclass
+class RNNConfig:
+    """The shape of an :class:`RNNLanguageModel` (a comment per field)."""
+
+    vocab_size: int  # number of token ids (63 characters for the course corpus)
+    hidden_size: int = 256  # width H of the hidden state h_t (and of the LSTM cell c_t)
+    kind: str = "lstm"  # "rnn" (tanh Elman RNN), "lstm" or "gru"
+    num_layers: int = 1  # recurrent layers stacked on top of each other
+    embed_size: int = 64  # width of the character embedding fed to the first layer
+    dropout: float = 0.0  # dropout on the embeddings, between layers and before the read-out
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown kind {self.kind!r}; choose one of {KINDS}")
+        for name in ("vocab_size", "hidden_size", "num_layers", "embed_size"):
+            _positive_int(getattr(self, name), name)
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+
+class RNNLanguageModel(nn.Module):
+    """A character (or any token) language model with a recurrent core::
+
+        e_t = Embedding(x_t)                      (E,)
+        h_t = RNN / LSTM / GRU (e_t, h_{t-1})     (H,)
+        p(x_{t+1} | x_<=t) = softmax(W h_t + b)   (V,)
+
+    ``forward`` is the fast batched path used for training (``(B, T)`` ids to
+    ``(B, T, V)`` logits, every sequence starting from a zero state unless a
+    ``state`` is passed). ``next_token_probs`` reads a context one token at a
+    time, carrying the state; ``token_log_probs`` scores a long text.
+
+    The model has no window: ``context_length`` is ``None``. It needs at least
+    one token of context (it was never trained to predict the first token of
+    a text from nothing).
+
+    Notebook sections: "A character-level LSTM", "Sampling", "Inside the
+    hidden state".
+    """
+
+    context_length = None
+
+    def __init__(self, vocab_size: int, hidden_size: int = 256, kind: str = "lstm",
+                 num_layers: int = 1, embed_size: int = 64, dropout: float = 0.0):
+        super().__init__()
+        self.config = RNNConfig(vocab_size, hidden_size, kind, num_layers, embed_size, dropout)
+        self.vocab_size = vocab_size
+        self.kind = kind
+        layer = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[kind]
+        self.embed = nn.Embedding(vocab_size, embed_size)
+        self.rnn = layer(embed_size, hidden_size, num_layers=num_layers, batch_first=True,
+                         dropout=dropout if num_layers > 1 else 0.0)
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden_size, vocab_size)
+        if kind == "lstm":
+            self._open_forget_gates()
+
+    @torch.no_grad()
+    def _open_forget_gates(self, bias: float = 1.0) -> None:
+        """Start the LSTM's forget gates half-open-plus (bias 1, so f ~ 0.73):
+        the usual initialisation (Gers et al. 2000; Jozefowicz et al. 2015)
+        that lets gradients travel far from the first step. PyTorch orders
+        the gates i, f, g, o."""
+        H = self.config.hidden_size
+        for k in range(self.config.num_layers):
+            getattr(self.rnn, f"bias_ih_l{k}")[H:2 * H].fill_(bias)
+            getattr(self.rnn, f"bias_hh_l{k}")[H:2 * H].zero_()
+
+    # ----------------------------------------------------------------- input checks
+    def _check_batch(self, idx: torch.Tensor) -> torch.Tensor:
+        if not isinstance(idx, torch.Tensor):
+            raise TypeError(f"idx must be a (batch, time) tensor of token ids, got {type(idx).__name__}")
+        if idx.dim() != 2:
+            raise ValueError(f"idx must have shape (batch, time), got {tuple(idx.shape)}")
+        if idx.is_floating_point() or idx.dtype == torch.bool:
+            raise TypeError(f"idx must hold integer token ids, got dtype {idx.dtype}")
+        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= self.vocab_size):
+            raise ValueError(f"idx holds token ids outside the vocabulary 0..{self.vocab_size - 1}")
+        return idx.long()
+
+    def _check_context(self, context: Sequence[int] | torch.Tensor, what: str = "context") -> torch.Tensor:
+        ids = as_id_tensor(context, self.vocab_size, what)  # (T,)
+        if len(ids) == 0:
+            raise ValueError(
+                f"{what} is empty: an RNN language model needs at least one token to start from "
+                "(e.g. a newline, tokenizer.encode('\\n'))"
+            )
+        return ids
+
+    @property
+    def device(self) -> torch.device:
+        return self.head.weight.device
+
+    # ----------------------------------------------------------------- the model
+    def forward(self, idx: torch.Tensor, state: State | None = None,
+                return_state: bool = False) -> torch.Tensor | tuple[torch.Tensor, State]:
+        """``idx`` ``(B, T)`` to next-token logits ``(B, T, V)``.
+
+        ``state`` is the recurrent state to start from (``None``: zeros); with
+        ``return_state=True`` the final state comes back too, so a long text
+        can be fed in chunks (that is how :meth:`token_log_probs` works).
+        """
+        idx = self._check_batch(idx)
+        x = self.drop(self.embed(idx))  # (B, T, E)
+        out, state = self.rnn(x, state)  # (B, T, H)
+        logits = self.head(self.drop(out))  # (B, T, V)
+        return (logits, state) if return_state else logits
+
+    @torch.no_grad()
+    def next_token_probs(self, context: Sequence[int] | torch.Tensor) -> torch.Tensor:
+        """p(next token | context) as a ``(vocab_size,)`` tensor.
+
+        Reads the context one token at a time from a zero state, exactly as the
+        recurrence is written: ``h_t = f(x_t, h_{t-1})``. Needs at least one token.
+        """
+        ids = self._check_context(context).to(self.device)  # (T,)
+        was_training = self.training
+        self.eval()
+        state = None
+        for t in range(len(ids)):
+            logits, state = self(ids[t].view(1, 1), state, return_state=True)  # (1, 1, V)
+        self.train(was_training)
+        return F.softmax(logits[0, -1].float(), dim=-1).cpu()  # (V,)
+
+    @torch.no_grad()
+    def token_log_probs(self, ids: Sequence[int] | torch.Tensor, streams: int = 32,
+                        warmup: int = 512, chunk: int = 1024) -> torch.Tensor:
+        """``ln p(ids[t] | ids[:t])`` for ``t = 1 .. N-1`` (``(N-1,)``, float64).
+
+        The fast path of :func:`lm_course.evaluate.bits_per_token`. The text is
+        cut into ``streams`` consecutive segments that run side by side as one
+        batch; each is fed in chunks of ``chunk`` tokens, carrying the
+        recurrent state from one chunk to the next. A segment other than the
+        first starts reading ``warmup`` tokens before its first scored token,
+        so every prediction is conditioned on at least ``warmup`` tokens of
+        context (or the whole prefix). ``streams=1`` is the exact recurrence
+        over the whole text (and slow: one long sequential loop).
+        """
+        _positive_int(streams, "streams")
+        _positive_int(chunk, "chunk")
+        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+            raise ValueError(f"warmup must be an integer >= 0, got {warmup!r}")
+        ids = as_id_tensor(ids, self.vocab_size)  # (N,)
+        n = len(ids) - 1  # positions to score
+        if n < 1:
+            raise ValueError(f"need at least 2 tokens to score (the first is only context), got {len(ids)}")
+        seg = math.ceil(n / min(streams, n))  # scored positions per segment
+        starts = list(range(0, n, seg))  # first scored input position of each segment
+        begins = [max(0, s - warmup) for s in starts]  # where each stream starts reading
+        length = max(min(s + seg, n) - b for s, b in zip(starts, begins))
+        rows = torch.zeros(len(starts), length, dtype=torch.long)  # (S, L) inputs, padded
+        targets = torch.zeros(len(starts), length, dtype=torch.long)  # (S, L)
+        for r, (s, b) in enumerate(zip(starts, begins)):
+            end = min(s + seg, n)
+            rows[r, : end - b] = ids[b:end]
+            targets[r, : end - b] = ids[b + 1:end + 1]
+        was_training = self.training
+        self.eval()
+        out = torch.empty(len(starts), length, dtype=torch.float64)  # (S, L)
+        state = None
+        for c in range(0, length, chunk):
+            x = rows[:, c:c + chunk].to(self.device)  # (S, C)
+            logits, state = self(x, state, return_state=True)  # (S, C, V)
+            logp = F.log_softmax(logits.float(), dim=-1)  # (S, C, V)
+            y = targets[:, c:c + chunk].to(self.device)  # (S, C)
+            out[:, c:c + chunk] = logp.gather(-1, y.unsqueeze(-1)).squeeze(-1).double().cpu()
+        self.train(was_training)
+        pieces = [out[r, s - b: min(s + seg, n) - b] for r, (s, b) in enumerate(zip(starts, begins))]
+        return torch.cat(pieces)  # (N-1,)
+
+    @torch.no_grad()
+    def hidden_states(self, ids: Sequence[int] | torch.Tensor, which: str = "h") -> torch.Tensor:
+        """The top layer's state after reading each token, ``(T, H)``.
+
+        ``which="h"`` gives the hidden state h_t (the input of the read-out);
+        for an LSTM, ``which="c"`` gives its memory cell c_t instead.
+        Notebook section: "Inside the hidden state".
+        """
+        ids = self._check_context(ids, "ids").to(self.device)  # (T,)
+        if which not in ("h", "c"):
+            raise ValueError(f"which must be 'h' or 'c', got {which!r}")
+        if which == "c" and self.kind != "lstm":
+            raise ValueError(f"only an LSTM has a memory cell c_t; this model is a {self.kind!r}")
+        was_training = self.training
+        self.eval()
+        if which == "h":
+            out, _ = self.rnn(self.embed(ids[None]))  # (1, T, H)
+            states = out[0]  # (T, H)
+        else:  # step by step, keeping the top layer's c_t each time
+            state, cells = None, []
+            for t in range(len(ids)):
+                _, state = self.rnn(self.embed(ids[t].view(1, 1)), state)
+                cells.append(state[1][-1, 0])  # (H,)
+            states = torch.stack(cells)  # (T, H)
+        self.train(was_training)
+        return states.cpu()
+
+    @torch.no_grad()
+    def generate(self, context: Sequence[int] | torch.Tensor, max_new_tokens: int,
+                 temperature: float = 1.0, seed: int | None = None,
+                 generator: torch.Generator | None = None) -> list[int]:
+        """Sample ``max_new_tokens`` tokens after ``context``; returns context + new ids.
+
+        Each step draws from ``softmax(logits / temperature)``: below 1 the
+        distribution sharpens (safer, more repetitive text), above 1 it flattens.
+        Pass ``seed`` (or a ``generator``) for a reproducible sample.
+        Notebook section: "Sampling".
+        """
+        ids = self._check_context(context)  # (T,)
+        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+            raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
+        if not isinstance(temperature, (int, float)) or not math.isfinite(temperature) or temperature <= 0:
+            raise ValueError(f"temperature must be a positive number, got {temperature!r}")
+        if generator is None:
+            generator = torch.Generator()
+            if seed is not None:
+                generator.manual_seed(seed)
+        was_training = self.training
+        self.eval()
+        out = ids.tolist()
+        logits, state = self(ids[None].to(self.device), None, return_state=True)  # (1, T, V)
+        for _ in range(max_new_tokens):
+            probs = F.softmax(logits[0, -1].float().cpu() / temperature, dim=-1)  # (V,)
+            nxt = int(torch.multinomial(probs, 1, generator=generator))
+            out.append(nxt)
+            logits, state = self(torch.tensor([[nxt]], device=self.device), state, return_state=True)
+        self.train(was_training)
+        return out
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def extra_repr(self) -> str:
+        return f"kind={self.kind!r}, parameters={self.num_parameters():,}"
+
+
+# --------------------------------------------------------------------- checkpoints
+def save_rnn(model: RNNLanguageModel, path: str | Path, extra: dict | None = None) -> Path:
+    """Save weights as safetensors, with the config (and any JSON-able
+    ``extra``, e.g. a training history) in the file's metadata."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    meta = {"format": "lm_course.rnn", "config": json.dumps(asdict(model.config))}
+    if extra:
+        meta["extra"] = json.dumps(extra)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(tensors, str(path), metadata=meta)
+    return path
+
+
+def load_rnn(path: str | Path) -> tuple[RNNLanguageModel, dict]:
+    """Load a model saved by :func:`save_rnn`; returns ``(model, extra)``.
+
+    Raises ``ValueError`` if the file is not such a checkpoint or its tensors
+    do not fit the config it declares.
+    """
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    if meta.get("format") != "lm_course.rnn":
+        raise ValueError(f"{path} is not an lm_course RNN checkpoint (metadata format={meta.get('format')!r})")
+    config = RNNConfig(**json.loads(meta["config"]))
+    model = RNNLanguageModel(**asdict(config))
+    expected = model.state_dict()
+    if set(tensors) != set(expected):
+        raise ValueError(f"checkpoint tensors {sorted(set(tensors) ^ set(expected))} do not match the model")
+    for name, t in tensors.items():
+        if t.shape != expected[name].shape:
+            raise ValueError(
+                f"checkpoint shape mismatch for {name}: file {tuple(t.shape)}, model {tuple(expected[name].shape)}"
+            )
+    model.load_state_dict(tensors)
+    model.eval()
+    return model, json.loads(meta.get("extra", "{}"))
+
+
+# --------------------------------------------------------------------- training on the corpus
+@dataclass(frozen=True)
+class CharRNNRecipe:
+    """Everything that determines a character model trained on the corpus
+    (a comment per field). Same recipe and same library versions: same weights."""
+
+    kind: str = "lstm"  # "rnn", "lstm" or "gru"
+    hidden_size: int = 256  # width of the hidden state
+    embed_size: int = 64  # width of the character embedding
+    num_layers: int = 1  # stacked recurrent layers
+    steps: int = 4000  # optimiser steps
+    batch_size: int = 32  # windows per batch
+    block_size: int = 128  # window length = truncated-BPTT length
+    lr: float = 3e-3  # peak learning rate (AdamW, warm-up then cosine decay)
+    grad_clip: float = 1.0  # global gradient-norm clipping
+    eval_interval: int = 250  # steps between validation measurements
+    seed: int = 0  # seeds the weights and the batches
+
+
+#: The recipe of the shipped checkpoint ``data/rnn_lstm_reference.safetensors``.
+REFERENCE_RECIPE = CharRNNRecipe()
+
+
+def corpus_ids(split: str) -> torch.Tensor:
+    """A split of the Shakespeare corpus as a 1-D tensor of character ids
+    (the course's 63-character vocabulary)."""
+    from lm_course.data import load_shakespeare
+    from lm_course.tokenizers import corpus_tokenizer
+
+    return torch.tensor(corpus_tokenizer().encode(load_shakespeare(split)), dtype=torch.long)
+
+
+def train_char_rnn(recipe: CharRNNRecipe = REFERENCE_RECIPE, progress: bool = True,
+                   **overrides) -> tuple[RNNLanguageModel, "TrainHistory"]:  # noqa: F821
+    """Build and train a character model on the corpus with
+    :func:`lm_course.train.train`; ``overrides`` replace recipe fields,
+    e.g. ``train_char_rnn(kind="gru", steps=200)``.
+
+    Every window of ``block_size`` characters starts from a zero state, so this
+    is truncated BPTT of length ``block_size``. Notebook section: "A
+    character-level LSTM" (and the RNN / LSTM / GRU comparison).
+    """
+    from dataclasses import replace
+
+    from lm_course.device import seed_everything
+    from lm_course.train import TrainConfig, train
+
+    recipe = replace(recipe, **overrides)
+    seed_everything(recipe.seed)
+    from lm_course.tokenizers import corpus_tokenizer
+
+    vocab_size = corpus_tokenizer().vocab_size
+    model = RNNLanguageModel(vocab_size, recipe.hidden_size, recipe.kind, recipe.num_layers, recipe.embed_size)
+    config = TrainConfig(steps=recipe.steps, batch_size=recipe.batch_size, block_size=recipe.block_size,
+                         lr=recipe.lr, grad_clip=recipe.grad_clip, eval_interval=recipe.eval_interval,
+                         warmup_steps=min(100, recipe.steps // 10), seed=recipe.seed, progress=progress)
+    history = train(model, corpus_ids("train"), corpus_ids("val"), config)
+    return model, history
+
+
+def reference_checkpoint_path() -> Path:
+    """Where the shipped LSTM checkpoint lives (``data/rnn_lstm_reference.safetensors``)."""
+    from lm_course.data import data_dir
+
+    return data_dir() / "rnn_lstm_reference.safetensors"
+
+
+def make_reference_checkpoint(path: str | Path | None = None, progress: bool = True) -> Path:
+    """Train :data:`REFERENCE_RECIPE` from scratch and save it (with its recipe
+    and training history) as safetensors. Takes about half an hour on a 2-core CPU.
+
+    Recreate the shipped file with ``python -m lm_course.rnn reference``.
+    """
+    model, history = train_char_rnn(REFERENCE_RECIPE, progress=progress)
+    extra = {"recipe": asdict(REFERENCE_RECIPE), "history": asdict(history)}
+    return save_rnn(model, path or reference_checkpoint_path(), extra)
+
+
+def load_reference_rnn() -> tuple[RNNLanguageModel, "TrainHistory"]:  # noqa: F821
+    """The shipped LSTM and the history of the run that trained it."""
+    from lm_course.train import TrainHistory
+
+    path = reference_checkpoint_path()
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} is missing; recreate it with `python -m lm_course.rnn reference`"
+        )
+    model, extra = load_rnn(path)
+    return model, TrainHistory(**extra["history"])
+
+
+def _main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m lm_course.rnn",
+                                     description="Train the course's recurrent character models.")
+    parser.add_argument("command", choices=["reference", "train"],
+                        help="reference: recreate the shipped LSTM; train: train one model and report")
+    parser.add_argument("--kind", choices=KINDS, default=REFERENCE_RECIPE.kind)
+    parser.add_argument("--steps", type=int, default=REFERENCE_RECIPE.steps)
+    parser.add_argument("--out", type=Path, default=None, help="where to save the weights")
+    args = parser.parse_args(argv)
+    if args.command == "reference":
+        print(f"saved {make_reference_checkpoint(args.out)}")
+        return 0
+    from lm_course.evaluate import bits_per_token
+
+    model, history = train_char_rnn(kind=args.kind, steps=args.steps)
+    if args.out:
+        save_rnn(model, args.out, {"history": asdict(history)})
+    val, test = (bits_per_token(model, corpus_ids(s)) for s in ("val", "test"))
+    print(json.dumps({"kind": args.kind, "steps": args.steps, "val_bpc": round(val, 4),
+                      "test_bpc": round(test, 4), "seconds": round(history.seconds, 1),
+                      "parameters": model.num_parameters()}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())

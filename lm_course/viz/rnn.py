@@ -1,0 +1,157 @@
+"""Plots of ``03_rnns.ipynb``: the unrolled recurrence, gradient norms
+through time, LSTM gate values and hidden-state heatmaps over text."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+__all__ = ["plot_unrolled_rnn", "plot_gradient_norms", "plot_gate_histograms", "plot_hidden_heatmap"]
+
+_COLOURS = {"W_xh": "tab:blue", "W_hh": "tab:red", "W_hy": "tab:green"}
+
+
+def _box(ax, x: float, y: float, text: str, colour: str) -> None:
+    ax.text(x, y, text, ha="center", va="center", fontsize=12,
+            bbox=dict(boxstyle="round,pad=0.45", fc=colour, ec="black", lw=1))
+
+
+def _arrow(ax, start: tuple[float, float], end: tuple[float, float], colour: str,
+           curved: bool = False) -> None:
+    style = "arc3,rad=-1.6" if curved else "arc3"
+    ax.annotate("", xy=end, xytext=start,
+                arrowprops=dict(arrowstyle="-|>", color=colour, lw=2, connectionstyle=style,
+                                shrinkA=14, shrinkB=14))
+
+
+def plot_unrolled_rnn(steps: int = 4, ax=None):
+    """The RNN folded (one cell with a loop) and unrolled over ``steps`` time
+    steps: the same weights W_xh, W_hh, W_hy are used at every step.
+
+    Notebook section: "The recurrence unrolled".
+    """
+    if not 1 <= steps <= 8:
+        raise ValueError(f"steps must be between 1 and 8, got {steps}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(2.2 * steps + 3, 3.6))
+    # folded view
+    _box(ax, 0, 0, "$x_t$", "lavender")
+    _box(ax, 0, 1, "$h_t$", "mistyrose")
+    _box(ax, 0, 2, "$y_t$", "honeydew")
+    _arrow(ax, (0, 0), (0, 1), _COLOURS["W_xh"])
+    _arrow(ax, (0, 1), (0, 2), _COLOURS["W_hy"])
+    _arrow(ax, (0.02, 1.12), (0.02, 0.88), _COLOURS["W_hh"], curved=True)
+    ax.text(1.05, 1, "=", fontsize=22, ha="center", va="center")
+    # unrolled view
+    for t in range(steps):
+        x = 2 + 1.5 * t
+        _box(ax, x, 0, f"$x_{{{t + 1}}}$", "lavender")
+        _box(ax, x, 1, f"$h_{{{t + 1}}}$", "mistyrose")
+        _box(ax, x, 2, f"$y_{{{t + 1}}}$", "honeydew")
+        _arrow(ax, (x, 0), (x, 1), _COLOURS["W_xh"])
+        _arrow(ax, (x, 1), (x, 2), _COLOURS["W_hy"])
+        _arrow(ax, (x - 1.5, 1), (x, 1), _COLOURS["W_hh"])
+    ax.text(2 - 1.5, 1, "$h_0$", ha="center", va="center", fontsize=12)
+    for name, colour in _COLOURS.items():
+        ax.plot([], [], color=colour, lw=2, label=f"${name[0]}_{{{name[2:]}}}$ (shared by every step)")
+    ax.set_xlim(-0.7, 2 + 1.5 * (steps - 1) + 0.7)
+    ax.set_ylim(-0.6, 2.6)
+    ax.set_xlabel("time step →")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for side in ax.spines.values():
+        side.set_visible(False)
+    ax.set_title("An RNN folded (left) and unrolled through time (right)")
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9)
+    return ax
+
+
+def plot_gradient_norms(curves: dict[str, Sequence[float]], ax=None, title: str | None = None,
+                        normalise: bool = True):
+    """``||d loss_T / d h_t||`` against the distance ``T - t``, log scale.
+
+    ``curves`` maps a label to the ``(T,)`` norms returned by
+    :func:`lm_course.rnn_analysis.hidden_gradient_norms`. With ``normalise``
+    each curve is divided by its value at distance 0, so curves of different
+    models start at 1. Notebook section: "Vanishing and exploding gradients".
+    """
+    if not curves:
+        raise ValueError("nothing to plot: no gradient curves given")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 4.2))
+    for label, norms in curves.items():
+        norms = np.asarray(norms, dtype=float)[::-1]  # index = distance from the loss
+        if normalise:
+            norms = norms / norms[0]
+        distance = np.arange(len(norms))
+        keep = norms > 0  # log scale: underflowed zeros cannot be drawn
+        ax.plot(distance[keep], norms[keep], lw=2, label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("distance T − t (steps back from the loss)")
+    ax.set_ylabel("‖∂ loss_T / ∂ h_t‖" + (" (relative to t = T)" if normalise else ""))
+    ax.set_title(title or "How far back does the gradient reach?")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_gate_histograms(gates: dict[str, "np.ndarray"], names: Sequence[str] = ("i", "f", "o"),
+                         ax=None, title: str | None = None):
+    """Histograms of LSTM gate values (all units, all steps), e.g. from
+    :func:`lm_course.rnn_analysis.lstm_gates`. Notebook section: "LSTM and GRU"."""
+    full = {"i": "input gate i", "f": "forget gate f", "o": "output gate o", "g": "candidate g"}
+    missing = [n for n in names if n not in gates]
+    if missing:
+        raise ValueError(f"no values for gate(s) {missing}; available: {sorted(gates)}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.8))
+    bins = np.linspace(0, 1, 41)
+    for n in names:
+        values = np.asarray(gates[n], dtype=float).ravel()
+        ax.hist(values, bins=bins, histtype="step", lw=2, density=True, label=full.get(n, n))
+    ax.set_xlabel("gate value")
+    ax.set_ylabel("density")
+    ax.set_title(title or "LSTM gate values over a passage")
+    ax.legend(fontsize=9)
+    return ax
+
+
+def _show_char(c: str) -> str:
+    return {"\n": "⏎", " ": "␣"}.get(c, c)
+
+
+def plot_hidden_heatmap(text: str, states, units: Sequence[int], labels: Sequence[str] | None = None,
+                        width: int = 70, title: str | None = None):
+    """A heatmap of a few hidden units (rows) over the characters of ``text``
+    (columns), wrapped every ``width`` characters; each column is the unit's
+    value just after reading that character.
+
+    ``states`` is ``(len(text), H)``. Notebook section: "Inside the hidden state".
+    """
+    S = np.asarray(states, dtype=float)  # (T, H)
+    if S.ndim != 2 or S.shape[0] != len(text):
+        raise ValueError(f"states must be (len(text)={len(text)}, units), got shape {S.shape}")
+    units = list(units)
+    if not units or any(not 0 <= u < S.shape[1] for u in units):
+        raise ValueError(f"units must be a non-empty list of indices in 0..{S.shape[1] - 1}")
+    labels = list(labels) if labels is not None else [f"unit {u}" for u in units]
+    if len(labels) != len(units):
+        raise ValueError("give one label per unit")
+    values = S[:, units].T  # (U, T)
+    limit = float(np.abs(values).max()) or 1.0
+    rows = [(s, min(s + width, len(text))) for s in range(0, len(text), width)]
+    fig, axes = plt.subplots(len(rows), 1, figsize=(0.17 * width + 2.5, (0.28 * len(units) + 0.55) * len(rows)),
+                             squeeze=False)
+    for ax, (a, b) in zip(axes[:, 0], rows):
+        im = ax.imshow(values[:, a:b], aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit,
+                       interpolation="nearest")
+        ax.set_xticks(range(b - a), [_show_char(c) for c in text[a:b]], fontsize=8, family="monospace")
+        ax.set_yticks(range(len(units)), labels, fontsize=8)
+        ax.tick_params(length=0)
+        ax.set_xlim(-0.5, width - 0.5)
+    axes[-1, 0].set_xlabel("character of the passage (⏎ = line break, ␣ = space)")
+    axes[0, 0].set_title(title or "Hidden-unit activity over a passage")
+    fig.colorbar(im, ax=axes[:, 0].tolist(), fraction=0.025, pad=0.01, label="unit value")
+    return fig
