@@ -1,0 +1,403 @@
+"""n-gram language models: counting, MLE, add-k, Jelinek-Mercer interpolation
+and interpolated Kneser-Ney.
+
+Explained in ``01_ngrams.ipynb``: "Counting bigrams" (:func:`bigram_count_matrix`),
+"Maximum likelihood and the zero-count problem" (``smoothing="mle"``),
+"Add-k smoothing", "Interpolation" (``"interpolated"``) and "Kneser-Ney"
+(``"kneser_ney"``, the default); "Perplexity and bits per character" and
+"Sampling" use :meth:`NGramLM.token_log_probs` and :meth:`NGramLM.generate`.
+
+An n-gram model of order N predicts a token from the N-1 tokens before it::
+
+    p(x_t | x_<t) ~= p(x_t | x_{t-N+1} .. x_{t-1})
+
+How the counts are stored
+    Every n-gram ``(x_1, .., x_n)`` is one integer, its digits in base V
+    (``code = x_1 V^(n-1) + .. + x_n``); the counts of one order are a sorted
+    array of codes and an array of counts, built with one ``numpy.unique`` over
+    all the windows of the text (no Python loop over tokens). Looking counts up
+    is a binary search (``numpy.searchsorted``), batched over many queries.
+    ``V ** order`` must stay below 2**62 (order 8 with 63 characters is fine).
+
+Contexts shorter than ``order - 1``
+    At the start of a text there are fewer than N-1 tokens to condition on.
+    A context of m < N-1 tokens is answered by the model of order m+1 fitted on
+    the same data with the same smoothing (its counts are part of the fit): the
+    empty context gets the unigram distribution, one token the bigram one, and
+    so on. Contexts longer than N-1 tokens are cropped to their last N-1.
+
+Unseen contexts
+    Every smoothing returns a distribution that sums to 1 for every context.
+    MLE is 0/0 for a context never seen in training; it then uses the next
+    shorter context (the MLE of the order below), down to the unigram.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from lm_course.interface import as_id_tensor
+
+__all__ = ["SMOOTHINGS", "NGramLM", "bigram_count_matrix", "default_lambdas"]
+
+#: The smoothing methods :class:`NGramLM` implements.
+SMOOTHINGS = ("mle", "add_k", "interpolated", "kneser_ney")
+
+_MAX_CODE = 2**62  # n-gram codes are int64
+
+
+def default_lambdas(order: int) -> tuple[float, ...]:
+    """The default Jelinek-Mercer weights ``(lambda_0, .., lambda_N)``.
+
+    ``lambda_0 = 0.01`` goes to the uniform distribution; the remaining 0.99 is
+    split over the orders 1..N in proportion to ``2**n``, so each order weighs
+    twice the one below it (a hand-set rule, not tuned on the test data; see
+    ``01_ngrams.ipynb``, "Interpolation").
+    """
+    raw = [2.0**n for n in range(1, order + 1)]
+    return (0.01, *(0.99 * r / sum(raw) for r in raw))
+
+
+@dataclass
+class _CountTable:
+    """The counts of the n-grams of one order n, keyed by integer codes."""
+
+    codes: np.ndarray  # (M,) int64, sorted: the distinct n-grams
+    counts: np.ndarray  # (M,) float64, count of each n-gram (>= 1)
+    ctx_codes: np.ndarray  # (C,) int64, sorted: the distinct contexts (codes // V)
+    ctx_totals: np.ndarray  # (C,) float64, sum of counts over the next token
+    ctx_types: np.ndarray  # (C,) float64, number of distinct next tokens seen
+
+    @classmethod
+    def from_codes(cls, codes: np.ndarray, counts: np.ndarray, vocab_size: int) -> "_CountTable":
+        """Build from sorted, distinct n-gram ``codes`` and their ``counts``."""
+        ctx = codes // vocab_size  # (M,) sorted, since codes are
+        ctx_codes, start, types = np.unique(ctx, return_index=True, return_counts=True)
+        totals = np.add.reduceat(counts, start) if len(counts) else counts.copy()
+        return cls(codes, counts.astype(np.float64), ctx_codes, totals.astype(np.float64),
+                   types.astype(np.float64))
+
+    @staticmethod
+    def _lookup(keys: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Index of each query in ``keys`` and whether it is there at all."""
+        if len(keys) == 0:
+            return np.zeros(len(queries), dtype=np.int64), np.zeros(len(queries), dtype=bool)
+        if len(queries) > 4096:  # sorted queries make the binary searches cache-friendly (~5x)
+            order = np.argsort(queries)  # (Q,)
+            idx = np.empty(len(queries), dtype=np.int64)  # (Q,)
+            idx[order] = np.searchsorted(keys, queries[order])
+        else:
+            idx = np.searchsorted(keys, queries)  # (Q,)
+        idx = idx.clip(max=len(keys) - 1)  # (Q,)
+        return idx, keys[idx] == queries  # (Q,), (Q,)
+
+    def count(self, codes: np.ndarray) -> np.ndarray:
+        """``(Q,)`` counts of the n-grams ``codes`` (0 when never seen)."""
+        idx, found = self._lookup(self.codes, codes)
+        return np.where(found, self.counts[idx] if len(self.counts) else 0.0, 0.0)
+
+    def context_stats(self, ctx_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(Q,)`` totals and ``(Q,)`` numbers of distinct followers of the
+        contexts ``ctx_codes`` (both 0 for a context never seen)."""
+        idx, found = self._lookup(self.ctx_codes, ctx_codes)
+        if len(self.ctx_codes) == 0:
+            return np.zeros(len(ctx_codes)), np.zeros(len(ctx_codes))
+        return np.where(found, self.ctx_totals[idx], 0.0), np.where(found, self.ctx_types[idx], 0.0)
+
+
+def _window_codes(ids: np.ndarray, n: int, vocab_size: int) -> np.ndarray:
+    """``(len(ids) - n + 1,)`` codes of every length-n window of ``ids``
+    (``n = 0`` gives ``len(ids) + 1`` zeros: the empty window at each gap)."""
+    count = len(ids) - n + 1
+    codes = np.zeros(count, dtype=np.int64)  # (L-n+1,)
+    for j in range(n):
+        codes = codes * vocab_size + ids[j: j + count]  # (L-n+1,) append token j of each window
+    return codes
+
+
+def _as_id_array(ids, vocab_size: int, what: str) -> np.ndarray:
+    return as_id_tensor(ids, vocab_size, what).numpy().astype(np.int64, copy=False)
+
+
+class NGramLM:
+    """A character (or any token) n-gram language model.
+
+    Args:
+        order: N, the number of tokens in an n-gram (1 = unigram, 2 = bigram...);
+            the model looks at ``context_length = N - 1`` tokens.
+        smoothing: how counts become probabilities, one of :data:`SMOOTHINGS`:
+
+            * ``"mle"``: ``c(h, w) / c(h)`` (zero for every unseen n-gram).
+            * ``"add_k"``: ``(c(h, w) + k) / (c(h) + k V)`` (Laplace for k = 1);
+              ``k = 0`` is exactly ``"mle"``.
+            * ``"interpolated"``: Jelinek-Mercer (Jelinek & Mercer 1980),
+              ``sum_n lambda_n p_MLE(w | last n-1 tokens) + lambda_0 / V``; the
+              weights of orders whose context was never seen are dropped and
+              the others renormalised. Weights: ``lambdas`` or
+              :func:`default_lambdas`.
+            * ``"kneser_ney"``: interpolated Kneser-Ney (Kneser & Ney 1995,
+              in the form of Chen & Goodman 1999), see :meth:`next_token_probs`.
+        k: the pseudo-count of add-k (>= 0).
+        discount: D, the absolute discount of Kneser-Ney, in [0, 1).
+        lambdas: Jelinek-Mercer weights ``(lambda_0, lambda_1, .., lambda_N)``
+            (uniform, unigram, .., N-gram), non-negative, summing to 1.
+
+    Interpolated Kneser-Ney, for a context h of length n-1 (h' = h without its
+    first token)::
+
+        p_n(w | h) = max(c_n(h, w) - D, 0) / c_n(h)  +  D N1+(h .) / c_n(h) * p_{n-1}(w | h')
+        p_0(w)     = 1 / V                            (the uniform floor)
+
+    where ``c_n`` is the raw count at the top order and the *continuation
+    count* ``N1+(. h w)`` (the number of distinct tokens seen before ``h w``)
+    at every lower order, and ``N1+(h .)`` is the number of distinct tokens
+    seen after h. A context with ``c_n(h) = 0`` passes the lower order through
+    unchanged. With ``D = 0`` the top order is the MLE on every seen context.
+    """
+
+    def __init__(self, order: int, smoothing: str = "kneser_ney", k: float = 1.0,
+                 discount: float = 0.75, lambdas: Sequence[float] | None = None):
+        if isinstance(order, bool) or not isinstance(order, int) or order < 1:
+            raise ValueError(f"order must be an integer >= 1, got {order!r}")
+        if smoothing not in SMOOTHINGS:
+            raise ValueError(f"unknown smoothing {smoothing!r}; choose one of {SMOOTHINGS}")
+        if not k >= 0 or not math.isfinite(k):
+            raise ValueError(f"k must be a finite number >= 0, got {k!r}")
+        if not 0 <= discount < 1:
+            raise ValueError(f"discount must be in [0, 1), got {discount!r}")
+        if lambdas is None:
+            lambdas = default_lambdas(order)
+        lambdas = tuple(float(x) for x in lambdas)
+        if len(lambdas) != order + 1:
+            raise ValueError(
+                f"lambdas needs order + 1 = {order + 1} weights (uniform, then orders 1..{order}), "
+                f"got {len(lambdas)}"
+            )
+        if min(lambdas) < 0 or not math.isclose(sum(lambdas), 1.0, abs_tol=1e-6):
+            raise ValueError(f"lambdas must be non-negative and sum to 1, got {lambdas}")
+        self.order, self.smoothing = order, smoothing
+        self.k, self.discount, self.lambdas = float(k), float(discount), lambdas
+        self.context_length = order - 1
+        self.vocab_size: int | None = None
+        self._raw: list[_CountTable] = []  # _raw[n-1]: counts of the n-grams
+        self._cont: list[_CountTable] = []  # _cont[n-1]: continuation counts N1+(. n-gram)
+
+    def __repr__(self) -> str:
+        extra = {"add_k": f", k={self.k:g}", "kneser_ney": f", discount={self.discount:g}"}
+        fitted = "" if self.vocab_size is None else f", vocab_size={self.vocab_size}"
+        return f"NGramLM(order={self.order}, smoothing={self.smoothing!r}{extra.get(self.smoothing, '')}{fitted})"
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, ids: Sequence[int] | torch.Tensor, vocab_size: int) -> "NGramLM":
+        """Count every n-gram of orders 1..N in ``ids`` (and the continuation
+        counts Kneser-Ney needs); returns ``self``."""
+        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 1:
+            raise ValueError(f"vocab_size must be an integer >= 1, got {vocab_size!r}")
+        if vocab_size**self.order >= _MAX_CODE:
+            raise ValueError(
+                f"vocab_size ** order = {vocab_size}**{self.order} is too large for 64-bit n-gram "
+                "codes; use a smaller order or vocabulary"
+            )
+        arr = _as_id_array(ids, vocab_size, "ids")
+        if len(arr) < self.order:
+            raise ValueError(f"need at least order = {self.order} tokens to fit, got {len(arr)}")
+        raw, cont = [], []
+        for n in range(1, self.order + 1):
+            codes, counts = np.unique(_window_codes(arr, n, vocab_size), return_counts=True)
+            raw.append(_CountTable.from_codes(codes, counts, vocab_size))
+        for n in range(1, self.order):
+            # N1+(. w_1..w_n): the distinct (n+1)-grams ending in w_1..w_n
+            suffixes = raw[n].codes % vocab_size**n  # (M,)
+            codes, counts = np.unique(suffixes, return_counts=True)
+            cont.append(_CountTable.from_codes(codes, counts, vocab_size))
+        self.vocab_size, self._raw, self._cont = vocab_size, raw, cont
+        return self
+
+    def variant(self, **changes) -> "NGramLM":
+        """A model with other settings (``order`` up to this one's, ``smoothing``,
+        ``k``, ``discount``, ``lambdas``) sharing these counts: no refitting.
+
+        >>> kn5 = NGramLM(5).fit(ids, V)                      # doctest: +SKIP
+        >>> add1_3 = kn5.variant(order=3, smoothing="add_k")  # doctest: +SKIP
+        """
+        self._check_fitted()
+        settings = {"order": self.order, "smoothing": self.smoothing, "k": self.k,
+                    "discount": self.discount}
+        unknown = set(changes) - set(settings) - {"lambdas"}
+        if unknown:
+            raise TypeError(f"variant() got unexpected setting(s) {sorted(unknown)}")
+        settings.update(changes)
+        if "lambdas" not in changes and settings["order"] == self.order:
+            settings["lambdas"] = self.lambdas
+        other = NGramLM(**settings)
+        if other.order > self.order:
+            raise ValueError(
+                f"a variant can only lower the order (this model was fitted at order {self.order})"
+            )
+        other.vocab_size = self.vocab_size
+        other._raw = self._raw[: other.order]
+        # continuation counts of order n come from the (n+1)-grams: keep those below the top
+        other._cont = self._cont[: other.order - 1]
+        return other
+
+    def _check_fitted(self) -> None:
+        if self.vocab_size is None:
+            raise RuntimeError("this NGramLM is not fitted yet: call fit(ids, vocab_size) first")
+
+    # ------------------------------------------------------------ raw counts
+    def count(self, ngram: Sequence[int]) -> int:
+        """How often the n-gram ``ngram`` (1 <= len <= order) occurs in the
+        training ids."""
+        return int(self._table_value(ngram, self._raw))
+
+    def continuation_count(self, ngram: Sequence[int]) -> int:
+        """``N1+(. ngram)``: how many distinct tokens precede ``ngram`` in the
+        training ids (the Kneser-Ney lower-order count; len < order)."""
+        return int(self._table_value(ngram, self._cont))
+
+    def _table_value(self, ngram: Sequence[int], tables: list[_CountTable]) -> float:
+        self._check_fitted()
+        gram = _as_id_array(ngram, self.vocab_size, "ngram")
+        if not 1 <= len(gram) <= len(tables):
+            raise ValueError(f"ngram must hold 1..{len(tables)} tokens, got {len(gram)}")
+        code = _window_codes(gram, len(gram), self.vocab_size)  # (1,)
+        return float(tables[len(gram) - 1].count(code)[0])
+
+    # ------------------------------------------------------------ probabilities
+    def _probs(self, ctx_codes: list[np.ndarray], tokens: np.ndarray) -> np.ndarray:
+        """``p(tokens | contexts)`` for a batch of Q queries, from the model of
+        order ``T = len(ctx_codes)``; ``ctx_codes[n-1]`` are the ``(Q,)`` codes of
+        the last n-1 context tokens (all zeros for n = 1)."""
+        V, top = self.vocab_size, len(ctx_codes)
+        p = np.full(len(tokens), 1.0 / V)  # (Q,) level 0: uniform
+        mle_like = self.smoothing == "mle" or (self.smoothing == "add_k" and self.k == 0)
+        lambda_sum = self.lambdas[0]
+        for n in range(1, top + 1):
+            if self.smoothing == "add_k" and not mle_like and n < top:
+                continue  # add-k looks at the top order only
+            kn_lower = self.smoothing == "kneser_ney" and n < top
+            table = self._cont[n - 1] if kn_lower else self._raw[n - 1]
+            ctx = ctx_codes[n - 1]  # (Q,)
+            c = table.count(ctx * V + tokens)  # (Q,)
+            total, types = table.context_stats(ctx)  # (Q,), (Q,)
+            seen = total > 0
+            safe = np.where(seen, total, 1.0)  # (Q,) avoids 0/0 where unseen
+            if mle_like:
+                p = np.where(seen, c / safe, p)
+            elif self.smoothing == "add_k":
+                p = (c + self.k) / (total + self.k * V)
+            elif self.smoothing == "interpolated":
+                lambda_sum += self.lambdas[n]
+                mu = self.lambdas[n] / lambda_sum if lambda_sum > 0 else 0.0
+                p = np.where(seen, mu * c / safe + (1 - mu) * p, p)
+            else:  # kneser_ney
+                D = self.discount
+                p = np.where(seen, np.maximum(c - D, 0.0) / safe + D * types / safe * p, p)
+        return p
+
+    def _context_codes(self, context: np.ndarray) -> list[np.ndarray]:
+        """Codes of the last 0, 1, .., len(context) tokens (each a (1,) array)."""
+        return [_window_codes(context[len(context) - m:], m, self.vocab_size)
+                for m in range(len(context) + 1)]
+
+    def next_token_probs(self, context: Sequence[int] | torch.Tensor) -> torch.Tensor:
+        """The ``(vocab_size,)`` float64 distribution of the next token after
+        ``context`` (cropped to its last ``order - 1`` tokens; a shorter context
+        uses the model of order ``len(context) + 1``). Sums to 1 for every
+        context."""
+        self._check_fitted()
+        ctx = _as_id_array(context, self.vocab_size, "context")
+        ctx = ctx[len(ctx) - self.context_length:] if len(ctx) > self.context_length else ctx
+        codes = [np.repeat(c, self.vocab_size) for c in self._context_codes(ctx)]  # each (V,)
+        return torch.from_numpy(self._probs(codes, np.arange(self.vocab_size)))  # (V,)
+
+    def prob(self, token: int, context: Sequence[int] | torch.Tensor) -> float:
+        """``p(token | context)``, a float."""
+        self._check_fitted()
+        (token,) = _as_id_array([token], self.vocab_size, "token").tolist()
+        return float(self.next_token_probs(context)[token])
+
+    def token_log_probs(self, ids: Sequence[int] | torch.Tensor) -> torch.Tensor:
+        """``(len(ids)-1,)`` float64 ``ln p(ids[t] | ids[:t])`` for ``t = 1..len-1``,
+        batched over all positions (the fast path of
+        :func:`lm_course.evaluate.bits_per_token`). Zero probabilities give
+        ``-inf`` (the MLE's fate on unseen n-grams)."""
+        self._check_fitted()
+        arr = _as_id_array(ids, self.vocab_size, "ids")
+        L, N, V = len(arr), self.order, self.vocab_size
+        if L < 2:
+            raise ValueError(f"need at least 2 tokens (the first is only context), got {L}")
+        out = np.empty(L - 1)
+        short = min(N - 1, L)  # positions 1..short-1 have fewer than N-1 tokens before them
+        for t in range(1, short):
+            codes = self._context_codes(arr[:t])  # model of order t+1
+            out[t - 1] = self._probs(codes, arr[t: t + 1])[0]
+        first = max(N - 1, 1)  # first position with a full context
+        if first < L:
+            # context of position t: arr[t-n+1 : t] = the (n-1)-window starting at t-n+1
+            ctx_codes = [_window_codes(arr, n - 1, V)[first - n + 1: L - n + 1] for n in range(1, N + 1)]
+            out[first - 1:] = self._probs(ctx_codes, arr[first:])  # (L - first,)
+        with np.errstate(divide="ignore"):
+            return torch.from_numpy(np.log(out))
+
+    # ---------------------------------------------------------------- sampling
+    def generate(self, max_new_tokens: int, context: Sequence[int] | torch.Tensor = (),
+                 seed: int | None = None, generator: torch.Generator | None = None,
+                 temperature: float = 1.0) -> list[int]:
+        """Sample ``max_new_tokens`` tokens after ``context``, one at a time from
+        :meth:`next_token_probs`; returns ``context + new tokens`` as a list.
+
+        Reproducible: pass ``seed`` (or a seeded ``generator``). ``temperature``
+        reshapes the distribution as ``p ** (1 / temperature)`` (must be > 0).
+        """
+        self._check_fitted()
+        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+            raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature!r}")
+        if seed is not None and generator is not None:
+            raise ValueError("pass either seed or generator, not both")
+        if generator is None:
+            generator = torch.Generator().manual_seed(0 if seed is None else seed)
+        out = _as_id_array(context, self.vocab_size, "context").tolist()
+        for _ in range(max_new_tokens):
+            p = self.next_token_probs(out[len(out) - self.context_length:] if self.context_length else [])
+            if temperature != 1.0:
+                p = p ** (1.0 / temperature)
+            out.append(int(torch.multinomial(p / p.sum(), 1, generator=generator)))
+        return out
+
+
+def bigram_count_matrix(words: Sequence[str], marker: str = ".") -> tuple[torch.Tensor, list[str]]:
+    """Count the character bigrams of ``words``, each wrapped in ``marker``
+    (start and end of word), as in ``01_ngrams.ipynb``, "Counting bigrams".
+
+    Returns ``(counts, labels)``: ``counts[i, j]`` is how often ``labels[j]``
+    follows ``labels[i]``, a ``(V, V)`` long tensor; ``labels`` is the marker
+    followed by the sorted characters (27 for lower-case names).
+    """
+    if isinstance(words, str):
+        raise TypeError("words must be a list of strings, not one string")
+    if not words:
+        raise ValueError("need at least one word to count bigrams")
+    if len(marker) != 1:
+        raise ValueError(f"marker must be a single character, got {marker!r}")
+    chars = sorted(set("".join(words)))
+    if marker in chars:
+        raise ValueError(f"the marker {marker!r} occurs inside the words; choose another one")
+    labels = [marker, *chars]
+    index = {c: i for i, c in enumerate(labels)}
+    pairs = Counter()
+    for word in words:
+        seq = [0, *(index[c] for c in word), 0]
+        pairs.update(zip(seq, seq[1:]))
+    counts = torch.zeros(len(labels), len(labels), dtype=torch.long)  # (V, V)
+    for (a, b), n in pairs.items():
+        counts[a, b] = n
+    return counts, labels
