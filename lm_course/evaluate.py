@@ -31,8 +31,10 @@ def token_log_probs(model: LanguageModel, ids: Sequence[int] | torch.Tensor) -> 
     """``(N-1,)`` tensor of ``ln p(ids[t] | ids[:t])`` for ``t = 1..N-1``.
 
     Uses the model's own batched ``token_log_probs`` when it has one; otherwise
-    asks ``next_token_probs`` once per position, with the context cropped to
-    ``model.context_length`` tokens when the model declares one.
+    asks ``next_token_probs`` once per position (passing the context as a 1-D
+    tensor view, cropped to ``model.context_length`` tokens when the model
+    declares one). That slow path makes N-1 calls: fine for a demonstration,
+    but models meant for the scoreboard implement ``token_log_probs``.
     """
     ids = as_id_tensor(ids, model.vocab_size)
     if len(ids) < 2:
@@ -48,13 +50,14 @@ def token_log_probs(model: LanguageModel, ids: Sequence[int] | torch.Tensor) -> 
                 f"expected ({len(ids) - 1},)"
             )
         return out
-    ids = ids.tolist()
     window = getattr(model, "context_length", None)
+    targets = ids.tolist()
     logps = torch.empty(len(ids) - 1, dtype=torch.float64)
     for t in range(1, len(ids)):
         start = 0 if window is None else max(0, t - window)
-        p = model.next_token_probs(ids[start:t])
-        logps[t - 1] = math.log(float(p[ids[t]])) if p[ids[t]] > 0 else -math.inf
+        p = model.next_token_probs(ids[start:t])  # a view of the prefix: no copy
+        q = float(p[targets[t]])
+        logps[t - 1] = math.log(q) if q > 0 else -math.inf
     return logps
 
 

@@ -159,7 +159,7 @@ def plot_scoreboard(board: Scoreboard | None = None, vocab_size: int | None = 63
     if not rows:
         raise ValueError("the scoreboard is empty")
     if ax is None:
-        _, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.6))
+        _, ax = plt.subplots(figsize=(8, 0.55 * len(rows) + 2.2))
     ys = list(range(len(rows)))[::-1]
     h = 0.38
     ax.barh([y + h / 2 for y in ys], [e.val for e in rows], height=h, label="validation",
@@ -167,7 +167,8 @@ def plot_scoreboard(board: Scoreboard | None = None, vocab_size: int | None = 63
     ax.barh([y - h / 2 for y in ys], [e.test for e in rows], height=h, label="test",
             color="tab:orange")
     for y, e in zip(ys, rows):
-        ax.text(e.val + 0.03, y + h / 2, f"{e.val:.3f}", va="center", fontsize=8)
+        ax.text(e.val + 0.03, y + h / 2, f"{e.val:.3f}", va="center", fontsize=7)
+        ax.text(e.test + 0.03, y - h / 2, f"{e.test:.3f}", va="center", fontsize=7)
     labels = [f"ch{e.chapter}  {e.name}" + ("" if e.source == "reference" else "  *") for e in rows]
     ax.set_yticks(ys, labels)
     for tick, e in zip(ax.get_yticklabels(), rows):
@@ -178,6 +179,6 @@ def plot_scoreboard(board: Scoreboard | None = None, vocab_size: int | None = 63
                    label=f"uniform over {vocab_size} chars ({math.log2(vocab_size):.2f})")
     ax.set_xlabel("bits per character (lower is better)")
     ax.set_title("Course scoreboard (* = measured in this run, others: reference)")
-    ax.legend(loc="lower right", fontsize=8)
-    ax.set_xlim(0, max(max(e.val for e in rows), math.log2(vocab_size or 2)) * 1.15)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.6 / (len(rows) + 3)), ncol=3, fontsize=8)
+    ax.set_xlim(0, max(max(e.val for e in rows), math.log2(vocab_size or 2)) * 1.12)
     return ax

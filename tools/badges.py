@@ -3,7 +3,10 @@
 1. the badge cell (Open in Colab / Binder), a Markdown cell tagged ``badges``;
 2. the Colab cell, a code cell tagged ``colab-setup``: when the notebook runs
    in Colab (``"google.colab" in sys.modules``) it clones the course and
-   installs it; anywhere else it does nothing.
+   installs it; anywhere else it does nothing;
+
+and the Colab/Binder links of the chapter table in README.md (between the
+``<!-- chapter-links -->`` markers: the rows are kept, their links rewritten).
 
 The repository's address is read from ``[project.urls] Repository`` in
 pyproject.toml, the one place it is written. Run ``make badges`` (or
@@ -17,6 +20,7 @@ those two cells and leaves every other cell alone.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tomllib
 from pathlib import Path
@@ -33,14 +37,42 @@ def repository_url() -> str:
     return meta["project"]["urls"]["Repository"].rstrip("/")
 
 
-def badge_markdown(notebook: Path, repo: str, branch: str = "main") -> str:
-    """Markdown for the Colab and Binder badges of ``notebook``."""
+def launch_urls(notebook: Path, repo: str, branch: str = "main") -> tuple[str, str]:
+    """The Colab and Binder addresses that open ``notebook``."""
     if not repo.startswith("https://github.com/"):
         raise ValueError(f"the Repository URL must be on github.com, got {repo}")
     slug = repo.removeprefix("https://github.com/")
     path = notebook.relative_to(ROOT).as_posix()
     colab = f"https://colab.research.google.com/github/{slug}/blob/{branch}/{path}"
     binder = f"https://mybinder.org/v2/gh/{slug}/{branch}?labpath={path}"
+    return colab, binder
+
+
+def readme_with_links(readme: str, repo: str) -> str:
+    """README text with each chapter row's Colab/Binder links rewritten.
+
+    A chapter row links its notebook as ``(notebooks/NN_name.ipynb)`` and ends
+    with two cells ``[open](...)``; rows between the markers are rewritten.
+    """
+    start, end = "<!-- chapter-links -->", "<!-- /chapter-links -->"
+    if start not in readme or end not in readme:
+        raise ValueError(f"README.md lacks the {start} ... {end} markers")
+    head, rest = readme.split(start, 1)
+    table, tail = rest.split(end, 1)
+    rows = []
+    for row in table.split("\n"):
+        m = re.search(r"\((notebooks/[0-9]{2}_[^)]+\.ipynb)\)", row)
+        if m:
+            colab, binder = launch_urls(ROOT / m.group(1), repo)
+            cells = row.rstrip().rstrip("|").split("|")
+            row = "|".join(cells[:-2]) + f"| [open]({colab}) | [open]({binder}) |"
+        rows.append(row)
+    return head + start + "\n".join(rows) + end + tail
+
+
+def badge_markdown(notebook: Path, repo: str) -> str:
+    """Markdown for the Colab and Binder badges of ``notebook``."""
+    colab, binder = launch_urls(notebook, repo)
     return (
         f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab}) "
         f"[![Binder](https://mybinder.org/badge_logo.svg)]({binder})"
@@ -113,6 +145,15 @@ def main(argv: list[str] | None = None) -> int:
                 stale.append(notebook.name)
         elif update(notebook, repo):
             print(f"updated {notebook.name}")
+    readme_path = ROOT / "README.md"
+    readme = readme_path.read_text(encoding="utf-8")
+    fresh = readme_with_links(readme, repo)
+    if fresh != readme:
+        if args.check:
+            stale.append("README.md")
+        else:
+            readme_path.write_text(fresh, encoding="utf-8")
+            print("updated README.md")
     if stale:
         print("badge or Colab cells out of date:", ", ".join(stale), "(run `make badges`)")
         return 1

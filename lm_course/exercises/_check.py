@@ -18,6 +18,9 @@ def report(ok: bool, exercise: str, praise: str, hint: str) -> bool:
 
 def require_number(answer: object, exercise: str) -> float | None:
     """``answer`` as a float, or ``None`` after printing what went wrong."""
+    if answer is None:
+        print(f"❌ {exercise}: no answer yet. Replace `None` with your answer and run the cell again.")
+        return None
     try:
         value = float(answer)  # works for ints, floats, 0-d tensors and arrays
     except (TypeError, ValueError):
