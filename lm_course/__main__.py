@@ -3,6 +3,7 @@
 Commands:
     info        print the environment report (versions, device)
     corpus      build, verify and cache the corpus splits
+    download    cache GPT-2 weights for offline use (e.g. ``download gpt2``)
 """
 
 from __future__ import annotations
@@ -27,12 +28,27 @@ def _corpus(args: argparse.Namespace) -> int:
     return 0
 
 
+def _download(args: argparse.Namespace) -> int:
+    from lm_course.gpt2_weights import GPT2WeightsUnavailable, download
+
+    for name in args.names:
+        try:
+            print(f"{name}: cached in {download(name)}")
+        except (GPT2WeightsUnavailable, ValueError) as err:
+            print(f"{name}: {err}", file=sys.stderr)
+            return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lm_course", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="print versions and the compute device").set_defaults(func=_info)
     sub.add_parser("corpus", help="build and verify the corpus splits").set_defaults(func=_corpus)
+    download = sub.add_parser("download", help="cache GPT-2 weights and tokenizer (needs network once)")
+    download.add_argument("names", nargs="*", default=["gpt2"], help="hub names, default gpt2")
+    download.set_defaults(func=_download)
     return parser
 
 

@@ -213,6 +213,16 @@ class GPT(nn.Module):
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
+    @classmethod
+    def from_pretrained(cls, name_or_path: str = "gpt2", local_files_only: bool | None = None) -> "GPT":
+        """GPT-2's weights in this class: a hub name (``"gpt2"`` ... ``"gpt2-xl"``,
+        cached) or a local Hugging Face GPT-2 directory (``config.json`` +
+        ``model.safetensors``). See :func:`lm_course.gpt2_weights.load_gpt2`
+        (``06_gpt2_sampling.ipynb``, "Loading GPT-2 into our own GPT")."""
+        from lm_course.gpt2_weights import load_gpt2
+
+        return load_gpt2(name_or_path, local_files_only=local_files_only)
+
     # ---- the LanguageModel interface ------------------------------------
     @property
     def vocab_size(self) -> int:

@@ -1,0 +1,304 @@
+"""OpenAI's GPT-2 weights, in Hugging Face format, in and out of the course's GPT.
+
+Explained in ``06_gpt2_sampling.ipynb``, section "Loading GPT-2 into our own
+GPT" (and "The tutorials' generate(), side by side" for the export).
+
+* :func:`load_gpt2` (= ``GPT.from_pretrained``) reads ``config.json`` and
+  ``model.safetensors`` from a local directory, or from the Hugging Face hub
+  (``"gpt2"``, ``"gpt2-medium"``, ``"gpt2-large"``, ``"gpt2-xl"``,
+  ``"distilgpt2"``, any GPT-2 repository), cached by ``huggingface_hub``.
+* :func:`download` caches a hub model ahead of time
+  (``python -m lm_course download gpt2``) for a classroom without network.
+* :func:`save_hf_gpt2` writes a course GPT in the same format, so
+  ``transformers.GPT2LMHeadModel.from_pretrained(directory)`` loads it.
+
+The only real translation is GPT-2's ``Conv1D`` layers (``c_attn``,
+``c_proj``, ``c_fc``): they store their weight as ``(in, out)``, while the
+course's ``nn.Linear`` stores ``(out, in)``; we transpose them. Every other
+tensor has the same name and shape on both sides (``h.0.ln_1.weight`` is
+``transformer.h.0.ln_1.weight``). Only safetensors files are read: a pickled
+``pytorch_model.bin`` could run arbitrary code when loaded.
+
+Offline: the local cache is tried first, without network. When the weights
+are not cached and the hub cannot be reached (or ``HF_HUB_OFFLINE=1`` /
+``local_files_only=True``), :class:`GPT2WeightsUnavailable` is raised at
+once, instead of retrying for half a minute.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+
+__all__ = ["GPT2WeightsUnavailable", "load_gpt2", "download", "save_hf_gpt2", "gpt_config_from_hf",
+           "hf_config_from_gpt"]
+
+# GPT-2's Conv1D layers: stored (in, out), transposed into nn.Linear's (out, in)
+_CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+# tensors in GPT-2 checkpoints that are not parameters (old causal-mask buffers)
+_BUFFERS = re.compile(r"\.attn\.(bias|masked_bias)$")
+# what `download` fetches: the weights, and the tokenizer so GPT-2's BPE works offline too
+_HUB_FILES = ["config.json", "generation_config.json", "model.safetensors", "model.safetensors.index.json",
+              "model-*.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt",
+              "special_tokens_map.json"]
+
+
+class GPT2WeightsUnavailable(OSError):
+    """The weights are not cached and the hub cannot be reached (offline)."""
+
+
+# ---- configs ---------------------------------------------------------------
+
+def gpt_config_from_hf(hf: dict, source: str = "config.json"):
+    """The :class:`~lm_course.gpt.GPTConfig` of a Hugging Face GPT-2 ``config.json``.
+
+    Raises ``ValueError`` for another architecture or a GPT-2 variant the
+    course's GPT does not compute (another activation, MLP width, LayerNorm
+    epsilon or attention scaling).
+    """
+    from lm_course.gpt import GPTConfig
+
+    kind = hf.get("model_type")
+    if kind != "gpt2":
+        raise ValueError(f"{source} describes a {kind!r} model, not GPT-2 (model_type 'gpt2'); "
+                         "the course's GPT can only load GPT-2 checkpoints")
+    n_embd = hf.get("n_embd", 768)
+    unsupported = {
+        "activation_function": (hf.get("activation_function", "gelu_new"), ("gelu_new", "gelu_pytorch_tanh")),
+        "n_inner": (hf.get("n_inner"), (None, 4 * n_embd)),
+        "layer_norm_epsilon": (hf.get("layer_norm_epsilon", 1e-5), (1e-5,)),
+        "scale_attn_weights": (hf.get("scale_attn_weights", True), (True,)),
+        "scale_attn_by_inverse_layer_idx": (hf.get("scale_attn_by_inverse_layer_idx", False), (False,)),
+        "add_cross_attention": (hf.get("add_cross_attention", False), (False,)),
+        "tie_word_embeddings": (hf.get("tie_word_embeddings", True), (True,)),
+    }
+    for key, (value, allowed) in unsupported.items():
+        if value not in allowed:
+            raise ValueError(f"{source}: {key}={value!r} is a GPT-2 variant the course's GPT does not "
+                             f"implement (it supports {' or '.join(map(repr, allowed))})")
+    return GPTConfig(vocab_size=hf.get("vocab_size", 50257), block_size=hf.get("n_positions", 1024),
+                     n_layer=hf.get("n_layer", 12), n_head=hf.get("n_head", 12), n_embd=n_embd,
+                     dropout=0.0, bias=True)
+
+
+def hf_config_from_gpt(config, eos_token_id: int | None = None) -> dict:
+    """A Hugging Face ``config.json`` (as a dict) for a course GPT of ``config``."""
+    if not config.bias:
+        raise ValueError("GPT-2's format has biases everywhere; a GPTConfig with bias=False cannot be exported")
+    return {
+        "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2",
+        "vocab_size": config.vocab_size, "n_positions": config.block_size, "n_layer": config.n_layer,
+        "n_head": config.n_head, "n_embd": config.n_embd, "n_inner": None,
+        "activation_function": "gelu_new", "layer_norm_epsilon": 1e-5,
+        "resid_pdrop": config.dropout, "embd_pdrop": config.dropout, "attn_pdrop": config.dropout,
+        "scale_attn_weights": True, "tie_word_embeddings": True, "use_cache": True,
+        "initializer_range": 0.02, "bos_token_id": eos_token_id, "eos_token_id": eos_token_id,
+        "dtype": "float32",
+    }
+
+
+# ---- finding the files -----------------------------------------------------
+
+def _is_offline(local_files_only: bool | None) -> bool:
+    if local_files_only is not None:
+        return bool(local_files_only)
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """Can we open a connection to the hub? (A DNS failure answers at once.)"""
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True  # behind a proxy a direct probe means nothing: let huggingface_hub try
+    from huggingface_hub import constants
+
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _unavailable(name: str, why: str) -> GPT2WeightsUnavailable:
+    return GPT2WeightsUnavailable(
+        f"GPT-2 weights {name!r} are not available: {why}. They are not in the local Hugging Face "
+        f"cache either. On a machine with network run `python -m lm_course download {name}` once "
+        "(it caches them), or pass a local directory holding config.json and model.safetensors.")
+
+
+def _hub_file(repo_id: str, filename: str, local_files_only: bool | None) -> Path:
+    """One file of a hub repository: from the cache if there, else downloaded."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
+
+    try:
+        return Path(hf_hub_download(repo_id, filename, local_files_only=True))  # the cache: no network
+    except LocalEntryNotFoundError:
+        pass
+    if _is_offline(local_files_only):
+        raise _unavailable(repo_id, "offline mode (HF_HUB_OFFLINE=1 or local_files_only=True)") from None
+    if not _hub_reachable():
+        raise _unavailable(repo_id, "the Hugging Face hub cannot be reached (no network?)") from None
+    try:
+        return Path(hf_hub_download(repo_id, filename))
+    except LocalEntryNotFoundError:  # the connection failed after all
+        raise _unavailable(repo_id, "the download from the Hugging Face hub failed") from None
+    except RepositoryNotFoundError:
+        raise ValueError(f"{repo_id!r} is neither a local directory nor a model on the Hugging Face hub") from None
+    except EntryNotFoundError:
+        raise FileNotFoundError(f"the hub repository {repo_id!r} has no {filename}") from None
+
+
+def _weight_files(config_file: Path, fetch) -> list[Path]:
+    """The safetensors file(s) next to ``config_file``; ``fetch(name)`` gets one."""
+    try:
+        return [fetch("model.safetensors")]
+    except FileNotFoundError:
+        pass
+    try:  # a sharded checkpoint: an index names the shards
+        index = json.loads(fetch("model.safetensors.index.json").read_text())
+        return [fetch(name) for name in sorted(set(index["weight_map"].values()))]
+    except FileNotFoundError:
+        pickled = (config_file.parent / "pytorch_model.bin").exists()
+        raise FileNotFoundError(
+            f"no model.safetensors next to {config_file}"
+            + (" (only a pickled pytorch_model.bin, which the course does not load because unpickling can "
+               "run code; convert it with transformers: GPT2LMHeadModel.from_pretrained(d).save_pretrained(d))"
+               if pickled else "")) from None
+
+
+def _locate(name_or_path: str | os.PathLike, local_files_only: bool | None) -> tuple[Path, list[Path]]:
+    """``(config.json, [safetensors files])`` of a local directory or hub repository."""
+    text = os.fspath(name_or_path)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        config_file = path / "config.json"
+        if not config_file.is_file():
+            raise FileNotFoundError(f"{path} has no config.json: not a Hugging Face model directory")
+
+        def fetch(name: str) -> Path:
+            if not (path / name).is_file():
+                raise FileNotFoundError(f"{path / name} does not exist")
+            return path / name
+
+        return config_file, _weight_files(config_file, fetch)
+    if path.exists():
+        raise ValueError(f"{path} is a file; pass the directory that holds config.json and model.safetensors")
+    if text.startswith((".", "/", "~")) or not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", text):
+        raise FileNotFoundError(f"no directory {path} (and {text!r} is not a hub model name such as 'gpt2')")
+    config_file = _hub_file(text, "config.json", local_files_only)
+    return config_file, _weight_files(config_file, lambda name: _hub_file(text, name, local_files_only))
+
+
+# ---- loading ---------------------------------------------------------------
+
+def _read_checkpoint(files: list[Path], model, source: str) -> dict[str, torch.Tensor]:
+    """Checkpoint tensors renamed to the model's names, Conv1D weights
+    transposed, shapes checked; raises ``ValueError`` naming what is wrong."""
+    from safetensors import safe_open
+
+    expected = model.state_dict()  # names and shapes (tensors on the meta device)
+    state: dict[str, torch.Tensor] = {}
+    for file in files:
+        with safe_open(str(file), framework="pt") as f:
+            for key in f.keys():
+                name = key if key.startswith(("transformer.", "lm_head.")) else "transformer." + key
+                if _BUFFERS.search(name):
+                    continue
+                tensor = f.get_tensor(key)
+                if name.endswith(_CONV1D):
+                    tensor = tensor.t().contiguous()  # (in, out) -> (out, in)
+                if name not in expected:
+                    raise ValueError(f"{source}: unexpected tensor {key!r}; not a GPT-2 checkpoint?")
+                if tensor.shape != expected[name].shape:
+                    raise ValueError(f"{source}: {name} has shape {tuple(tensor.shape)} but the model built "
+                                     f"from config.json expects {tuple(expected[name].shape)}")
+                state[name] = tensor.to(expected[name].dtype)
+    head = state.pop("lm_head.weight", None)
+    if head is not None and not torch.equal(head, state.get("transformer.wte.weight", head)):
+        raise ValueError(f"{source}: lm_head.weight differs from the token embedding; the course's GPT "
+                         "ties them (as GPT-2 does) and cannot load an untied head")
+    missing = sorted(set(expected) - set(state) - {"lm_head.weight"})
+    if missing:
+        raise ValueError(f"{source}: the checkpoint lacks {len(missing)} tensor(s), e.g. {missing[:3]}")
+    state["lm_head.weight"] = state["transformer.wte.weight"]
+    return state
+
+
+def load_gpt2(name_or_path: str | os.PathLike = "gpt2", local_files_only: bool | None = None):
+    """A course :class:`~lm_course.gpt.GPT` holding Hugging Face GPT-2 weights.
+
+    ``name_or_path`` is a local directory (``config.json`` +
+    ``model.safetensors``) or a hub name (``"gpt2"`` ... ``"gpt2-xl"``).
+    Returns the model in eval mode, on the CPU, in float32.
+
+    Raises:
+        GPT2WeightsUnavailable: a hub name that is not cached, while offline.
+        FileNotFoundError: a directory without config.json / model.safetensors.
+        ValueError: not a GPT-2 checkpoint, or a tensor's shape does not
+            match config.json.
+    """
+    from lm_course.gpt import GPT
+
+    config_file, files = _locate(name_or_path, local_files_only)
+    source = os.fspath(name_or_path)
+    try:
+        hf = json.loads(config_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{config_file} is not valid JSON: {err}") from None
+    config = gpt_config_from_hf(hf, f"{source}/config.json")
+    with torch.device("meta"):  # no time or memory spent on a random initialisation
+        model = GPT(config)
+    model.load_state_dict(_read_checkpoint(files, model, source), assign=True)
+    model.lm_head.weight = model.transformer.wte.weight  # re-tie: one tensor, two roles
+    leftover = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    if leftover:
+        raise RuntimeError(f"GPT has tensors the checkpoint does not set: {leftover[:3]}")
+    return model.eval()
+
+
+def download(name: str = "gpt2") -> Path:
+    """Cache a hub model's weights, config and tokenizer files for offline use;
+    returns the local snapshot directory. Needs network (once)."""
+    from huggingface_hub import snapshot_download
+
+    if Path(name).expanduser().exists():
+        raise ValueError(f"{name!r} is a local path; download takes a hub model name such as 'gpt2'")
+    if _is_offline(None) or not _hub_reachable():
+        raise GPT2WeightsUnavailable(f"cannot download {name!r}: the Hugging Face hub cannot be reached "
+                                     "(offline, or HF_HUB_OFFLINE=1)")
+    directory = Path(snapshot_download(name, allow_patterns=_HUB_FILES))
+    hf = json.loads((directory / "config.json").read_text())
+    gpt_config_from_hf(hf, f"{name}/config.json")  # refuse early what load_gpt2 would refuse
+    return directory
+
+
+# ---- saving in Hugging Face format ----------------------------------------
+
+def save_hf_gpt2(model, directory: str | os.PathLike, eos_token_id: int | None = None) -> Path:
+    """Write ``model`` (a course GPT) as a Hugging Face GPT-2 directory:
+    ``config.json`` and ``model.safetensors`` (Conv1D weights transposed, the
+    tied head left out, as ``save_pretrained`` does). Then
+    ``GPT2LMHeadModel.from_pretrained(directory)`` and :func:`load_gpt2` both
+    load it. ``eos_token_id`` is GPT-2's 50256 for its own vocabulary; leave it
+    ``None`` for the character models, which have no end-of-text token."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    config = hf_config_from_gpt(model.config, eos_token_id)
+    tensors = {}
+    for name, tensor in model.state_dict().items():
+        if name == "lm_head.weight":
+            continue  # tied to transformer.wte.weight
+        tensor = tensor.detach().float().cpu()
+        tensors[name] = (tensor.t() if name.endswith(_CONV1D) else tensor).contiguous()
+    save_file(tensors, str(directory / "model.safetensors"), metadata={"format": "pt"})
+    (directory / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    return directory

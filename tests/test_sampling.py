@@ -1,0 +1,303 @@
+"""lm_course.sampling: filter_logits against transformers' logits processors,
+generate (greedy, sampling, KV cache), beam_search, and bad input."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lm_course.gpt import GPT, GPTConfig
+from lm_course.sampling import beam_search, filter_logits, generate, generation_timings
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread (and much faster on a busy machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def model() -> GPT:
+    """A tiny GPT with weights large enough for peaked, varied distributions
+    (GPT-2's std-0.02 init gives nearly uniform ones)."""
+    torch.manual_seed(0)
+    m = GPT(GPTConfig(vocab_size=40, block_size=16, n_layer=2, n_head=2, n_embd=32))
+    with torch.no_grad():
+        for name, p in m.named_parameters():
+            if p.dim() == 2:
+                p.normal_(0.0, 0.3)
+    return m.eval()
+
+
+def hf_processors(temperature=1.0, top_k=None, top_p=None, repetition_penalty=1.0):
+    """transformers' processors in the order generate() applies them."""
+    from transformers.generation.logits_process import (
+        LogitsProcessorList, RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper,
+        TopKLogitsWarper, TopPLogitsWarper)
+
+    procs = LogitsProcessorList()
+    if repetition_penalty != 1.0:
+        procs.append(RepetitionPenaltyLogitsProcessor(float(repetition_penalty)))
+    if temperature != 1.0:
+        procs.append(TemperatureLogitsWarper(float(temperature)))
+    if top_k is not None:
+        procs.append(TopKLogitsWarper(top_k))
+    if top_p is not None and top_p < 1.0:
+        procs.append(TopPLogitsWarper(top_p))
+    return procs
+
+
+def assert_same_logits(ours: torch.Tensor, theirs: torch.Tensor) -> None:
+    assert torch.equal(torch.isinf(ours), torch.isinf(theirs)), "different tokens removed"
+    kept = torch.isfinite(theirs)
+    assert torch.allclose(ours[kept], theirs[kept], atol=1e-5, rtol=1e-5)
+
+
+# ---- filter_logits -----------------------------------------------------
+
+SETTINGS = [
+    dict(temperature=0.7),
+    dict(temperature=1.9),
+    dict(top_k=1),
+    dict(top_k=5),
+    dict(top_k=500),  # more than the vocabulary: nothing removed
+    dict(top_p=0.05),
+    dict(top_p=0.5),
+    dict(top_p=0.9),
+    dict(top_p=1.0),
+    dict(repetition_penalty=1.3),
+    dict(repetition_penalty=0.7),  # < 1 rewards repeats
+    dict(temperature=0.8, top_k=20, top_p=0.9, repetition_penalty=1.2),
+    dict(temperature=1.5, top_k=3, top_p=0.3, repetition_penalty=2.0),
+]
+
+
+@pytest.mark.parametrize("kwargs", SETTINGS, ids=lambda k: ",".join(f"{a}={b}" for a, b in k.items()))
+def test_filter_logits_matches_transformers(kwargs):
+    gen = torch.Generator().manual_seed(1)
+    for trial in range(20):
+        logits = torch.randn(4, 100, generator=gen) * (1 + trial % 4)  # (B, V): from flat to peaked
+        prev = torch.randint(0, 100, (4, 12), generator=gen)  # (B, T) with repeats
+        theirs = hf_processors(**kwargs)(prev, logits.clone())
+        ours = filter_logits(logits, prev_tokens=prev, **kwargs)
+        assert_same_logits(ours, theirs)
+
+
+def test_filter_logits_one_row_and_defaults():
+    logits = torch.randn(50)  # (V,)
+    assert torch.equal(filter_logits(logits), logits)
+    out = filter_logits(logits, top_k=3, temperature=0.5)
+    assert out.shape == (50,) and int(torch.isfinite(out).sum()) == 3
+    assert torch.equal(out, filter_logits(logits[None], top_k=3, temperature=0.5)[0])
+    assert not torch.equal(logits, out)  # a new tensor, the input untouched
+    assert torch.equal(logits, logits.clone())
+
+
+def test_top_p_hand_example():
+    probs = torch.tensor([0.05, 0.5, 0.15, 0.3])  # sorted: 0.5, 0.3, 0.15, 0.05
+    logits = probs.log()
+    kept = lambda p: set(torch.isfinite(filter_logits(logits, top_p=p)).nonzero().flatten().tolist())  # noqa: E731
+    assert kept(0.01) == {1}  # always at least the top token
+    assert kept(0.49) == {1}
+    assert kept(0.6) == {1, 3}
+    assert kept(0.79) == {1, 3}
+    assert kept(0.81) == {1, 3, 2}
+    assert kept(0.96) == {0, 1, 2, 3}
+    assert kept(1.0) == {0, 1, 2, 3}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(-6, 6), min_size=2, max_size=30), st.floats(0.01, 0.99))
+def test_top_p_keeps_the_smallest_set_reaching_p(values, p):
+    logits = torch.tensor(values, dtype=torch.float64)  # (V,)
+    probs = torch.softmax(logits, -1)
+    keep = torch.isfinite(filter_logits(logits, top_p=p))
+    assert keep.sum() >= 1
+    assert bool(keep[probs.argmax()])
+    assert float(probs[keep].sum()) >= p - 1e-9  # the kept set reaches p ...
+    weakest = probs[keep].min()
+    assert float(probs[keep].sum() - weakest) < p + 1e-9  # ... and would not without its weakest token
+    assert float(probs[~keep].max()) <= float(weakest) if (~keep).any() else True  # it is a top set
+
+
+def test_top_k_keeps_ties():
+    logits = torch.tensor([3.0, 1.0, 3.0, 2.0, 1.0])
+    assert torch.isfinite(filter_logits(logits, top_k=1)).tolist() == [True, False, True, False, False]
+    assert torch.isfinite(filter_logits(logits, top_k=3)).tolist() == [True, False, True, True, False]
+
+
+def test_repetition_penalty_by_hand():
+    logits = torch.tensor([2.0, -2.0, 1.0, 0.5])
+    out = filter_logits(logits, repetition_penalty=2.0, prev_tokens=[0, 1, 1])
+    assert out.tolist() == [1.0, -4.0, 1.0, 0.5]  # positive halved, negative doubled, once each
+    with pytest.raises(ValueError, match="prev_tokens"):
+        filter_logits(logits, repetition_penalty=2.0)
+
+
+@pytest.mark.parametrize("kwargs, error", [
+    (dict(temperature=0), "temperature must be > 0"),
+    (dict(temperature=-1.0), "temperature must be > 0"),
+    (dict(temperature=float("nan")), "finite number"),
+    (dict(top_k=0), "top_k must be >= 1"),
+    (dict(top_k=2.5), "top_k must be an int"),
+    (dict(top_p=0.0), r"top_p must be in \(0, 1\]"),
+    (dict(top_p=1.5), r"top_p must be in \(0, 1\]"),
+    (dict(top_p=-0.1), r"top_p must be in \(0, 1\]"),
+    (dict(repetition_penalty=0.0), "repetition_penalty must be > 0"),
+    (dict(repetition_penalty=-1.2), "repetition_penalty must be > 0"),
+])
+def test_filter_logits_bad_settings(kwargs, error):
+    with pytest.raises((ValueError, TypeError), match=error):
+        filter_logits(torch.randn(10), **kwargs)
+
+
+def test_filter_logits_bad_tensors():
+    with pytest.raises(ValueError, match="float tensor"):
+        filter_logits(torch.arange(10))
+    with pytest.raises(ValueError, match="float tensor"):
+        filter_logits(torch.randn(2, 3, 4))
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        filter_logits(torch.randn(10), repetition_penalty=1.2, prev_tokens=[3, 10])
+    with pytest.raises(ValueError, match="rows"):
+        filter_logits(torch.randn(2, 10), repetition_penalty=1.2, prev_tokens=torch.zeros(3, 4, dtype=torch.long))
+
+
+# ---- generate ----------------------------------------------------------
+
+def test_generate_shapes_and_greedy_by_hand(model):
+    idx = torch.tensor([[1, 2, 3], [4, 5, 6]])
+    out = generate(model, idx, 5)
+    assert out.shape == (2, 8) and out.dtype == torch.long
+    assert torch.equal(out[:, :3], idx)
+    ids = idx.clone()  # greedy, written out: argmax of a full forward pass each step
+    for _ in range(5):
+        ids = torch.cat([ids, model(ids).logits[:, -1].argmax(-1, keepdim=True)], 1)
+    assert torch.equal(out, ids)
+    assert torch.equal(generate(model, idx, 0), idx)
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(),
+    dict(repetition_penalty=1.5),
+    dict(do_sample=True),
+    dict(do_sample=True, temperature=0.7, top_k=10, top_p=0.9, repetition_penalty=1.3),
+])
+def test_kv_cache_gives_the_same_tokens(model, kwargs):
+    """Past block_size (16) too: the cached run restarts on the cropped window."""
+    idx = torch.randint(0, 40, (3, 5), generator=torch.Generator().manual_seed(2))
+    with_cache = generate(model, idx, 30, use_cache=True, generator=torch.Generator().manual_seed(7), **kwargs)
+    without = generate(model, idx, 30, use_cache=False, generator=torch.Generator().manual_seed(7), **kwargs)
+    assert torch.equal(with_cache, without)
+
+
+def test_batch_rows_are_independent(model):
+    idx = torch.tensor([[1, 2, 3], [7, 8, 9]])
+    both = generate(model, idx, 12)
+    for row in range(2):
+        assert torch.equal(both[row], generate(model, idx[row:row + 1], 12)[0])
+
+
+def test_sampling_is_seeded_and_varied(model):
+    idx = torch.tensor([[1, 2, 3]])
+    a = generate(model, idx, 20, do_sample=True, generator=torch.Generator().manual_seed(3))
+    b = generate(model, idx, 20, do_sample=True, generator=torch.Generator().manual_seed(3))
+    c = generate(model, idx, 20, do_sample=True, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_top_k_1_and_tiny_top_p_equal_greedy(model):
+    idx = torch.tensor([[3, 1, 4], [1, 5, 9]])
+    greedy = generate(model, idx, 15)
+    for kwargs in (dict(top_k=1), dict(top_p=1e-6), dict(top_k=1, temperature=3.0)):
+        sampled = generate(model, idx, 15, do_sample=True, generator=torch.Generator().manual_seed(0), **kwargs)
+        assert torch.equal(sampled, greedy), kwargs
+
+
+def test_low_temperature_approaches_greedy(model):
+    idx = torch.tensor([[3, 1, 4]])
+    cold = generate(model, idx, 15, do_sample=True, temperature=1e-4, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(cold, generate(model, idx, 15))
+
+
+def test_generate_restores_training_mode(model):
+    model.train()
+    generate(model, torch.tensor([[1]]), 2)
+    assert model.training
+    model.eval()
+
+
+def test_generate_bad_input(model):
+    ok = torch.tensor([[1, 2]])
+    with pytest.raises(ValueError, match=r"\(B, T\)"):
+        generate(model, torch.tensor([1, 2]), 3)
+    with pytest.raises(ValueError, match=r"\(B, T\)"):
+        generate(model, [[1, 2]], 3)
+    with pytest.raises(TypeError, match="integer token ids"):
+        generate(model, torch.tensor([[1.0, 2.0]]), 3)
+    with pytest.raises(ValueError, match="empty"):
+        generate(model, torch.zeros(1, 0, dtype=torch.long), 3)
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        generate(model, ok, -1)
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        generate(model, ok, 2.0)
+    with pytest.raises(ValueError, match="block_size"):
+        generate(model, torch.ones(1, 17, dtype=torch.long), 3)
+    out = generate(model, torch.ones(1, 17, dtype=torch.long), 3, use_cache=False)  # crops instead
+    assert out.shape == (1, 20)
+    with pytest.raises(ValueError, match="temperature"):
+        generate(model, ok, 3, do_sample=True, temperature=0.0)
+    with pytest.raises(ValueError, match="top_p"):
+        generate(model, ok, 3, do_sample=True, top_p=0)
+    with pytest.raises(ValueError, match="top_k"):
+        generate(model, ok, 3, do_sample=True, top_k=0)
+    with pytest.raises(ValueError, match="repetition_penalty"):
+        generate(model, ok, 3, repetition_penalty=0)
+    with pytest.raises(ValueError, match="vocabulary"):
+        generate(model, torch.tensor([[1, 40]]), 3)
+
+
+# ---- beam search -------------------------------------------------------
+
+def sequence_log_prob(model, ids: torch.Tensor, prompt_len: int) -> float:
+    with torch.no_grad():
+        logp = torch.log_softmax(model(ids[None, :-1]).logits[0], -1)  # (T-1, V)
+    return float(logp[prompt_len - 1:].gather(-1, ids[prompt_len:, None]).sum())
+
+
+def test_beam_search_one_beam_is_greedy(model):
+    idx = torch.tensor([[3, 1, 4], [2, 7, 1]])
+    assert torch.equal(beam_search(model, idx, 10, num_beams=1), generate(model, idx, 10))
+
+
+def test_beam_search_cache_and_no_cache_agree(model):
+    idx = torch.tensor([[3, 1, 4], [2, 7, 1]])
+    assert torch.equal(beam_search(model, idx, 20, 4), beam_search(model, idx, 20, 4, use_cache=False))
+
+
+def test_more_beams_find_likelier_text(model):
+    idx = torch.tensor([[5, 9, 2]])
+    scores = [sequence_log_prob(model, beam_search(model, idx, 8, k)[0], 3) for k in (1, 3, 8)]
+    assert scores[0] <= scores[1] + 1e-5 and scores[1] <= scores[2] + 1e-5
+    assert scores[2] > scores[0]  # beams beat greedy somewhere on this model
+
+
+def test_beam_search_bad_input(model):
+    with pytest.raises(ValueError, match="num_beams"):
+        beam_search(model, torch.tensor([[1]]), 3, 0)
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        beam_search(model, torch.tensor([[1]]), -2, 2)
+
+
+# ---- timings -----------------------------------------------------------
+
+def test_generation_timings(model):
+    t = generation_timings(model, torch.tensor([[1, 2]]), 6)
+    assert t.shape == (6,) and bool((t[1:] >= t[:-1]).all()) and float(t[0]) > 0
+    assert math.isfinite(float(t[-1]))
