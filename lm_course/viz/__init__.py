@@ -18,6 +18,9 @@ _WHERE = {
     "plot_scoreboard": "lm_course.scoreboard",
     # next-token distributions (chapters 1, 6 and the widgets)
     "plot_next_token_probs": "lm_course.viz.distributions",
+    # n-grams (chapter 1)
+    "plot_bigram_counts": "lm_course.viz.ngrams",
+    "plot_bpc_vs_order": "lm_course.viz.ngrams",
     # training (chapters 2, 3, 5, 7)
     "plot_loss_curves": "lm_course.viz.curves",
     # embeddings (chapter 2)
