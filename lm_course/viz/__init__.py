@@ -32,6 +32,12 @@ _WHERE = {
     "plot_hidden_heatmap": "lm_course.viz.rnn",
     # attention maps (chapters 4, 5, 6)
     "plot_attention": "lm_course.viz.attention",
+    # decoding strategies and the KV cache (chapter 6)
+    "plot_temperature": "lm_course.viz.sampling",
+    "plot_filtered_probs": "lm_course.viz.sampling",
+    "plot_top_p_cut": "lm_course.viz.sampling",
+    "plot_kept_counts": "lm_course.viz.sampling",
+    "plot_generation_speed": "lm_course.viz.sampling",
 }
 
 __all__ = sorted(_WHERE)

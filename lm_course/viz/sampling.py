@@ -1,0 +1,203 @@
+"""What each decoding strategy does to a next-token distribution, and the
+KV cache's speed, as pictures (``06_gpt2_sampling.ipynb``: "Temperature",
+"Top-k", "Top-p (nucleus) sampling", "The repetition penalty", "The KV
+cache").
+
+Every function takes the model's raw ``logits`` ``(V,)`` for one position and
+a ``tokenizer`` (anything with ``decode``) or ``labels`` (one string per id)
+to name the bars; the filtering itself is :func:`lm_course.sampling.filter_logits`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from lm_course.sampling import filter_logits
+from lm_course.viz.distributions import visible_token
+
+__all__ = ["plot_temperature", "plot_filtered_probs", "plot_top_p_cut", "plot_kept_counts",
+           "plot_generation_speed"]
+
+
+def _logits(logits) -> torch.Tensor:
+    logits = torch.as_tensor(logits, dtype=torch.float64).detach().cpu()
+    if logits.dim() != 1 or logits.numel() < 2:
+        raise ValueError(f"logits must be a 1-D tensor (V,) for one position, got shape {tuple(logits.shape)}")
+    return logits
+
+
+def _labels(ids: Sequence[int], tokenizer=None, labels: Sequence[str] | None = None) -> list[str]:
+    if labels is not None:
+        return [visible_token(str(labels[i])) for i in ids]
+    if tokenizer is not None:
+        return [visible_token(tokenizer.decode([i])) for i in ids]
+    return [f"#{i}" for i in ids]
+
+
+def _top_ids(probs: torch.Tensor, top_n: int) -> list[int]:
+    if isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1:
+        raise ValueError(f"top_n must be an int >= 1, got {top_n!r}")
+    return torch.argsort(probs, descending=True, stable=True)[:top_n].tolist()
+
+
+def _axes(ax, n_bars: int, width: float = 7.5):
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(width, 0.42 * n_bars + 1.5), 3.6))
+    return ax
+
+
+def _token_axis(ax, labels: list[str]) -> None:
+    ax.set_xticks(np.arange(len(labels)), labels, fontfamily="DejaVu Sans Mono")
+    ax.set_xlabel("next token, most probable first (␣ = space, ↵ = newline)")
+    ax.grid(axis="y", alpha=0.3)
+
+
+def plot_temperature(logits, temperatures: Sequence[float] = (0.5, 1.0, 2.0), tokenizer=None,
+                     labels: Sequence[str] | None = None, top_n: int = 15, ax=None, title: str | None = None):
+    """Probabilities of the ``top_n`` most likely tokens (ranked at T = 1)
+    after dividing the logits by each temperature: grouped bars.
+
+    Below 1 the distribution sharpens towards the top token; above 1 it
+    flattens towards uniform. The order of the tokens never changes.
+    """
+    z = _logits(logits)
+    if not temperatures:
+        raise ValueError("give at least one temperature")
+    ids = _top_ids(torch.softmax(z, -1), top_n)
+    ax = _axes(ax, len(ids))
+    width = 0.8 / len(temperatures)
+    colours = ["tab:blue", "tab:orange", "tab:red", "tab:purple", "tab:green", "tab:brown"]
+    for j, t in enumerate(temperatures):
+        p = torch.softmax(filter_logits(z, temperature=t), -1)[ids].numpy()  # (top_n,)
+        xs = np.arange(len(ids)) + (j - (len(temperatures) - 1) / 2) * width
+        ax.bar(xs, p, width=width, color=colours[j % len(colours)], label=f"T = {t:g}")
+    _token_axis(ax, _labels(ids, tokenizer, labels))
+    ax.set_ylabel("probability")
+    ax.set_title(title or "Temperature reshapes the distribution: softmax(z / T)")
+    ax.legend()
+    return ax
+
+
+def plot_filtered_probs(logits, tokenizer=None, labels: Sequence[str] | None = None, top_n: int = 20,
+                        ax=None, title: str | None = None, prev_tokens: Sequence[int] | None = None,
+                        **settings):
+    """The ``top_n`` most likely tokens before (grey) and after (colour)
+    :func:`~lm_course.sampling.filter_logits` with ``settings``
+    (``temperature``, ``top_k``, ``top_p``, ``repetition_penalty``), both as
+    probabilities. Removed tokens are marked ✕; with a repetition penalty the
+    tokens already in ``prev_tokens`` are hatched.
+    """
+    z = _logits(logits)
+    before = torch.softmax(z, -1)  # (V,)
+    filtered = filter_logits(z, prev_tokens=prev_tokens, **settings)  # (V,)
+    after = torch.softmax(filtered, -1)  # (V,)
+    ids = _top_ids(before, top_n)
+    ax = _axes(ax, len(ids))
+    xs = np.arange(len(ids))
+    ax.bar(xs - 0.2, before[ids].numpy(), width=0.4, color="0.75", label="before")
+    seen = set(int(i) for i in prev_tokens) if prev_tokens is not None else set()
+    hatches = ["//" if i in seen and settings.get("repetition_penalty", 1.0) != 1.0 else "" for i in ids]
+    bars = ax.bar(xs + 0.2, after[ids].numpy(), width=0.4, color="tab:blue", label="after (renormalised)")
+    for bar, hatch in zip(bars, hatches):
+        bar.set_hatch(hatch)
+    removed = [x for x, i in zip(xs, ids) if not torch.isfinite(filtered[i])]
+    if removed:
+        ax.plot(np.array(removed) + 0.2, np.zeros(len(removed)), "x", color="tab:red", ms=8, mew=2,
+                label="removed (-inf)")
+    if any(hatches):
+        ax.bar([], [], color="white", edgecolor="black", hatch="//", label="already in the text (penalised)")
+    _token_axis(ax, _labels(ids, tokenizer, labels))
+    ax.set_ylabel("probability")
+    described = ", ".join(f"{k}={v}" for k, v in settings.items())
+    kept = int(torch.isfinite(filtered).sum())
+    ax.set_title(title or f"filter_logits({described}): {kept} of {len(z)} tokens left")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_top_p_cut(logits, top_p: float = 0.9, tokenizer=None, labels: Sequence[str] | None = None,
+                   top_n: int = 25, ax=None, title: str | None = None, temperature: float = 1.0):
+    """Nucleus sampling's cut: the probabilities sorted from the largest
+    (bars) and their running total (line). The nucleus is the shortest prefix
+    whose total reaches ``top_p``; its bars are coloured, the rest grey."""
+    z = _logits(logits)
+    probs = torch.softmax(filter_logits(z, temperature=temperature), -1)  # (V,)
+    kept = torch.isfinite(filter_logits(z, temperature=temperature, top_p=top_p))  # (V,)
+    ids = _top_ids(probs, top_n)
+    ax = _axes(ax, len(ids))
+    xs = np.arange(len(ids))
+    p = probs[ids].numpy()
+    colours = ["tab:blue" if kept[i] else "0.75" for i in ids]
+    ax.bar(xs, p, color=colours)
+    ax.plot(xs, np.cumsum(p), "o-", color="tab:green", ms=3, label="running total of the probability")
+    ax.axhline(top_p, color="tab:red", ls="--", lw=1, label=f"p = {top_p:g}")
+    n_kept = int(kept.sum())
+    ax.bar([], [], color="tab:blue", label=f"the nucleus: {n_kept} token{'s' if n_kept != 1 else ''}")
+    ax.bar([], [], color="0.75", label="removed")
+    _token_axis(ax, _labels(ids, tokenizer, labels))
+    ax.set_ylabel("probability")
+    ax.set_ylim(0, 1.05)
+    ax.set_title(title or f"Top-p = {top_p:g}: keep the most probable tokens until their total reaches p")
+    ax.legend(fontsize=8, loc="center right")
+    return ax
+
+
+def plot_kept_counts(counts: Mapping[str, Sequence[int]], text: str | None = None, ax=None,
+                     title: str | None = None):
+    """How many tokens each rule keeps at every position of a text
+    (``{label: counts}``): top-k is flat, top-p follows the model's certainty.
+    ``text`` (one character per position) labels the x axis when short."""
+    import matplotlib.pyplot as plt
+
+    if not counts:
+        raise ValueError("nothing to plot: counts is empty")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 3.4))
+    for label, values in counts.items():
+        ax.step(np.arange(len(values)), list(values), where="mid", label=label)
+    if text is not None and len(text) <= 80:
+        ax.set_xticks(np.arange(len(text)), [visible_token(c) for c in text], fontfamily="DejaVu Sans Mono",
+                      fontsize=7)
+        ax.set_xlabel("position in the text (the character the model has just read)")
+    else:
+        ax.set_xlabel("position in the text")
+    ax.set_ylabel("tokens kept (log scale)")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.set_title(title or "How many candidate tokens each rule keeps")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_generation_speed(timings: Mapping[str, torch.Tensor | Sequence[float]], title: str | None = None):
+    """Two panels from :func:`~lm_course.sampling.generation_timings` runs
+    ``{label: cumulative seconds per token}``: the time to generate ``n``
+    tokens, and the average tokens per second ``n / time(n)``."""
+    import matplotlib.pyplot as plt
+
+    if not timings:
+        raise ValueError("nothing to plot: timings is empty")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    for label, seconds in timings.items():
+        seconds = np.asarray(seconds, dtype=float)
+        n = np.arange(1, len(seconds) + 1)
+        left.plot(n, seconds, "o-", ms=2, label=label)
+        right.plot(n, n / seconds, "o-", ms=2, label=label)
+    left.set_xlabel("tokens generated")
+    left.set_ylabel("seconds since the start")
+    left.set_title("Time to generate n tokens")
+    right.set_xlabel("tokens generated")
+    right.set_ylabel("tokens per second (average so far)")
+    right.set_title("Generation speed")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
