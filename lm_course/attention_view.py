@@ -104,13 +104,12 @@ def stack_attention(attention: Any, batch_index: int = 0) -> torch.Tensor:
     return stacked
 
 
-_WHITESPACE = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍", "Ġ": "␣", "Ċ": "↵"}  # Ġ, Ċ: GPT-2's byte-level BPE
-
-
 def visible_tokens(tokens: Sequence[str] | str) -> list[str]:
-    """Tokens with spaces and newlines drawn as ␣ and ↵ (also GPT-2's Ġ and
-    Ċ), so that a character-level label is never blank."""
-    return ["".join(_WHITESPACE.get(c, c) for c in t) for t in tokens]
+    """Token labels with spaces and newlines drawn as ␣ and ↵ (see
+    :func:`lm_course.viz.distributions.visible_token`), never blank."""
+    from lm_course.viz.distributions import visible_token
+
+    return [visible_token(t) for t in tokens]
 
 
 def _split_tokens(tokens: Sequence[str] | str, key_tokens: Sequence[str] | str | None, T: int, S: int,

@@ -14,6 +14,7 @@ _WHERE = {
     "next_token_explorer": "lm_course.widgets.explorer",
     # chapter 4: explore attention heads and layers
     "attention_explorer": "lm_course.widgets.attention",
+    "query_explorer": "lm_course.widgets.attention",
     # chapter 6: the sampling playground
     "sampling_playground": "lm_course.widgets.playground",
 }

@@ -1,0 +1,144 @@
+"""Attention maps as heatmaps (``04_attention.ipynb``, "Causal masks" and "A toy
+task"; reused for the GPT of chapters 5 and 6).
+
+Rows are queries (the token that attends), columns are keys (the tokens it
+attends to); each row of a map sums to 1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from lm_course.attention_view import stack_attention, visible_tokens
+
+__all__ = ["plot_attention"]
+
+
+def _labels(tokens: Sequence[str] | str | None, n: int, what: str, show_whitespace: bool) -> list[str]:
+    if tokens is None:
+        return [str(i) for i in range(n)]
+    tokens = list(tokens)
+    if len(tokens) != n:
+        raise ValueError(f"the weights have {n} {what} positions but {len(tokens)} {what} tokens were given")
+    tokens = [str(t) for t in tokens]
+    return visible_tokens(tokens) if show_whitespace else tokens
+
+
+def _tick_step(n: int, room: int) -> int:
+    """Label every position while they fit, else every ``step``-th."""
+    return max(1, math.ceil(n / room))
+
+
+def plot_attention(weights: Any, query_tokens: Sequence[str] | str | None = None,
+                   key_tokens: Sequence[str] | str | None = None, *, layer: int | None = None,
+                   head: int | str | None = None, batch_index: int = 0, ax=None, title: str | None = None,
+                   cmap: str = "viridis", vmax: float | None = None, annotate: bool | None = None,
+                   max_cols: int = 4, show_whitespace: bool = True):
+    """Heatmap(s) of attention weights with token labels and a colour bar.
+
+    Args:
+        weights: ``(T, S)`` for one head, ``(H, T, S)`` for the heads of one
+            layer, ``(B, H, T, S)``, or a list with one ``(B, H, T, S)`` per
+            layer (``GPT(..., output_attentions=True).attentions``, or the model
+            output itself). Tensors or NumPy arrays.
+        query_tokens: labels of the ``T`` rows; key_tokens: of the ``S``
+            columns (default: the query tokens when ``S == T``, else positions).
+        layer, head: show only this layer / head; ``head="mean"`` averages the heads.
+        batch_index: the example of the batch to show.
+        ax: draw a single map into this Axes (only when one map is shown).
+        title: the figure's title (one map) or suptitle (a grid).
+        vmax: top of the colour scale (default: the largest weight shown; 0 is the bottom).
+        annotate: write the weights in the cells (default: when one small map is shown).
+        max_cols: maps per row of the grid when one layer's heads are shown.
+
+    Returns:
+        The matplotlib Figure. A grid has one row per layer and one column
+        per head (one layer: heads wrap after ``max_cols``).
+    """
+    import matplotlib.pyplot as plt
+
+    A = stack_attention(weights, batch_index)  # (L, H, T, S)
+    L, H, T, S = A.shape
+    if layer is not None:
+        if isinstance(layer, bool) or not isinstance(layer, int) or not -L <= layer < L:
+            raise ValueError(f"layer must be an integer in 0..{L - 1}, got {layer!r}")
+        A = A[[layer]]  # (1, H, T, S)
+    layer_ids = [layer % L] if layer is not None else list(range(L))
+    if isinstance(head, str):
+        if head != "mean":
+            raise ValueError(f"head must be an integer, None or 'mean', got {head!r}")
+        A = A.mean(dim=1, keepdim=True)  # (L', 1, T, S)
+        head_names = ["mean of heads"]
+    elif head is not None:
+        if isinstance(head, bool) or not isinstance(head, int) or not -H <= head < H:
+            raise ValueError(f"head must be an integer in 0..{H - 1}, got {head!r}")
+        A = A[:, [head]]  # (L', 1, T, S)
+        head_names = [f"head {head % H}"]
+    else:
+        head_names = [f"head {h}" for h in range(H)]
+    if isinstance(max_cols, bool) or not isinstance(max_cols, int) or max_cols < 1:
+        raise ValueError(f"max_cols must be a positive integer, got {max_cols!r}")
+
+    q_labels = _labels(query_tokens, T, "query", show_whitespace)
+    if key_tokens is None and query_tokens is not None and S == T:
+        key_tokens = query_tokens
+    k_labels = _labels(key_tokens, S, "key", show_whitespace)
+
+    n_layers, n_heads = A.shape[:2]
+    maps = [(A[i, j], f"layer {layer_ids[i]}, {head_names[j]}") for i in range(n_layers) for j in range(n_heads)]
+    single = len(maps) == 1
+    if ax is not None and not single:
+        raise ValueError(f"ax can hold one map, but {len(maps)} are selected: pass layer= and head=, or no ax")
+    if single and L == 1 and H == 1:
+        maps = [(maps[0][0], "")]  # nothing to tell apart
+    if n_layers == 1:
+        cols = min(max_cols, len(maps))
+        rows = math.ceil(len(maps) / cols)
+    else:
+        rows, cols = n_layers, n_heads
+    if annotate is None:
+        annotate = single and T <= 12 and S <= 12
+
+    if ax is not None:
+        fig, axes = ax.figure, [ax]
+    else:
+        cell = 0.32 if single else max(0.08, min(0.25, 2.6 / max(T, S)))
+        width = max(4.0, cols * (S * cell + 1.0) + 1.2)
+        height = max(3.0, rows * (T * cell + 1.0) + 0.6)
+        fig, grid = plt.subplots(rows, cols, figsize=(min(width, 16), min(height, 16)), squeeze=False,
+                                 constrained_layout=True)
+        axes = list(grid.flat)
+    top = float(A.max()) if vmax is None else float(vmax)
+    room = 40 if single else 24  # most labels that fit along one side
+    image = None
+    for n, (a, (m, name)) in enumerate(zip(axes, maps)):
+        image = a.imshow(m.numpy(), cmap=cmap, vmin=0.0, vmax=top, aspect="auto", interpolation="nearest")
+        ks, qs = _tick_step(S, room), _tick_step(T, room)
+        a.set_xticks(range(0, S, ks), [k_labels[i] for i in range(0, S, ks)],
+                     rotation=90 if max(map(len, k_labels)) > 2 else 0, fontsize=8 if single else 6)
+        a.set_yticks(range(0, T, qs), [q_labels[i] for i in range(0, T, qs)], fontsize=8 if single else 6)
+        if single or n >= len(maps) - cols:  # axis titles on the outer maps of a grid
+            a.set_xlabel("key (attended to)", fontsize=9 if single else 7)
+        if single or n % cols == 0:
+            a.set_ylabel("query (attending)", fontsize=9 if single else 7)
+        if not single:
+            a.set_title(name, fontsize=8)
+        if annotate:
+            for t in range(T):
+                for s in range(S):
+                    w = float(m[t, s])
+                    a.text(s, t, f"{w:.2f}", ha="center", va="center", fontsize=7,
+                           color="black" if w > 0.6 * top else "white")
+    for a in axes[len(maps):]:
+        a.axis("off")
+    fig.colorbar(image, ax=axes[: len(maps)], label="attention weight", shrink=0.8)
+    if single:
+        name = maps[0][1]
+        axes[0].set_title(title or ("Attention weights" + (f": {name}" if name else "")))
+    else:
+        fig.suptitle(title or "Attention weights by layer and head")
+    return fig
