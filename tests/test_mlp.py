@@ -1,0 +1,135 @@
+"""The MLP language model of Bengio et al. 2003 (lm_course.mlp)."""
+
+import math
+
+import pytest
+import torch
+
+from lm_course.evaluate import bits_per_token
+from lm_course.interface import LanguageModel
+from lm_course.mlp import MLPConfig, MLPLanguageModel
+from lm_course.train import train
+
+V = 11
+
+
+@pytest.fixture
+def model():
+    torch.manual_seed(0)
+    return MLPLanguageModel(MLPConfig(vocab_size=V, context_length=3, n_embd=4, n_hidden=16))
+
+
+def by_hand(model, window):
+    """The textbook computation: concatenate, tanh layer, softmax."""
+    e = torch.cat([model.embedding.weight[i] for i in window])  # (n*d,)
+    h = torch.tanh(model.hidden.weight @ e + model.hidden.bias)  # (H,)
+    return torch.softmax(model.output.weight @ h + model.output.bias, dim=-1)  # (V,)
+
+
+def test_shapes_and_interface(model):
+    x = torch.randint(V, (2, 7))
+    assert model(x).shape == (2, 7, V)
+    assert isinstance(model, LanguageModel)
+    assert model.vocab_size == V and model.context_length == 3 and model.pad_id == V
+    assert model.n_params() == (V + 1) * 4 + (3 * 4 * 16 + 16) + (16 * V + V)
+
+
+def test_forward_is_the_textbook_formula(model):
+    x = torch.tensor([[4, 7, 1, 9, 2]])
+    probs = torch.softmax(model(x), dim=-1)[0]  # (T, V)
+    pad = model.pad_id
+    windows = [[pad, pad, 4], [pad, 4, 7], [4, 7, 1], [7, 1, 9], [1, 9, 2]]
+    for t, w in enumerate(windows):
+        torch.testing.assert_close(probs[t], by_hand(model, w))
+
+
+def test_each_position_sees_exactly_its_window(model):
+    x = torch.randint(V, (1, 10))
+    base = model(x)
+    y = x.clone()
+    y[0, 4] = (y[0, 4] + 1) % V
+    changed = (model(y) - base).abs().amax(-1)[0] > 0  # (T,)
+    assert changed.tolist() == [t in (4, 5, 6) for t in range(10)]  # positions t with t-2 <= 4 <= t
+
+
+def test_next_token_probs(model):
+    p = model.next_token_probs([])
+    assert p.shape == (V,) and math.isclose(float(p.sum()), 1.0, rel_tol=1e-5)
+    torch.testing.assert_close(p, by_hand(model, [V, V, V]))
+    long = [1, 2, 3, 4, 5, 6]
+    torch.testing.assert_close(model.next_token_probs(long), model.next_token_probs(long[-3:]))
+    x = torch.tensor([3, 8, 5, 0])
+    from_forward = torch.softmax(model(x[None])[0], dim=-1)  # (T, V)
+    for t in range(len(x)):
+        torch.testing.assert_close(model.next_token_probs(x[: t + 1]), from_forward[t])
+
+
+def test_token_log_probs_matches_the_slow_path(model):
+    ids = torch.randint(V, (50,), generator=torch.Generator().manual_seed(1))
+    fast = model.token_log_probs(ids, batch_size=7)  # several batches
+    slow = torch.tensor([math.log(float(model.next_token_probs(ids[max(0, t - 3): t])[ids[t]]))
+                         for t in range(1, 50)], dtype=torch.float64)
+    torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)
+    assert fast.dtype == torch.float64 and fast.shape == (49,)
+    assert math.isclose(bits_per_token(model, ids), float(-slow.mean() / math.log(2)), rel_tol=1e-5)
+
+
+def test_initial_loss_is_near_uniform(model):
+    x = torch.randint(V, (4, 16))
+    loss = torch.nn.functional.cross_entropy(model(x).reshape(-1, V), x.reshape(-1))
+    assert abs(loss.item() - math.log(V)) < 0.1
+
+
+def _train(seed):
+    torch.manual_seed(seed)
+    m = MLPLanguageModel(MLPConfig(vocab_size=V, context_length=2, n_embd=4, n_hidden=32))
+    stream = torch.tensor([(i * 3 + (i // 5)) % V for i in range(3000)])  # depends on the last 2 tokens
+    hist = train(m, stream[:2500], stream[2500:], steps=80, batch_size=16, block_size=16, lr=0.02,
+                 eval_interval=40, eval_batches=2, warmup_steps=5, progress=False, seed=seed)
+    return m, hist
+
+
+def test_trains_with_the_course_loop_reproducibly():
+    m1, h1 = _train(0)
+    m2, h2 = _train(0)
+    assert h1.val_loss[-1] < 0.5 * h1.val_loss[0]
+    assert h1.train_loss == h2.train_loss
+    assert all(torch.equal(a, b) for a, b in zip(m1.parameters(), m2.parameters()))
+
+
+def test_exact_regression_value():
+    torch.manual_seed(0)
+    m = MLPLanguageModel(MLPConfig(vocab_size=V, context_length=3, n_embd=4, n_hidden=16))
+    lp = m.token_log_probs([1, 2, 3, 4, 5, 6, 7])
+    assert float(lp.sum()) == pytest.approx(-14.4410, abs=1e-3)
+
+
+def test_generate(model):
+    g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    a = model.generate(20, [1, 2], generator=g())
+    assert a == model.generate(20, [1, 2], generator=g())
+    assert len(a) == 22 and a[:2] == [1, 2] and all(0 <= i < V for i in a)
+    cold = model.generate(20, [1, 2], temperature=1e-3, generator=g())
+    greedy = [1, 2]
+    for _ in range(20):
+        greedy.append(int(model.next_token_probs(greedy).argmax()))
+    assert cold == greedy
+
+
+def test_bad_inputs(model):
+    with pytest.raises(ValueError, match="token ids must be in"):
+        model(torch.tensor([[0, V]]))
+    with pytest.raises(ValueError, match=r"\(B, T\)"):
+        model(torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        model.next_token_probs([V + 3])
+    with pytest.raises(TypeError, match="string"):
+        model.next_token_probs("abc")
+    with pytest.raises(ValueError, match="at least 2"):
+        model.token_log_probs([1])
+    with pytest.raises(ValueError, match="temperature"):
+        model.generate(5, [1], temperature=0)
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        model.generate(-1, [1])
+    with pytest.raises(ValueError, match="context_length"):
+        MLPConfig(context_length=0)
