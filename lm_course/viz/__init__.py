@@ -25,6 +25,7 @@ _WHERE = {
     "plot_loss_curves": "lm_course.viz.curves",
     # embeddings (chapter 2)
     "plot_embeddings_2d": "lm_course.viz.embeddings",
+    "plot_vocab_vs_length": "lm_course.viz.tokens",
     # recurrent networks (chapter 3)
     "plot_unrolled_rnn": "lm_course.viz.rnn",
     "plot_gradient_norms": "lm_course.viz.rnn",
