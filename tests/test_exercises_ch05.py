@@ -49,13 +49,14 @@ def test_gelu(capsys):
     assert not ch05.check_gelu(None)
 
 
-def test_previous_token_score(capsys):
+def test_first_position_score(capsys):
     def right(w):
         T = w.size(-1)
-        return torch.stack([w[..., t, t - 1] for t in range(1, T)], -1).mean(-1)
+        return torch.stack([w[..., t, 0] for t in range(1, T)], -1).mean(-1)
 
-    assert ch05.check_previous_token_score(right)
-    assert not ch05.check_previous_token_score(lambda w: w.diagonal(dim1=-2, dim2=-1).mean(-1))
-    assert "itself" in capsys.readouterr().out
-    assert not ch05.check_previous_token_score(lambda w: w.mean())
-    assert not ch05.check_previous_token_score(None)
+    assert ch05.check_first_position_score(right)
+    assert not ch05.check_first_position_score(lambda w: w[..., :, 0].mean(-1))  # query 0 included
+    assert "leave query 0 out" in capsys.readouterr().out
+    assert not ch05.check_first_position_score(lambda w: w[..., 0, 1:].mean(-1))  # a row, not a column
+    assert not ch05.check_first_position_score(lambda w: w.mean())
+    assert not ch05.check_first_position_score(None)

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from lm_course.exercises._check import report, require_number
 
-__all__ = ["check_parameter_count", "check_layer_norm", "check_gelu", "check_previous_token_score"]
+__all__ = ["check_parameter_count", "check_layer_norm", "check_gelu", "check_first_position_score"]
 
 # the configuration of exercise 1 (a GPT the size of the course's reference model)
 EXERCISE_1_CONFIG = dict(vocab_size=63, block_size=128, n_layer=4, n_head=4, n_embd=128)
@@ -98,29 +98,31 @@ def check_gelu(answer: object) -> bool:
                   "GELU(x) ~ 0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x**3))).")
 
 
-def check_previous_token_score(answer: object) -> bool:
-    """Exercise 4: ``previous_token_score(weights)``: for attention weights of
-    shape ``(..., T, T)``, the mean over queries ``t = 1..T-1`` of the weight
-    on key ``t - 1``, one number per leading index (shape ``(...)``)."""
-    name = "Exercise 4 (a previous-character detector)"
+def check_first_position_score(answer: object) -> bool:
+    """Exercise 4: ``first_position_score(weights)``: for causal attention
+    weights of shape ``(..., T, T)``, the mean over queries ``t = 1..T-1`` of
+    the weight on key 0, one number per leading index (shape ``(...)``).
+    Query 0 is left out: it can only attend to itself."""
+    name = "Exercise 4 (attention to the first position)"
     if not callable(answer):
-        return report(False, name, "", "define a function previous_token_score(weights) and pass it.")
+        return report(False, name, "", "define a function first_position_score(weights) and pass it.")
     g = torch.Generator().manual_seed(11)
     T = 9
     scores = torch.randn(2, 3, T, T, generator=g)  # (L, H, T, T)
     mask = torch.ones(T, T, dtype=torch.bool).tril()  # (T, T)
     weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)  # (L, H, T, T)
-    want = weights.diagonal(offset=-1, dim1=-2, dim2=-1).mean(-1)  # (L, H)
+    want = weights[..., 1:, 0].mean(-1)  # (L, H)
     got, err = _try(answer, weights)
     if err:
         return report(False, name, "", f"your function raised {err}.")
     if isinstance(got, torch.Tensor) and got.shape == want.shape:
-        diag = weights.diagonal(dim1=-2, dim2=-1).mean(-1)  # (L, H): weight on itself
-        if torch.allclose(got.float(), diag, atol=1e-6):
-            return report(False, name, "", "that is the weight each position puts on itself; "
-                                           "the previous position is one below the diagonal.")
+        if torch.allclose(got.float(), weights[..., :, 0].mean(-1), atol=1e-6):
+            return report(False, name, "", "leave query 0 out: its only choice is key 0, so it always "
+                                           "scores 1 and inflates the mean.")
+        if torch.allclose(got.float(), weights[..., 0, 1:].mean(-1), atol=1e-6):
+            return report(False, name, "", "rows are queries and columns are keys: take column 0 of rows 1..T-1.")
     return report(_close_tensor(got, want, atol=1e-6), name,
-                  "a head scoring near 1 copies the previous character forward: the first half of an "
-                  "induction circuit (Olsson et al. 2022).",
-                  "weights[..., t, t-1] for t = 1..T-1 is the sub-diagonal: "
-                  "weights.diagonal(offset=-1, dim1=-2, dim2=-1).mean(-1).")
+                  "heads that park their attention on the first position when nothing else is useful are "
+                  "known as attention sinks (Xiao et al. 2023).",
+                  "weights[..., 1:, 0] is column 0 (key 0) of the queries 1..T-1; average it over the last "
+                  "dimension.")
