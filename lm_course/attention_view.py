@@ -158,19 +158,19 @@ def _bertviz_args(attention: Any, tokens: Any, key_tokens: Any, batch_index: int
 def _vendored_libraries_js() -> str:
     """The vendored libraries, each run in a private scope.
 
-    ``define``, ``module``, ``exports`` and ``require`` are shadowed, so no
-    AMD/CommonJS loader of the page (classic Jupyter has require.js) claims
-    them: the d3 modules fill ``lib.d3`` (their browser-global branch with
-    ``this = lib``); jQuery, given a bare ``module`` object, returns itself
-    through ``module.exports`` without touching ``window``.
+    ``define``, ``module``, ``exports``, ``require`` and ``globalThis`` are
+    shadowed, so no AMD/CommonJS loader of the page (classic Jupyter has
+    require.js) claims them and nothing lands on ``window``: the d3 modules
+    fill ``lib.d3`` (their browser-global branch with ``this = lib``); jQuery,
+    given a bare ``module`` object, returns itself through ``module.exports``.
     """
     parts = ["var lib = {};"]
     for path in VENDORED_SCRIPTS[:-1]:
         code = path.read_text(encoding="utf-8")
-        parts.append(f"(function (define, module, exports, require) {{\n{code}\n}}).call(lib);")
+        parts.append(f"(function (define, module, exports, require, globalThis) {{\n{code}\n}}).call(lib);")
     jquery = VENDORED_SCRIPTS[-1].read_text(encoding="utf-8")
     parts.append("var jqueryModule = {exports: {}};\n"
-                 f"(function (define, module, exports, require) {{\n{jquery}\n}})"
+                 f"(function (define, module, exports, require, globalThis) {{\n{jquery}\n}})"
                  ".call(lib, undefined, jqueryModule, jqueryModule.exports);")
     js = "\n".join(parts)
     if re.search(r"</script|<!--", js, flags=re.IGNORECASE):  # would end the inline <script> early
@@ -187,8 +187,6 @@ function requirejs(names, callback) {
     return modules[name];
   }));
 }
-var require = requirejs;
-require.config = function () {};
 """
 
 _REQUIRE_CONFIG = re.compile(r"require\.config\(\s*\{.*?\}\s*\);", re.DOTALL)
