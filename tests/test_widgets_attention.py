@@ -1,0 +1,69 @@
+"""The attention and query explorers, driven without a browser."""
+
+import matplotlib
+import pytest
+import torch
+
+matplotlib.use("Agg")
+
+from lm_course.toy_attention import ToyAttentionModel, ToyConfig  # noqa: E402
+from lm_course.widgets import attention_explorer, query_explorer  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return ToyAttentionModel(ToyConfig(n_layers=2, n_heads=2, d_model=16)).eval()
+
+
+def test_explorer_follows_the_text_layer_and_head(model):
+    ex = attention_explorer(model, text="abcdefgh")
+    view = ex.view()
+    assert view.ok and view.tokens == list("abcdefgh") and view.weights.shape == (2, 8, 8)
+    ex.text.value = "hgfedcba"
+    ex.layer.value = 1
+    ex.head.value = 1
+    view = ex.last_view
+    expected = model(model.encode("hgfedcba"), output_attentions=True).attentions[1][0, 1]
+    torch.testing.assert_close(view.weights, expected.double())
+    ex.head.value = "mean"
+    torch.testing.assert_close(ex.last_view.weights.sum(-1), torch.ones(8, dtype=torch.float64))
+
+
+def test_explorer_shows_a_message_for_text_it_cannot_read(model):
+    ex = attention_explorer(model, text="abc")
+    assert "exactly 8" in ex.last_view.message and "⚠" in ex.info.value
+    ex.text.value = "abcdefg!"
+    assert "not in this tokenizer" in ex.last_view.message
+    ex.text.value = "__import__('os')"  # typed text is tokenized, never evaluated
+    assert not ex.last_view.ok
+
+
+def test_explorer_on_precomputed_weights():
+    layers = [torch.softmax(torch.randn(1, 3, 4, 4), -1) for _ in range(2)]
+    ex = attention_explorer(attentions=layers, tokens=list("abcd"))
+    assert ex.text is None and ex.layer.max == 1
+    ex.head.value = 2
+    torch.testing.assert_close(ex.last_view.weights, layers[0][0, 2].double())
+    with pytest.raises(ValueError, match="either a model"):
+        attention_explorer()
+    with pytest.raises(ValueError, match="4 keys but 3"):
+        attention_explorer(attentions=layers, tokens=list("abc"))
+
+
+def test_query_explorer_weights_follow_the_query():
+    ex = query_explorer()
+    v = ex.view()
+    torch.testing.assert_close(v.weights.sum(), torch.tensor(1.0))
+    assert ex.labels[int(v.weights.argmax())] == "cat"  # query (1, 0) is closest in direction to cat
+    torch.testing.assert_close(v.output, v.weights)  # one-hot values: the output is the weights
+    ex.qx.value, ex.qy.value = -1.0, -1.0
+    assert ex.labels[int(ex.view().weights.argmax())] == "bus"
+    before = ex.view().weights.max()
+    ex.sharpness.value = 10.0
+    assert ex.view().weights.max() > before  # larger scores: a more peaked softmax
+    assert "output" in ex.info.value
+    with pytest.raises(ValueError, match="2-D point"):
+        query_explorer({"a": (1.0, 2.0, 3.0)})
+    with pytest.raises(ValueError, match="one value per key"):
+        query_explorer({"a": (1.0, 2.0)}, values=torch.ones(2, 2))
