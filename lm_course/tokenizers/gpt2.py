@@ -11,7 +11,8 @@ Where the files come from, in order:
 2. The Hugging Face cache (``~/.cache/huggingface/hub``, or ``HF_HOME``):
    loaded from there, no network needed.
 3. The hub, only when not in offline mode (``HF_HUB_OFFLINE``) and only after
-   a 3-second check that the hub's host answers, so an offline machine gets
+   a 3-second check that the hub's host answers (the check of
+   :mod:`lm_course.gpt2_weights`, which finds GPT-2's weights the same way), so an offline machine gets
    a clear :class:`GPT2TokenizerUnavailable` at once instead of a minute of
    retries.
 
@@ -22,12 +23,9 @@ rather than an error; here missing files always raise.
 
 from __future__ import annotations
 
-import os
-import socket
 from pathlib import Path
-from urllib.parse import urlparse
 
-__all__ = ["gpt2_tokenizer", "GPT2TokenizerUnavailable", "GPT2_FILES", "hub_is_reachable"]
+__all__ = ["gpt2_tokenizer", "GPT2TokenizerUnavailable", "GPT2_FILES"]
 
 #: The files of GPT-2's tokenizer: the token -> id table and the merges in order.
 GPT2_FILES = ("vocab.json", "merges.txt")
@@ -45,27 +43,6 @@ You can also pass a local directory that holds vocab.json and merges.txt."""
 
 class GPT2TokenizerUnavailable(OSError):
     """GPT-2's tokenizer files are neither local, nor cached, nor downloadable."""
-
-
-def _env_true(name: str) -> bool:
-    return os.environ.get(name, "").strip().upper() in {"1", "ON", "YES", "TRUE"}
-
-
-def _offline() -> bool:
-    return _env_true("HF_HUB_OFFLINE") or _env_true("TRANSFORMERS_OFFLINE")
-
-
-def hub_is_reachable(timeout: float = 3.0) -> bool:
-    """Whether a TCP connection to the Hugging Face hub's host opens within
-    ``timeout`` seconds (``HF_ENDPOINT`` is honoured)."""
-    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
-    host = url.hostname or "huggingface.co"
-    port = url.port or (443 if url.scheme != "http" else 80)
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def _complete(directory: Path) -> bool:
@@ -102,14 +79,15 @@ def gpt2_tokenizer(name_or_path: str = "gpt2", local_files_only: bool | None = N
         name_or_path: a hub repository id (``"gpt2"``) or a local directory
             with ``vocab.json`` and ``merges.txt``.
         local_files_only: never touch the network. ``None`` (default): only
-            when ``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``) is set.
+            when ``HF_HUB_OFFLINE`` is set.
 
     Raises:
         GPT2TokenizerUnavailable: the files are not local, not cached, and
             cannot be downloaded; the message says how to get them.
     """
-    if local_files_only is None:
-        local_files_only = _offline()
+    from lm_course.gpt2_weights import _hub_reachable, _is_offline  # shared with GPT-2's weights
+
+    local_files_only = _is_offline(local_files_only)
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         if not _complete(path):
@@ -127,7 +105,7 @@ def gpt2_tokenizer(name_or_path: str = "gpt2", local_files_only: bool | None = N
                     f"GPT-2's tokenizer ({name_or_path!r}) is not in the Hugging Face cache and "
                     f"offline mode is on (HF_HUB_OFFLINE), so it cannot be downloaded.\n{_HOW_TO_GET_IT}"
                 )
-            if not hub_is_reachable():
+            if not _hub_reachable():
                 raise GPT2TokenizerUnavailable(
                     f"GPT-2's tokenizer ({name_or_path!r}) is not in the Hugging Face cache and the "
                     f"hub cannot be reached from this machine (no network?).\n{_HOW_TO_GET_IT}"
