@@ -33,6 +33,8 @@ _WHERE = {
     "plot_hidden_heatmap": "lm_course.viz.rnn",
     # attention maps (chapters 4, 5, 6)
     "plot_attention": "lm_course.viz.attention",
+    # the heads of a Transformer (chapter 5)
+    "plot_head_scores": "lm_course.viz.transformer",
     # decoding strategies and the KV cache (chapter 6)
     "plot_temperature": "lm_course.viz.sampling",
     "plot_filtered_probs": "lm_course.viz.sampling",
