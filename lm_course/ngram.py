@@ -77,9 +77,7 @@ class _CountTable:
     @classmethod
     def from_codes(cls, codes: np.ndarray, counts: np.ndarray, vocab_size: int) -> "_CountTable":
         """Build from sorted, distinct n-gram ``codes`` and their ``counts``."""
-        ctx = codes // vocab_size  # (M,) sorted, since codes are
-        ctx_codes, start, types = np.unique(ctx, return_index=True, return_counts=True)
-        totals = np.add.reduceat(counts, start) if len(counts) else counts.copy()
+        ctx_codes, totals, types = _group_sorted(codes // vocab_size, counts)  # codes // V stays sorted
         return cls(codes, counts.astype(np.float64), ctx_codes, totals.astype(np.float64),
                    types.astype(np.float64))
 
@@ -109,6 +107,16 @@ class _CountTable:
         if len(self.ctx_codes) == 0:
             return np.zeros(len(ctx_codes)), np.zeros(len(ctx_codes))
         return np.where(found, self.ctx_totals[idx], 0.0), np.where(found, self.ctx_types[idx], 0.0)
+
+
+def _group_sorted(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Group a *sorted* ``keys`` array: the distinct keys, the sum of ``values``
+    in each group and the group sizes (no sort needed, unlike ``np.unique``)."""
+    if len(keys) == 0:
+        return keys.copy(), values.copy(), np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])  # (G,) first index of each group
+    sizes = np.diff(np.r_[starts, len(keys)])  # (G,)
+    return keys[starts], np.add.reduceat(values, starts), sizes
 
 
 def _window_codes(ids: np.ndarray, n: int, vocab_size: int) -> np.ndarray:
@@ -207,10 +215,22 @@ class NGramLM:
         arr = _as_id_array(ids, vocab_size, "ids")
         if len(arr) < self.order:
             raise ValueError(f"need at least order = {self.order} tokens to fit, got {len(arr)}")
-        raw, cont = [], []
-        for n in range(1, self.order + 1):
-            codes, counts = np.unique(_window_codes(arr, n, vocab_size), return_counts=True)
-            raw.append(_CountTable.from_codes(codes, counts, vocab_size))
+        # One sort, at the top order. Each lower order groups the sorted codes of
+        # the order above by their prefix (code // V); the text's last (n)-gram
+        # is the prefix of no (n+1)-gram, so it is added by hand.
+        codes, counts = np.unique(_window_codes(arr, self.order, vocab_size), return_counts=True)
+        raw = [_CountTable.from_codes(codes, counts, vocab_size)]
+        for n in range(self.order - 1, 0, -1):
+            above = raw[0]
+            codes, counts = above.ctx_codes, above.ctx_totals.copy()
+            last = _window_codes(arr[len(arr) - n:], n, vocab_size)  # (1,)
+            at = int(np.searchsorted(codes, last[0]))
+            if at < len(codes) and codes[at] == last[0]:
+                counts[at] += 1
+            else:
+                codes, counts = np.insert(codes, at, last[0]), np.insert(counts, at, 1.0)
+            raw.insert(0, _CountTable.from_codes(codes, counts, vocab_size))
+        cont = []
         for n in range(1, self.order):
             # N1+(. w_1..w_n): the distinct (n+1)-grams ending in w_1..w_n
             suffixes = raw[n].codes % vocab_size**n  # (M,)
@@ -260,6 +280,25 @@ class NGramLM:
         """``N1+(. ngram)``: how many distinct tokens precede ``ngram`` in the
         training ids (the Kneser-Ney lower-order count; len < order)."""
         return int(self._table_value(ngram, self._cont))
+
+    def distinct_ngrams(self, n: int) -> int:
+        """How many different n-grams of order ``n`` (1..order) the training ids hold."""
+        self._check_fitted()
+        if not 1 <= n <= self.order:
+            raise ValueError(f"n must be in 1..{self.order}, got {n!r}")
+        return len(self._raw[n - 1].codes)
+
+    def window_counts(self, ids: Sequence[int] | torch.Tensor, n: int) -> torch.Tensor:
+        """``(len(ids) - n + 1,)`` training counts of every length-n window of
+        ``ids`` (0 = an n-gram never seen in training): how sparse the counts
+        are for new text (``01_ngrams.ipynb``, "Order against sparsity")."""
+        self._check_fitted()
+        if not 1 <= n <= self.order:
+            raise ValueError(f"n must be in 1..{self.order}, got {n!r}")
+        arr = _as_id_array(ids, self.vocab_size, "ids")
+        if len(arr) < n:
+            raise ValueError(f"need at least n = {n} ids, got {len(arr)}")
+        return torch.from_numpy(self._raw[n - 1].count(_window_codes(arr, n, self.vocab_size)).astype(np.int64))
 
     def _table_value(self, ngram: Sequence[int], tables: list[_CountTable]) -> float:
         self._check_fitted()

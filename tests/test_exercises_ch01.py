@@ -37,6 +37,8 @@ def test_add_k(capsys):
     assert not ch01.check_add_k(lambda c, k: torch.ones(2))
     assert not ch01.check_add_k(right(torch.tensor([1, 2]), 1.0))  # a result, not a function
     assert not ch01.check_add_k(None)
+    assert not ch01.check_add_k(lambda c, k: None)  # the notebook's placeholder
+    assert "returns None" in capsys.readouterr().out
 
 
 def test_kneser_ney_weight(capsys):

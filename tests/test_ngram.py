@@ -208,6 +208,20 @@ def test_numpy_and_tensor_inputs(corpus):
     assert torch.equal(a.next_token_probs([5, 6]), c.next_token_probs(np.array([5, 6])))
 
 
+def test_window_counts_and_distinct_ngrams():
+    ids = [0, 1, 0, 1, 2, 1]  # a b a b c b
+    model = NGramLM(3).fit(ids, vocab_size=4)
+    assert model.window_counts([0, 1, 2, 3], 2).tolist() == [2, 1, 0]  # ab, bc, cd
+    assert model.window_counts([0, 1, 0], 3).tolist() == [1]
+    assert [model.distinct_ngrams(n) for n in (1, 2, 3)] == [3, 4, 4]  # {a,b,c}; ab ba bc cb; aba bab abc bcb
+    with pytest.raises(ValueError, match="n must be"):
+        model.window_counts([0, 1], 4)
+    with pytest.raises(ValueError, match="at least n"):
+        model.window_counts([0], 2)
+    with pytest.raises(ValueError, match="n must be"):
+        model.distinct_ngrams(0)
+
+
 # ------------------------------------------------------------------------ sampling
 def test_generate_is_reproducible(fitted):
     model = fitted.variant(order=4)

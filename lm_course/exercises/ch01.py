@@ -91,7 +91,11 @@ def check_add_k(answer: object) -> bool:
     ]
     for counts, k in cases:
         try:
-            got = torch.as_tensor(answer(counts.clone(), k), dtype=torch.float64)
+            result = answer(counts.clone(), k)
+            if result is None:
+                print(f"❌ {name}: your add_k returns None so far. Fill in its body and run the cell again.")
+                return False
+            got = torch.as_tensor(result, dtype=torch.float64)
         except Exception as err:  # a student's function may fail in any way
             return report(False, name, "", f"add_k({counts.tolist()}, {k}) raised {type(err).__name__}: {err}.")
         want = _reference_add_k(counts, k)

@@ -20,7 +20,8 @@ def plot_bigram_counts(counts, labels: Sequence[str], ax=None, annotate: bool = 
     """Heatmap of a bigram count matrix: row = first character, column = the
     character that follows it (e.g. from :func:`lm_course.ngram.bigram_count_matrix`).
 
-    With ``annotate`` every cell shows its count. Returns the axes.
+    With ``annotate`` every non-zero cell shows its count (the empty cells are
+    the bigrams never seen). Returns the axes.
     """
     import matplotlib.pyplot as plt
 
@@ -31,22 +32,23 @@ def plot_bigram_counts(counts, labels: Sequence[str], ax=None, annotate: bool = 
         raise ValueError(f"got {len(labels)} labels for a {arr.shape[0]}x{arr.shape[0]} matrix")
     if ax is None:
         _, ax = plt.subplots(figsize=(10, 9))
-    image = ax.imshow(arr, cmap="Blues")
+    from matplotlib.colors import PowerNorm
+
+    image = ax.imshow(arr, cmap="Blues", norm=PowerNorm(gamma=0.5, vmin=0, vmax=max(arr.max(), 1)))
     shown = [visible_token(str(c)) for c in labels]
     ticks = range(len(labels))
     ax.set_xticks(ticks, shown)
     ax.set_yticks(ticks, shown)
     ax.tick_params(top=True, labeltop=True, bottom=True, labelbottom=True)
     if annotate:
-        threshold = arr.max() / 2
-        for i in ticks:
-            for j in ticks:
-                ax.text(j, i, str(int(arr[i, j])), ha="center", va="center", fontsize=5,
-                        color="white" if arr[i, j] > threshold else "dimgray")
+        threshold = arr.max() / 4  # where the square-root scale turns dark
+        for i, j in zip(*np.nonzero(arr)):
+            ax.text(j, i, str(int(arr[i, j])), ha="center", va="center", fontsize=5,
+                    color="white" if arr[i, j] > threshold else "dimgray")
     ax.set_xlabel("next character")
     ax.set_ylabel("current character")
     ax.set_title(title or f"Bigram counts ({int(arr.sum()):,} bigrams)")
-    ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="count")
+    ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="count (square-root colour scale)")
     return ax
 
 
