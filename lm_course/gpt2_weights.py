@@ -106,13 +106,17 @@ def hf_config_from_gpt(config, eos_token_id: int | None = None) -> dict:
 # ---- finding the files -----------------------------------------------------
 
 def _is_offline(local_files_only: bool | None) -> bool:
+    """``local_files_only`` if given, else whether HF_HUB_OFFLINE (or
+    TRANSFORMERS_OFFLINE) is set. Shared with :mod:`lm_course.tokenizers.gpt2`."""
     if local_files_only is not None:
         return bool(local_files_only)
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")
+    return any(os.environ.get(v, "").strip().upper() in ("1", "ON", "YES", "TRUE")
+               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
-    """Can we open a connection to the hub? (A DNS failure answers at once.)"""
+    """Can we open a connection to the hub (``HF_ENDPOINT`` honoured)? A DNS
+    failure answers at once. Shared with :mod:`lm_course.tokenizers.gpt2`."""
     if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
         return True  # behind a proxy a direct probe means nothing: let huggingface_hub try
     from huggingface_hub import constants
