@@ -17,7 +17,7 @@ def test_bigram_heatmap_labels_and_annotations():
     assert [t.get_text() for t in ax.get_xticklabels()][:3] == [".", "a", "␣"]  # (and again on top)
     assert sorted(t.get_text() for t in ax.texts) == ["1", "1", "2", "3", "5"]  # non-zero cells only
     assert ax.get_xlabel() == "next character" and ax.get_ylabel() == "current character"
-    assert "13 bigrams" in ax.get_title()
+    assert "12 bigrams" in ax.get_title()
     assert len(ax.figure.axes) == 2  # the colour bar
     assert viz.plot_bigram_counts(counts, [".", "a", "b"], annotate=False).texts == []
     with pytest.raises(ValueError, match="square"):
