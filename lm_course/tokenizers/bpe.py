@@ -280,15 +280,9 @@ class BPETokenizer:
         return out
 
     def _check_ids(self, ids: Sequence[int]) -> list[int]:
-        if isinstance(ids, (str, bytes)):
-            raise TypeError("decode expects a sequence of token ids, not a string")
-        out = []
-        for i in ids:
-            i = int(i)
-            if not 0 <= i < self.vocab_size:
-                raise ValueError(f"token id {i} is outside the vocabulary 0..{self.vocab_size - 1}")
-            out.append(i)
-        return out
+        from lm_course.interface import as_id_tensor
+
+        return as_id_tensor(ids, self.vocab_size, "token ids").tolist()
 
     def decode_bytes(self, ids: Sequence[int]) -> bytes:
         """The raw bytes of ``ids`` (a cut through a multi-byte character is

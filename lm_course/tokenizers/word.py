@@ -97,15 +97,9 @@ class WordTokenizer:
     def decode(self, ids: Sequence[int]) -> str:
         """Ids to text; :attr:`unk_id` decodes to ``unk_token`` (the word it
         replaced is lost)."""
-        if isinstance(ids, str):
-            raise TypeError("decode expects a sequence of token ids, not a string")
-        out = []
-        for i in ids:
-            i = int(i)
-            if not 0 <= i < self.vocab_size:
-                raise ValueError(f"token id {i} is outside the vocabulary 0..{self.vocab_size - 1}")
-            out.append(self.tokens[i])
-        return "".join(out)
+        from lm_course.interface import as_id_tensor
+
+        return "".join(self.tokens[i] for i in as_id_tensor(ids, self.vocab_size, "token ids").tolist())
 
     def unknown_rate(self, text: str) -> float:
         """Fraction of the pieces of ``text`` that are not in the vocabulary."""
