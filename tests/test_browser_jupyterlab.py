@@ -1,0 +1,137 @@
+"""The browser test: JupyterLab served on localhost, driven by Playwright in
+the system's Chromium with the network cut off, runs a notebook and checks
+that an ipywidgets widget and an offline bertviz view really render.
+
+This is what a student sees: a live kernel, widget JavaScript from the
+jupyterlab_widgets extension, bertviz HTML whose scripts JupyterLab runs.
+Skipped only when /usr/bin/chromium is absent (`.ci/run` installs it).
+Set ``LM_COURSE_SCREENSHOTS=/some/dir`` to keep the screenshot.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from browser_util import have_chromium, offline_page
+
+pytestmark = pytest.mark.skipif(not have_chromium(), reason="needs /usr/bin/chromium (apt-get install chromium)")
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT_MS = 180_000  # JupyterLab's first start on a busy 2-core machine is slow
+
+CELLS = [
+    # an ipywidgets slider that reacts in Python: the label shows value ** 2
+    "import ipywidgets as widgets\n"
+    "slider = widgets.IntSlider(value=3, min=0, max=10, description='x')\n"
+    "label = widgets.Label(value='square: 9')\n"
+    "slider.observe(lambda ch: setattr(label, 'value', f'square: {ch.new ** 2}'), names='value')\n"
+    "widgets.VBox([slider, label])",
+    # an offline bertviz head view of a small attention pattern (anti-diagonal)
+    "import torch\n"
+    "from lm_course.attention_view import head_view\n"
+    "T = 5\n"
+    "anti = torch.eye(T).flip(1) * 0.9 + 0.02\n"
+    "head_view([anti[None, None]], list('abcde'))",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A JupyterLab server on 127.0.0.1 with one notebook; yields (url, token)."""
+    root = tmp_path_factory.mktemp("lab")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, root / "check.ipynb")
+    port, token = _free_port(), secrets.token_hex(16)
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / ".config"), "JUPYTER_RUNTIME_DIR": str(root / ".runtime")}
+    log = open(root / "jupyterlab.log", "w")  # a file, not a pipe: a full pipe would block the server
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+         f"--LabApp.user_settings_dir={root / '.settings'}", f"--LabApp.workspaces_dir={root / '.workspaces'}",
+         "--LabApp.news_url=", "--ServerApp.allow_root=True"],
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=5)
+            break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail("JupyterLab did not start:\n" + (root / "jupyterlab.log").read_text())
+            time.sleep(1)
+    yield url, token, root / "jupyterlab.log"
+    server.terminate()
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+    log.close()
+
+
+def _accept_kernel_dialog(page, wait_ms: int = 5_000) -> None:
+    """Click "Select" if the Select Kernel dialog is (or soon becomes) open."""
+    accept = page.locator(".jp-Dialog .jp-mod-accept")
+    try:
+        accept.wait_for(timeout=wait_ms)
+    except Exception:  # no dialog: nothing to do
+        return
+    accept.click()
+    page.locator(".jp-Dialog").wait_for(state="detached")
+
+
+def test_widget_and_bertviz_render_in_jupyterlab(lab, tmp_path):
+    url, token, log = lab
+    with offline_page(width=1280, height=1600) as view:
+        page = view.page
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(f"{url}/lab/tree/check.ipynb?token={token}")
+        page.wait_for_selector(".jp-Notebook .jp-Cell")
+        # JupyterLab may ask which kernel to use: accept the notebook's own (Python 3)
+        _accept_kernel_dialog(page)
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", state="attached")
+        _accept_kernel_dialog(page)
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+
+        # the widget: a real slider rendered by the widget manager, wired to the kernel
+        slider = page.locator(".widget-slider .slider").first
+        slider.wait_for()
+        assert page.locator(".widget-label:has-text('square: 9')").count() == 1
+        handle = page.locator(".widget-slider .ui-slider-handle, .widget-slider .noUi-handle").first
+        handle.focus()
+        page.keyboard.press("ArrowRight")  # 3 -> 4: the kernel recomputes the label
+        page.wait_for_selector(".widget-label:has-text('square: 16')")
+
+        # the bertviz view: its JavaScript ran offline and drew the attention lines
+        page.wait_for_selector("#attention line", state="attached")
+        assert page.locator("#attention line").count() == 5 * 5
+        strong = page.eval_on_selector_all(
+            "#attention line",
+            "ls => ls.filter(l => parseFloat(l.getAttribute('stroke-opacity')) > 0.5)"
+            ".map(l => [+l.getAttribute('left-token-index'), +l.getAttribute('right-token-index')])")
+        assert sorted(map(tuple, strong)) == [(i, 4 - i) for i in range(5)]  # the anti-diagonal
+
+        folder = Path(os.environ.get("LM_COURSE_SCREENSHOTS", tmp_path))
+        folder.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(folder / "jupyterlab.png"), full_page=True)
+        assert not [u for u in view.blocked if "cdn" in u or "unpkg" in u], view.blocked
+        assert view.errors == [], view.errors
