@@ -19,7 +19,7 @@ def test_bigram_heatmap_labels_and_annotations():
     assert ax.get_xlabel() == "next character" and ax.get_ylabel() == "current character"
     assert "12 bigrams" in ax.get_title()
     assert len(ax.figure.axes) == 2  # the colour bar
-    assert viz.plot_bigram_counts(counts, [".", "a", "b"], annotate=False).texts == []
+    assert len(viz.plot_bigram_counts(counts, [".", "a", "b"], annotate=False).texts) == 0
     with pytest.raises(ValueError, match="square"):
         viz.plot_bigram_counts(torch.zeros(2, 3), ["a", "b"])
     with pytest.raises(ValueError, match="labels"):
