@@ -22,7 +22,16 @@ EX1_KEYS = ((1.0, 0.0), (0.0, 1.0), (1.0, 1.0))
 EX3_D_MODEL, EX3_N_HEADS = 64, 8
 
 
+def _no_answer(answer: object, name: str) -> bool:
+    if answer is None:
+        print(f"❌ {name}: no answer yet. Replace `None` with your answer and run the cell again.")
+        return True
+    return False
+
+
 def _as_vector(answer: object, name: str, n: int) -> torch.Tensor | None:
+    if _no_answer(answer, name):
+        return None
     try:
         t = torch.as_tensor(answer, dtype=torch.float64).flatten()
     except (TypeError, ValueError, RuntimeError):
@@ -65,6 +74,8 @@ def check_window_mask(answer: object) -> bool:
     ``(T, T)`` mask of causal sliding-window attention: query ``t`` may attend
     to keys ``t - w + 1 .. t``."""
     name = "Exercise 2 (a sliding-window mask)"
+    if _no_answer(answer, name):
+        return False
     if not callable(answer):
         print(f"❌ {name}: expected a function window_mask(T, w), got {type(answer).__name__}.")
         return False
@@ -126,6 +137,8 @@ def check_copy_model(answer: object) -> bool:
     from lm_course.toy_attention import ToyAttentionModel, make_batch, toy_accuracy
 
     name = "Exercise 4 (learning to copy)"
+    if _no_answer(answer, name):
+        return False
     if not isinstance(answer, ToyAttentionModel):
         print(f"❌ {name}: expected the model returned by train_toy(...), got {type(answer).__name__}.")
         return False
