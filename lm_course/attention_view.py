@@ -207,8 +207,11 @@ def offline_html(bertviz_html: str) -> str:
         raise RuntimeError("unexpected bertviz code: its require.config(...) CDN paths were not found; "
                            "this bertviz version needs lm_course.attention_view updating")
     vis_js = vis_js.replace("</", "<\\/")  # a token such as '</script>' must not end the script early
-    script = "<script type=\"text/javascript\">\n(function () {\n" + _vendored_libraries_js() + _LOADER + vis_js + "\n})();\n</script>"
-    body = html[: match.start()].replace("<div id='vis'></div>", f"<div id='vis'>{html_lib.escape(_PLACEHOLDER)}</div>")
+    script = ("<script type=\"text/javascript\">\n(function () {\n" + _vendored_libraries_js() + _LOADER
+              + vis_js + "\n})();\n</script>")
+    # Shown until the script draws (bertviz empties #vis first): says why a view can stay blank.
+    placeholder = f"<div id='vis'>{html_lib.escape(_PLACEHOLDER)}</div>"
+    body = html[: match.start()].replace("<div id='vis'></div>", placeholder)
     return body + script + html[match.end():]
 
 

@@ -111,6 +111,11 @@ def test_the_only_urls_left_are_namespaces_and_licence_banners():
     }  # bertviz's "Based on:" comment
 
 
+def test_a_placeholder_explains_a_view_that_is_not_drawn():
+    html = head_view(_layers(), list("hello")).data
+    assert "trust the notebook" in html.split("<script", 1)[0]
+
+
 def test_views_inline_every_vendored_library_and_no_loader():
     html = head_view(_layers(), list("hello")).data
     for path in VENDORED_SCRIPTS:

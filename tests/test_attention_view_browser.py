@@ -82,8 +82,8 @@ def test_views_survive_a_page_with_an_amd_loader(tmp_path):
     amd = ("<script>window.define = function () { throw new Error('define() was called'); };"
            "window.define.amd = {}; window.$ = 'page jQuery';</script>\n")
     page_file = tmp_path / "with_amd.html"
-    page_file.write_text(amd + head_view(_toy_attention(), TOKENS).data + "\n" + model_view(_toy_attention(), TOKENS).data,
-                         encoding="utf-8")
+    views = head_view(_toy_attention(), TOKENS).data + "\n" + model_view(_toy_attention(), TOKENS).data
+    page_file.write_text(amd + views, encoding="utf-8")
     with offline_page() as view:
         view.page.goto(page_file.as_uri())
         view.page.wait_for_selector("#attention line", state="attached", timeout=15_000)

@@ -55,7 +55,8 @@ def check_attention_weights(answer: object) -> bool:
     scores = K @ q  # (S,)
     want = torch.softmax(scores / math.sqrt(q.numel()), dim=0)  # (S,)
     if torch.allclose(w, want, atol=2e-3):
-        return report(True, name, f"scores {scores.tolist()} / √2 → weights {[round(x, 3) for x in want.tolist()]}: "
+        rounded = [round(x, 3) for x in want.tolist()]
+        return report(True, name, f"scores {scores.tolist()} / √2 → weights {rounded}: "
                                   "the key most aligned with the query, (1, 1), gets the most.", "")
     if torch.allclose(w, torch.softmax(scores, dim=0), atol=2e-3):
         return report(False, name, "", "that is softmax(q·k) without the scaling: divide the scores by √d_k = √2 "

@@ -181,7 +181,8 @@ class AttentionExplorer:
             if view.ok:
                 T = view.weights.size(-2)
                 queries = view.tokens[-T:]  # with a KV cache, queries are the last T tokens
-                head = "" if view.head is None else (" (mean of heads)" if view.head == _MEAN else f", head {view.head}")
+                head = ("" if view.head is None
+                        else " (mean of heads)" if view.head == _MEAN else f", head {view.head}")
                 fig = plot_attention(view.weights, queries, view.tokens, max_cols=4,
                                      title=f"Attention in layer {view.layer}{head}")
                 display(fig)
