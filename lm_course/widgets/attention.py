@@ -1,6 +1,6 @@
 """Two attention widgets of ``04_attention.ipynb``.
 
-* :func:`attention_explorer` ("Exploring the maps interactively"): type a
+* :func:`attention_explorer` ("Exploring attention interactively"): type a
   text, pick a layer and a head, see the model's attention map redrawn. Works
   with any model of the course that returns its attention weights (the toy
   model of :mod:`lm_course.toy_attention`, the GPT of chapters 5 and 6), or
