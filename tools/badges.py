@@ -87,7 +87,9 @@ def colab_setup_code(repo: str) -> str:
         f"    !git clone -q --depth 1 {repo} /content/lm-course\n"
         "    %pip install -q -e /content/lm-course\n"
         '    sys.path.insert(0, "/content/lm-course")\n'
-        "    %cd /content/lm-course/notebooks"
+        "    %cd /content/lm-course/notebooks\n"
+        "    from google.colab import output\n"
+        "    output.enable_custom_widget_manager()  # ipywidgets in Colab"
     )
 
 
