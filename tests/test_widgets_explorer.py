@@ -61,6 +61,18 @@ def test_view_follows_the_text_and_the_model(models, tok):
     assert len(ex.last_view.tokens) == 3
 
 
+def test_view_of_another_text_leaves_the_widgets_alone(models, tok):
+    ex = next_token_explorer(models, tok, context="the c")
+    view = ex.view("the h", "unigram add-1")
+    assert view.context == "the h" and view.model_name == "unigram add-1" and view.context_ids == []
+    assert ex.text.value == "the c" and ex.model_choice.value == "3-gram KN"
+    assert ex.view("the h").tokens[0][1] == "a"
+    with pytest.raises(ValueError, match="unknown model"):
+        ex.view("the", "4-gram")
+    with pytest.raises(TypeError):
+        ex.view(42)
+
+
 def test_whitespace_is_visible(models, tok):
     ex = next_token_explorer(models, tok, context="the cat sat on the mat.")
     labels = [label for _, label, _ in ex.view().tokens]

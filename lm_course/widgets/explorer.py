@@ -16,6 +16,7 @@ For tests and scripts, drive it without a browser::
     ex.text.value = "ROMEO:\\nO"        # what the reader types
     ex.model_choice.value = "5-gram"    # what the reader picks
     ex.view().tokens                    # what the chart shows
+    ex.view("To be", "5-gram")          # or ask without touching the widgets
 """
 
 from __future__ import annotations
@@ -111,10 +112,19 @@ class NextTokenExplorer:
         self.refresh()
 
     # ------------------------------------------------------------- the model side
-    def view(self) -> ExplorerView:
-        """Compute what the explorer shows for the current text and model
-        (no drawing; what the tests check)."""
-        name, text = self.model_choice.value, self.text.value
+    def view(self, text: str | None = None, model: str | None = None) -> ExplorerView:
+        """Compute what the explorer shows (no drawing; what the tests check).
+
+        By default for the text in the box and the model in the dropdown;
+        ``text`` and ``model`` (a dropdown name) ask about others without
+        touching the widgets.
+        """
+        name = self.model_choice.value if model is None else model
+        text = self.text.value if text is None else text
+        if name not in self.models:
+            raise ValueError(f"unknown model {name!r}; choose one of {list(self.models)}")
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, got {type(text).__name__}")
         model = self.models[name]
         view = ExplorerView(name, text)
         if len(text) > self.max_context_chars:
