@@ -47,6 +47,9 @@ def test_nucleus(capsys):
     assert not ch06.check_nucleus(lambda probs, p: 1 / 0)
     assert "ZeroDivisionError" in capsys.readouterr().out
     assert not ch06.check_nucleus(None)
+    assert not ch06.check_nucleus(lambda probs, p: None)  # the notebook's placeholder
+    assert "got NoneType" in capsys.readouterr().out
+    assert not ch06.check_nucleus(lambda probs, p: [True] * len(probs))  # a list, not a tensor
 
 
 def test_repetition_penalty(capsys):

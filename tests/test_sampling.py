@@ -301,3 +301,38 @@ def test_generation_timings(model):
     t = generation_timings(model, torch.tensor([[1, 2]]), 6)
     assert t.shape == (6,) and bool((t[1:] >= t[:-1]).all()) and float(t[0]) > 0
     assert math.isfinite(float(t[-1]))
+
+
+# ---- the plots of lm_course.viz.sampling --------------------------------
+
+def test_plots_draw_what_the_filters_do():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lm_course import viz
+
+    logits = torch.tensor([3.0, 2.0, 1.5, 1.0, 0.0, -1.0, -2.0])  # (V,)
+    labels = list("abcdefg")
+    ax = viz.plot_temperature(logits, temperatures=(0.5, 2.0), labels=labels, top_n=5)
+    assert len(ax.patches) == 10 and ax.get_legend() is not None
+    ax = viz.plot_filtered_probs(logits, labels=labels, top_k=2)
+    assert "2 of 7 tokens left" in ax.get_title()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["before", "after (renormalised)", "removed (-inf)"]
+    ax = viz.plot_filtered_probs(logits, labels=labels, repetition_penalty=1.5, prev_tokens=[0, 3])
+    assert sum(bool(p.get_hatch()) for p in ax.patches) == 2  # the two tokens already in the text
+    ax = viz.plot_top_p_cut(logits, top_p=0.8, labels=labels)
+    blue = [p for p in ax.patches if p.get_facecolor()[:3] == matplotlib.colors.to_rgb("tab:blue")]
+    assert len(blue) == int(torch.isfinite(filter_logits(logits, top_p=0.8)).sum())
+    ax = viz.plot_kept_counts({"top-p": [1, 5, 2], "top-k": [3, 3, 3]}, text="abc")
+    assert len(ax.lines) == 2
+    fig = viz.plot_generation_speed({"cache": [0.1, 0.2, 0.3], "no cache": [0.1, 0.3, 0.6]})
+    assert len(fig.axes) == 2
+    plt.close("all")
+    with pytest.raises(ValueError, match="1-D"):
+        viz.plot_temperature(torch.randn(2, 5))
+    with pytest.raises(ValueError, match="top_n"):
+        viz.plot_filtered_probs(logits, top_n=0)
+    with pytest.raises(ValueError, match="empty"):
+        viz.plot_generation_speed({})

@@ -59,10 +59,9 @@ def check_nucleus(answer: object) -> bool:
             got = answer(probs.clone(), p)
         except Exception as err:  # the student's code: report, never raise
             return report(False, name, "", f"your function raised {type(err).__name__}: {err}.")
-        got = torch.as_tensor(got) if not isinstance(got, torch.Tensor) else got
-        if got.shape != want.shape or got.dtype != torch.bool:
-            return report(False, name, "", f"return a boolean tensor of shape {tuple(want.shape)}, "
-                                           f"got {got.dtype} {tuple(got.shape)}.")
+        if not isinstance(got, torch.Tensor) or got.shape != want.shape or got.dtype != torch.bool:
+            what = f"{got.dtype} {tuple(got.shape)}" if isinstance(got, torch.Tensor) else type(got).__name__
+            return report(False, name, "", f"return a boolean tensor of shape {tuple(want.shape)}, got {what}.")
         if not torch.equal(got, want):
             few = int(got.sum()) < int(want.sum())
             return report(False, name, "", f"for p = {p} you keep {int(got.sum())} tokens, top-p keeps "

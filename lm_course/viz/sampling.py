@@ -97,26 +97,31 @@ def plot_filtered_probs(logits, tokenizer=None, labels: Sequence[str] | None = N
     filtered = filter_logits(z, prev_tokens=prev_tokens, **settings)  # (V,)
     after = torch.softmax(filtered, -1)  # (V,)
     ids = _top_ids(before, top_n)
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
     ax = _axes(ax, len(ids))
     xs = np.arange(len(ids))
-    ax.bar(xs - 0.2, before[ids].numpy(), width=0.4, color="0.75", label="before")
+    ax.bar(xs - 0.2, before[ids].numpy(), width=0.4, color="0.75")
     seen = set(int(i) for i in prev_tokens) if prev_tokens is not None else set()
     hatches = ["//" if i in seen and settings.get("repetition_penalty", 1.0) != 1.0 else "" for i in ids]
-    bars = ax.bar(xs + 0.2, after[ids].numpy(), width=0.4, color="tab:blue", label="after (renormalised)")
+    bars = ax.bar(xs + 0.2, after[ids].numpy(), width=0.4, color="tab:blue")
     for bar, hatch in zip(bars, hatches):
         bar.set_hatch(hatch)
+    handles = [Patch(color="0.75", label="before"), Patch(color="tab:blue", label="after (renormalised)")]
     removed = [x for x, i in zip(xs, ids) if not torch.isfinite(filtered[i])]
     if removed:
-        ax.plot(np.array(removed) + 0.2, np.zeros(len(removed)), "x", color="tab:red", ms=8, mew=2,
-                label="removed (-inf)")
+        ax.plot(np.array(removed) + 0.2, np.zeros(len(removed)), "x", color="tab:red", ms=8, mew=2)
+        handles.append(Line2D([], [], ls="", marker="x", color="tab:red", ms=8, mew=2, label="removed (-inf)"))
     if any(hatches):
-        ax.bar([], [], color="white", edgecolor="black", hatch="//", label="already in the text (penalised)")
+        handles.append(Patch(facecolor="white", edgecolor="black", hatch="//",
+                             label="already in the text (penalised)"))
     _token_axis(ax, _labels(ids, tokenizer, labels))
     ax.set_ylabel("probability")
     described = ", ".join(f"{k}={v}" for k, v in settings.items())
     kept = int(torch.isfinite(filtered).sum())
     ax.set_title(title or f"filter_logits({described}): {kept} of {len(z)} tokens left")
-    ax.legend(fontsize=8)
+    ax.legend(handles=handles, fontsize=8)
     return ax
 
 
@@ -137,13 +142,16 @@ def plot_top_p_cut(logits, top_p: float = 0.9, tokenizer=None, labels: Sequence[
     ax.plot(xs, np.cumsum(p), "o-", color="tab:green", ms=3, label="running total of the probability")
     ax.axhline(top_p, color="tab:red", ls="--", lw=1, label=f"p = {top_p:g}")
     n_kept = int(kept.sum())
-    ax.bar([], [], color="tab:blue", label=f"the nucleus: {n_kept} token{'s' if n_kept != 1 else ''}")
-    ax.bar([], [], color="0.75", label="removed")
+    from matplotlib.patches import Patch
+
+    handles, _ = ax.get_legend_handles_labels()
+    handles += [Patch(color="tab:blue", label=f"the nucleus: {n_kept} token{'s' if n_kept != 1 else ''}"),
+                Patch(color="0.75", label="removed")]
     _token_axis(ax, _labels(ids, tokenizer, labels))
     ax.set_ylabel("probability")
     ax.set_ylim(0, 1.05)
     ax.set_title(title or f"Top-p = {top_p:g}: keep the most probable tokens until their total reaches p")
-    ax.legend(fontsize=8, loc="center right")
+    ax.legend(handles=handles, fontsize=8, loc="center right")
     return ax
 
 
