@@ -28,6 +28,7 @@ Truncated backpropagation through time
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Sequence
@@ -473,7 +474,13 @@ REFERENCE_RECIPE = CharRNNRecipe()
 
 def corpus_ids(split: str) -> torch.Tensor:
     """A split of the Shakespeare corpus as a 1-D tensor of character ids
-    (the course's 63-character vocabulary)."""
+    (the course's 63-character vocabulary). Encoded once, then cached: treat
+    the returned tensor as read-only."""
+    return _corpus_ids(split)
+
+
+@functools.lru_cache(maxsize=3)
+def _corpus_ids(split: str) -> torch.Tensor:
     from lm_course.data import load_shakespeare
     from lm_course.tokenizers import corpus_tokenizer
 

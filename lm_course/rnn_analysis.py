@@ -32,6 +32,7 @@ __all__ = [
     "text_features",
     "units_tracking",
     "lstm_gates",
+    "bits_with_context_resets",
 ]
 
 
@@ -217,3 +218,41 @@ def lstm_gates(lstm: nn.LSTM, x: torch.Tensor) -> dict[str, torch.Tensor]:
         for k, v in zip("ifgoch", (i, f, g, o, c, h)):
             record[k].append(v)
     return {k: torch.stack(v, dim=1) for k, v in record.items()}  # each (B, T, H)
+
+
+# --------------------------------------------------------------------- how much context is used
+@torch.no_grad()
+def bits_with_context_resets(model: nn.Module, ids: torch.Tensor | list[int], every: int,
+                             rows_per_batch: int = 4096) -> float:
+    """Bits per token when the model's state is reset to zero every ``every``
+    tokens, so that it sees between 1 and ``every`` tokens of context.
+
+    The text is cut into consecutive chunks of ``every`` predictions; each
+    chunk starts from a zero state at the token before its first target, so
+    every token after the first is scored exactly once (as in
+    :func:`lm_course.evaluate.bits_per_token`). ``model`` maps ``(B, T)`` ids
+    to ``(B, T, V)`` logits from a zero state, like
+    :class:`lm_course.rnn.RNNLanguageModel`. Notebook section: "How much
+    context does the LSTM use?".
+    """
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise ValueError(f"every must be a positive integer, got {every!r}")
+    ids = torch.as_tensor(ids, dtype=torch.long)  # (N,)
+    if ids.dim() != 1 or len(ids) < 2:
+        raise ValueError("ids must be a 1-D sequence of at least 2 token ids")
+    n = len(ids) - 1
+    rows = math.ceil(n / every)
+    pad = rows * every - n
+    inputs = F.pad(ids[:-1], (0, pad)).view(rows, every)  # (R, every)
+    targets = F.pad(ids[1:], (0, pad), value=-1).view(rows, every)  # (R, every); -1 = padding
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    for a in range(0, rows, rows_per_batch):
+        logits = model(inputs[a:a + rows_per_batch])  # (b, every, V)
+        logits = getattr(logits, "logits", logits)
+        total += float(F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(),
+                                       targets[a:a + rows_per_batch].reshape(-1),
+                                       ignore_index=-1, reduction="sum"))
+    model.train(was_training)
+    return total / n / math.log(2)

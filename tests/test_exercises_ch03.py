@@ -40,6 +40,9 @@ def test_clip_grad_norm(capsys):
     assert not check_clip_grad_norm(always)
     assert not check_clip_grad_norm(lambda gs, m: 1 / 0)  # raising code is reported, not raised
     assert not check_clip_grad_norm(None)
+    assert not check_clip_grad_norm(lambda gs, m: None)  # the notebook's placeholder
+    assert not check_clip_grad_norm(lambda gs, m: gs[:1])
+    assert "returned None" in capsys.readouterr().out
 
 
 def _gru(x, h, cell, flip=False):
@@ -60,3 +63,6 @@ def test_gru_step(capsys):
     assert not check_gru_step(lambda x, h, c: h[:, :2])
     assert not check_gru_step(lambda x, h, c: undefined_name)  # noqa: F821
     assert not check_gru_step(3)
+    assert not check_gru_step(lambda x, h, c: None)  # the notebook's placeholder
+    assert not check_gru_step(lambda x, h, c: "text")
+    assert "returned None" in capsys.readouterr().out

@@ -12,7 +12,7 @@ from lm_course.evaluate import bits_per_token
 from lm_course.interface import LanguageModel
 from lm_course.rnn import (KINDS, RNNCell, RNNLanguageModel, UnrolledRNN, load_rnn,
                            reference_checkpoint_path, save_rnn)
-from lm_course.rnn_analysis import (hidden_gradient_norms, lstm_gates, random_recurrent_layer,
+from lm_course.rnn_analysis import (bits_with_context_resets, hidden_gradient_norms, lstm_gates, random_recurrent_layer,
                                     set_spectral_radius, spectral_radius, text_features,
                                     units_tracking)
 from lm_course.train import TrainConfig, train
@@ -299,6 +299,19 @@ def test_text_features_and_unit_tracking():
         units_tracking(states, {"bad": f["newline"][:-1]})
 
 
+def test_bits_with_context_resets():
+    m = _model("gru")
+    ids = torch.randint(11, (80,), generator=torch.Generator().manual_seed(2))
+    exact = -float(m.token_log_probs(ids, streams=1).mean()) / math.log(2)
+    assert abs(bits_with_context_resets(m, ids, every=200) - exact) < 1e-5  # one chunk: no reset
+    one = [-math.log2(float(m.next_token_probs([int(ids[t - 1])])[ids[t]])) for t in range(1, 80)]
+    assert abs(bits_with_context_resets(m, ids, every=1, rows_per_batch=7) - sum(one) / 79) < 1e-5
+    assert abs(bits_with_context_resets(m, ids, every=13, rows_per_batch=2)
+               - bits_with_context_resets(m, ids, every=13)) < 1e-6
+    with pytest.raises(ValueError, match="every"):
+        bits_with_context_resets(m, ids, every=0)
+
+
 # ------------------------------------------------------------------ plots
 def test_plots_draw():
     import matplotlib.pyplot as plt
@@ -316,4 +329,10 @@ def test_plots_draw():
     assert len(fig.axes) == 3  # two rows of text + a colour bar
     with pytest.raises(ValueError):
         viz.plot_hidden_heatmap(text, torch.randn(3, 5), [0])
+    fig = viz.plot_clipping_runs({"a": ([4.0, 3.0], [10.0, 1.0]), "b": ([4.0, 2.5], [1.0, 0.5])})
+    assert all(ax.get_legend() is not None for ax in fig.axes)
+    ax = viz.plot_context_resets([1, 4, 16], [3.0, 2.5, 2.2], carried=2.1, references={"7-gram": 2.2})
+    assert ax.get_xscale() == "log" and ax.get_legend() is not None
+    with pytest.raises(ValueError):
+        viz.plot_context_resets([1, 2], [3.0])
     plt.close("all")

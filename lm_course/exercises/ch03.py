@@ -57,6 +57,16 @@ def _random_grads(scale: float, seed: int) -> list[torch.Tensor]:
     return [scale * torch.randn(shape, generator=g) for shape in [(4, 3), (3,), (2, 2, 2)]]
 
 
+def _same(got: object, want: list[torch.Tensor]) -> bool:
+    """``got`` is a list of tensors equal to ``want`` (False for anything else)."""
+    try:
+        return len(got) == len(want) and all(
+            torch.allclose(torch.as_tensor(a, dtype=torch.float32), b, rtol=1e-4, atol=1e-6)
+            for a, b in zip(got, want))
+    except Exception:  # wrong types or shapes: simply not the same
+        return False
+
+
 def check_clip_grad_norm(fn: Callable) -> bool:
     """Exercise 3: ``fn(grads, max_norm)`` returns the gradients clipped like
     ``torch.nn.utils.clip_grad_norm_`` (one global norm over all tensors)."""
@@ -75,17 +85,13 @@ def check_clip_grad_norm(fn: Callable) -> bool:
         except Exception as err:  # the student's code: report, never raise
             print(f"❌ {name}: your function raised {type(err).__name__}: {err}")
             return False
-        try:
-            ok = len(got) == len(params) and all(
-                torch.allclose(torch.as_tensor(a, dtype=torch.float32), p.grad, rtol=1e-4, atol=1e-6)
-                for a, p in zip(got, params))
-        except Exception:
-            ok = False
+        if got is None:
+            print(f"❌ {name}: your function returned None; write its body and return the list of clipped tensors.")
+            return False
+        ok = _same(got, [p.grad for p in params])
         if not ok:
             total = math.sqrt(sum(float(g.pow(2).sum()) for g in grads))
-            per_tensor = [g * min(1.0, max_norm / max(float(g.norm()), 1e-12)) for g in grads]
-            if len(got) == len(grads) and all(torch.allclose(torch.as_tensor(a, dtype=torch.float32), b,
-                                                             atol=1e-6) for a, b in zip(got, per_tensor)):
+            if _same(got, [g * min(1.0, max_norm / max(float(g.norm()), 1e-12)) for g in grads]):
                 hint = "use ONE norm over all the tensors together (sqrt of the sum of every squared entry)."
             elif total < max_norm:
                 hint = f"when the total norm ({total:.3f}) is already below max_norm, leave the gradients alone."
@@ -110,9 +116,16 @@ def check_gru_step(fn: Callable) -> bool:
     try:
         with torch.no_grad():
             got = fn(x, h, cell)
-        got = torch.as_tensor(got).detach()
     except Exception as err:
         print(f"❌ {name}: your function raised {type(err).__name__}: {err}")
+        return False
+    if got is None:
+        print(f"❌ {name}: your function returned None; write its body and return the new hidden state.")
+        return False
+    try:
+        got = torch.as_tensor(got).detach().float()
+    except Exception:
+        print(f"❌ {name}: expected a tensor of shape {tuple(want.shape)}, got {type(got).__name__}.")
         return False
     if got.shape != want.shape:
         return report(False, name, "", f"return the new hidden state, shape {tuple(want.shape)}; "

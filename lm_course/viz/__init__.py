@@ -31,6 +31,8 @@ _WHERE = {
     "plot_gradient_norms": "lm_course.viz.rnn",
     "plot_gate_histograms": "lm_course.viz.rnn",
     "plot_hidden_heatmap": "lm_course.viz.rnn",
+    "plot_clipping_runs": "lm_course.viz.rnn",
+    "plot_context_resets": "lm_course.viz.rnn",
     # attention maps (chapters 4, 5, 6)
     "plot_attention": "lm_course.viz.attention",
     # the heads of a Transformer (chapter 5)

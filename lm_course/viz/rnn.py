@@ -8,7 +8,8 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["plot_unrolled_rnn", "plot_gradient_norms", "plot_gate_histograms", "plot_hidden_heatmap"]
+__all__ = ["plot_unrolled_rnn", "plot_gradient_norms", "plot_gate_histograms", "plot_hidden_heatmap",
+           "plot_clipping_runs", "plot_context_resets"]
 
 _COLOURS = {"W_xh": "tab:blue", "W_hh": "tab:red", "W_hy": "tab:green"}
 
@@ -155,3 +156,52 @@ def plot_hidden_heatmap(text: str, states, units: Sequence[int], labels: Sequenc
     axes[0, 0].set_title(title or "Hidden-unit activity over a passage")
     fig.colorbar(im, ax=axes[:, 0].tolist(), fraction=0.025, pad=0.01, label="unit value")
     return fig
+
+
+def plot_clipping_runs(runs: dict[str, tuple[Sequence[float], Sequence[float]]]):
+    """Two panels against the optimiser step: the training loss and the
+    gradient norm before clipping, one line per run (``{label: (losses,
+    norms)}``). Notebook section: "Gradient clipping"."""
+    if not runs:
+        raise ValueError("nothing to plot: no runs given")
+    fig, (ax_loss, ax_norm) = plt.subplots(1, 2, figsize=(11, 3.8))
+    for label, (losses, norms) in runs.items():
+        ax_loss.plot(np.asarray(losses) / np.log(2), lw=1.5, label=label)
+        ax_norm.plot(norms, lw=1.5, label=label)
+    ax_loss.set_xlabel("optimiser step")
+    ax_loss.set_ylabel("training loss (bits per character)")
+    ax_loss.set_title("Loss")
+    ax_norm.set_yscale("log")
+    ax_norm.set_xlabel("optimiser step")
+    ax_norm.set_ylabel("gradient norm before clipping")
+    ax_norm.set_title("Gradient norm")
+    for ax in (ax_loss, ax_norm):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=9)
+    fig.suptitle("Plain SGD on a vanilla RNN, with and without gradient clipping")
+    fig.tight_layout()
+    return fig
+
+
+def plot_context_resets(every: Sequence[int], bits: Sequence[float], carried: float | None = None,
+                        references: dict[str, float] | None = None, ax=None):
+    """Bits per character when the recurrent state is reset every k characters,
+    against k (log scale); a line for the state carried through the whole
+    text and optional reference lines (e.g. other models on the scoreboard).
+    Notebook section: "How much context does the LSTM use?"."""
+    if len(every) != len(bits) or not len(every):
+        raise ValueError("give one bits value per reset interval")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 4.2))
+    ax.plot(every, bits, "o-", lw=2, label="state reset every k characters")
+    if carried is not None:
+        ax.axhline(carried, color="black", ls="--", lw=1.5, label=f"state carried through ({carried:.3f})")
+    for i, (name, value) in enumerate((references or {}).items()):
+        ax.axhline(value, color=f"C{i + 1}", ls=":", lw=1.5, label=f"{name} ({value:.3f})")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("k: longest context the LSTM may use (characters)")
+    ax.set_ylabel("validation bits per character")
+    ax.set_title("How much context does the LSTM use?")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return ax
