@@ -60,3 +60,11 @@ def test_first_position_score(capsys):
     assert not ch05.check_first_position_score(lambda w: w[..., 0, 1:].mean(-1))  # a row, not a column
     assert not ch05.check_first_position_score(lambda w: w.mean())
     assert not ch05.check_first_position_score(None)
+
+
+def test_missing_or_wrong_type_answers_get_a_message(capsys):
+    for check in (ch05.check_layer_norm, ch05.check_gelu, ch05.check_first_position_score):
+        assert not check(None)
+        assert "no answer yet" in capsys.readouterr().out
+        assert not check(3.0)
+        assert "expected a function" in capsys.readouterr().out

@@ -45,6 +45,17 @@ def check_parameter_count(answer: object) -> bool:
                   "and ln_f (2C).")
 
 
+def _require_function(answer: object, exercise: str, signature: str) -> bool:
+    """True if ``answer`` is callable; otherwise print what is missing."""
+    if answer is None:
+        print(f"❌ {exercise}: no answer yet. Define {signature}, set `answer` to it and run the cell again.")
+        return False
+    if not callable(answer):
+        print(f"❌ {exercise}: expected a function {signature}, got {type(answer).__name__}.")
+        return False
+    return True
+
+
 def _try(fn: Callable, *args) -> tuple[object, str | None]:
     try:
         return fn(*args), None
@@ -61,8 +72,8 @@ def check_layer_norm(answer: object) -> bool:
     """Exercise 2: ``layer_norm(x, gain, bias, eps=1e-5)`` written by hand,
     compared with ``torch.nn.functional.layer_norm`` over the last dimension."""
     name = "Exercise 2 (LayerNorm by hand)"
-    if not callable(answer):
-        return report(False, name, "", "define a function layer_norm(x, gain, bias, eps=1e-5) and pass it.")
+    if not _require_function(answer, name, "layer_norm(x, gain, bias, eps=1e-5)"):
+        return False
     g = torch.Generator().manual_seed(5)
     x = torch.randn(2, 7, 16, generator=g) * 3 + 1  # (B, T, C)
     gain, bias = torch.rand(16, generator=g) + 0.5, torch.randn(16, generator=g)
@@ -84,8 +95,8 @@ def check_layer_norm(answer: object) -> bool:
 def check_gelu(answer: object) -> bool:
     """Exercise 3: GPT-2's GELU (the tanh approximation) written by hand."""
     name = "Exercise 3 (GPT-2's GELU)"
-    if not callable(answer):
-        return report(False, name, "", "define a function gelu(x) and pass it.")
+    if not _require_function(answer, name, "gelu(x)"):
+        return False
     x = torch.linspace(-6, 6, 241)  # (241,)
     want = F.gelu(x, approximate="tanh")  # (241,)
     got, err = _try(answer, x)
@@ -104,8 +115,8 @@ def check_first_position_score(answer: object) -> bool:
     the weight on key 0, one number per leading index (shape ``(...)``).
     Query 0 is left out: it can only attend to itself."""
     name = "Exercise 4 (attention to the first position)"
-    if not callable(answer):
-        return report(False, name, "", "define a function first_position_score(weights) and pass it.")
+    if not _require_function(answer, name, "first_position_score(weights)"):
+        return False
     g = torch.Generator().manual_seed(11)
     T = 9
     scores = torch.randn(2, 3, T, T, generator=g)  # (L, H, T, T)

@@ -38,7 +38,7 @@ def plot_head_scores(scores: Mapping[str, object], title: str | None = None, axe
     L, H = shapes.pop()
     vmax = max(max(float(m.max()) for m in mats.values()), 1e-9)
     if axes is None:
-        fig, axes = plt.subplots(1, len(mats), figsize=(1.2 + 1.1 * H * len(mats), 0.9 + 0.7 * L),
+        fig, axes = plt.subplots(1, len(mats), figsize=(1.5 + 1.2 * H * len(mats), max(2.6, 1.2 + 0.7 * L)),
                                  squeeze=False, constrained_layout=True)
         axes = axes[0]
     else:
