@@ -43,6 +43,11 @@ _WHERE = {
     "plot_top_p_cut": "lm_course.viz.sampling",
     "plot_kept_counts": "lm_course.viz.sampling",
     "plot_generation_speed": "lm_course.viz.sampling",
+    # pre-training objectives and fine-tuning (chapter 7)
+    "plot_lm_masks": "lm_course.viz.finetune",
+    "plot_accuracy_curves": "lm_course.viz.finetune",
+    "plot_confusion_matrix": "lm_course.viz.finetune",
+    "plot_class_probs": "lm_course.viz.finetune",
 }
 
 __all__ = sorted(_WHERE)

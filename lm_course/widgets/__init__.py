@@ -17,6 +17,8 @@ _WHERE = {
     "query_explorer": "lm_course.widgets.attention",
     # chapter 6: the sampling playground
     "sampling_playground": "lm_course.widgets.playground",
+    # chapter 7: comedy or tragedy? the fine-tuned classifiers on typed text
+    "genre_box": "lm_course.widgets.genre",
 }
 
 __all__ = sorted(_WHERE)

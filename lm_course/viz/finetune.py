@@ -1,0 +1,140 @@
+"""Pictures of chapter 7 (``07_finetuning.ipynb``): what a causal and a
+masked language model may attend to ("Two ways to pre-train"), accuracy
+curves of the fine-tuning variants ("Three ways to use the same
+architecture"), a confusion matrix ("Where the errors are") and the class
+probabilities of one passage (the classifier widget)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from lm_course.finetune import CLASSES, FineTuneHistory
+
+__all__ = ["plot_lm_masks", "plot_accuracy_curves", "plot_confusion_matrix", "plot_class_probs"]
+
+
+def plot_lm_masks(tokens: Sequence[str], masked: Sequence[int] = (), axes=None):
+    """Side by side: the causal mask of an autoregressive LM (GPT) and the
+    full mask of a masked LM (BERT) over ``tokens``.
+
+    Cell (row t, column s) is filled when position t may attend to position
+    s. ``masked``: positions a masked LM replaces by ``[MASK]`` (their labels
+    are shown as such, and their rows marked as prediction targets).
+    Returns the Figure.
+    """
+    from lm_course.attention import causal_mask
+
+    tokens = [str(t) for t in tokens]
+    T = len(tokens)
+    if T == 0:
+        raise ValueError("need at least one token to draw a mask")
+    masked = sorted(set(int(i) for i in masked))
+    if any(not 0 <= i < T for i in masked):
+        raise ValueError(f"masked positions must be in 0..{T - 1}")
+    from lm_course.attention_view import visible_tokens
+
+    shown = visible_tokens(tokens)
+    mlm_shown = ["[M]" if i in masked else t for i, t in enumerate(shown)]
+    if axes is None:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
+    else:
+        fig = axes[0].figure
+    panels = [
+        (axes[0], causal_mask(T).numpy(), shown, "Autoregressive (GPT): causal mask",
+         "predicts position t+1 from rows <= t"),
+        (axes[1], np.ones((T, T), dtype=bool), mlm_shown, "Masked (BERT): bidirectional",
+         f"predicts the {len(masked)} [M] positions"),
+    ]
+    cmap = plt.matplotlib.colors.ListedColormap(["#f2f2f2", "#3b6ea8"])
+    for ax, mask, labels, title, note in panels:
+        im = ax.imshow(mask, cmap=cmap, vmin=0, vmax=1)
+        ax.set_xticks(range(T), labels, fontsize=8)
+        ax.set_yticks(range(T), labels, fontsize=8)
+        ax.set_xlabel("key position s (attended to)")
+        ax.set_ylabel("query position t (attending)")
+        ax.set_title(f"{title}\n({note})", fontsize=10)
+    for i in masked:  # the masked LM's prediction targets
+        axes[1].add_patch(plt.Rectangle((-0.5, i - 0.5), T, 1, fill=False, ec="#d62728", lw=1.5))
+    cbar = fig.colorbar(im, ax=list(axes), ticks=[0.25, 0.75], shrink=0.8)
+    cbar.ax.set_yticklabels(["blocked", "may attend"])
+    return fig
+
+
+def plot_accuracy_curves(histories: Mapping[str, FineTuneHistory], ax=None, chance: float | None = 0.5,
+                         title: str | None = None, show_train: bool = True, smooth: int = 15):
+    """Validation accuracy (points) and smoothed training-batch accuracy
+    (faint lines) against optimiser steps, one colour per variant."""
+    if not histories:
+        raise ValueError("nothing to plot: no histories given")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 4.2))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (label, h) in enumerate(histories.items()):
+        if not isinstance(h, FineTuneHistory):
+            raise TypeError(f"{label!r}: expected a FineTuneHistory, got {type(h).__name__}")
+        colour = colours[i % len(colours)]
+        if show_train and h.train_acc:
+            acc = np.asarray(h.train_acc, dtype=float)
+            k = max(1, min(smooth, len(acc)))
+            running = np.convolve(acc, np.ones(k) / k, mode="valid")
+            ax.plot(np.asarray(h.steps)[k - 1:], running, color=colour, alpha=0.35, lw=1,
+                    label=f"{label}: train batches (running mean of {k})")
+        if h.val_acc:
+            ax.plot(h.eval_steps, h.val_acc, "o-", color=colour, lw=2, ms=4, label=f"{label}: validation")
+    if chance is not None:
+        ax.axhline(chance, color="grey", ls=":", lw=1, label=f"chance ({chance:.0%})")
+    ax.set_xlabel("optimiser step")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0.3, 1.0)
+    ax.set_title(title or "Comedy or tragedy? Accuracy during training")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7.5, loc="lower right", ncol=2)
+    return ax
+
+
+def plot_confusion_matrix(confusion: torch.Tensor | np.ndarray, classes: Sequence[str] = CLASSES, ax=None,
+                          title: str | None = None):
+    """A confusion matrix: rows are true classes, columns predictions; cells
+    show the count and the fraction of the row."""
+    m = np.asarray(confusion, dtype=float)
+    if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] != len(classes):
+        raise ValueError(f"confusion must be ({len(classes)}, {len(classes)}), got {m.shape}")
+    rows = m.sum(1, keepdims=True)
+    frac = np.divide(m, rows, out=np.zeros_like(m), where=rows > 0)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.4, 3.8))
+    im = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
+    for i in range(m.shape[0]):
+        for j in range(m.shape[1]):
+            ax.text(j, i, f"{int(m[i, j])}\n({frac[i, j]:.0%})", ha="center", va="center",
+                    color="white" if frac[i, j] > 0.6 else "black", fontsize=10)
+    ax.set_xticks(range(len(classes)), classes)
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title or "Confusion matrix")
+    ax.figure.colorbar(im, ax=ax, label="fraction of the true class")
+    return ax
+
+
+def plot_class_probs(probs: Mapping[str, float], ax=None, title: str | None = None):
+    """Horizontal bars of ``{class: probability}``."""
+    if not probs:
+        raise ValueError("no probabilities to plot")
+    names, values = list(probs), [float(v) for v in probs.values()]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 0.5 + 0.45 * len(names)))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    bars = ax.barh(names, values, color=[colours[i % len(colours)] for i in range(len(names))])
+    for bar, v in zip(bars, values):
+        ax.text(min(v + 0.01, 0.9), bar.get_y() + bar.get_height() / 2, f"{v:.1%}", va="center")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("probability")
+    ax.set_ylabel("class")
+    ax.invert_yaxis()
+    ax.set_title(title or "P(class | passage)")
+    return ax

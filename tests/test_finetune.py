@@ -1,0 +1,392 @@
+"""lm_course.finetune: passages, the classifier, the training loop, bad input."""
+
+import math
+import re
+
+import matplotlib
+import pytest
+import torch
+import torch.nn.functional as F
+
+matplotlib.use("Agg")
+
+from lm_course import finetune as ft  # noqa: E402
+from lm_course.gpt import GPT, GPTConfig  # noqa: E402
+from lm_course.tokenizers import UnknownCharacterError, corpus_tokenizer  # noqa: E402
+
+PLAY = "ROMEO:\nBut soft, what light\nthrough yonder window breaks?\n\nJULIET:\nAy me!\n\nROMEO:\nShe speaks."
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models gain nothing from threads, and lose a lot on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return corpus_tokenizer()
+
+
+def tiny_gpt(seed: int = 0) -> GPT:
+    torch.manual_seed(seed)
+    return GPT(GPTConfig(vocab_size=63, block_size=24, n_layer=1, n_head=2, n_embd=16)).eval()
+
+
+# ---- passages and datasets -------------------------------------------------
+def test_speech_lines_drop_the_speakers():
+    assert ft.speech_lines(PLAY) == ["But soft, what light", "through yonder window breaks?", "Ay me!",
+                                     "She speaks."]
+    assert ft.speech_lines(PLAY, keep_speakers=True)[:2] == ["ROMEO:", "But soft, what light"]
+    with pytest.raises(TypeError):
+        ft.speech_lines(None)
+
+
+def test_make_passages_packs_whole_lines():
+    got = ft.make_passages(PLAY, max_chars=40, min_chars=5)
+    assert got == ["But soft, what light", "through yonder window breaks?\nAy me!", "She speaks."]
+    assert all(len(p) <= 40 for p in got)
+    assert ft.make_passages(PLAY, max_chars=40, min_chars=12) == got[:2]  # the short last piece is dropped
+    long = "X:\n" + "word " * 30
+    pieces = ft.make_passages(long, max_chars=22, min_chars=1)
+    assert all(len(p) <= 22 for p in pieces) and " ".join(pieces).split() == ["word"] * 30
+    with pytest.raises(ValueError):
+        ft.make_passages(PLAY, max_chars=10, min_chars=20)
+
+
+def test_split_plays_are_held_out_and_labelled():
+    from lm_course.data import TEST_PLAYS, TRAIN_PLAYS, VAL_PLAYS, play_genres
+
+    splits = ft.split_plays()
+    genres = play_genres()
+    assert set(splits["val"]) == set(VAL_PLAYS) and set(splits["test"]) == set(TEST_PLAYS)
+    assert set(splits["train"]) <= set(TRAIN_PLAYS)
+    assert splits["test"]["julius-caesar"] == "tragedy" and genres["julius-caesar"] == "roman"
+    for split in splits.values():
+        for play, label in split.items():
+            assert play in ft.FOLIO_TRAGEDIES or genres[play] == {"comedy": "comedies", "tragedy": "tragedies"}[label]
+    assert sorted(set(splits["train"].values())) == ["comedy", "tragedy"]
+    assert len(splits["train"]) == 11  # 6 comedies and 5 tragedies among the training plays
+
+
+def test_genre_datasets_are_balanced_disjoint_and_seeded():
+    ds = ft.genre_datasets(max_chars=96, n_train_per_class=40, n_eval_per_class=20, seed=3)
+    assert ds["train"].counts() == {"comedy": 40, "tragedy": 40}
+    assert ds["val"].counts() == ds["test"].counts() == {"comedy": 20, "tragedy": 20}
+    plays = {k: set(v.plays) for k, v in ds.items()}
+    assert not plays["train"] & (plays["val"] | plays["test"]) and not plays["val"] & plays["test"]
+    speaker = re.compile(r"^[A-Z][A-Z ',-]+:$")  # HAMLET:, FIRST MURDERER:
+    assert all(32 <= len(t) <= 96 for t in ds["train"].texts)
+    assert not any(speaker.match(line) for t in ds["train"].texts for line in t.split("\n"))
+    again = ft.genre_datasets(max_chars=96, n_train_per_class=40, n_eval_per_class=20, seed=3)
+    assert again["train"].texts == ds["train"].texts
+    assert ft.genre_datasets(max_chars=96, n_train_per_class=40, n_eval_per_class=20, seed=4)["train"].texts != \
+        ds["train"].texts
+    with pytest.raises(ValueError, match="smaller class"):
+        ft.genre_datasets(n_train_per_class=10**6)
+
+
+def test_dataset_checks_its_fields():
+    with pytest.raises(ValueError):
+        ft.GenreDataset(["a"], [0, 1], ["p"])
+    with pytest.raises(ValueError):
+        ft.GenreDataset(["a"], [2], ["p"])
+    assert ft.GenreDataset(["a", "b"], [0, 0], ["p", "q"]).play_counts() == {"p": 1, "q": 1}
+
+
+# ---- encoding and bad input ---------------------------------------------------
+def test_encode_passage_bad_input(tok):
+    assert ft.encode_passage(tok, "Ay me!", 24).tolist() == tok.encode("Ay me!")
+    with pytest.raises(ValueError, match="empty"):
+        ft.encode_passage(tok, "", 24)
+    with pytest.raises(ValueError, match="empty"):
+        ft.encode_passage(tok, "  \n ", 24)
+    with pytest.raises(UnknownCharacterError):
+        ft.encode_passage(tok, "caf\u00e9 5", 24)
+    with pytest.raises(TypeError):
+        ft.encode_passage(tok, 42, 24)
+    long = "a" * 30
+    assert len(ft.encode_passage(tok, long, 24)) == 24  # cropped to its first 24 characters
+    with pytest.raises(ValueError, match="block_size"):
+        ft.encode_passage(tok, long, 24, crop=False)
+
+
+def test_pad_batch():
+    idx, lengths = ft.pad_batch([torch.tensor([5, 6, 7]), torch.tensor([8])], pad_id=0)
+    assert idx.tolist() == [[5, 6, 7], [8, 0, 0]] and lengths.tolist() == [3, 1]
+    with pytest.raises(ValueError):
+        ft.pad_batch([])
+    with pytest.raises(ValueError):
+        ft.pad_batch([torch.tensor([], dtype=torch.long)])
+
+
+# ---- the two pre-training objectives ------------------------------------------
+def test_causal_lm_targets():
+    x, y = ft.causal_lm_targets([4, 5, 6, 7])
+    assert x.tolist() == [4, 5, 6] and y.tolist() == [5, 6, 7]
+    with pytest.raises(ValueError):
+        ft.causal_lm_targets([1])
+
+
+def test_masked_lm_targets_follow_bert():
+    ids = torch.randint(0, 63, (20000,), generator=torch.Generator().manual_seed(0))  # (N,)
+    inputs, targets = ft.masked_lm_targets(ids, mask_id=63, vocab_size=63, generator=torch.Generator().manual_seed(1))
+    chosen = targets != ft.IGNORE_INDEX
+    assert torch.equal(targets[chosen], ids[chosen])  # targets are the original tokens
+    assert torch.equal(inputs[~chosen], ids[~chosen])  # unchosen positions are untouched
+    assert abs(chosen.float().mean().item() - 0.15) < 0.01
+    masked = (inputs[chosen] == 63).float().mean().item()
+    kept = (inputs[chosen] == ids[chosen]).float().mean().item()
+    assert abs(masked - 0.8) < 0.03 and 0.09 < kept < 0.13  # 10% kept (+ random draws of the same id)
+    # the loss only counts the chosen positions
+    logits = torch.zeros(len(ids), 64)
+    assert math.isclose(F.cross_entropy(logits, targets).item(), math.log(64), rel_tol=1e-5)
+    with pytest.raises(ValueError):
+        ft.masked_lm_targets(ids, 63, 63, mask_prob=0)
+    with pytest.raises(ValueError):
+        ft.masked_lm_targets([], 63, 63)
+
+
+# ---- the classifier -------------------------------------------------------------
+def test_classifier_shapes_and_pooling():
+    gpt = tiny_gpt()
+    seqs = [torch.tensor([1, 2, 3, 4, 5]), torch.tensor([6, 7])]
+    idx, lengths = ft.pad_batch(seqs, pad_id=9)
+    hidden = gpt(idx, output_hidden_states=True).hidden_states[-1]  # (B, T, C)
+    mean = ft.GPTClassifier(gpt, 2, pooling="mean")
+    last = ft.GPTClassifier(gpt, 3, pooling="last")
+    assert mean(idx, lengths).shape == (2, 2) and last(idx, lengths).shape == (2, 3)
+    feats = mean.features(idx, lengths)
+    assert torch.allclose(feats[1], hidden[1, :2].mean(0), atol=1e-6)
+    assert torch.allclose(last.features(idx, lengths)[1], hidden[1, 1], atol=1e-6)
+    # causal attention + pooling over real positions: the padding changes nothing
+    alone = mean.features(seqs[1][None])
+    assert torch.allclose(alone[0], feats[1], atol=1e-5)
+    other_pad, _ = ft.pad_batch(seqs, pad_id=33)
+    assert torch.allclose(mean(other_pad, lengths), mean(idx, lengths), atol=1e-5)
+
+
+def test_classifier_bad_arguments():
+    gpt = tiny_gpt()
+    with pytest.raises(ValueError):
+        ft.GPTClassifier(gpt, 1)
+    with pytest.raises(ValueError):
+        ft.GPTClassifier(gpt, 2, pooling="max")
+    with pytest.raises(TypeError):
+        ft.GPTClassifier(torch.nn.Linear(2, 2), 2)
+    model = ft.GPTClassifier(gpt, 2)
+    with pytest.raises(ValueError):
+        model(torch.zeros(2, 4, dtype=torch.long), torch.tensor([5, 1]))
+    with pytest.raises(ValueError, match="block_size"):
+        model(torch.zeros(1, 30, dtype=torch.long))
+
+
+def test_make_classifier_variants_leave_the_pretrained_model_alone():
+    gpt = tiny_gpt()
+    before = {k: v.clone() for k, v in gpt.state_dict().items()}
+    probe = ft.make_classifier("probe", gpt)
+    full = ft.make_classifier("full", gpt)
+    scratch = ft.make_classifier("scratch", gpt, seed=1)
+    assert probe.body_frozen and probe.num_trainable() == 16 * 2 + 2
+    assert not full.body_frozen and full.num_trainable() == gpt.num_parameters() + 34
+    assert torch.equal(full.gpt.transformer.wte.weight, gpt.transformer.wte.weight)
+    assert full.gpt is not gpt
+    assert not torch.equal(scratch.gpt.transformer.wte.weight, gpt.transformer.wte.weight)
+    assert torch.equal(ft.make_classifier("scratch", gpt, seed=1).gpt.transformer.wte.weight,
+                       scratch.gpt.transformer.wte.weight)
+    ft.fine_tune(full, [torch.tensor([1, 2, 3])] * 4, [0, 1, 0, 1], steps=3, batch_size=2, progress=False)
+    assert all(torch.equal(before[k], v) for k, v in gpt.state_dict().items())
+    with pytest.raises(ValueError):
+        ft.make_classifier("half", gpt)
+
+
+# ---- training and evaluation --------------------------------------------------------
+def toy_task(n: int = 48, seed: int = 0):
+    """Class 0: sequences of small ids; class 1: of large ids (easily learnt)."""
+    g = torch.Generator().manual_seed(seed)
+    seqs, labels = [], []
+    for i in range(n):
+        y = i % 2
+        length = int(torch.randint(3, 12, (1,), generator=g))
+        low = 1 if y == 0 else 30
+        seqs.append(torch.randint(low, low + 20, (length,), generator=g))
+        labels.append(y)
+    return seqs, labels
+
+
+@pytest.mark.parametrize("variant", ["probe", "full", "scratch"])
+def test_fine_tune_learns_a_toy_task(variant):
+    x, y = toy_task()
+    vx, vy = toy_task(24, seed=1)
+    model = ft.make_classifier(variant, tiny_gpt(), seed=0)
+    lr = 3e-2 if variant == "probe" else 3e-3
+    h = ft.fine_tune(model, x, y, vx, vy, steps=60, batch_size=8, lr=lr, eval_interval=20, progress=False)
+    assert h.eval_steps == [0, 20, 40, 60] and len(h.train_loss) == 60 and len(h.train_acc) == 60
+    assert h.final_val_acc >= (0.8 if variant == "probe" else 0.9), h.val_acc
+    assert h.trainable_parameters == model.num_trainable()
+    assert h.seconds > 0 and h.cpu_seconds >= 0
+    ev = ft.evaluate(model, vx, vy)
+    assert ev.accuracy == pytest.approx(h.final_val_acc)
+    assert ev.confusion.sum() == len(vy) and torch.allclose(ev.probs.sum(-1), torch.ones(len(vy)))
+    assert ev.stderr == pytest.approx(math.sqrt(ev.accuracy * (1 - ev.accuracy) / len(vy)))
+
+
+def test_fine_tune_is_deterministic():
+    x, y = toy_task()
+    runs = []
+    for _ in range(2):
+        model = ft.make_classifier("full", tiny_gpt(), seed=0)
+        runs.append(ft.fine_tune(model, x, y, x[:8], y[:8], steps=12, batch_size=8, lr=1e-3,
+                                 eval_interval=6, progress=False))
+    assert runs[0].train_loss == runs[1].train_loss and runs[0].val_acc == runs[1].val_acc
+
+
+def test_probe_with_cached_features_equals_running_the_body():
+    """The probe trains the head on features computed once; running the frozen
+    body at every step must give the same head."""
+    x, y = toy_task(16)
+    cached = ft.make_classifier("probe", tiny_gpt(), seed=0)
+    ft.fine_tune(cached, x, y, steps=5, batch_size=4, lr=1e-2, progress=False)
+
+    manual = ft.make_classifier("probe", tiny_gpt(), seed=0)
+    cfg = ft.FineTuneConfig(steps=5, batch_size=4, lr=1e-2, progress=False)
+    opt = torch.optim.AdamW([{"params": [manual.head.weight], "weight_decay": cfg.weight_decay},
+                             {"params": [manual.head.bias], "weight_decay": 0.0}], lr=cfg.lr)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    order = torch.randperm(len(x), generator=gen)
+    for step in range(5):
+        pick = order[4 * step:4 * step + 4] if 4 * step + 4 <= len(x) else None
+        if pick is None:
+            order = torch.randperm(len(x), generator=gen)
+            pick = order[:4]
+        idx, lengths = ft.pad_batch([x[i] for i in pick.tolist()])
+        loss = F.cross_entropy(manual(idx, lengths), torch.tensor(y)[pick])
+        for group in opt.param_groups:
+            group["lr"] = ft._lr_at(step, cfg)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([manual.head.weight, manual.head.bias], 1.0)
+        opt.step()
+    assert torch.allclose(manual.head.weight, cached.head.weight, atol=1e-6)
+
+
+def test_fine_tune_bad_input():
+    model = ft.make_classifier("full", tiny_gpt())
+    x, y = toy_task(8)
+    with pytest.raises(ValueError, match="no passages"):
+        ft.fine_tune(model, [], [], progress=False)
+    with pytest.raises(ValueError, match="labels"):
+        ft.fine_tune(model, x, y[:-1], progress=False)
+    with pytest.raises(ValueError, match="labels must be"):
+        ft.fine_tune(model, x, [5] * len(x), progress=False)
+    with pytest.raises(ValueError, match="block_size"):
+        ft.fine_tune(model, [torch.ones(30, dtype=torch.long)], [0], progress=False)
+    with pytest.raises(ValueError, match="val_labels"):
+        ft.fine_tune(model, x, y, x, progress=False)
+    with pytest.raises(ValueError, match="steps"):
+        ft.fine_tune(model, x, y, steps=0, progress=False)
+    with pytest.raises(ValueError, match="lr"):
+        ft.FineTuneConfig(lr=0)
+    with pytest.raises(TypeError):
+        ft.fine_tune(model.gpt, x, y, progress=False)
+    frozen = ft.make_classifier("probe", tiny_gpt())
+    frozen.head.requires_grad_(False)
+    with pytest.raises(ValueError, match="trainable"):
+        ft.fine_tune(frozen, x, y, progress=False)
+
+
+def test_confusion_matrix():
+    cm = ft.confusion_matrix([0, 0, 1, 1, 1], [0, 1, 1, 1, 0])
+    assert cm.tolist() == [[1, 1], [1, 2]]
+    with pytest.raises(ValueError):
+        ft.confusion_matrix([0, 1], [0])
+    with pytest.raises(ValueError):
+        ft.confusion_matrix([0, 2], [0, 1])
+
+
+def test_classify_text(tok):
+    model = ft.make_classifier("full", tiny_gpt())
+    probs = ft.classify_text(model, tok, "O, I am slain!")
+    assert list(probs) == list(ft.CLASSES) and math.isclose(sum(probs.values()), 1.0, rel_tol=1e-6)
+    assert ft.classify_text(model, tok, "a" * 40) == ft.classify_text(model, tok, "a" * 24)  # cropped
+    with pytest.raises(ValueError, match="empty"):
+        ft.classify_text(model, tok, "")
+    with pytest.raises(UnknownCharacterError):
+        ft.classify_text(model, tok, "5 + 5")
+    with pytest.raises(ValueError, match="block_size"):
+        ft.classify_text(model, tok, "a" * 40, crop=False)
+
+
+def test_ngram_baseline(tok):
+    texts = ["ha ha ha, merry jest", "a merry jest, ha", "o woe, death and blood", "blood, woe, o death"] * 3
+    labels = [0, 0, 1, 1] * 3
+    clf = ft.NGramGenreClassifier(order=3).fit(texts, labels, tok)
+    probs = clf.predict_proba(["merry ha", "death woe"])
+    assert probs.argmax(-1).tolist() == [0, 1]
+    assert torch.allclose(probs.sum(-1), torch.ones(2))
+    with pytest.raises(ValueError):
+        clf.predict_proba([""])
+    with pytest.raises(RuntimeError):
+        ft.NGramGenreClassifier().log_likelihoods(["x"])
+
+
+# ---- plots ----------------------------------------------------------------------------
+def test_plots():
+    import matplotlib.pyplot as plt
+
+    from lm_course import viz
+
+    fig = viz.plot_lm_masks(list("To be!"), masked=[1, 4])
+    left, right = fig.axes[:2]
+    assert "causal" in left.get_title() and "bidirectional" in right.get_title()
+    assert [t.get_text() for t in right.get_xticklabels()][1] == "[M]"
+    with pytest.raises(ValueError):
+        viz.plot_lm_masks([])
+    with pytest.raises(ValueError):
+        viz.plot_lm_masks(list("ab"), masked=[5])
+
+    x, y = toy_task(16)
+    model = ft.make_classifier("full", tiny_gpt())
+    h = ft.fine_tune(model, x, y, x, y, steps=6, batch_size=4, eval_interval=3, progress=False)
+    ax = viz.plot_accuracy_curves({"full": h, "again": h})
+    assert ax.get_xlabel() == "optimiser step" and ax.get_legend() is not None
+    with pytest.raises(ValueError):
+        viz.plot_accuracy_curves({})
+    with pytest.raises(TypeError):
+        viz.plot_accuracy_curves({"x": "not a history"})
+
+    ax = viz.plot_confusion_matrix(torch.tensor([[3, 1], [2, 4]]))
+    assert [t.get_text() for t in ax.texts] == ["3\n(75%)", "1\n(25%)", "2\n(33%)", "4\n(67%)"]
+    with pytest.raises(ValueError):
+        viz.plot_confusion_matrix(torch.zeros(3, 3))
+    ax = viz.plot_class_probs({"comedy": 0.3, "tragedy": 0.7})
+    assert len(ax.patches) == 2 and ax.get_xlabel() == "probability"
+    plt.close("all")
+
+
+# ---- the widget -----------------------------------------------------------------------
+def test_genre_box(tok):
+    from lm_course.widgets import genre_box
+
+    model = ft.make_classifier("full", tiny_gpt())
+    box = genre_box({"tiny": model, "again": model}, tok, text="Ay me!")
+    view = box.last_view
+    assert view.ok and set(view.probs) == {"tiny", "again"}
+    assert view.probs["tiny"] == ft.classify_text(model, tok, "Ay me!")
+    assert "comedy" in box.output.value and "tragedy" in box.output.value
+    box.text.value = "5 * 5"  # an unknown character: a message, no exception
+    assert not box.last_view.ok and "not in this tokenizer" in box.last_view.message
+    assert "⚠" in box.output.value
+    box.text.value = ""
+    assert not box.last_view.ok and "empty" in box.last_view.message
+    box.text.value = "__import__('os')"  # never evaluated: '_' and '(' are simply unknown characters
+    assert not box.last_view.ok
+    box.text.value = "a" * 40
+    assert box.last_view.cropped and "first 24 characters" in box.output.value
+    with pytest.raises(ValueError):
+        genre_box({}, tok)
+    with pytest.raises(TypeError):
+        genre_box({"lm": tiny_gpt()}, tok)
