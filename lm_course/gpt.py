@@ -39,6 +39,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from lm_course.attention import causal_mask, scaled_dot_product_attention
 from lm_course.interface import as_id_tensor
 
 __all__ = ["GPTConfig", "GPTOutput", "GPT", "KVCache", "load_reference_model"]
@@ -123,8 +124,6 @@ class CausalSelfAttention(nn.Module):
         weights = None
         if output_attentions:
             # chapter 4's attention, which returns its weights
-            from lm_course.attention import causal_mask, scaled_dot_product_attention
-
             mask = causal_mask(T, S, device=x.device)  # (T, S), True = may attend
             _, weights = scaled_dot_product_attention(q, k, v, mask)  # weights (B, nh, T, S)
             y = self.attn_dropout(weights) @ v  # (B, nh, T, hs)
@@ -134,8 +133,6 @@ class CausalSelfAttention(nn.Module):
             if S == T:
                 y = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, is_causal=True)  # (B, nh, T, hs)
             else:  # queries are the last T of S positions
-                from lm_course.attention import causal_mask
-
                 mask = causal_mask(T, S, device=x.device)  # (T, S)
                 y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)  # (B, nh, T, hs)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C): heads side by side
