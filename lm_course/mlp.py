@@ -22,6 +22,12 @@ learned row of the embedding table that means "before the start". The model
 never predicts it (the softmax has ``vocab_size`` outputs), and training sees
 it at the start of every window, so it learns to predict from short contexts
 too. An empty context is ``n`` padding tokens.
+
+Speed. :meth:`MLPLanguageModel.logits_from_windows` computes ``W_h e`` as a
+sum of ``n`` rows looked up in per-position tables (a linear layer after an
+embedding lookup is itself a lookup), which gives the same numbers as the
+concatenation with far fewer multiplications; the notebook checks it against
+the formula computed by hand.
 """
 
 from __future__ import annotations
@@ -81,11 +87,25 @@ class MLPLanguageModel(nn.Module):
 
     # ------------------------------------------------------------------ the network
     def logits_from_windows(self, windows: torch.Tensor) -> torch.Tensor:
-        """Logits of the token after each window: ``(..., n)`` ids -> ``(..., V)``."""
-        e = self.embedding(windows)  # (..., n, d)
-        e = e.flatten(-2)  # (..., n*d): the embeddings side by side
-        h = torch.tanh(self.hidden(e))  # (..., H)
-        return self.output(h)  # (..., V)
+        """Logits of the token after each window: ``(..., n)`` ids -> ``(..., V)``.
+
+        Computes ``W_h e`` without building ``e``: the block of ``W_h`` that
+        multiplies position ``i`` of the concatenation, ``W_h^(i)``, meets only
+        the embedding of the token there, so ``W_h e = sum_i W_h^(i) C[x_i]``.
+        Each ``C W_h^(i)T`` is a ``(V+1, H)`` table computed once per call, and
+        a window costs ``n`` row look-ups and a sum (``F.embedding_bag``)
+        instead of an ``(n d) x H`` product: the same numbers (up to float
+        rounding) with about four times fewer multiplications in training.
+        """
+        n, d, H = self.context_length, self.config.n_embd, self.config.n_hidden
+        rows = self.vocab_size + 1  # embedding rows, padding included
+        w_blocks = self.hidden.weight.view(H, n, d)  # (H, n, d): W_h^(i) = w_blocks[:, i, :]
+        tables = torch.einsum("vd,hid->ivh", self.embedding.weight, w_blocks)  # (n, V+1, H)
+        flat = windows.reshape(-1, n) + torch.arange(n, device=windows.device) * rows  # (M, n) rows of table i
+        pre = F.embedding_bag(flat, tables.reshape(n * rows, H), mode="sum")  # (M, H) = W_h e
+        h = torch.tanh(pre + self.hidden.bias)  # (M, H)
+        logits = self.output(h)  # (M, V)
+        return logits.view(*windows.shape[:-1], self.vocab_size)  # (..., V)
 
     def windows(self, idx: torch.Tensor) -> torch.Tensor:
         """The ``n`` ids ending at each position, padded on the left:

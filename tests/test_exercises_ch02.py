@@ -24,6 +24,8 @@ def test_check_merge(capsys):
     assert not ch02.check_merge(lambda ids, pair, new_id: 1 / 0)
     assert "ZeroDivisionError" in capsys.readouterr().out
     assert not ch02.check_merge(None)
+    assert not ch02.check_merge(lambda ids, pair, new_id: None)  # the notebook's placeholder
+    assert "return a list" in capsys.readouterr().out
 
 
 def test_check_first_merge(capsys):

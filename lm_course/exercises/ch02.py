@@ -44,6 +44,9 @@ def check_merge(merge) -> bool:
         except Exception as err:  # a student's bug must not stop the notebook
             return report(False, name, "", f"merge({ids}, {pair}, {new_id}) raised "
                                            f"{type(err).__name__}: {err}.")
+        if not isinstance(got, (list, tuple)):
+            return report(False, name, "", f"merge({ids}, {pair}, {new_id}) returned "
+                                           f"{type(got).__name__}; return a list of ids.")
         if list(got) != want:
             hint = (f"merge({ids}, {pair}, {new_id}) gave {list(got)}, expected {want}. "
                     "Walk left to right; after a match skip both ids (so [5, 5, 5] becomes [7, 5]).")
