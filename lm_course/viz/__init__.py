@@ -26,6 +26,7 @@ _WHERE = {
     # embeddings (chapter 2)
     "plot_embeddings_2d": "lm_course.viz.embeddings",
     "plot_vocab_vs_length": "lm_course.viz.tokens",
+    "plot_mixture_weight": "lm_course.viz.mixture",
     # recurrent networks (chapter 3)
     "plot_unrolled_rnn": "lm_course.viz.rnn",
     "plot_gradient_norms": "lm_course.viz.rnn",
