@@ -107,7 +107,8 @@ def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int | N
         kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]  # (B, 1): the k-th largest logit
         logits = logits.masked_fill(logits < kth, float("-inf"))  # (B, V)
     if top_p is not None and top_p < 1.0:
-        probs, order = torch.sort(torch.softmax(logits, dim=-1), dim=-1, descending=True)  # (B, V) each
+        # stable: among equal probabilities the lowest id comes first, as in argmax
+        probs, order = torch.sort(torch.softmax(logits, dim=-1), dim=-1, descending=True, stable=True)  # (B, V)
         mass_before = probs.cumsum(dim=-1) - probs  # (B, V): mass of the strictly more probable tokens
         drop_sorted = mass_before >= top_p  # (B, V): the set had already reached p without it
         drop_sorted[:, 0] = False  # always keep the most probable token

@@ -113,6 +113,13 @@ def test_top_p_hand_example():
     assert kept(1.0) == {0, 1, 2, 3}
 
 
+def test_top_p_with_ties_keeps_the_greedy_token():
+    logits = torch.zeros(17)  # (V,): every token equally likely
+    keep = torch.isfinite(filter_logits(logits, top_p=0.5))
+    assert bool(keep[logits.argmax()])  # greedy decoding's choice survives
+    assert int(keep.sum()) == 9  # 9/17 is the first multiple of 1/17 to reach 0.5
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.floats(-6, 6), min_size=2, max_size=30), st.floats(0.01, 0.99))
 def test_top_p_keeps_the_smallest_set_reaching_p(values, p):
