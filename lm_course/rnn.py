@@ -459,6 +459,7 @@ class CharRNNRecipe:
     hidden_size: int = 256  # width of the hidden state
     embed_size: int = 64  # width of the character embedding
     num_layers: int = 1  # stacked recurrent layers
+    dropout: float = 0.0  # dropout on embeddings, between layers and before the read-out
     steps: int = 4000  # optimiser steps
     batch_size: int = 32  # windows per batch
     block_size: int = 128  # window length = truncated-BPTT length
@@ -507,7 +508,8 @@ def train_char_rnn(recipe: CharRNNRecipe = REFERENCE_RECIPE, progress: bool = Tr
     from lm_course.tokenizers import corpus_tokenizer
 
     vocab_size = corpus_tokenizer().vocab_size
-    model = RNNLanguageModel(vocab_size, recipe.hidden_size, recipe.kind, recipe.num_layers, recipe.embed_size)
+    model = RNNLanguageModel(vocab_size, recipe.hidden_size, recipe.kind, recipe.num_layers, recipe.embed_size,
+                             recipe.dropout)
     config = TrainConfig(steps=recipe.steps, batch_size=recipe.batch_size, block_size=recipe.block_size,
                          lr=recipe.lr, grad_clip=recipe.grad_clip, eval_interval=recipe.eval_interval,
                          warmup_steps=min(100, recipe.steps // 10), seed=recipe.seed, progress=progress)

@@ -20,44 +20,45 @@ def _box(ax, x: float, y: float, text: str, colour: str) -> None:
 
 
 def _arrow(ax, start: tuple[float, float], end: tuple[float, float], colour: str,
-           curved: bool = False) -> None:
-    style = "arc3,rad=-1.6" if curved else "arc3"
+           rad: float = 0.0, shrink: float = 14) -> None:
     ax.annotate("", xy=end, xytext=start,
-                arrowprops=dict(arrowstyle="-|>", color=colour, lw=2, connectionstyle=style,
-                                shrinkA=14, shrinkB=14))
+                arrowprops=dict(arrowstyle="-|>", color=colour, lw=2, connectionstyle=f"arc3,rad={rad}",
+                                shrinkA=shrink, shrinkB=shrink))
 
 
 def plot_unrolled_rnn(steps: int = 4, ax=None):
     """The RNN folded (one cell with a loop) and unrolled over ``steps`` time
     steps: the same weights W_xh, W_hh, W_hy are used at every step.
 
-    Notebook section: "The recurrence unrolled".
+    Notebook section: "The recurrence".
     """
     if not 1 <= steps <= 8:
         raise ValueError(f"steps must be between 1 and 8, got {steps}")
+    first, gap = 2.9, 1.5  # x of the first unrolled step, distance between steps
     if ax is None:
-        _, ax = plt.subplots(figsize=(2.2 * steps + 3, 3.6))
-    # folded view
+        _, ax = plt.subplots(figsize=(1.9 * steps + 4.5, 3.6))
+    # folded view: h_t feeds itself at the next step
     _box(ax, 0, 0, "$x_t$", "lavender")
     _box(ax, 0, 1, "$h_t$", "mistyrose")
     _box(ax, 0, 2, "$y_t$", "honeydew")
     _arrow(ax, (0, 0), (0, 1), _COLOURS["W_xh"])
     _arrow(ax, (0, 1), (0, 2), _COLOURS["W_hy"])
-    _arrow(ax, (0.02, 1.12), (0.02, 0.88), _COLOURS["W_hh"], curved=True)
-    ax.text(1.05, 1, "=", fontsize=22, ha="center", va="center")
+    _arrow(ax, (0.2, 1.22), (0.2, 0.78), _COLOURS["W_hh"], rad=-1.6, shrink=2)
+    ax.text(0.62, 1.42, "next step", fontsize=8, color=_COLOURS["W_hh"], ha="center")
+    ax.text(1.25, 1, "=", fontsize=22, ha="center", va="center")
     # unrolled view
+    ax.text(first - gap + 0.35, 1, "$h_0 = 0$", ha="center", va="center", fontsize=12)
     for t in range(steps):
-        x = 2 + 1.5 * t
+        x = first + gap * t
         _box(ax, x, 0, f"$x_{{{t + 1}}}$", "lavender")
         _box(ax, x, 1, f"$h_{{{t + 1}}}$", "mistyrose")
         _box(ax, x, 2, f"$y_{{{t + 1}}}$", "honeydew")
         _arrow(ax, (x, 0), (x, 1), _COLOURS["W_xh"])
         _arrow(ax, (x, 1), (x, 2), _COLOURS["W_hy"])
-        _arrow(ax, (x - 1.5, 1), (x, 1), _COLOURS["W_hh"])
-    ax.text(2 - 1.5, 1, "$h_0$", ha="center", va="center", fontsize=12)
+        _arrow(ax, (x - gap + (0.45 if t == 0 else 0), 1), (x, 1), _COLOURS["W_hh"])
     for name, colour in _COLOURS.items():
         ax.plot([], [], color=colour, lw=2, label=f"${name[0]}_{{{name[2:]}}}$ (shared by every step)")
-    ax.set_xlim(-0.7, 2 + 1.5 * (steps - 1) + 0.7)
+    ax.set_xlim(-0.7, first + gap * (steps - 1) + 0.7)
     ax.set_ylim(-0.6, 2.6)
     ax.set_xlabel("time step →")
     ax.set_xticks([])
@@ -199,6 +200,7 @@ def plot_context_resets(every: Sequence[int], bits: Sequence[float], carried: fl
     for i, (name, value) in enumerate((references or {}).items()):
         ax.axhline(value, color=f"C{i + 1}", ls=":", lw=1.5, label=f"{name} ({value:.3f})")
     ax.set_xscale("log", base=2)
+    ax.set_xticks(list(every), [str(k) for k in every])
     ax.set_xlabel("k: longest context the LSTM may use (characters)")
     ax.set_ylabel("validation bits per character")
     ax.set_title("How much context does the LSTM use?")
