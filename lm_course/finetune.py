@@ -198,15 +198,15 @@ def _play_passages(play: str, max_chars: int, min_chars: int, keep_speakers: boo
     return tuple(make_passages(load_play(play), max_chars, min_chars, keep_speakers))
 
 
-def genre_datasets(max_chars: int = 128, n_train_per_class: int | None = 600,
-                   n_eval_per_class: int | None = 300, seed: int = 0,
+def genre_datasets(max_chars: int = 128, n_train_per_class: int | None = 500,
+                   n_val_per_class: int | None = 100, n_test_per_class: int | None = 250, seed: int = 0,
                    keep_speakers: bool = False, min_chars: int = 32) -> dict[str, GenreDataset]:
     """The comedy-vs-tragedy datasets: ``{"train", "val", "test"}``.
 
     Every play of a split (see :func:`split_plays`) is cut into passages
     (:func:`make_passages`); then each class is sampled, without replacement
-    and with a fixed ``seed``, to ``n_*_per_class`` passages (``None``: as
-    many as the smaller class has), so every split is balanced. A play's
+    and with a fixed ``seed``, to ``n_<split>_per_class`` passages (``None``:
+    as many as the smaller class has), so every split is balanced. A play's
     passages are never split across train, validation and test.
     """
     rng = random.Random(seed)
@@ -217,7 +217,7 @@ def genre_datasets(max_chars: int = 128, n_train_per_class: int | None = 600,
             for text in _play_passages(play, max_chars, min_chars, keep_speakers):
                 by_class[cls].append((text, play))
         n_max = min(len(v) for v in by_class.values())
-        n = n_train_per_class if split == "train" else n_eval_per_class
+        n = {"train": n_train_per_class, "val": n_val_per_class, "test": n_test_per_class}[split]
         n = n_max if n is None else int(n)
         if not 1 <= n <= n_max:
             raise ValueError(f"the {split} split has {n_max} passages in its smaller class; "
@@ -328,7 +328,8 @@ class GPTClassifier(nn.Module):
     The GPT's own language-model head is still there (unused here).
     """
 
-    def __init__(self, gpt: GPT, n_classes: int = len(CLASSES), pooling: str = "mean", dropout: float = 0.0):
+    def __init__(self, gpt: GPT, n_classes: int = len(CLASSES), pooling: str = "mean", dropout: float = 0.0,
+                 normalize: bool = True):
         super().__init__()
         if not isinstance(gpt, GPT):
             raise TypeError(f"gpt must be a lm_course.gpt.GPT, got {type(gpt).__name__}")
@@ -337,6 +338,8 @@ class GPTClassifier(nn.Module):
         if pooling not in ("last", "mean"):
             raise ValueError(f"pooling must be 'last' or 'mean', got {pooling!r}")
         self.gpt, self.pooling, self.n_classes = gpt, pooling, n_classes
+        # standardise each feature (batch statistics in training, running ones in eval)
+        self.norm = nn.BatchNorm1d(gpt.config.n_embd, affine=False) if normalize else nn.Identity()
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(gpt.config.n_embd, n_classes)
         nn.init.normal_(self.head.weight, std=0.02)
@@ -375,7 +378,7 @@ class GPTClassifier(nn.Module):
 
     def classify_features(self, feats: torch.Tensor) -> torch.Tensor:
         """The head: ``(B, C)`` features to ``(B, n_classes)`` logits."""
-        return self.head(self.dropout(feats))  # (B, K)
+        return self.head(self.dropout(self.norm(feats)))  # (B, K)
 
     def forward(self, idx: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Class logits ``(B, n_classes)`` for ids ``(B, T)``, right-padded to the ``lengths``."""
@@ -383,7 +386,7 @@ class GPTClassifier(nn.Module):
 
 
 def make_classifier(variant: str, pretrained: GPT, n_classes: int = len(CLASSES), pooling: str = "mean",
-                    seed: int = 0, dropout: float = 0.0) -> GPTClassifier:
+                    seed: int = 0, dropout: float = 0.0, normalize: bool = True) -> GPTClassifier:
     """A :class:`GPTClassifier` for one of the three variants of the notebook:
 
     * ``"probe"``: a copy of the pre-trained GPT, frozen; only the head trains;
@@ -398,7 +401,7 @@ def make_classifier(variant: str, pretrained: GPT, n_classes: int = len(CLASSES)
 
     seed_everything(seed)
     body = GPT(pretrained.config) if variant == "scratch" else copy.deepcopy(pretrained)
-    model = GPTClassifier(body, n_classes, pooling, dropout)
+    model = GPTClassifier(body, n_classes, pooling, dropout, normalize)
     model.freeze_body(variant == "probe")
     return model
 
@@ -412,7 +415,8 @@ class FineTuneConfig:
 
     steps: int = 150  # optimiser steps: the same budget for every variant
     batch_size: int = 16  # passages per batch
-    lr: float = 3e-4  # peak learning rate of AdamW
+    lr: float = 3e-4  # peak learning rate of AdamW (for the body; also for the head unless head_lr is set)
+    head_lr: float | None = None  # peak learning rate of the new head (None: lr); "discriminative" rates, ULMFiT
     weight_decay: float = 0.01  # AdamW's decoupled weight decay (matrices only)
     warmup_steps: int = 15  # linear warm-up from 0 to lr
     min_lr_ratio: float = 0.1  # cosine decay ends at lr * min_lr_ratio
@@ -428,8 +432,8 @@ class FineTuneConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"FineTuneConfig.{name} must be an int >= 1, got {value!r}")
-        if not self.lr > 0:
-            raise ValueError(f"FineTuneConfig.lr must be > 0, got {self.lr!r}")
+        if not self.lr > 0 or (self.head_lr is not None and not self.head_lr > 0):
+            raise ValueError(f"FineTuneConfig.lr and head_lr must be > 0, got {self.lr!r}, {self.head_lr!r}")
         if self.warmup_steps < 0 or not 0 <= self.min_lr_ratio <= 1:
             raise ValueError("FineTuneConfig needs warmup_steps >= 0 and 0 <= min_lr_ratio <= 1")
 
@@ -534,9 +538,15 @@ def fine_tune(model: GPTClassifier, train_seqs: Sequence[torch.Tensor], train_la
     train_feats = _all_features(model.eval(), train_seqs, cfg.eval_batch_size) if frozen else None  # (N, C)
     val_feats = _all_features(model, val_seqs, cfg.eval_batch_size) if frozen and has_val else None  # (N_val, C)
 
-    optimizer = torch.optim.AdamW(
-        [{"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
-         {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}], lr=cfg.lr)
+    head = {id(p) for p in model.head.parameters()}
+    head_scale = (cfg.head_lr or cfg.lr) / cfg.lr  # the head's rate relative to the body's
+    groups = []
+    for scale, members in ((1.0, [p for p in params if id(p) not in head]),
+                           (head_scale, [p for p in params if id(p) in head])):
+        groups += [{"params": [p for p in members if p.dim() >= 2], "weight_decay": cfg.weight_decay,
+                    "scale": scale},
+                   {"params": [p for p in members if p.dim() < 2], "weight_decay": 0.0, "scale": scale}]
+    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.lr)
     gen = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)  # dropout
     history = FineTuneHistory(trainable_parameters=sum(p.numel() for p in params))
@@ -570,7 +580,7 @@ def fine_tune(model: GPTClassifier, train_seqs: Sequence[torch.Tensor], train_la
         if not torch.isfinite(loss):
             raise FloatingPointError(f"the loss became {float(loss)} at step {step}; lower the learning rate")
         for group in optimizer.param_groups:
-            group["lr"] = _lr_at(step, cfg)
+            group["lr"] = _lr_at(step, cfg) * group["scale"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip is not None:

@@ -73,7 +73,7 @@ def test_split_plays_are_held_out_and_labelled():
 
 
 def test_genre_datasets_are_balanced_disjoint_and_seeded():
-    ds = ft.genre_datasets(max_chars=96, n_train_per_class=40, n_eval_per_class=20, seed=3)
+    ds = ft.genre_datasets(max_chars=96, n_train_per_class=40, n_val_per_class=20, n_test_per_class=20, seed=3)
     assert ds["train"].counts() == {"comedy": 40, "tragedy": 40}
     assert ds["val"].counts() == ds["test"].counts() == {"comedy": 20, "tragedy": 20}
     plays = {k: set(v.plays) for k, v in ds.items()}
@@ -81,9 +81,9 @@ def test_genre_datasets_are_balanced_disjoint_and_seeded():
     speaker = re.compile(r"^[A-Z][A-Z ',-]+:$")  # HAMLET:, FIRST MURDERER:
     assert all(32 <= len(t) <= 96 for t in ds["train"].texts)
     assert not any(speaker.match(line) for t in ds["train"].texts for line in t.split("\n"))
-    again = ft.genre_datasets(max_chars=96, n_train_per_class=40, n_eval_per_class=20, seed=3)
+    again = ft.genre_datasets(max_chars=96, n_train_per_class=40, n_val_per_class=20, n_test_per_class=20, seed=3)
     assert again["train"].texts == ds["train"].texts
-    assert ft.genre_datasets(max_chars=96, n_train_per_class=40, n_eval_per_class=20, seed=4)["train"].texts != \
+    assert ft.genre_datasets(max_chars=96, n_train_per_class=40, n_val_per_class=20, n_test_per_class=20, seed=4)["train"].texts != \
         ds["train"].texts
     with pytest.raises(ValueError, match="smaller class"):
         ft.genre_datasets(n_train_per_class=10**6)
@@ -390,3 +390,15 @@ def test_genre_box(tok):
         genre_box({}, tok)
     with pytest.raises(TypeError):
         genre_box({"lm": tiny_gpt()}, tok)
+
+
+def test_head_lr_gives_the_head_its_own_rate():
+    x, y = toy_task(16)
+    model = ft.make_classifier("full", tiny_gpt(), seed=0)
+    body0 = model.gpt.transformer.h[0].mlp.c_fc.weight.clone()
+    head0 = model.head.weight.clone()
+    ft.fine_tune(model, x, y, steps=5, batch_size=4, lr=1e-9, head_lr=1e-2, warmup_steps=0, progress=False)
+    assert (model.gpt.transformer.h[0].mlp.c_fc.weight - body0).abs().max() < 1e-7  # body: ~no change
+    assert (model.head.weight - head0).abs().max() > 1e-3  # head: Adam steps of about 1e-2
+    with pytest.raises(ValueError, match="head_lr"):
+        ft.FineTuneConfig(head_lr=-1.0)

@@ -92,7 +92,7 @@ def plot_accuracy_curves(histories: Mapping[str, FineTuneHistory], ax=None, chan
     ax.set_ylim(0.3, 1.0)
     ax.set_title(title or "Comedy or tragedy? Accuracy during training")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7.5, loc="lower right", ncol=2)
+    ax.legend(fontsize=7.5, loc="upper left", ncol=2)
     return ax
 
 
@@ -106,7 +106,7 @@ def plot_confusion_matrix(confusion: torch.Tensor | np.ndarray, classes: Sequenc
     rows = m.sum(1, keepdims=True)
     frac = np.divide(m, rows, out=np.zeros_like(m), where=rows > 0)
     if ax is None:
-        _, ax = plt.subplots(figsize=(4.4, 3.8))
+        _, ax = plt.subplots(figsize=(5.4, 4.2))
     im = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
     for i in range(m.shape[0]):
         for j in range(m.shape[1]):
