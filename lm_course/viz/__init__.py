@@ -7,7 +7,7 @@ name in ``_WHERE`` below.
 
 from __future__ import annotations
 
-import importlib
+from lm_course._lazy import lazy_exports
 
 _WHERE = {
     # corpus tour (chapter 0)
@@ -51,14 +51,4 @@ _WHERE = {
     "plot_class_probs": "lm_course.viz.finetune",
 }
 
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str):
-    if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'lm_course.viz' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__all__, __getattr__, __dir__ = lazy_exports("lm_course.viz", _WHERE)

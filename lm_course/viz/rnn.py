@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
+from lm_course.viz._axes import label_axes
+
 __all__ = ["plot_unrolled_rnn", "plot_gradient_norms", "plot_gate_histograms", "plot_hidden_heatmap",
            "plot_clipping_runs", "plot_context_resets"]
 
@@ -169,16 +171,9 @@ def plot_clipping_runs(runs: dict[str, tuple[Sequence[float], Sequence[float]]])
     for label, (losses, norms) in runs.items():
         ax_loss.plot(np.asarray(losses) / np.log(2), lw=1.5, label=label)
         ax_norm.plot(norms, lw=1.5, label=label)
-    ax_loss.set_xlabel("optimiser step")
-    ax_loss.set_ylabel("training loss (bits per character)")
-    ax_loss.set_title("Loss")
-    ax_norm.set_yscale("log")
-    ax_norm.set_xlabel("optimiser step")
-    ax_norm.set_ylabel("gradient norm before clipping")
-    ax_norm.set_title("Gradient norm")
-    for ax in (ax_loss, ax_norm):
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=9)
+    label_axes(ax_loss, "optimiser step", "training loss (bits per character)", "Loss", legend_fontsize=9)
+    label_axes(ax_norm, "optimiser step", "gradient norm before clipping", "Gradient norm", yscale="log",
+               legend_fontsize=9)
     fig.suptitle("Plain SGD on a vanilla RNN, with and without gradient clipping")
     fig.tight_layout()
     return fig

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from lm_course.sampling import filter_logits
+from lm_course.viz._axes import label_axes
 from lm_course.viz.distributions import visible_token
 
 __all__ = ["plot_temperature", "plot_filtered_probs", "plot_top_p_cut", "plot_kept_counts",
@@ -196,15 +197,8 @@ def plot_generation_speed(timings: Mapping[str, torch.Tensor | Sequence[float]],
         n = np.arange(1, len(seconds) + 1)
         left.plot(n, seconds, "o-", ms=2, label=label)
         right.plot(n, n / seconds, "o-", ms=2, label=label)
-    left.set_xlabel("tokens generated")
-    left.set_ylabel("seconds since the start")
-    left.set_title("Time to generate n tokens")
-    right.set_xlabel("tokens generated")
-    right.set_ylabel("tokens per second (average so far)")
-    right.set_title("Generation speed")
-    for ax in (left, right):
-        ax.grid(alpha=0.3)
-        ax.legend()
+    label_axes(left, "tokens generated", "seconds since the start", "Time to generate n tokens")
+    label_axes(right, "tokens generated", "tokens per second (average so far)", "Generation speed")
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -7,7 +7,7 @@ list its name in ``_WHERE``.
 
 from __future__ import annotations
 
-import importlib
+from lm_course._lazy import lazy_exports
 
 _WHERE = {
     # chapter 1, reused by chapters 2, 3, 5, 6: type a context, see the next tokens
@@ -21,14 +21,4 @@ _WHERE = {
     "genre_box": "lm_course.widgets.genre",
 }
 
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str):
-    if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'lm_course.widgets' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__all__, __getattr__, __dir__ = lazy_exports("lm_course.widgets", _WHERE)
