@@ -22,8 +22,11 @@ $(STAMP): requirements-lock.txt pyproject.toml
 
 install: $(STAMP)
 
+# JupyterLab refuses to run as root unless told to (containers, CI machines).
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: install
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --port=$(PORT) $(LAB_ARGS)
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --port=$(PORT) $(ROOT_FLAG) $(LAB_ARGS)
 
 # Unit tests, then every notebook under nbval (outputs of cells marked
 # NBVAL_CHECK_OUTPUT are compared), then the browser test.
