@@ -51,19 +51,12 @@ def _edit_json(path, **changes):
 
 def test_config_mismatch_is_a_clear_error(tiny):
     _, _, path = tiny
-    info = load_reference_info(path)
-    _edit_json(path, config={**info["config"], "n_embd": 16})
-    with pytest.raises(ReferenceCheckpointError, match="shapes do not match"):
-        load_reference_model(path)
-    _edit_json(path, config={**info["config"], "n_layer": 2})
-    with pytest.raises(ReferenceCheckpointError, match="missing"):
-        load_reference_model(path)
-    _edit_json(path, config={**info["config"], "vocab_size": 12})
-    with pytest.raises(ReferenceCheckpointError, match="tokenizer"):
-        load_reference_model(path)
-    _edit_json(path, config={**info["config"], "n_head": 3})
-    with pytest.raises(ReferenceCheckpointError, match="invalid GPT config"):
-        load_reference_model(path)
+    config = load_reference_info(path)["config"]
+    for change, message in (({"n_embd": 16}, "shapes do not match"), ({"n_layer": 2}, "missing"),
+                            ({"vocab_size": 12}, "tokenizer"), ({"n_head": 3}, "invalid GPT config")):
+        _edit_json(path, config={**config, **change})
+        with pytest.raises(ReferenceCheckpointError, match=message):
+            load_reference_model(path)
 
 
 def test_other_weights_or_no_files_are_clear_errors(tiny, tmp_path_factory):
@@ -79,3 +72,36 @@ def test_other_weights_or_no_files_are_clear_errors(tiny, tmp_path_factory):
     _edit_json(path, format="something else")
     with pytest.raises(ReferenceCheckpointError, match="format"):
         load_reference_model(path)
+
+
+# ---- the shipped checkpoint (data/reference_gpt.*) ------------------------------
+def test_the_shipped_checkpoint_loads_and_gives_its_documented_score(one_thread):
+    from lm_course.data import load_shakespeare
+    from lm_course.evaluate import bits_per_token
+    from lm_course.gpt import load_reference_model as exported
+
+    model, tok = exported()  # the public name in lm_course.gpt
+    info = load_reference_info()
+    assert tok.chars == corpus_tokenizer().chars
+    assert model.config == GPTConfig(**info["config"]) and model.num_parameters() == info["parameters"]
+    assert model.lm_head.weight is model.transformer.wte.weight
+    # the whole validation split takes ~20 s; the documented first 20,000 characters are
+    # scored by the same code, with the same windows
+    ids = tok.encode(load_shakespeare("val"))[: info["val_prefix_chars"]]
+    assert bits_per_token(model, ids) == pytest.approx(info["val_prefix_bpc"], abs=1e-3)
+    weights, _ = reference_paths()
+    assert weights.stat().st_size < 5e6  # a few MB
+
+
+def test_the_scoreboard_holds_the_documented_numbers():
+    from lm_course.data import data_dir
+    from lm_course.reference import SCOREBOARD_NAME
+    from lm_course.scoreboard import reference_entry
+
+    info = load_reference_info()
+    entry = reference_entry(SCOREBOARD_NAME)
+    assert entry is not None and entry.chapter == 5
+    assert entry.val == pytest.approx(info["val_bpc"], abs=1e-6)
+    assert entry.test == pytest.approx(info["test_bpc"], abs=1e-6)
+    committed = json.loads((data_dir() / "scoreboard.json").read_text(encoding="utf-8"))
+    assert min(committed, key=lambda e: e["val"])["name"] == SCOREBOARD_NAME  # the best model of the course
