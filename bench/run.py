@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         ok_mem = r["peak_rss_mb"] is None or r["peak_rss_mb"] < MEMORY_BUDGET_MB
         peak = f"{r['peak_rss_mb']:.0f}" if r["peak_rss_mb"] is not None else "n/a"
         verdict = "ok" if ok_time and ok_mem else ("OVER TIME " if not ok_time else "") + ("OVER MEMORY" if not ok_mem else "")
-        print(f"{r['notebook']:<34}{r['seconds']:>9.1f}{r["ratio_to_reference"]:>9.2f}{peak:>9}  {verdict}")
+        print(f"{r['notebook']:<34}{r['seconds']:>9.1f}{r['ratio_to_reference']:>9.2f}{peak:>9}  {verdict}")
     print(f"{'whole course':<34}{total:>9.1f}{total / ref:>9.2f}{'':>9}  "
           f"{'ok' if total < COURSE_BUDGET_S else 'OVER TIME'} (budget {COURSE_BUDGET_S:.0f} s)")
 

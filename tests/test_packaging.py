@@ -7,6 +7,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # conda-forge names that differ from PyPI names
@@ -57,3 +59,11 @@ def test_badge_and_colab_cells_are_current():
     result = subprocess.run([sys.executable, str(ROOT / "tools" / "badges.py"), "--check"],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("script", sorted(p.relative_to(ROOT).as_posix() for folder in ("bench", "tools")
+                                          for p in (ROOT / folder).glob("*.py")))
+def test_scripts_compile_on_this_python(script):
+    """bench/ and tools/ are not imported by the tests; at least they must parse."""
+    source = (ROOT / script).read_text(encoding="utf-8")
+    compile(source, script, "exec")
