@@ -28,13 +28,22 @@ sum of ``n`` rows looked up in per-position tables (a linear layer after an
 embedding lookup is itself a lookup), which gives the same numbers as the
 concatenation with far fewer multiplications; the notebook checks it against
 the formula computed by hand.
+
+The shipped MLP. A notebook can afford a minute of training; section "A
+longer-trained MLP" loads ``data/mlp_reference.safetensors``, a wider MLP
+trained for over an hour by :func:`make_reference_mlp` with the recipe
+:data:`REFERENCE_MLP_RECIPE` (recreate it with ``python -m lm_course.mlp
+reference``).
 """
 
 from __future__ import annotations
 
+import json
 import math
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import torch
 import torch.nn as nn
@@ -42,7 +51,8 @@ import torch.nn.functional as F
 
 from lm_course.interface import as_id_tensor
 
-__all__ = ["MLPConfig", "MLPLanguageModel"]
+__all__ = ["MLPConfig", "MLPLanguageModel", "MLPRecipe", "REFERENCE_MLP_RECIPE", "train_char_mlp",
+           "save_mlp", "load_mlp", "reference_mlp_path", "make_reference_mlp", "load_reference_mlp"]
 
 
 @dataclass
@@ -178,3 +188,141 @@ class MLPLanguageModel(nn.Module):
         c = self.config
         return (f"MLPLanguageModel(vocab_size={c.vocab_size}, context_length={c.context_length}, "
                 f"n_embd={c.n_embd}, n_hidden={c.n_hidden}; {self.n_params():,} parameters)")
+
+
+# --------------------------------------------------------------------- checkpoints
+_FORMAT = "lm_course.mlp"  # the metadata "format" of an MLP checkpoint
+
+
+def save_mlp(model: MLPLanguageModel, path: str | Path, extra: dict | None = None,
+             dtype: torch.dtype | None = None) -> Path:
+    """Save an MLP as safetensors with its config (and any JSON-able ``extra``)
+    in the metadata; ``dtype=torch.float16`` halves the file."""
+    from lm_course.checkpoints import save_checkpoint
+
+    return save_checkpoint(model, path, _FORMAT, asdict(model.config), extra, dtype)
+
+
+def load_mlp(path: str | Path) -> tuple[MLPLanguageModel, dict]:
+    """Load a model saved by :func:`save_mlp` (float32, eval mode); returns
+    ``(model, extra)``. A file of another kind, or whose tensors do not fit
+    its config, raises :class:`lm_course.checkpoints.CheckpointError`."""
+    from lm_course.checkpoints import CheckpointError, load_checked_state, read_checkpoint
+
+    config, tensors, extra = read_checkpoint(path, _FORMAT, "lm_course MLP")
+    try:
+        model = MLPLanguageModel(MLPConfig(**config))
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{path} declares an invalid MLP config: {err}") from None
+    load_checked_state(model, tensors)
+    return model, extra
+
+
+# --------------------------------------------------------------------- the shipped, longer-trained MLP
+@dataclass(frozen=True)
+class MLPRecipe:
+    """Everything that determines an MLP trained on the corpus (a comment per
+    field). Same recipe, same thread count, same library versions: same weights."""
+
+    context_length: int = 8  # n: characters of context (a 9-gram's)
+    n_embd: int = 64  # d: 64 >= V + 1 rows, so each position's lookup table can be any (V+1) x H table
+    n_hidden: int = 2048  # H: tanh units
+    steps: int = 15000  # optimiser steps
+    batch_size: int = 32  # windows per batch
+    block_size: int = 128  # characters per window: 4,096 predictions per step
+    lr: float = 3e-3  # peak learning rate (AdamW, warm-up then cosine decay)
+    warmup_steps: int = 200  # linear warm-up steps
+    min_lr_ratio: float = 0.02  # the cosine ends at lr * min_lr_ratio
+    weight_decay: float = 0.01  # AdamW's decoupled weight decay (matrices only)
+    eval_interval: int = 500  # steps between validation measurements
+    seed: int = 0  # seeds the initial weights and the batches
+    threads: int = 1  # torch threads: fixed, because results depend (slightly) on it
+
+
+#: The recipe of the shipped checkpoint ``data/mlp_reference.safetensors``.
+REFERENCE_MLP_RECIPE = MLPRecipe()
+
+
+def train_char_mlp(recipe: MLPRecipe = REFERENCE_MLP_RECIPE, progress: bool = True,
+                   **overrides) -> tuple[MLPLanguageModel, "TrainHistory"]:  # noqa: F821
+    """Build and train an MLP on the corpus's training split with
+    :func:`lm_course.train.train`; ``overrides`` replace recipe fields, e.g.
+    ``train_char_mlp(n_hidden=512, steps=200)``."""
+    from lm_course.device import seed_everything
+    from lm_course.tokenizers import corpus_ids, corpus_tokenizer
+    from lm_course.train import TrainConfig, train
+
+    recipe = replace(recipe, **overrides)
+    torch.set_num_threads(recipe.threads)
+    seed_everything(recipe.seed)
+    model = MLPLanguageModel(MLPConfig(vocab_size=corpus_tokenizer().vocab_size, context_length=recipe.context_length,
+                                       n_embd=recipe.n_embd, n_hidden=recipe.n_hidden))
+    config = TrainConfig(steps=recipe.steps, batch_size=recipe.batch_size, block_size=recipe.block_size,
+                         lr=recipe.lr, weight_decay=recipe.weight_decay, warmup_steps=recipe.warmup_steps,
+                         min_lr_ratio=recipe.min_lr_ratio, eval_interval=recipe.eval_interval,
+                         seed=recipe.seed, progress=progress)
+    history = train(model, corpus_ids("train"), corpus_ids("val"), config)
+    return model, history
+
+
+def reference_mlp_path() -> Path:
+    """Where the shipped MLP lives (``data/mlp_reference.safetensors``)."""
+    from lm_course.data import data_dir
+
+    return data_dir() / "mlp_reference.safetensors"
+
+
+def make_reference_mlp(path: str | Path | None = None, progress: bool = True, **overrides) -> tuple[Path, dict]:
+    """Train :data:`REFERENCE_MLP_RECIPE` (with ``overrides``) from scratch and
+    save it as float16 safetensors, with the recipe, the training history and
+    the validation/test bits per character *of the model as loaded from the
+    file*. Returns ``(path, extra)``. Over an hour on one CPU core."""
+    from lm_course.evaluate import bits_per_token
+    from lm_course.tokenizers import corpus_ids
+
+    recipe = replace(REFERENCE_MLP_RECIPE, **overrides)
+    path = Path(path) if path is not None else reference_mlp_path()
+    cpu0 = time.process_time()
+    model, history = train_char_mlp(recipe, progress=progress)
+    extra = {"recipe": asdict(recipe), "history": asdict(history),
+             "training_seconds": round(history.seconds, 1),
+             "training_cpu_seconds": round(time.process_time() - cpu0, 1),
+             "made_with": {"torch": torch.__version__, "date": time.strftime("%Y-%m-%d")}}
+    save_mlp(model, path, extra, dtype=torch.float16)
+    loaded, _ = load_mlp(path)  # score what a reader will load: the float16 weights
+    extra.update({f"{split}_bpc": round(bits_per_token(loaded, corpus_ids(split)), 6) for split in ("val", "test")})
+    save_mlp(loaded, path, extra, dtype=torch.float16)
+    return path, extra
+
+
+def load_reference_mlp() -> tuple[MLPLanguageModel, dict]:
+    """The shipped MLP and its record (``recipe``, ``history``, ``val_bpc``,
+    ``test_bpc``, training time)."""
+    path = reference_mlp_path()
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing; recreate it with `python -m lm_course.mlp reference`")
+    return load_mlp(path)
+
+
+def _main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m lm_course.mlp",
+                                     description="Train the course's shipped MLP language model.")
+    parser.add_argument("command", choices=["reference"], help="recreate data/mlp_reference.safetensors")
+    parser.add_argument("--out", type=Path, default=None, help="where to save it (default: the repository's data/)")
+    for field in ("n_hidden", "steps", "lr", "min_lr_ratio", "batch_size", "block_size"):
+        default = getattr(REFERENCE_MLP_RECIPE, field)
+        parser.add_argument(f"--{field.replace('_', '-')}", type=type(default), default=default,
+                            help=f"recipe override (default {default})")
+    args = parser.parse_args(argv)
+    overrides = {f: getattr(args, f) for f in ("n_hidden", "steps", "lr", "min_lr_ratio", "batch_size", "block_size")
+                 if getattr(args, f) != getattr(REFERENCE_MLP_RECIPE, f)}
+    path, extra = make_reference_mlp(args.out, **overrides)
+    print(f"saved {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    print(json.dumps({k: extra[k] for k in ("val_bpc", "test_bpc", "training_seconds")}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())

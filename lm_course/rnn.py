@@ -28,7 +28,6 @@ Truncated backpropagation through time
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 from collections.abc import Sequence
@@ -40,6 +39,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lm_course.interface import as_id_tensor
+from lm_course.tokenizers import corpus_ids  # noqa: F401  (re-exported: chapter 3 imports it from here)
 
 __all__ = [
     "KINDS",
@@ -406,47 +406,29 @@ class RNNLanguageModel(nn.Module):
 # --------------------------------------------------------------------- checkpoints
 def save_rnn(model: RNNLanguageModel, path: str | Path, extra: dict | None = None) -> Path:
     """Save weights as safetensors, with the config (and any JSON-able
-    ``extra``, e.g. a training history) in the file's metadata."""
-    from safetensors.torch import save_file
+    ``extra``, e.g. a training history) in the file's metadata
+    (:func:`lm_course.checkpoints.save_checkpoint`)."""
+    from lm_course.checkpoints import save_checkpoint
 
-    path = Path(path)
-    meta = {"format": "lm_course.rnn", "config": json.dumps(asdict(model.config))}
-    if extra:
-        meta["extra"] = json.dumps(extra)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(tensors, str(path), metadata=meta)
-    return path
+    return save_checkpoint(model, path, _FORMAT, asdict(model.config), extra)
 
 
 def load_rnn(path: str | Path) -> tuple[RNNLanguageModel, dict]:
     """Load a model saved by :func:`save_rnn`; returns ``(model, extra)``.
 
-    Raises ``ValueError`` if the file is not such a checkpoint or its tensors
-    do not fit the config it declares.
+    Raises ``ValueError`` (:class:`lm_course.checkpoints.CheckpointError`) if
+    the file is not such a checkpoint or its tensors do not fit the config it
+    declares.
     """
-    from safetensors import safe_open
+    from lm_course.checkpoints import load_checked_state, read_checkpoint
 
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    if meta.get("format") != "lm_course.rnn":
-        raise ValueError(f"{path} is not an lm_course RNN checkpoint (metadata format={meta.get('format')!r})")
-    config = RNNConfig(**json.loads(meta["config"]))
-    model = RNNLanguageModel(**asdict(config))
-    expected = model.state_dict()
-    if set(tensors) != set(expected):
-        raise ValueError(f"checkpoint tensors {sorted(set(tensors) ^ set(expected))} do not match the model")
-    for name, t in tensors.items():
-        if t.shape != expected[name].shape:
-            raise ValueError(
-                f"checkpoint shape mismatch for {name}: file {tuple(t.shape)}, model {tuple(expected[name].shape)}"
-            )
-    model.load_state_dict(tensors)
-    model.eval()
-    return model, json.loads(meta.get("extra", "{}"))
+    config, tensors, extra = read_checkpoint(path, _FORMAT, "lm_course RNN")
+    model = RNNLanguageModel(**asdict(RNNConfig(**config)))
+    load_checked_state(model, tensors)
+    return model, extra
+
+
+_FORMAT = "lm_course.rnn"  # the metadata "format" of an RNN checkpoint
 
 
 # --------------------------------------------------------------------- training on the corpus
@@ -471,21 +453,6 @@ class CharRNNRecipe:
 
 #: The recipe of the shipped checkpoint ``data/rnn_lstm_reference.safetensors``.
 REFERENCE_RECIPE = CharRNNRecipe()
-
-
-def corpus_ids(split: str) -> torch.Tensor:
-    """A split of the Shakespeare corpus as a 1-D tensor of character ids
-    (the course's 63-character vocabulary). Encoded once, then cached: treat
-    the returned tensor as read-only."""
-    return _corpus_ids(split)
-
-
-@functools.lru_cache(maxsize=3)
-def _corpus_ids(split: str) -> torch.Tensor:
-    from lm_course.data import load_shakespeare
-    from lm_course.tokenizers import corpus_tokenizer
-
-    return torch.tensor(corpus_tokenizer().encode(load_shakespeare(split)), dtype=torch.long)
 
 
 def train_char_rnn(recipe: CharRNNRecipe = REFERENCE_RECIPE, progress: bool = True,

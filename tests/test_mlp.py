@@ -133,3 +133,79 @@ def test_bad_inputs(model):
         model.generate(-1, [1])
     with pytest.raises(ValueError, match="context_length"):
         MLPConfig(context_length=0)
+
+
+# ------------------------------------------------------------------ checkpoints
+def test_save_load_round_trip(model, tmp_path):
+    from lm_course.mlp import load_mlp, save_mlp
+
+    x = torch.randint(V, (2, 9))
+    path = save_mlp(model, tmp_path / "m.safetensors", {"note": "hi"})
+    loaded, extra = load_mlp(path)
+    assert extra == {"note": "hi"} and loaded.config == model.config and not loaded.training
+    assert torch.equal(loaded(x), model(x))
+    half = save_mlp(model, tmp_path / "half.safetensors", dtype=torch.float16)
+    loaded, _ = load_mlp(half)
+    assert loaded.embedding.weight.dtype == torch.float32  # stored in float16, loaded as float32
+    from safetensors import safe_open
+
+    with safe_open(str(half), framework="pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}
+    assert torch.allclose(loaded(x), model(x), atol=1e-2)
+
+
+def test_load_rejects_other_and_mismatched_files(model, tmp_path):
+    import json
+
+    from safetensors.torch import save_file
+
+    from lm_course.checkpoints import CheckpointError
+    from lm_course.mlp import load_mlp
+    from lm_course.rnn import RNNLanguageModel, save_rnn
+
+    save_rnn(RNNLanguageModel(V, 8, "gru"), tmp_path / "rnn.safetensors")
+    with pytest.raises(CheckpointError, match="not an lm_course MLP checkpoint"):
+        load_mlp(tmp_path / "rnn.safetensors")
+    config = {"vocab_size": V, "context_length": 3, "n_embd": 4, "n_hidden": 16}
+    wrong = dict(model.state_dict(), **{"output.weight": torch.zeros(V, 17)})
+    save_file(wrong, str(tmp_path / "wrong.safetensors"),
+              metadata={"format": "lm_course.mlp", "config": json.dumps(config)})
+    with pytest.raises(CheckpointError, match=r"shape mismatch for output.weight: file \(11, 17\), model \(11, 16\)"):
+        load_mlp(tmp_path / "wrong.safetensors")
+    save_file(model.state_dict(), str(tmp_path / "bad_config.safetensors"),
+              metadata={"format": "lm_course.mlp", "config": json.dumps(dict(config, n_hidden=0))})
+    with pytest.raises(CheckpointError, match="invalid MLP config"):
+        load_mlp(tmp_path / "bad_config.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 20)
+    with pytest.raises(CheckpointError, match="not a safetensors file"):
+        load_mlp(tmp_path / "junk.safetensors")
+    with pytest.raises(FileNotFoundError):
+        load_mlp(tmp_path / "missing.safetensors")
+
+
+def test_make_reference_mlp_end_to_end(tmp_path):
+    """The shipped file's recipe, shrunk to seconds: trains, saves float16, records the scores of the
+    loaded file, and is reproducible."""
+    from lm_course.mlp import REFERENCE_MLP_RECIPE, load_mlp, make_reference_mlp
+
+    small = dict(n_hidden=32, n_embd=8, steps=6, batch_size=4, block_size=16, eval_interval=3, warmup_steps=2)
+    path, extra = make_reference_mlp(tmp_path / "a.safetensors", progress=False, **small)
+    loaded, record = load_mlp(path)
+    assert record["recipe"] == dict(vars(REFERENCE_MLP_RECIPE), **small)
+    assert record["val_bpc"] == extra["val_bpc"] and 3.0 < record["val_bpc"] < 6.5
+    assert len(record["history"]["train_loss"]) == 6
+    again, _ = make_reference_mlp(tmp_path / "b.safetensors", progress=False, **small)
+    assert all(torch.equal(a, b) for a, b in zip(loaded.parameters(), load_mlp(again)[0].parameters()))
+
+
+@pytest.mark.skipif(not __import__("lm_course.mlp").mlp.reference_mlp_path().exists(), reason="not shipped yet")
+def test_shipped_mlp_checkpoint():
+    """The shipped, longer-trained MLP: small, loads, and its recorded score is what it scores."""
+    from lm_course.mlp import load_reference_mlp, reference_mlp_path
+    from lm_course.tokenizers import corpus_ids
+
+    assert reference_mlp_path().stat().st_size < 6_000_000
+    model, record = load_reference_mlp()
+    assert model.context_length == 8 and model.vocab_size == 63
+    assert abs(bits_per_token(model, corpus_ids("val")) - record["val_bpc"]) < 1e-4  # a few seconds
+    assert record["val_bpc"] < record["history"]["val_loss"][0] / math.log(2)
