@@ -198,7 +198,6 @@ def test_make_reference_mlp_end_to_end(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(loaded.parameters(), load_mlp(again)[0].parameters()))
 
 
-@pytest.mark.skipif(not __import__("lm_course.mlp").mlp.reference_mlp_path().exists(), reason="not shipped yet")
 def test_shipped_mlp_checkpoint():
     """The shipped, longer-trained MLP: small, loads, and its recorded score is what it scores."""
     from lm_course.mlp import load_reference_mlp, reference_mlp_path
@@ -209,3 +208,15 @@ def test_shipped_mlp_checkpoint():
     assert model.context_length == 8 and model.vocab_size == 63
     assert abs(bits_per_token(model, corpus_ids("val")) - record["val_bpc"]) < 1e-4  # a few seconds
     assert record["val_bpc"] < record["history"]["val_loss"][0] / math.log(2)
+
+
+def test_dropout_only_in_training():
+    torch.manual_seed(0)
+    m = MLPLanguageModel(MLPConfig(vocab_size=V, context_length=3, n_embd=4, n_hidden=64, dropout=0.5))
+    x = torch.randint(V, (2, 9))
+    m.eval()
+    assert torch.equal(m(x), m(x))  # evaluation: deterministic, no units dropped
+    m.train()
+    assert not torch.equal(m(x), m(x))  # training: a fresh random mask each call
+    with pytest.raises(ValueError, match="dropout"):
+        MLPConfig(dropout=1.0)
