@@ -1,8 +1,8 @@
 """Saving and loading the course's small models as safetensors files.
 
 Used by :mod:`lm_course.rnn` (the shipped LSTM, chapter 3) and
-:mod:`lm_course.mlp` (the shipped MLP, chapter 2, section "A longer-trained
-MLP"). A checkpoint is one ``.safetensors`` file: the tensors, plus string
+:mod:`lm_course.mlp` (the shipped MLP, chapter 2, section "A wider MLP,
+trained for an hour, with dropout"). A checkpoint is one ``.safetensors`` file: the tensors, plus string
 metadata holding
 
 * ``format``: which kind of model it is (e.g. ``"lm_course.mlp"``), checked on

@@ -404,6 +404,9 @@ class RNNLanguageModel(nn.Module):
 
 
 # --------------------------------------------------------------------- checkpoints
+_FORMAT = "lm_course.rnn"  # the metadata "format" of an RNN checkpoint
+
+
 def save_rnn(model: RNNLanguageModel, path: str | Path, extra: dict | None = None) -> Path:
     """Save weights as safetensors, with the config (and any JSON-able
     ``extra``, e.g. a training history) in the file's metadata
@@ -427,8 +430,6 @@ def load_rnn(path: str | Path) -> tuple[RNNLanguageModel, dict]:
     load_checked_state(model, tensors)
     return model, extra
 
-
-_FORMAT = "lm_course.rnn"  # the metadata "format" of an RNN checkpoint
 
 
 # --------------------------------------------------------------------- training on the corpus
