@@ -2,7 +2,7 @@
 
 Used by :mod:`lm_course.rnn` (the shipped LSTM, chapter 3) and
 :mod:`lm_course.mlp` (the shipped MLP, chapter 2, section "A wider MLP,
-trained for an hour, with dropout"). A checkpoint is one ``.safetensors`` file: the tensors, plus string
+trained for two hours, with dropout"). A checkpoint is one ``.safetensors`` file: the tensors, plus string
 metadata holding
 
 * ``format``: which kind of model it is (e.g. ``"lm_course.mlp"``), checked on
