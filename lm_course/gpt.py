@@ -40,7 +40,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lm_course.attention import causal_mask, scaled_dot_product_attention
-from lm_course.interface import as_id_tensor
+from lm_course.interface import as_id_tensor, inference_method
 
 __all__ = ["GPTConfig", "GPTOutput", "GPT", "KVCache", "load_reference_model"]
 
@@ -309,7 +309,7 @@ class GPT(nn.Module):
     def _device(self) -> torch.device:
         return self.transformer.wte.weight.device
 
-    @torch.no_grad()
+    @inference_method
     def next_token_probs(self, context: Sequence[int] | torch.Tensor) -> torch.Tensor:
         """``(vocab_size,)`` distribution of the token after ``context``.
 
@@ -329,17 +329,14 @@ class GPT(nn.Module):
                 f"context of {len(ids)} tokens is longer than the model's context_length "
                 f"{self.context_length}; pass context[-{self.context_length}:]"
             )
-        was_training = self.training
-        self.eval()
         idx = ids[None].to(self._device())  # (1, T)
         logits = self(idx).logits[0, -1]  # (V,)
-        self.train(was_training)
         return torch.softmax(logits.float(), dim=-1).cpu()  # (V,)
 
-    @torch.no_grad()
+    @inference_method
     def token_log_probs(self, ids: Sequence[int] | torch.Tensor, stride: int | None = None,
                         batch_size: int = 32) -> torch.Tensor:
-        """``(N-1,)`` natural-log probabilities ``ln p(ids[t] | ids[:t])``, ``t = 1..N-1``.
+        """``(N-1,)`` float64 natural-log probabilities ``ln p(ids[t] | ids[:t])``, ``t = 1..N-1``.
 
         The fast path of :func:`lm_course.evaluate.bits_per_token` for long
         texts. A GPT sees at most ``block_size`` tokens, so the text is cut
@@ -364,10 +361,8 @@ class GPT(nn.Module):
             starts, W = [0], N - 1
         else:
             starts = list(range(0, N - 1 - W, stride)) + [N - 1 - W]  # the last window ends the text
-        out = torch.empty(N - 1, dtype=torch.float32)  # (N-1,): out[t-1] = ln p(ids[t] | ...)
+        out = torch.empty(N - 1, dtype=torch.float64)  # (N-1,): out[t-1] = ln p(ids[t] | ...)
         scored_to = 0  # targets 1..scored_to are done
-        was_training = self.training
-        self.eval()
         offsets = torch.arange(W + 1)  # (W+1,)
         device = self._device()
         for b in range(0, len(starts), batch_size):
@@ -376,13 +371,12 @@ class GPT(nn.Module):
             x = windows[:, :-1].to(device)  # (K, W)
             y = windows[:, 1:].to(device)  # (K, W)
             logp = torch.log_softmax(self(x).logits.float(), dim=-1)  # (K, W, V)
-            logp = logp.gather(-1, y[..., None])[..., 0].cpu()  # (K, W): ln p of each target
+            logp = logp.gather(-1, y[..., None])[..., 0].double().cpu()  # (K, W): ln p of each target
             for k, a in enumerate(chunk.tolist()):
                 first = max(scored_to + 1, a + 1)  # first target not yet scored
                 last = a + W  # the window's last target
                 out[first - 1:last] = logp[k, first - a - 1:]  # targets first..last
                 scored_to = last
-        self.train(was_training)
         return out
 
     def extra_repr(self) -> str:

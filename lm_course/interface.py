@@ -10,13 +10,18 @@ answers into bits per token, and :mod:`lm_course.widgets` shows them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+import contextlib
+import functools
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import torch
 
-__all__ = ["LanguageModel", "as_id_tensor", "check_token_ids", "check_distribution"]
+__all__ = ["LanguageModel", "as_id_tensor", "check_token_ids", "check_distribution",
+           "inference", "inference_method"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 @runtime_checkable
@@ -41,6 +46,42 @@ class LanguageModel(Protocol):
     vocab_size: int
 
     def next_token_probs(self, context: Sequence[int]) -> torch.Tensor: ...
+
+
+@contextlib.contextmanager
+def inference(model: Any) -> Iterator[None]:
+    """The one inference rule of every model: eval mode and no gradients.
+
+    Inside the block a ``torch.nn.Module`` is in eval mode (dropout off,
+    normalisation layers use their running statistics) and autograd records
+    nothing; afterwards the caller's mode is restored, even after an error.
+    So a model left in training mode by a student's own loop still gives the
+    same distribution twice. Objects that are not modules (the n-gram and
+    unigram models) only get ``torch.no_grad()``. Notebook section:
+    ``00_welcome.ipynb``, "One question, many models".
+    """
+    module = model if isinstance(model, torch.nn.Module) else None
+    was_training = module.training if module is not None else False
+    if module is not None:
+        module.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        if module is not None:
+            module.train(was_training)
+
+
+def inference_method(method: _F) -> _F:
+    """Decorate a model's method so that it runs inside :func:`inference`
+    (``next_token_probs``, ``token_log_probs``, ``generate``, ...)."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with inference(self):
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def as_id_tensor(ids: Sequence[int] | torch.Tensor, vocab_size: int, what: str = "ids") -> torch.Tensor:

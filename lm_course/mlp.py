@@ -51,7 +51,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lm_course.interface import as_id_tensor
+from lm_course.interface import as_id_tensor, inference_method
 
 __all__ = ["MLPConfig", "MLPLanguageModel", "MLPRecipe", "REFERENCE_MLP_RECIPE", "train_char_mlp",
            "save_mlp", "load_mlp", "reference_mlp_path", "make_reference_mlp", "load_reference_mlp"]
@@ -144,7 +144,7 @@ class MLPLanguageModel(nn.Module):
     def _device(self) -> torch.device:
         return self.embedding.weight.device
 
-    @torch.no_grad()
+    @inference_method
     def next_token_probs(self, context: Sequence[int] | torch.Tensor) -> torch.Tensor:
         """``(vocab_size,)`` probabilities of the next token after ``context``
         (its last ``context_length`` tokens; shorter contexts are padded)."""
@@ -153,7 +153,7 @@ class MLPLanguageModel(nn.Module):
         logits = self.logits_from_windows(window.to(self._device()))  # (V,)
         return torch.softmax(logits.float(), dim=-1).cpu()
 
-    @torch.no_grad()
+    @inference_method
     def token_log_probs(self, ids: Sequence[int] | torch.Tensor, batch_size: int = 16384) -> torch.Tensor:
         """``(len(ids)-1,)`` float64 ``ln p(ids[t] | ids[t-n:t])`` for ``t >= 1``,
         in batches of ``batch_size`` windows (the fast path of
@@ -161,8 +161,6 @@ class MLPLanguageModel(nn.Module):
         ids = as_id_tensor(ids, self.vocab_size)  # (N,)
         if len(ids) < 2:
             raise ValueError(f"need at least 2 tokens (the first is only context), got {len(ids)}")
-        was_training = self.training
-        self.eval()
         windows = self.windows(ids[None])[0, :-1]  # (N-1, n): the context of ids[1:]
         targets = ids[1:]  # (N-1,)
         out = torch.empty(len(targets), dtype=torch.float64)
@@ -170,10 +168,9 @@ class MLPLanguageModel(nn.Module):
             w = windows[s: s + batch_size].to(self._device())  # (b, n)
             logp = torch.log_softmax(self.logits_from_windows(w).float(), dim=-1)  # (b, V)
             out[s: s + batch_size] = logp.gather(1, targets[s: s + batch_size, None].to(w.device))[:, 0].double().cpu()
-        self.train(was_training)
         return out
 
-    @torch.no_grad()
+    @inference_method
     def generate(self, max_new_tokens: int, context: Sequence[int] | torch.Tensor = (),
                  temperature: float = 1.0, generator: torch.Generator | None = None) -> list[int]:
         """``context`` followed by ``max_new_tokens`` sampled tokens, one at a

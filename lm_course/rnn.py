@@ -38,7 +38,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lm_course.interface import as_id_tensor
+from lm_course.interface import as_id_tensor, inference_method
 from lm_course.tokenizers import corpus_ids  # noqa: F401  (re-exported: chapter 3 imports it from here)
 
 __all__ = [
@@ -275,7 +275,7 @@ class RNNLanguageModel(nn.Module):
         logits = self.head(self.drop(out))  # (B, T, V)
         return (logits, state) if return_state else logits
 
-    @torch.no_grad()
+    @inference_method
     def next_token_probs(self, context: Sequence[int] | torch.Tensor) -> torch.Tensor:
         """p(next token | context) as a ``(vocab_size,)`` tensor.
 
@@ -283,15 +283,12 @@ class RNNLanguageModel(nn.Module):
         recurrence is written: ``h_t = f(x_t, h_{t-1})``. Needs at least one token.
         """
         ids = self._check_context(context).to(self.device)  # (T,)
-        was_training = self.training
-        self.eval()
         state = None
         for t in range(len(ids)):
             logits, state = self(ids[t].view(1, 1), state, return_state=True)  # (1, 1, V)
-        self.train(was_training)
         return F.softmax(logits[0, -1].float(), dim=-1).cpu()  # (V,)
 
-    @torch.no_grad()
+    @inference_method
     def token_log_probs(self, ids: Sequence[int] | torch.Tensor, streams: int = 32,
                         warmup: int = 512, chunk: int = 1024) -> torch.Tensor:
         """``ln p(ids[t] | ids[:t])`` for ``t = 1 .. N-1`` (``(N-1,)``, float64).
@@ -323,8 +320,6 @@ class RNNLanguageModel(nn.Module):
             end = min(s + seg, n)
             rows[r, : end - b] = ids[b:end]
             targets[r, : end - b] = ids[b + 1:end + 1]
-        was_training = self.training
-        self.eval()
         out = torch.empty(len(starts), length, dtype=torch.float64)  # (S, L)
         state = None
         for c in range(0, length, chunk):
@@ -333,11 +328,10 @@ class RNNLanguageModel(nn.Module):
             logp = F.log_softmax(logits.float(), dim=-1)  # (S, C, V)
             y = targets[:, c:c + chunk].to(self.device)  # (S, C)
             out[:, c:c + chunk] = logp.gather(-1, y.unsqueeze(-1)).squeeze(-1).double().cpu()
-        self.train(was_training)
         pieces = [out[r, s - b: min(s + seg, n) - b] for r, (s, b) in enumerate(zip(starts, begins))]
         return torch.cat(pieces)  # (N-1,)
 
-    @torch.no_grad()
+    @inference_method
     def hidden_states(self, ids: Sequence[int] | torch.Tensor, which: str = "h") -> torch.Tensor:
         """The top layer's state after reading each token, ``(T, H)``.
 
@@ -350,8 +344,6 @@ class RNNLanguageModel(nn.Module):
             raise ValueError(f"which must be 'h' or 'c', got {which!r}")
         if which == "c" and self.kind != "lstm":
             raise ValueError(f"only an LSTM has a memory cell c_t; this model is a {self.kind!r}")
-        was_training = self.training
-        self.eval()
         if which == "h":
             out, _ = self.rnn(self.embed(ids[None]))  # (1, T, H)
             states = out[0]  # (T, H)
@@ -361,10 +353,9 @@ class RNNLanguageModel(nn.Module):
                 _, state = self.rnn(self.embed(ids[t].view(1, 1)), state)
                 cells.append(state[1][-1, 0])  # (H,)
             states = torch.stack(cells)  # (T, H)
-        self.train(was_training)
         return states.cpu()
 
-    @torch.no_grad()
+    @inference_method
     def generate(self, context: Sequence[int] | torch.Tensor, max_new_tokens: int,
                  temperature: float = 1.0, seed: int | None = None,
                  generator: torch.Generator | None = None) -> list[int]:
@@ -384,8 +375,6 @@ class RNNLanguageModel(nn.Module):
             generator = torch.Generator()
             if seed is not None:
                 generator.manual_seed(seed)
-        was_training = self.training
-        self.eval()
         out = ids.tolist()
         logits, state = self(ids[None].to(self.device), None, return_state=True)  # (1, T, V)
         for _ in range(max_new_tokens):
@@ -393,7 +382,6 @@ class RNNLanguageModel(nn.Module):
             nxt = int(torch.multinomial(probs, 1, generator=generator))
             out.append(nxt)
             logits, state = self(torch.tensor([[nxt]], device=self.device), state, return_state=True)
-        self.train(was_training)
         return out
 
     def num_parameters(self) -> int:

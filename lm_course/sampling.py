@@ -25,13 +25,14 @@ Shapes: ``B`` batch, ``T`` tokens so far, ``V`` vocabulary, ``K`` beams.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
+
+from lm_course.interface import inference
 
 __all__ = ["filter_logits", "generate", "beam_search", "generation_timings", "check_sampling_args"]
 
@@ -119,18 +120,6 @@ def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int | N
 
 # ---- the decoding loop -----------------------------------------------------
 
-@contextlib.contextmanager
-def _inference(model: nn.Module) -> Iterator[None]:
-    """Eval mode (no dropout) and no gradients, restoring the mode after."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        model.train(was_training)
-
-
 def _check_prompt(model: nn.Module, idx: torch.Tensor, max_new_tokens: int, use_cache: bool) -> torch.Tensor:
     if not isinstance(idx, torch.Tensor) or idx.dim() != 2:
         got = f"shape {tuple(idx.shape)}" if isinstance(idx, torch.Tensor) else type(idx).__name__
@@ -182,7 +171,7 @@ def generate(model: nn.Module, idx: torch.Tensor, max_new_tokens: int, do_sample
     check_sampling_args(temperature, top_k, top_p, repetition_penalty)
     idx = _check_prompt(model, idx, max_new_tokens, use_cache)
     past = None
-    with _inference(model):
+    with inference(model):
         for _ in range(max_new_tokens):
             logits, past = _next_logits(model, idx, past, use_cache)  # (B, V)
             logits = filter_logits(logits, temperature, top_k, top_p, repetition_penalty, idx)  # (B, V)
@@ -217,7 +206,7 @@ def beam_search(model: nn.Module, idx: torch.Tensor, max_new_tokens: int, num_be
     scores = torch.full((B, K), float("-inf"), device=idx.device)  # (B, K) total log-probability
     scores[:, 0] = 0.0  # the copies are identical: only the first is live at the start
     past = None
-    with _inference(model):
+    with inference(model):
         for _ in range(max_new_tokens):
             logits, past = _next_logits(model, beams, past, use_cache)  # (B*K, V)
             logp = torch.log_softmax(logits.float(), dim=-1)  # (B*K, V)

@@ -161,7 +161,7 @@ def test_token_log_probs_short_text_is_one_forward():
     x = _ids(1, 10)[0]
     logp = torch.log_softmax(m(x[None, :-1]).logits[0], -1)  # (9, V)
     expected = logp.gather(-1, x[1:, None])[:, 0]
-    assert torch.allclose(m.token_log_probs(x), expected, atol=1e-5)
+    assert torch.allclose(m.token_log_probs(x), expected.double(), atol=1e-5)
 
 
 def test_token_log_probs_sliding_windows():
@@ -180,7 +180,7 @@ def test_token_log_probs_sliding_windows():
     # stride 1: every token sees the full window, as the slow evaluation path does
     exact = m.token_log_probs(ids, stride=1)
     slow = [logp(t, max(0, t - BLOCK)) for t in range(1, 50)]
-    assert torch.allclose(exact, torch.tensor(slow), atol=1e-5)
+    assert torch.allclose(exact, torch.tensor(slow, dtype=torch.float64), atol=1e-5)
     # the batch size changes nothing
     assert torch.allclose(m.token_log_probs(ids, batch_size=2), got, atol=1e-6)
     with pytest.raises(ValueError, match="stride"):

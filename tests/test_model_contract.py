@@ -1,0 +1,213 @@
+"""The one contract every model of the course keeps (``lm_course.interface``).
+
+Parametrized over every model class (fresh, small) and every shipped
+checkpoint: ``next_token_probs`` is a ``(vocab_size,)`` distribution, the same
+twice even when the model was left in training mode (dropout on), the
+caller's mode is restored, ``token_log_probs`` is float64 and agrees with
+``next_token_probs``, and bad input gets a clear error.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from lm_course.evaluate import bits_per_token
+from lm_course.gpt import GPT, GPTConfig
+from lm_course.interface import LanguageModel, inference
+from lm_course.mixture import InterpolatedLM
+from lm_course.mlp import MLPConfig, MLPLanguageModel
+from lm_course.ngram import NGramLM
+from lm_course.rnn import RNNLanguageModel
+from lm_course.unigram import UnigramLM
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+V = 11
+_TRAIN = torch.randint(0, V, (3000,), generator=torch.Generator().manual_seed(0)).tolist()
+_TEXT = torch.randint(0, V, (300,), generator=torch.Generator().manual_seed(1)).tolist()
+
+
+def _seeded(build):
+    torch.manual_seed(0)
+    return build()
+
+
+def _unigram():
+    return UnigramLM(V, k=1.0).fit(_TRAIN)
+
+
+def _ngram(smoothing):
+    return lambda: NGramLM(3, smoothing=smoothing).fit(_TRAIN, V)
+
+
+def _mlp():  # dropout on: a model left in training mode must still answer the same way twice
+    return _seeded(lambda: MLPLanguageModel(MLPConfig(vocab_size=V, context_length=4, n_embd=8,
+                                                      n_hidden=32, dropout=0.5)))
+
+
+def _rnn(kind):
+    return lambda: _seeded(lambda: RNNLanguageModel(V, hidden_size=16, kind=kind, num_layers=2,
+                                                    embed_size=8, dropout=0.5))
+
+
+def _gpt():
+    return _seeded(lambda: GPT(GPTConfig(vocab_size=V, block_size=16, n_layer=2, n_head=2,
+                                         n_embd=16, dropout=0.5)))
+
+
+def _mixture():
+    return InterpolatedLM([_ngram("kneser_ney")(), _mlp()], [0.6, 0.4])
+
+
+FRESH = {
+    "unigram": _unigram,
+    "ngram-mle+addk": _ngram("add_k"),
+    "ngram-interpolated": _ngram("interpolated"),
+    "ngram-kneser-ney": _ngram("kneser_ney"),
+    "mlp": _mlp,
+    "rnn": _rnn("rnn"),
+    "gru": _rnn("gru"),
+    "lstm": _rnn("lstm"),
+    "gpt": _gpt,
+    "mixture": _mixture,
+}
+
+
+def _shipped(name):
+    if name == "mlp":
+        from lm_course.mlp import load_reference_mlp
+        return load_reference_mlp()[0]
+    if name == "lstm":
+        from lm_course.rnn import load_reference_rnn
+        return load_reference_rnn()[0]
+    from lm_course.reference import load_reference_model
+    return load_reference_model()[0]
+
+
+SHIPPED = ("mlp", "lstm", "gpt")
+
+
+@pytest.fixture(scope="module", params=[f"fresh:{k}" for k in FRESH] + [f"shipped:{k}" for k in SHIPPED])
+def model(request):
+    kind, name = request.param.split(":")
+    return FRESH[name]() if kind == "fresh" else _shipped(name)
+
+
+def _context(model, n=5):
+    return _TEXT[:n] if model.vocab_size == V else list(range(1, n + 1))
+
+
+def _text(model):
+    if model.vocab_size == V:
+        return _TEXT
+    from lm_course.data import load_shakespeare
+    from lm_course.tokenizers import corpus_tokenizer
+    return corpus_tokenizer().encode(load_shakespeare("val")[:300])
+
+
+def test_is_a_language_model(model):
+    assert isinstance(model, LanguageModel)
+    assert isinstance(model.vocab_size, int) and model.vocab_size > 1
+
+
+def test_next_token_probs_is_a_distribution(model):
+    p = model.next_token_probs(_context(model))
+    assert p.shape == (model.vocab_size,)
+    assert torch.isfinite(p).all() and (p >= 0).all()
+    assert math.isclose(float(p.sum()), 1.0, abs_tol=1e-5)
+
+
+def test_same_answer_twice_even_in_training_mode(model):
+    ctx = _context(model)
+    if isinstance(model, torch.nn.Module):
+        model.eval()
+        expected = model.next_token_probs(ctx)
+        model.train()  # as after a student's own training loop: dropout on
+        first, second = model.next_token_probs(ctx), model.next_token_probs(ctx)
+        assert model.training, "the caller's training mode must be restored"
+        model.eval()
+    else:
+        expected = model.next_token_probs(ctx)
+        first, second = model.next_token_probs(ctx), model.next_token_probs(ctx)
+    assert torch.equal(first, second)
+    assert torch.allclose(first, expected, atol=1e-6)
+
+
+def test_mixture_members_in_training_mode_answer_the_same():
+    mix = _mixture()
+    mix.models[1].train()
+    ctx = _TEXT[:6]
+    assert torch.equal(mix.next_token_probs(ctx), mix.next_token_probs(ctx))
+    assert mix.models[1].training
+
+
+def test_no_gradients_are_recorded(model):
+    ctx = _context(model)
+    p = model.next_token_probs(ctx)
+    assert not p.requires_grad
+    if hasattr(model, "token_log_probs"):
+        assert not model.token_log_probs(_text(model)[:40]).requires_grad
+
+
+def test_token_log_probs_is_float64_and_agrees(model):
+    ids = _text(model)[:60]
+    fast = model.token_log_probs(ids)
+    assert fast.dtype == torch.float64 and fast.shape == (len(ids) - 1,)
+    window = getattr(model, "context_length", None)
+    for t in (1, 2, 10, 40, 59):
+        start = 0 if window is None else max(0, t - window)
+        slow = math.log(float(model.next_token_probs(ids[start:t])[ids[t]]))
+        # an RNN scores long texts in parallel streams with a warm-up (its
+        # documented approximation); on 60 tokens every stream is exact
+        assert fast[t - 1].item() == pytest.approx(slow, abs=2e-4), t
+
+
+def test_bits_per_token_in_training_mode_is_the_eval_number(model):
+    ids = _text(model)[:200]
+    if not isinstance(model, torch.nn.Module):
+        pytest.skip("no training mode")
+    model.eval()
+    expected = bits_per_token(model, ids)
+    model.train()
+    try:
+        assert bits_per_token(model, ids) == pytest.approx(expected, abs=1e-9)
+        assert model.training
+    finally:
+        model.eval()
+
+
+def test_bad_context_gets_a_clear_error(model):
+    with pytest.raises(TypeError, match="string"):
+        model.next_token_probs("abc")
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        model.next_token_probs([0, model.vocab_size])
+    with pytest.raises(ValueError, match="1-D"):
+        model.next_token_probs(torch.zeros(2, 3, dtype=torch.long))
+    with pytest.raises(TypeError, match="integer"):
+        model.next_token_probs(torch.zeros(3))
+
+
+def test_too_short_text_to_score_gets_a_clear_error(model):
+    with pytest.raises(ValueError, match="at least 2 tokens"):
+        bits_per_token(model, _text(model)[:1])
+
+
+def test_a_context_longer_than_the_block_size_gets_a_clear_error():
+    gpt = _gpt()
+    with pytest.raises(ValueError, match="longer than the model's context_length"):
+        gpt.next_token_probs(_TEXT[:17])
+    with pytest.raises(ValueError):
+        gpt(torch.zeros(1, 17, dtype=torch.long))
+
+
+def test_inference_restores_the_mode_after_an_error():
+    net = torch.nn.Dropout(0.5)
+    net.train()
+    with pytest.raises(RuntimeError):
+        with inference(net):
+            assert not net.training and not torch.is_grad_enabled()
+            raise RuntimeError("boom")
+    assert net.training and torch.is_grad_enabled()
