@@ -41,9 +41,9 @@ test-notebooks: install
 	$(PY) -m pytest notebooks --nbval-lax --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg $(PYTEST_ARGS)
 
-# Re-execute every notebook in place (outputs committed), then refresh badges.
+# Re-execute every notebook in place, in order, from an empty cache (outputs committed).
 notebooks: install
-	$(PY) tools/execute_notebooks.py notebooks/*.ipynb
+	$(PY) tools/execute_notebooks.py --fresh-cache notebooks/*.ipynb
 
 badges: install
 	$(PY) tools/badges.py

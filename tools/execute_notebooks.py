@@ -7,6 +7,10 @@ Kernel: the current Python (the course's .venv). Each notebook runs in its
 own kernel, in the ``notebooks/`` folder, with a 10-minute cell timeout.
 ``--reference`` also lets the notebooks' scoreboard entries refresh the
 committed ``data/scoreboard.json`` (sets ``LM_COURSE_REFERENCE=1``).
+``--fresh-cache`` runs the notebooks, in the order given, with a new empty
+cache folder (``LM_COURSE_CACHE``), as a student's first run: the committed
+copies then show cold-cache times, and their scoreboards star only the rows
+that the notebooks run so far really measured.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -37,12 +42,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="+", type=Path)
     parser.add_argument("--reference", action="store_true",
                         help="record scoreboard entries as the committed reference numbers")
+    parser.add_argument("--fresh-cache", action="store_true",
+                        help="run with a new, empty cache folder (a student's first run)")
     args = parser.parse_args(argv)
     if args.reference:
         os.environ["LM_COURSE_REFERENCE"] = "1"
-    for path in args.notebooks:
-        seconds = execute(path)
-        print(f"{path.name}: executed in {seconds:.1f} s")
+    with tempfile.TemporaryDirectory(prefix="lm_course_cache_") as fresh:
+        if args.fresh_cache:
+            os.environ["LM_COURSE_CACHE"] = fresh
+        for path in args.notebooks:
+            seconds = execute(path)
+            print(f"{path.name}: executed in {seconds:.1f} s", flush=True)
     return 0
 
 
