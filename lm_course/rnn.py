@@ -279,13 +279,12 @@ class RNNLanguageModel(nn.Module):
     def next_token_probs(self, context: Sequence[int] | torch.Tensor) -> torch.Tensor:
         """p(next token | context) as a ``(vocab_size,)`` tensor.
 
-        Reads the context one token at a time from a zero state, exactly as the
-        recurrence is written: ``h_t = f(x_t, h_{t-1})``. Needs at least one token.
+        Reads the whole context from a zero state in one call (the recurrence
+        ``h_t = f(x_t, h_{t-1})`` runs inside ``nn.LSTM``/``nn.GRU``/``nn.RNN``)
+        and reads out the last step. Needs at least one token.
         """
         ids = self._check_context(context).to(self.device)  # (T,)
-        state = None
-        for t in range(len(ids)):
-            logits, state = self(ids[t].view(1, 1), state, return_state=True)  # (1, 1, V)
+        logits = self(ids[None])  # (1, T, V)
         return F.softmax(logits[0, -1].float(), dim=-1).cpu()  # (V,)
 
     @inference_method
