@@ -337,3 +337,26 @@ def test_plots_draw_what_the_filters_do():
         viz.plot_filtered_probs(logits, top_n=0)
     with pytest.raises(ValueError, match="empty"):
         viz.plot_generation_speed({})
+
+
+def test_named_filters_compose_to_filter_logits():
+    from lm_course.sampling import apply_repetition_penalty, apply_temperature, top_k_filter, top_p_filter
+
+    g = torch.Generator().manual_seed(5)
+    logits = torch.randn(3, 40, generator=g)
+    prev = torch.randint(0, 40, (3, 7), generator=g)
+    by_steps = top_p_filter(top_k_filter(apply_temperature(
+        apply_repetition_penalty(logits, prev, 1.3), 0.7), 12), 0.8)
+    assert torch.equal(by_steps, filter_logits(logits, temperature=0.7, top_k=12, top_p=0.8,
+                                               repetition_penalty=1.3, prev_tokens=prev))
+    one = logits[0]
+    assert top_k_filter(one, 3).shape == (40,) and torch.isfinite(top_k_filter(one, 3)).sum() == 3
+    assert torch.equal(top_p_filter(one, 1.0), one)
+    with pytest.raises(ValueError, match="top_p"):
+        top_p_filter(one, 0.0)
+    with pytest.raises(ValueError, match="top_k"):
+        top_k_filter(one, 0)
+    with pytest.raises(ValueError, match="temperature"):
+        apply_temperature(one, -1.0)
+    with pytest.raises(ValueError, match="logits"):
+        top_k_filter(torch.zeros(2, 3, 4), 1)
