@@ -3,21 +3,31 @@
 One module per idea; each docstring names the notebook section that explains
 it. Importing the package is cheap: heavy modules load when first used.
 
-    lm_course.data          the corpus (Shakespeare) and the names list
-    lm_course.tokenizers    characters, words, byte-level BPE, GPT-2's BPE
-    lm_course.interface     the LanguageModel protocol every model implements
-    lm_course.evaluate      bits per token / perplexity of any model
-    lm_course.scoreboard    every chapter's numbers, and their bar plot
-    lm_course.unigram       chapter 0's unigram model
-    lm_course.ngram         chapter 1: n-grams up to Kneser-Ney
-    lm_course.train         the training loop (chapters 2, 3, 5, 7)
-    lm_course.mlp           chapter 2: Bengio et al.'s MLP language model
-    lm_course.rnn           chapter 3: RNN, LSTM and GRU language models
-    lm_course.attention     chapter 4: attention, masks, positions
-    lm_course.gpt           chapters 5-6: GPT, GPT-2 weights, KV cache
-    lm_course.sampling      chapter 6: greedy, temperature, top-k/p, beams
-    lm_course.viz           plots;  lm_course.widgets: interactive widgets
-    lm_course.exercises     the exercise checkers, one module per chapter
+    lm_course.data            the corpus (Shakespeare, split by play) and the names list
+    lm_course.tokenizers      characters, words, byte-level BPE, GPT-2's BPE
+    lm_course.interface       the LanguageModel protocol and the one inference rule
+    lm_course.evaluate        bits per token / perplexity of any model
+    lm_course.scoreboard      every chapter's numbers, and their plot
+    lm_course.unigram         chapter 0's unigram model
+    lm_course.ngram           chapter 1: n-grams up to Kneser-Ney
+    lm_course.train           the training loop (chapters 2, 3, 5)
+    lm_course.mlp             chapter 2: Bengio et al.'s MLP language model (+ the shipped one)
+    lm_course.mixture         chapter 2: interpolated mixtures of models
+    lm_course.rnn             chapter 3: RNN, LSTM and GRU language models (+ the shipped LSTM)
+    lm_course.rnn_analysis    chapter 3: gradient norms, gates, context resets, units
+    lm_course.attention       chapter 4: attention, masks, positions
+    lm_course.toy_attention   chapter 4: the toy reversal / copy task
+    lm_course.attention_view  chapters 4-6: bertviz views that draw offline
+    lm_course.gpt             chapters 5-6: the GPT, its KV cache
+    lm_course.reference       chapter 5: the shipped reference GPT (recipe, file, loader)
+    lm_course.gpt2_weights    chapter 6: GPT-2's Hugging Face weights in and out of the GPT
+    lm_course.hub             chapter 6: the Hugging Face hub, cache first, offline-safe
+    lm_course.sampling        chapter 6: greedy, temperature, top-k/p, penalty, beams
+    lm_course.finetune        chapter 7: genre passages, objectives, classifier, fine-tuning
+    lm_course.checkpoints     the safetensors checkpoint format of the shipped models
+    lm_course.device, env     device choice and seeds; the versions report
+    lm_course.viz             plots;  lm_course.widgets: interactive widgets
+    lm_course.exercises       the exercise checkers, one module per chapter
 """
 
 __version__ = "0.1.0"

@@ -30,11 +30,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 from pathlib import Path
-from urllib.parse import urlparse
 
 import torch
+
+from lm_course import hub
+from lm_course.gpt import GPT, GPTConfig
 
 __all__ = ["GPT2WeightsUnavailable", "load_gpt2", "download", "save_hf_gpt2", "gpt_config_from_hf",
            "hf_config_from_gpt"]
@@ -49,21 +50,19 @@ _HUB_FILES = ["config.json", "generation_config.json", "model.safetensors", "mod
               "special_tokens_map.json"]
 
 
-class GPT2WeightsUnavailable(OSError):
+class GPT2WeightsUnavailable(hub.HubUnavailable):
     """The weights are not cached and the hub cannot be reached (offline)."""
 
 
 # ---- configs ---------------------------------------------------------------
 
-def gpt_config_from_hf(hf: dict, source: str = "config.json"):
+def gpt_config_from_hf(hf: dict, source: str = "config.json") -> GPTConfig:
     """The :class:`~lm_course.gpt.GPTConfig` of a Hugging Face GPT-2 ``config.json``.
 
     Raises ``ValueError`` for another architecture or a GPT-2 variant the
     course's GPT does not compute (another activation, MLP width, LayerNorm
     epsilon or attention scaling).
     """
-    from lm_course.gpt import GPTConfig
-
     kind = hf.get("model_type")
     if kind != "gpt2":
         raise ValueError(f"{source} describes a {kind!r} model, not GPT-2 (model_type 'gpt2'); "
@@ -87,7 +86,7 @@ def gpt_config_from_hf(hf: dict, source: str = "config.json"):
                      dropout=0.0, bias=True)
 
 
-def hf_config_from_gpt(config, eos_token_id: int | None = None) -> dict:
+def hf_config_from_gpt(config: GPTConfig, eos_token_id: int | None = None) -> dict:
     """A Hugging Face ``config.json`` (as a dict) for a course GPT of ``config``."""
     if not config.bias:
         raise ValueError("GPT-2's format has biases everywhere; a GPTConfig with bias=False cannot be exported")
@@ -105,30 +104,6 @@ def hf_config_from_gpt(config, eos_token_id: int | None = None) -> dict:
 
 # ---- finding the files -----------------------------------------------------
 
-def _is_offline(local_files_only: bool | None) -> bool:
-    """``local_files_only`` if given, else whether HF_HUB_OFFLINE (or
-    TRANSFORMERS_OFFLINE) is set. Shared with :mod:`lm_course.tokenizers.gpt2`."""
-    if local_files_only is not None:
-        return bool(local_files_only)
-    return any(os.environ.get(v, "").strip().upper() in ("1", "ON", "YES", "TRUE")
-               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
-
-
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    """Can we open a connection to the hub (``HF_ENDPOINT`` honoured)? A DNS
-    failure answers at once. Shared with :mod:`lm_course.tokenizers.gpt2`."""
-    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
-        return True  # behind a proxy a direct probe means nothing: let huggingface_hub try
-    from huggingface_hub import constants
-
-    url = urlparse(constants.ENDPOINT)
-    try:
-        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
-
-
 def _unavailable(name: str, why: str) -> GPT2WeightsUnavailable:
     return GPT2WeightsUnavailable(
         f"GPT-2 weights {name!r} are not available: {why}. They are not in the local Hugging Face "
@@ -145,9 +120,9 @@ def _hub_file(repo_id: str, filename: str, local_files_only: bool | None) -> Pat
         return Path(hf_hub_download(repo_id, filename, local_files_only=True))  # the cache: no network
     except LocalEntryNotFoundError:
         pass
-    if _is_offline(local_files_only):
+    if hub.is_offline(local_files_only):
         raise _unavailable(repo_id, "offline mode (HF_HUB_OFFLINE=1 or local_files_only=True)") from None
-    if not _hub_reachable():
+    if not hub.hub_reachable():
         raise _unavailable(repo_id, "the Hugging Face hub cannot be reached (no network?)") from None
     try:
         return Path(hf_hub_download(repo_id, filename))
@@ -235,7 +210,7 @@ def _read_checkpoint(files: list[Path], model, source: str) -> dict[str, torch.T
     return state
 
 
-def load_gpt2(name_or_path: str | os.PathLike = "gpt2", local_files_only: bool | None = None):
+def load_gpt2(name_or_path: str | os.PathLike = "gpt2", local_files_only: bool | None = None) -> GPT:
     """A course :class:`~lm_course.gpt.GPT` holding Hugging Face GPT-2 weights.
 
     ``name_or_path`` is a local directory (``config.json`` +
@@ -248,8 +223,6 @@ def load_gpt2(name_or_path: str | os.PathLike = "gpt2", local_files_only: bool |
         ValueError: not a GPT-2 checkpoint, or a tensor's shape does not
             match config.json.
     """
-    from lm_course.gpt import GPT
-
     config_file, files = _locate(name_or_path, local_files_only)
     source = os.fspath(name_or_path)
     try:
@@ -274,7 +247,7 @@ def download(name: str = "gpt2") -> Path:
 
     if Path(name).expanduser().exists():
         raise ValueError(f"{name!r} is a local path; download takes a hub model name such as 'gpt2'")
-    if _is_offline(None) or not _hub_reachable():
+    if hub.is_offline(None) or not hub.hub_reachable():
         raise GPT2WeightsUnavailable(f"cannot download {name!r}: the Hugging Face hub cannot be reached "
                                      "(offline, or HF_HUB_OFFLINE=1)")
     directory = Path(snapshot_download(name, allow_patterns=_HUB_FILES))
@@ -285,7 +258,7 @@ def download(name: str = "gpt2") -> Path:
 
 # ---- saving in Hugging Face format ----------------------------------------
 
-def save_hf_gpt2(model, directory: str | os.PathLike, eos_token_id: int | None = None) -> Path:
+def save_hf_gpt2(model: GPT, directory: str | os.PathLike, eos_token_id: int | None = None) -> Path:
     """Write ``model`` (a course GPT) as a Hugging Face GPT-2 directory:
     ``config.json`` and ``model.safetensors`` (Conv1D weights transposed, the
     tied head left out, as ``save_pretrained`` does). Then

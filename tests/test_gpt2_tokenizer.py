@@ -9,7 +9,7 @@ import pytest
 
 from lm_course.data import load_shakespeare
 from lm_course.tokenizers import BPETokenizer, GPT2TokenizerUnavailable, gpt2_tokenizer
-from lm_course import gpt2_weights
+from lm_course import hub
 
 
 @pytest.fixture
@@ -33,14 +33,14 @@ def test_offline_and_uncached_fails_fast_with_instructions(empty_cache, monkeypa
 
 def test_unreachable_hub_fails_fast(empty_cache, monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(gpt2_weights, "_hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=3.0: False)
     with pytest.raises(GPT2TokenizerUnavailable, match="cannot be reached"):
         gpt2_tokenizer()
 
 
 def test_local_files_only_flag(empty_cache, monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(gpt2_weights, "_hub_reachable", lambda timeout=3.0: pytest.fail("no network"))
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=3.0: pytest.fail("no network"))
     with pytest.raises(GPT2TokenizerUnavailable, match="offline"):
         gpt2_tokenizer(local_files_only=True)
 

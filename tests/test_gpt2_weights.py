@@ -206,7 +206,7 @@ def test_offline_hub_name_fails_fast(empty_hub_cache, monkeypatch):
         GPT.from_pretrained("gpt2")
     assert time.perf_counter() - start < 5
     monkeypatch.delenv("HF_HUB_OFFLINE")  # "online", but the hub is unreachable: still fast
-    monkeypatch.setattr("lm_course.gpt2_weights._hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.setattr("lm_course.hub.hub_reachable", lambda timeout=3.0: False)
     with pytest.raises(GPT2WeightsUnavailable, match="cannot be reached"):
         load_gpt2("gpt2-medium")
     assert isinstance(GPT2WeightsUnavailable("x"), OSError)

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lm_course import hub
+
 __all__ = ["gpt2_tokenizer", "GPT2TokenizerUnavailable", "GPT2_FILES"]
 
 #: The files of GPT-2's tokenizer: the token -> id table and the merges in order.
@@ -41,7 +43,7 @@ and are found there afterwards, also with HF_HUB_OFFLINE=1 set (no network).
 You can also pass a local directory that holds vocab.json and merges.txt."""
 
 
-class GPT2TokenizerUnavailable(OSError):
+class GPT2TokenizerUnavailable(hub.HubUnavailable):
     """GPT-2's tokenizer files are neither local, nor cached, nor downloadable."""
 
 
@@ -85,9 +87,7 @@ def gpt2_tokenizer(name_or_path: str = "gpt2", local_files_only: bool | None = N
         GPT2TokenizerUnavailable: the files are not local, not cached, and
             cannot be downloaded; the message says how to get them.
     """
-    from lm_course.gpt2_weights import _hub_reachable, _is_offline  # shared with GPT-2's weights
-
-    local_files_only = _is_offline(local_files_only)
+    local_files_only = hub.is_offline(local_files_only)
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         if not _complete(path):
@@ -105,7 +105,7 @@ def gpt2_tokenizer(name_or_path: str = "gpt2", local_files_only: bool | None = N
                     f"GPT-2's tokenizer ({name_or_path!r}) is not in the Hugging Face cache and "
                     f"offline mode is on (HF_HUB_OFFLINE), so it cannot be downloaded.\n{_HOW_TO_GET_IT}"
                 )
-            if not _hub_reachable():
+            if not hub.hub_reachable():
                 raise GPT2TokenizerUnavailable(
                     f"GPT-2's tokenizer ({name_or_path!r}) is not in the Hugging Face cache and the "
                     f"hub cannot be reached from this machine (no network?).\n{_HOW_TO_GET_IT}"
