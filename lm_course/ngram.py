@@ -311,33 +311,58 @@ class NGramLM:
     # ------------------------------------------------------------ probabilities
     def _probs(self, ctx_codes: list[np.ndarray], tokens: np.ndarray) -> np.ndarray:
         """``p(tokens | contexts)`` for a batch of Q queries, from the model of
-        order ``T = len(ctx_codes)``; ``ctx_codes[n-1]`` are the ``(Q,)`` codes of
-        the last n-1 context tokens (all zeros for n = 1)."""
-        V, top = self.vocab_size, len(ctx_codes)
-        p = np.full(len(tokens), 1.0 / V)  # (Q,) level 0: uniform
-        mle_like = self.smoothing == "mle" or (self.smoothing == "add_k" and self.k == 0)
+        order ``top = len(ctx_codes)``; ``ctx_codes[n-1]`` are the ``(Q,)`` codes
+        of the last n-1 context tokens (all zeros for n = 1). One method per
+        smoothing, each the formula of the class docstring."""
+        smoothing = "mle" if self.smoothing == "add_k" and self.k == 0 else self.smoothing
+        method = {"mle": self._mle, "add_k": self._add_k, "interpolated": self._jelinek_mercer,
+                  "kneser_ney": self._kneser_ney}[smoothing]
+        return method(ctx_codes, tokens)
+
+    def _lookup(self, table: _CountTable, ctx: np.ndarray, tokens: np.ndarray):
+        """Counts for the queries: ``c(h, w)``, ``c(h)``, ``N1+(h .)``, whether
+        h was seen, and ``c(h)`` with 1 where it is 0 (no 0/0). Each ``(Q,)``."""
+        c = table.count(ctx * self.vocab_size + tokens)  # (Q,)
+        total, types = table.context_stats(ctx)  # (Q,), (Q,)
+        seen = total > 0
+        return c, total, types, seen, np.where(seen, total, 1.0)
+
+    def _mle(self, ctx_codes: list[np.ndarray], tokens: np.ndarray) -> np.ndarray:
+        """``c(h, w) / c(h)`` for the longest context h seen in training."""
+        p = np.full(len(tokens), 1.0 / self.vocab_size)  # (Q,) no context seen at all: uniform
+        for n, ctx in enumerate(ctx_codes, start=1):
+            c, _, _, seen, safe = self._lookup(self._raw[n - 1], ctx, tokens)
+            p = np.where(seen, c / safe, p)  # (Q,)
+        return p
+
+    def _add_k(self, ctx_codes: list[np.ndarray], tokens: np.ndarray) -> np.ndarray:
+        """``(c(h, w) + k) / (c(h) + k V)`` at the top order only."""
+        top = len(ctx_codes)
+        c, total, _, _, _ = self._lookup(self._raw[top - 1], ctx_codes[top - 1], tokens)
+        return (c + self.k) / (total + self.k * self.vocab_size)  # (Q,)
+
+    def _jelinek_mercer(self, ctx_codes: list[np.ndarray], tokens: np.ndarray) -> np.ndarray:
+        """``sum_n lambda_n p_MLE(w | h_n) + lambda_0 / V``, built up order by
+        order; an order whose context was never seen drops out and the weights
+        of the others are renormalised."""
+        p = np.full(len(tokens), 1.0 / self.vocab_size)  # (Q,) level 0: uniform
         lambda_sum = self.lambdas[0]
-        for n in range(1, top + 1):
-            if self.smoothing == "add_k" and not mle_like and n < top:
-                continue  # add-k looks at the top order only
-            kn_lower = self.smoothing == "kneser_ney" and n < top
-            table = self._cont[n - 1] if kn_lower else self._raw[n - 1]
-            ctx = ctx_codes[n - 1]  # (Q,)
-            c = table.count(ctx * V + tokens)  # (Q,)
-            total, types = table.context_stats(ctx)  # (Q,), (Q,)
-            seen = total > 0
-            safe = np.where(seen, total, 1.0)  # (Q,) avoids 0/0 where unseen
-            if mle_like:
-                p = np.where(seen, c / safe, p)
-            elif self.smoothing == "add_k":
-                p = (c + self.k) / (total + self.k * V)
-            elif self.smoothing == "interpolated":
-                lambda_sum += self.lambdas[n]
-                mu = self.lambdas[n] / lambda_sum if lambda_sum > 0 else 0.0
-                p = np.where(seen, mu * c / safe + (1 - mu) * p, p)
-            else:  # kneser_ney
-                D = self.discount
-                p = np.where(seen, np.maximum(c - D, 0.0) / safe + D * types / safe * p, p)
+        for n, ctx in enumerate(ctx_codes, start=1):
+            c, _, _, seen, safe = self._lookup(self._raw[n - 1], ctx, tokens)
+            lambda_sum += self.lambdas[n]
+            mu = self.lambdas[n] / lambda_sum if lambda_sum > 0 else 0.0  # this order's share so far
+            p = np.where(seen, mu * c / safe + (1 - mu) * p, p)  # (Q,)
+        return p
+
+    def _kneser_ney(self, ctx_codes: list[np.ndarray], tokens: np.ndarray) -> np.ndarray:
+        """``max(c(h, w) - D, 0) / c(h) + D N1+(h .) / c(h) * p_lower(w | h')``
+        from the uniform floor up; continuation counts below the top order."""
+        top, D = len(ctx_codes), self.discount
+        p = np.full(len(tokens), 1.0 / self.vocab_size)  # (Q,) p_0: uniform
+        for n, ctx in enumerate(ctx_codes, start=1):
+            table = self._cont[n - 1] if n < top else self._raw[n - 1]
+            c, _, types, seen, safe = self._lookup(table, ctx, tokens)
+            p = np.where(seen, np.maximum(c - D, 0.0) / safe + D * types / safe * p, p)  # (Q,)
         return p
 
     def _context_codes(self, context: np.ndarray) -> list[np.ndarray]:
