@@ -9,7 +9,9 @@ is nothing but token embeddings, positional encodings, attention layers and a
 linear read-out, so the only way to move a symbol is through attention: after
 training, the attention map of a single layer is the anti-diagonal (the
 diagonal for copying). Without positional encodings attention cannot tell
-positions apart (it is permutation-equivariant) and the task cannot be learned.
+positions apart (it is permutation-equivariant): each output is a function of
+its own symbol and of the set of input symbols, so reversal cannot be learned,
+but copying (which commutes with any shuffle) still can, by matching content.
 """
 
 from __future__ import annotations

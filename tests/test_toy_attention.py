@@ -55,6 +55,17 @@ def test_without_positions_the_model_is_permutation_equivariant_and_cannot_rever
     trained, _ = train_toy(ToyConfig(positions="none"), steps=150, progress=False)
     assert toy_accuracy(trained).sequences < 0.05
     assert attention_on_targets(trained) < 0.3
+    # equal symbols give equal outputs: each output depends on its own symbol and the set of inputs
+    pred = trained.predict("beachbag")
+    assert pred[0] == pred[5] and pred[2] == pred[6]
+
+
+def test_without_positions_copying_is_still_learned_by_content():
+    # copying commutes with shuffling, so a permutation-equivariant model can do it
+    trained, _ = train_toy(ToyConfig(task="copy", positions="none"), steps=150, progress=False)
+    assert toy_accuracy(trained).sequences > 0.95
+    w = trained(trained.encode("abcdefgh"), output_attentions=True).attentions[0][0, 0]  # (T, T)
+    assert w.argmax(-1).tolist() == list(range(8))  # no repeats: the only key with the query's symbol
 
 
 def test_attentions_have_the_course_format():

@@ -32,6 +32,16 @@ def test_a_grid_of_layers_and_heads():
     maps = [a for a in fig.axes if a.images]
     assert len(maps) == 6 and fig._suptitle.get_text() == "two layers"
     assert maps[4].get_title() == "layer 1, head 1"
+    for a in maps:  # readable labels: at least 8 pt, every position labelled on a small map
+        assert [t.get_text() for t in a.get_xticklabels()] == list("hello")
+        assert min(t.get_fontsize() for t in a.get_xticklabels() + a.get_yticklabels()) >= 8
+
+
+def test_long_grids_label_fewer_positions_rather_than_shrinking_the_labels():
+    fig = plot_attention(_layers(L=2, H=4, T=48))
+    for a in (a for a in fig.axes if a.images):
+        labels = a.get_yticklabels()
+        assert min(t.get_fontsize() for t in labels) >= 8 and 1 < len(labels) < 48
 
 
 def test_selecting_layer_head_and_the_mean():

@@ -51,19 +51,39 @@ def test_explorer_on_precomputed_weights():
         attention_explorer(attentions=layers, tokens=list("abc"))
 
 
-def test_query_explorer_weights_follow_the_query():
+def test_query_explorer_reproduces_section_1_by_default():
     ex = query_explorer()
+    v = ex.view()
+    # the notebook's section 1: keys cat/dog/car/bus, values (legs, wheels), query (1, 0), unscaled q . k
+    keys = torch.tensor([[1.0, 0.2], [0.8, 0.6], [-0.9, 0.4], [-0.7, -0.8]])
+    values = torch.tensor([[4.0, 0.0], [4.0, 0.0], [0.0, 4.0], [0.0, 6.0]])
+    want = torch.softmax(keys @ torch.tensor([1.0, 0.0]), 0)
+    torch.testing.assert_close(v.weights, want)
+    torch.testing.assert_close(v.output, want @ values)
+    assert [round(w, 3) for w in v.weights.tolist()] == [0.465, 0.381, 0.070, 0.085]
+    assert "3.38 legs, 0.79 wheels" in ex.info.value and "cat 0.465" in ex.info.value
+    ex.sharpness.value = 4.0  # section 1's "query x 4"
+    torch.testing.assert_close(ex.view().weights, torch.softmax(keys @ torch.tensor([4.0, 0.0]), 0))
+    ex.sharpness.value = 1.0
+    ex.scaled.value = True  # scaled dot-product attention: divide by sqrt(2)
+    torch.testing.assert_close(ex.view().weights, torch.softmax(keys @ torch.tensor([1.0, 0.0]) / 2 ** 0.5, 0))
+
+
+def test_query_explorer_weights_follow_the_query():
+    ex = query_explorer({"cat": (1.0, 0.2), "dog": (0.8, 0.6), "bus": (-0.7, -0.8)})
     v = ex.view()
     torch.testing.assert_close(v.weights.sum(), torch.tensor(1.0))
     assert ex.labels[int(v.weights.argmax())] == "cat"  # query (1, 0) is closest in direction to cat
-    torch.testing.assert_close(v.output, v.weights)  # one-hot values: the output is the weights
+    torch.testing.assert_close(v.output, v.weights)  # your own keys: one-hot values, the output is the weights
     ex.qx.value, ex.qy.value = -1.0, -1.0
     assert ex.labels[int(ex.view().weights.argmax())] == "bus"
     before = ex.view().weights.max()
-    ex.sharpness.value = 10.0
+    ex.sharpness.value = 16.0
     assert ex.view().weights.max() > before  # larger scores: a more peaked softmax
     assert "output" in ex.info.value
     with pytest.raises(ValueError, match="2-D point"):
         query_explorer({"a": (1.0, 2.0, 3.0)})
     with pytest.raises(ValueError, match="one value per key"):
         query_explorer({"a": (1.0, 2.0)}, values=torch.ones(2, 2))
+    with pytest.raises(ValueError, match="value_names"):
+        query_explorer({"a": (1.0, 2.0)}, values=torch.ones(1, 2), value_names=["legs"])

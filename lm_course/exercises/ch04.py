@@ -1,25 +1,23 @@
-"""Checkers for the exercises of ``04_attention.ipynb``.
+"""Checkers for the exercises of ``04_attention.ipynb`` (section "Exercises").
 
 Each checker prints ✅ or ❌ with a hint and returns ``True``/``False``; it
-never raises on a wrong answer (nor on an answer that raises itself).
+never raises on a wrong answer (nor on an answer that raises itself, nor on a
+stub that still raises ``NotImplementedError``).
 """
 
 from __future__ import annotations
 
 import math
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
-from lm_course.exercises._check import report, require_number
+from lm_course.attention import MultiHeadAttention, causal_mask
+from lm_course.exercises._check import report
 
-__all__ = ["EX1_QUERY", "EX1_KEYS", "EX3_D_MODEL", "EX3_N_HEADS",
-           "check_attention_weights", "check_window_mask", "check_mha_parameters", "check_copy_model"]
-
-#: Exercise 1: one query and three keys, d_k = 2.
-EX1_QUERY = (1.0, 2.0)
-EX1_KEYS = ((1.0, 0.0), (0.0, 1.0), (1.0, 1.0))
-#: Exercise 3: the multi-head attention layer whose parameters are counted.
-EX3_D_MODEL, EX3_N_HEADS = 64, 8
+__all__ = ["check_multi_head_attention", "check_window_mask", "check_copy_model"]
 
 
 def _no_answer(answer: object, name: str) -> bool:
@@ -29,45 +27,160 @@ def _no_answer(answer: object, name: str) -> bool:
     return False
 
 
-def _as_vector(answer: object, name: str, n: int) -> torch.Tensor | None:
-    if _no_answer(answer, name):
-        return None
-    try:
-        t = torch.as_tensor(answer, dtype=torch.float64).flatten()
-    except (TypeError, ValueError, RuntimeError):
-        print(f"❌ {name}: expected {n} numbers (a list or a tensor), got {type(answer).__name__} {answer!r}.")
-        return None
-    if t.numel() != n:
-        print(f"❌ {name}: expected {n} numbers, one weight per key, got {t.numel()}.")
-        return None
-    return t
+# --------------------------------------------------------------------------- exercise 1
 
 
-def check_attention_weights(answer: object) -> bool:
-    """Exercise 1: the attention weights of ``EX1_QUERY`` over ``EX1_KEYS``,
-    ``softmax(q K^T / sqrt(d_k))``, computed by hand (three numbers)."""
-    name = "Exercise 1 (weights by hand)"
-    w = _as_vector(answer, name, len(EX1_KEYS))
-    if w is None:
+@dataclass(frozen=True)
+class _Case:
+    batch: int
+    T: int
+    d_model: int
+    n_heads: int
+    causal: bool
+    seed: int
+
+
+# Fixed cases (T, d_head and n_heads all differ, so a wrong reshape cannot pass
+# by luck), then one with a fresh random seed.
+_MHA_CASES = (_Case(2, 5, 12, 3, False, 0), _Case(1, 7, 16, 4, True, 1), _Case(3, 6, 8, 2, True, 2))
+
+
+def _mha_variant(x: torch.Tensor, mha: MultiHeadAttention, causal: bool, *, split: str = "right",
+                 merge: str = "right", project: bool = True, mask: bool = True, scale: str = "head",
+                 one_head: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Multi-head attention done right (the defaults) or with one known mistake."""
+    B, T, C = x.shape  # (B, T, d_model)
+    H = 1 if one_head else mha.n_heads
+    dh = C // H
+
+    def heads(t: torch.Tensor) -> torch.Tensor:  # (B, T, C) -> (B, H, T, dh)
+        if split == "right":
+            return t.view(B, T, H, dh).transpose(1, 2)
+        return t.reshape(B, H, T, dh)  # mistake: time steps spread over heads
+
+    q, k, v = heads(mha.q_proj(x)), heads(mha.k_proj(x)), heads(mha.v_proj(x))  # (B, H, T, dh) each
+    d = {"head": dh, "model": C, "none": 1}[scale]
+    scores = q @ k.transpose(-2, -1) / math.sqrt(d)  # (B, H, T, T)
+    if causal and mask:
+        scores = scores.masked_fill(~causal_mask(T), float("-inf"))
+    weights = torch.softmax(scores, dim=-1)  # (B, H, T, T)
+    out = weights @ v  # (B, H, T, dh)
+    if merge == "right":
+        out = out.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
+    else:
+        out = out.reshape(B, T, C)  # mistake: heads not moved back beside each other
+    return (mha.out_proj(out) if project else out), weights  # (B, T, C), (B, H, T, T)
+
+
+# The commonest mistakes, in the order they are looked for, with their hints.
+_MHA_MISTAKES = (
+    (dict(mask=False), "with causal=True the outputs are those of attention without a mask: apply "
+                       "causal_mask(T) (True = may attend) so that query t sees keys 0..t only."),
+    (dict(project=False), "your output is the heads concatenated, before the output projection: finish "
+                          "with mha.out_proj(...), which mixes the heads."),
+    (dict(split="no_transpose"), "splitting into heads: reshaping (B, T, d_model) straight to (B, n_heads, "
+                                 "T, d_head) mixes time steps into heads. View it as (B, T, n_heads, "
+                                 "d_head), then .transpose(1, 2)."),
+    (dict(merge="no_transpose"), "merging the heads: (B, n_heads, T, d_head) must be transposed back to "
+                                 "(B, T, n_heads, d_head) (.transpose(1, 2)) before .reshape(B, T, d_model)."),
+    (dict(split="no_transpose", merge="no_transpose"),
+     "the heads are split and merged without .transpose(1, 2): each head must see every time step of its "
+     "own d_head-wide slice: view (B, T, n_heads, d_head), transpose to (B, n_heads, T, d_head), and back."),
+    (dict(scale="model"), "divide the scores by sqrt(d_head), the width of one head's queries, not by "
+                          "sqrt(d_model)."),
+    (dict(scale="none"), "divide the scores by sqrt(d_head) before the softmax (or use "
+                         "scaled_dot_product_attention, which does)."),
+    (dict(one_head=True), "that is one head of width d_model: split the projections into mha.n_heads heads "
+                          "of width d_model // n_heads."),
+)
+
+
+def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.shape == b.shape and torch.allclose(a, b, atol=1e-5, rtol=1e-4)
+
+
+def _leaks(fn: Callable, x: torch.Tensor, mha: MultiHeadAttention, out: torch.Tensor) -> bool:
+    """Does changing the last position change the outputs before it?"""
+    x2 = x.clone()
+    x2[:, -1] = x2[:, -1] + 1.0
+    with torch.no_grad():
+        out2 = fn(x2, mha, causal=True)[0]
+    return not torch.allclose(out[:, :-1], out2[:, :-1], atol=1e-6)
+
+
+def check_multi_head_attention(fn: object) -> bool:
+    """Exercise 1: ``fn(x, mha, causal=False)`` computes the forward pass of
+    :class:`~lm_course.attention.MultiHeadAttention` ``mha`` on ``x``
+    ``(B, T, d_model)`` from its projections (``mha.q_proj``, ``mha.k_proj``,
+    ``mha.v_proj``, ``mha.out_proj``) and returns ``(output, weights)``,
+    shapes ``(B, T, d_model)`` and ``(B, n_heads, T, T)``, like ``mha(x, causal=causal)``."""
+    name = "Exercise 1 (multi-head attention)"
+    if _no_answer(fn, name):
         return False
-    q = torch.tensor(EX1_QUERY, dtype=torch.float64)  # (d,)
-    K = torch.tensor(EX1_KEYS, dtype=torch.float64)  # (S, d)
-    scores = K @ q  # (S,)
-    want = torch.softmax(scores / math.sqrt(q.numel()), dim=0)  # (S,)
-    if torch.allclose(w, want, atol=2e-3):
-        rounded = [round(x, 3) for x in want.tolist()]
-        return report(True, name, f"scores {scores.tolist()} / √2 → weights {rounded}: "
-                                  "the key most aligned with the query, (1, 1), gets the most.", "")
-    if torch.allclose(w, torch.softmax(scores, dim=0), atol=2e-3):
-        return report(False, name, "", "that is softmax(q·k) without the scaling: divide the scores by √d_k = √2 "
-                                       "before the softmax.")
-    if torch.allclose(w, scores, atol=2e-3) or torch.allclose(w, scores / math.sqrt(2), atol=2e-3):
-        return report(False, name, "", "those are the (scaled) scores; the weights are their softmax.")
-    if not math.isclose(float(w.sum()), 1.0, abs_tol=1e-2):
-        return report(False, name, "", f"your weights sum to {float(w.sum()):.3f}; attention weights sum to 1 "
-                                       "(a softmax).")
-    return report(False, name, "", "score each key with q·k (1·1 + 2·0 = 1 for the first), divide by √2, then "
-                                   "take exp and normalise.")
+    if not callable(fn):
+        print(f"❌ {name}: expected a function mha_forward(x, mha, causal=False), got {type(fn).__name__}.")
+        return False
+    cases = _MHA_CASES + (_Case(2, 9, 24, 4, True, secrets.randbelow(1_000_000)),)  # and one random case
+    for case in cases:
+        with torch.random.fork_rng(devices=[]):  # the notebook's global random state is left alone
+            torch.manual_seed(case.seed)
+            mha = MultiHeadAttention(case.d_model, case.n_heads).eval()
+            x = torch.randn(case.batch, case.T, case.d_model)  # (B, T, d_model)
+        with torch.no_grad():
+            want_out, want_w = mha(x, causal=case.causal)  # (B, T, C), (B, H, T, T)
+            try:
+                got = fn(x.clone(), mha, causal=case.causal)
+            except NotImplementedError:
+                print(f"❌ {name}: not implemented yet. Hint: project x with mha.q_proj, mha.k_proj and "
+                      "mha.v_proj, split each into heads (B, n_heads, T, d_head), attend, merge the heads "
+                      "back to (B, T, d_model) and apply mha.out_proj.")
+                return False
+            except Exception as err:  # noqa: BLE001 - report the student's error, never raise
+                print(f"❌ {name}: mha_forward raised {type(err).__name__}: {err} (on x of shape "
+                      f"{tuple(x.shape)}, n_heads={case.n_heads}, causal={case.causal}).")
+                return False
+        shapes = f"(B, T, d_model) = {tuple(want_out.shape)} and (B, n_heads, T, T) = {tuple(want_w.shape)}"
+        if not (isinstance(got, (tuple, list)) and len(got) == 2
+                and all(isinstance(t, torch.Tensor) for t in got)):
+            return report(False, name, "", f"return a pair of tensors (output, weights), of shapes {shapes}; "
+                                           f"got {type(got).__name__}.")
+        out, w = (t.detach().float() for t in got)
+        if out.shape == want_out.shape and w.shape != want_w.shape and w.shape[1:2] == (1,):
+            with torch.no_grad():
+                if _close(out, _mha_variant(x, mha, case.causal, one_head=True)[0]):
+                    return report(False, name, "", _MHA_MISTAKES[-1][1])
+        if out.shape != want_out.shape or w.shape != want_w.shape:
+            return report(False, name, "", f"with x of shape {tuple(x.shape)} and n_heads={case.n_heads}, "
+                                           f"expected shapes {shapes}, got {tuple(out.shape)} and "
+                                           f"{tuple(w.shape)} (one map per head, not their mean).")
+        if _close(out, want_out) and _close(w, want_w):
+            continue
+        where = f"(x of shape {tuple(x.shape)}, n_heads={case.n_heads}, causal={case.causal})"
+        with torch.no_grad():
+            for mistake, hint in _MHA_MISTAKES:
+                if mistake.get("mask") is False and not case.causal:
+                    continue
+                wrong_out, _ = _mha_variant(x, mha, case.causal, **mistake)
+                if _close(out, wrong_out):
+                    return report(False, name, "", f"{hint} {where}")
+        if _close(out, want_out):
+            return report(False, name, "", "the output is right but the weights are not: return the softmax "
+                                           f"weights of every head, shape (B, n_heads, T, T). {where}")
+        if case.causal and _leaks(fn, x, mha, out):
+            return report(False, name, "", "a later token changes earlier outputs: the causal mask is missing "
+                                           "or the wrong way round (causal_mask(T) is True where attention "
+                                           f"is allowed, the lower triangle). {where}")
+        error = (out - want_out).abs().max().item()
+        return report(False, name, "", f"the output differs from mha(x) by up to {error:.3g} {where}. Check "
+                                       "each step: q = mha.q_proj(x) viewed as (B, T, n_heads, d_head) and "
+                                       "transposed to (B, n_heads, T, d_head); scores / sqrt(d_head); "
+                                       "softmax over the keys; merge; mha.out_proj.")
+    return report(True, name, "split, attend, merge, project: your forward pass matches "
+                              "lm_course.attention.MultiHeadAttention on every case, with and without "
+                              "the causal mask.", "")
+
+
+# --------------------------------------------------------------------------- exercise 2
 
 
 def check_window_mask(answer: object) -> bool:
@@ -83,6 +196,10 @@ def check_window_mask(answer: object) -> bool:
     for T, w in ((6, 3), (5, 1), (4, 4), (7, 2), (3, 5)):
         try:
             got = answer(T, w)
+        except NotImplementedError:
+            print(f"❌ {name}: not implemented yet. Hint: start from causal_mask(T) and also forbid the keys "
+                  "more than w - 1 positions back (compare query and key indices).")
+            return False
         except Exception as err:  # noqa: BLE001 - report the student's error, never raise
             print(f"❌ {name}: window_mask({T}, {w}) raised {type(err).__name__}: {err}")
             return False
@@ -108,36 +225,15 @@ def check_window_mask(answer: object) -> bool:
                               "(sliding-window attention, e.g. Beltagy et al. 2020).", "")
 
 
-def check_mha_parameters(answer: object) -> bool:
-    """Exercise 3: the number of parameters of
-    ``MultiHeadAttention(EX3_D_MODEL, EX3_N_HEADS)``."""
-    name = "Exercise 3 (counting parameters)"
-    value = require_number(answer, name)
-    if value is None:
-        return False
-    d, h = EX3_D_MODEL, EX3_N_HEADS
-    want = 4 * (d * d + d)  # q, k, v and output projections, each d x d plus a bias
-    if value == want:
-        return report(True, name, f"4 × ({d}·{d} + {d}) = {want}, whatever the number of heads: heads split "
-                                  "the width d_model, they do not add parameters.", "")
-    if value == 4 * d * d:
-        return report(False, name, "", "close: every projection (nn.Linear) also has a bias of d_model numbers.")
-    if value in (3 * (d * d + d), 3 * d * d):
-        return report(False, name, "", "queries, keys and values make three projections; there is a fourth, "
-                                       "the output projection that mixes the heads.")
-    if value in (want * h, want / h, 4 * (d * d // h + d)):
-        return report(False, name, "", "the number of heads does not change the count: each head uses a "
-                                       "d_model / n_heads slice of the same projections.")
-    return report(False, name, "", "count the four nn.Linear(d_model, d_model) layers: weights and biases "
-                                   "(or sum p.numel() over model.parameters()).")
+# --------------------------------------------------------------------------- exercise 3
 
 
 def check_copy_model(answer: object) -> bool:
-    """Exercise 4: a :class:`~lm_course.toy_attention.ToyAttentionModel`
+    """Exercise 3: a :class:`~lm_course.toy_attention.ToyAttentionModel`
     trained on the *copy* task, whose attention forms the diagonal."""
     from lm_course.toy_attention import ToyAttentionModel, make_batch, toy_accuracy
 
-    name = "Exercise 4 (learning to copy)"
+    name = "Exercise 3 (learning to copy)"
     if _no_answer(answer, name):
         return False
     if not isinstance(answer, ToyAttentionModel):
@@ -148,9 +244,8 @@ def check_copy_model(answer: object) -> bool:
         return report(False, name, "", f"this model was trained to {config.task}: use ToyConfig(task='copy').")
     acc = toy_accuracy(answer)
     if acc.sequences < 0.99:
-        hint = ("without positions every position looks the same (permutation equivariance): keep "
-                "positions='learned'." if config.positions == "none" else "train for more steps.")
-        return report(False, name, "", f"it copies {acc.sequences:.0%} of sequences right; {hint}")
+        return report(False, name, "", f"it copies {acc.sequences:.0%} of sequences right: train for more steps "
+                                       "(train_toy's default of 600 is plenty; 300 are enough for one layer).")
     # Sequences of distinct symbols: attending to a repeat of the same symbol
     # would copy just as well, so only there must the map be the diagonal.
     T = config.seq_len
@@ -166,6 +261,7 @@ def check_copy_model(answer: object) -> bool:
         return report(False, name, "", f"it copies, but only {on_diagonal:.0%} of its queries look hardest at "
                                        "their own position: use one layer so the map is readable.")
     weight = w[:, torch.arange(T), torch.arange(T)].mean().item()
+    how = ("without positions it finds its own position by content: the only key with its symbol"
+           if config.positions == "none" else "each output reads its own input position")
     return report(True, name, f"{acc.sequences:.0%} of sequences copied, and the attention map is the diagonal "
-                              f"(mean weight {weight:.2f} on it when no symbol repeats): each output reads its "
-                              "own input position.", "")
+                              f"(mean weight {weight:.2f} on it when no symbol repeats): {how}.", "")

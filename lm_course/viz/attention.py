@@ -103,30 +103,33 @@ def plot_attention(weights: Any, query_tokens: Sequence[str] | str | None = None
     if annotate is None:
         annotate = single and T <= 12 and S <= 12
 
+    room = 40 if single else 24  # most labels that fit along one side
+    ks, qs = _tick_step(S, room), _tick_step(T, room)
     if ax is not None:
         fig, axes = ax.figure, [ax]
     else:
-        cell = 0.32 if single else max(0.08, min(0.25, 2.6 / max(T, S)))
+        cell = 0.32 if single else max(0.08, min(0.25, 2.6 / max(T, S)))  # inches per row/column
         width = max(4.0, cols * (S * cell + 1.0) + 1.2)
         height = max(3.0, rows * (T * cell + 1.0) + 0.6)
         fig, grid = plt.subplots(rows, cols, figsize=(min(width, 16), min(height, 16)), squeeze=False,
                                  constrained_layout=True)
         axes = list(grid.flat)
+        # 8-pt labels need about 0.12 inch each: label every k-th position if the cells are smaller
+        ks = max(ks, math.ceil(0.12 / (cell * min(1.0, 16 / width))))
+        qs = max(qs, math.ceil(0.12 / (cell * min(1.0, 16 / height))))
     top = float(A.max()) if vmax is None else float(vmax)
-    room = 40 if single else 24  # most labels that fit along one side
     image = None
     for n, (a, (m, name)) in enumerate(zip(axes, maps)):
         image = a.imshow(m.numpy(), cmap=cmap, vmin=0.0, vmax=top, aspect="auto", interpolation="nearest")
-        ks, qs = _tick_step(S, room), _tick_step(T, room)
         a.set_xticks(range(0, S, ks), [k_labels[i] for i in range(0, S, ks)],
-                     rotation=90 if max(map(len, k_labels)) > 2 else 0, fontsize=8 if single else 6)
-        a.set_yticks(range(0, T, qs), [q_labels[i] for i in range(0, T, qs)], fontsize=8 if single else 6)
+                     rotation=90 if max(map(len, k_labels)) > 2 else 0, fontsize=8)
+        a.set_yticks(range(0, T, qs), [q_labels[i] for i in range(0, T, qs)], fontsize=8)
         if single or n >= len(maps) - cols:  # axis titles on the outer maps of a grid
-            a.set_xlabel("key (attended to)", fontsize=9 if single else 7)
+            a.set_xlabel("key (attended to)", fontsize=9)
         if single or n % cols == 0:
-            a.set_ylabel("query (attending)", fontsize=9 if single else 7)
+            a.set_ylabel("query (attending)", fontsize=9)
         if not single:
-            a.set_title(name, fontsize=8)
+            a.set_title(name, fontsize=9)
         if annotate:
             for t in range(T):
                 for s in range(S):
