@@ -25,6 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lm_course.attention import MultiHeadAttention, sinusoidal_positional_encoding
+from lm_course.interface import inference, inference_method
 from lm_course.tokenizers import CharTokenizer
 
 __all__ = ["ToyConfig", "ToyOutput", "ToyAttentionModel", "ToyAccuracy", "SYMBOLS", "make_batch",
@@ -135,13 +136,10 @@ class ToyAttentionModel(nn.Module):
         """A string of symbols (``"abcdefgh"``) as a ``(1, T)`` batch of ids."""
         return torch.tensor([self.tokenizer.encode(text)])  # (1, T)
 
-    @torch.no_grad()
+    @inference_method
     def predict(self, text: str) -> str:
         """The model's output for one sequence of symbols, as a string."""
-        was_training = self.training
-        self.eval()
         ids = self(self.encode(text)).logits.argmax(-1)[0]  # (T,)
-        self.train(was_training)
         return self.tokenizer.decode(ids.tolist())
 
 
@@ -198,11 +196,9 @@ def toy_accuracy(model: ToyAttentionModel, n: int = 2000, seed: int = 1234) -> T
     """Accuracy on ``n`` fresh random sequences (a seed the training never used)."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
-    was_training = model.training
-    model.eval()
     x, y = make_batch(model.config, n, torch.Generator().manual_seed(seed))  # (n, T) each
-    correct = model(x).logits.argmax(-1) == y  # (n, T)
-    model.train(was_training)
+    with inference(model):
+        correct = model(x).logits.argmax(-1) == y  # (n, T)
     return ToyAccuracy(symbols=correct.float().mean().item(), sequences=correct.all(dim=1).float().mean().item())
 
 
@@ -211,10 +207,8 @@ def attention_on_targets(model: ToyAttentionModel, layer: int = -1, n: int = 500
     """Mean attention weight (over sequences and heads) that each output
     position puts on the input position it must read, in ``layer``: 1.0 is a
     perfect (anti-)diagonal, ``1 / T`` is uniform attention."""
-    was_training = model.training
-    model.eval()
     x, _ = make_batch(model.config, n, torch.Generator().manual_seed(seed))  # (n, T)
-    w = model(x, output_attentions=True).attentions[layer]  # (n, H, T, T)
-    model.train(was_training)
+    with inference(model):
+        w = model(x, output_attentions=True).attentions[layer]  # (n, H, T, T)
     T = model.config.seq_len
     return w[..., torch.arange(T), target_positions(model.config)].mean().item()

@@ -29,6 +29,8 @@ from typing import Any
 
 import torch
 
+from lm_course.interface import inference
+
 __all__ = ["AttentionExplorer", "AttentionExplorerView", "attention_explorer",
            "QueryExplorer", "QueryView", "query_explorer", "DEFAULT_LOOKUP", "DEFAULT_VALUES",
            "DEFAULT_VALUE_NAMES"]
@@ -133,15 +135,8 @@ class AttentionExplorer:
             raise ValueError(f"{len(ids)} tokens is more than this explorer shows ({self.max_tokens})")
         param = next(iter(self.model.parameters()), None) if hasattr(self.model, "parameters") else None
         x = torch.tensor([ids], device=None if param is None else param.device)  # (1, T)
-        was_training = getattr(self.model, "training", False)
-        if hasattr(self.model, "eval"):
-            self.model.eval()
-        try:
-            with torch.no_grad():
-                out = self.model(x, output_attentions=True)
-        finally:
-            if was_training:
-                self.model.train()
+        with inference(self.model):
+            out = self.model(x, output_attentions=True)
         tokens = [self.tokenizer.decode([i]) for i in ids]
         result = (stack_attention(out), tokens)  # (L, H, T, S)
         self._cache = (text, result)
