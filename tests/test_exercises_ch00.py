@@ -1,6 +1,10 @@
-"""The chapter-0 checkers accept right answers and reject wrong ones."""
+"""The chapter-0 checkers accept right answers and reject wrong ones, with
+the hint that names the mistake, and report a stub without raising."""
 
 import math
+
+import pytest
+import torch
 
 from lm_course.exercises import ch00
 
@@ -14,15 +18,84 @@ def test_log_prob_of_word(capsys):
     assert "Hint" in capsys.readouterr().out
 
 
-def test_uniform_bits():
-    assert ch00.check_uniform_bits(math.log2(63))
-    assert not ch00.check_uniform_bits(1 / 63)
-    assert not ch00.check_uniform_bits("six")
+def _stub(*args):
+    raise NotImplementedError
 
 
-def test_perplexity():
-    assert ch00.check_perplexity(2 ** 4.8, bits=4.8)
-    assert not ch00.check_perplexity(math.exp(4.8), bits=4.8)
+def _accepts_right_flags_wrong(capsys, check, right, wrong, hint):
+    """``check`` passes ``right``, fails ``wrong`` and prints ``hint`` for it."""
+    assert check(right)
+    capsys.readouterr()
+    assert not check(wrong)
+    assert hint in capsys.readouterr().out
+
+
+def test_call_student_reports_instead_of_raising(capsys):
+    assert ch00.call_student(lambda x: x + 1, "Ex", "hint", 1) == (True, 2)
+    assert ch00.call_student(_stub, "Ex", "the hint", 1) == (False, None)
+    assert "not implemented yet" in (out := capsys.readouterr().out) and "the hint" in out
+    assert ch00.call_student(lambda x: 1 / 0, "Ex", "", 1) == (False, None)
+    assert "ZeroDivisionError" in capsys.readouterr().out
+    assert ch00.call_student(lambda x: None, "Ex", "", 1) == (False, None)
+    assert "returned None" in capsys.readouterr().out
+    assert ch00.call_student(3.0, "Ex", "") == (False, None)
+    assert "the function itself" in capsys.readouterr().out
+
+
+def entropy_solution(p):  # the notebook's solution
+    p = p.double()
+    nz = p[p > 0]
+    return float(-(nz * torch.log2(nz)).sum())
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda p: float(-(p[p > 0] * p[p > 0].log()).sum()), "nats"),
+    (lambda p: float((p[p > 0] * p[p > 0].log2()).sum()), "never negative"),
+    (lambda p: float(-(p * p.log2()).sum()), "0 log 0"),  # NaN at the zeros
+    (lambda p: float(-p.log2().sum()), "weight each"),
+    (lambda p: float(-p.log2().mean()), "weight each"),
+    (lambda p: 1.0, "expected H"),
+    (_stub, "not implemented yet"),
+])
+def test_entropy_bits(capsys, wrong, hint):
+    from lm_course.viz.distributions import entropy_bits
+
+    assert ch00.check_entropy_bits(entropy_bits)  # the package's own version
+    _accepts_right_flags_wrong(capsys, ch00.check_entropy_bits, entropy_solution, wrong, hint)
+
+
+def bpc_solution(model, ids):  # the notebook's solution
+    total = 0.0
+    for t in range(1, len(ids)):
+        p = model.next_token_probs(ids[:t])
+        total += -math.log2(float(p[ids[t]]))
+    return total / (len(ids) - 1)
+
+
+def _bpc(model, ids, first=1, denominator=-1, ahead=0, log=math.log2, sign=-1):
+    total = sum(log(float(model.next_token_probs(ids[:t + ahead])[ids[t]])) for t in range(first, len(ids)))
+    return sign * total / (len(ids) + denominator)
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda m, ids: _bpc(m, ids, first=0, denominator=0), "only context"),
+    (lambda m, ids: _bpc(m, ids, denominator=0), "divide by N-1"),
+    (lambda m, ids: _bpc(m, ids, ahead=1), "BEFORE"),
+    (lambda m, ids: _bpc(m, ids, log=math.log), "nats"),
+    (lambda m, ids: _bpc(m, ids, sign=1), "MINUS"),
+    (lambda m, ids: 2.0, "expected"),
+    (_stub, "not implemented yet"),
+])
+def test_bits_per_character(capsys, wrong, hint):
+    _accepts_right_flags_wrong(capsys, ch00.check_bits_per_character, bpc_solution, wrong, hint)
+
+
+def test_bits_per_character_solution_matches_the_package_on_the_unigram():
+    from lm_course.evaluate import bits_per_token
+
+    tok, unigram = ch00._unigram()
+    ids = tok.encode("To be, or not to be")
+    assert math.isclose(bpc_solution(unigram, ids), bits_per_token(unigram, ids), rel_tol=1e-6)
 
 
 def test_words_seen_twice():

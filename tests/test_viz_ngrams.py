@@ -1,4 +1,5 @@
-"""Chapter 1's plots: the bigram heatmap and bits per character against the order."""
+"""Chapter 1's plots (the bigram heatmap, bits per character against the
+order and against the discount), and readable ticks in chapter 0's corpus plots."""
 
 import math
 
@@ -39,3 +40,27 @@ def test_bpc_vs_order_draws_lines_infinities_and_sparsity():
         viz.plot_bpc_vs_order({})
     with pytest.raises(ValueError, match="infinite"):
         viz.plot_bpc_vs_order({"MLE": {2: math.inf}})
+
+
+def test_bpc_vs_discount_marks_best_chosen_and_estimate():
+    from lm_course.viz.ngrams import plot_bpc_vs_discount
+
+    ax = plot_bpc_vs_discount({0.5: 2.3, 0.9: 2.19, 0.95: 2.18, 0.99: 2.2}, chosen=0.9, estimate=0.67)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any("lowest: D = 0.95" in label for label in labels)
+    assert any("chosen" in label and "0.9" in label for label in labels)
+    assert any("0.670" in label for label in labels)
+    assert ax.get_xlabel() == "discount D" and "bits" in ax.get_ylabel() and ax.get_title()
+    with pytest.raises(ValueError, match="empty"):
+        plot_bpc_vs_discount({})
+    with pytest.raises(ValueError, match="finite"):
+        plot_bpc_vs_discount({0.5: math.inf})
+
+
+def test_tick_labels_are_readable():
+    from lm_course.viz.corpus import plot_char_frequencies, plot_play_lengths
+
+    ax = plot_char_frequencies("to be or not to be\n")
+    assert min(t.get_fontsize() for t in ax.get_xticklabels()) >= 8
+    ax = plot_play_lengths({"a": "xx", "b": "xxx"}, {"a": "train", "b": "val"})
+    assert min(t.get_fontsize() for t in ax.get_yticklabels()) >= 8

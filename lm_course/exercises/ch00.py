@@ -1,13 +1,51 @@
-"""Checkers for the exercises of ``00_welcome.ipynb``."""
+"""Checkers for the exercises of ``00_welcome.ipynb``.
+
+Exercises 1 and 4 take a number; exercises 2 and 3 take a function the
+student writes (its stub raises ``NotImplementedError``). Every checker prints
+✅ or ❌ with a hint, returns ``True``/``False`` and never raises.
+:func:`call_student` is the shared way to call a student's function; the
+checkers of later chapters use it too.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import lru_cache
+
+import torch
 
 from lm_course.exercises._check import close, report, require_number
 
-__all__ = ["check_log_prob_of_word", "check_uniform_bits", "check_perplexity", "check_words_seen_twice"]
+__all__ = ["call_student", "check_log_prob_of_word", "check_entropy_bits",
+           "check_bits_per_character", "check_words_seen_twice"]
+
+
+def call_student(fn: object, exercise: str, hint: str, *args: object) -> tuple[bool, object]:
+    """Call the student's ``fn(*args)`` and return ``(True, result)``; or print
+    why it could not be used and return ``(False, None)``.
+
+    ``hint`` is printed when the body is still the stub
+    (``raise NotImplementedError``). A function that raises anything else, or
+    returns ``None``, is reported, never re-raised.
+    """
+    if not callable(fn):
+        print(f"❌ {exercise}: pass the function itself (e.g. check_x(x), not check_x(x(...))); "
+              f"got {type(fn).__name__}.")
+        return False, None
+    try:
+        result = fn(*args)
+    except NotImplementedError:
+        print(f"❌ {exercise}: not implemented yet. Replace `raise NotImplementedError` with your code. "
+              f"Hint: {hint}")
+        return False, None
+    except Exception as err:  # the student's code may fail in any way: report it
+        print(f"❌ {exercise}: your function raised {type(err).__name__}: {err}")
+        return False, None
+    if result is None:
+        print(f"❌ {exercise}: your function returned None; did you forget `return`?")
+        return False, None
+    return True, result
 
 
 @lru_cache(maxsize=1)
@@ -43,34 +81,147 @@ def check_log_prob_of_word(answer: object) -> bool:
                   "multiply p('t') p('h') p('e'), or add their log2; the unigram model ignores the context.")
 
 
-def check_uniform_bits(answer: object) -> bool:
-    """Exercise 2: bits per character of the uniform model over 63 characters."""
-    name = "Exercise 2 (uniform model)"
-    value = require_number(answer, name)
-    if value is None:
-        return False
-    want = math.log2(63)
-    if close(value, 1 / 63) or close(value, 63):
-        return report(False, name, "", "bits per character is -log2 of the probability of each character.")
-    return report(close(value, want), name,
-                  f"log2(63) = {want:.3f} bits: every character costs the same, whatever it is.",
-                  "every character gets probability 1/63; take -log2 of that.")
+# ---------------------------------------------------------------- exercise 2
+def _entropy(p: torch.Tensor) -> float:
+    """The reference: H(p) in bits with 0 log 0 = 0 (float64)."""
+    p = p.double()
+    nz = p[p > 0]
+    return float(-(nz * nz.log2()).sum())
 
 
-def check_perplexity(answer: object, bits: float) -> bool:
-    """Exercise 3: the perplexity that corresponds to ``bits`` bits per character."""
-    name = "Exercise 3 (perplexity)"
-    value = require_number(answer, name)
-    if value is None:
-        return False
-    want = 2 ** bits
-    if close(value, math.exp(bits)):
-        return report(False, name, "", "bits are base-2 logarithms, so use 2 ** bits, not e ** bits.")
-    return report(close(value, want), name,
-                  f"2 ** {bits:.3f} = {want:.2f}: as uncertain as a fair choice among {want:.1f} characters.",
-                  "perplexity = 2 ** (bits per character).")
+def _entropy_cases() -> list[torch.Tensor]:
+    """Fixed distributions, then random ones; those with zeros come last, so
+    the commonest slips (log base, sign, weighting) are diagnosed first."""
+    g = torch.Generator().manual_seed(0)
+    no_zeros = [torch.tensor([0.5, 0.5]), torch.tensor([0.5, 0.25, 0.25]), torch.full((63,), 1 / 63)]
+    no_zeros += [torch.rand(n, generator=g) + 0.05 for n in (5, 17)]
+    with_zeros = [torch.tensor([1.0, 0.0, 0.0, 0.0]), torch.tensor([0.0, 0.25, 0.75])]
+    sparse = torch.rand(30, generator=g) * (torch.rand(30, generator=g) > 0.5)
+    sparse[0] = 1.0
+    with_zeros.append(sparse)
+    return [p / p.sum() for p in no_zeros + with_zeros]
 
 
+def check_entropy_bits(fn: Callable) -> bool:
+    """Exercise 2: ``fn(p)`` returns the entropy ``-sum_i p_i log2 p_i`` of a
+    ``(V,)`` distribution in bits, with ``0 log 0 = 0``."""
+    name = "Exercise 2 (entropy)"
+    for p in _entropy_cases():
+        ok, got = call_student(fn, name, "H(p) = -sum over i of p[i] * log2(p[i]); torch.log2 works "
+                                         "element-wise.", p.clone())
+        if not ok:
+            return False
+        value = require_number(got, name)
+        if value is None:
+            if (p == 0).any():
+                return report(False, name, "", "0 * log2(0) is 0 * -inf = nan in floating point; the "
+                                               "convention is 0 log 0 = 0: sum over the entries with p > 0 "
+                                               "only (e.g. p[p > 0]).")
+            return False
+        want = _entropy(p)
+        if close(value, want, rel=1e-5):
+            continue
+        shown = [round(x, 4) for x in p.tolist()[:6]] + (["..."] if len(p) > 6 else [])
+        if want > 0 and close(value, want * math.log(2), rel=1e-5):
+            hint = "that is the entropy in nats (natural log); bits need log2."
+        elif want > 0 and close(value, -want, rel=1e-5):
+            hint = "entropy is never negative: -sum p log2 p (each log2 p <= 0, so mind the sign)."
+        elif close(value, float(-p.double()[p > 0].log2().sum()), rel=1e-5) or \
+                close(value, float(-p.double()[p > 0].log2().mean()), rel=1e-5):
+            hint = "weight each -log2 p[i] by its probability p[i]: H is an average over the distribution."
+        elif math.isinf(value):
+            hint = "0 log 0 counts as 0: leave out the entries with p = 0."
+        else:
+            hint = f"for p = {shown} expected H = {want:.4f} bits, got {value:.4f}."
+        return report(False, name, "", hint)
+    _, unigram = _unigram()
+    h = _entropy(unigram.counts / unigram.counts.sum())
+    return report(True, name, f"H(uniform over 63) = log2 63 = {math.log2(63):.3f} bits, the most any "
+                              f"distribution over 63 characters can have; the unigram model's own "
+                              f"distribution has H = {h:.3f} bits: text drawn from the model itself would "
+                              "cost it exactly that many bits per character, on average.", "")
+
+
+# ---------------------------------------------------------------- exercise 3
+class _ToyBigram:
+    """A small context-dependent model (its own start distribution, then a
+    random bigram table) with only ``next_token_probs``: the reference is
+    :func:`lm_course.evaluate.bits_per_token`'s slow path."""
+
+    def __init__(self, vocab_size: int, seed: int):
+        g = torch.Generator().manual_seed(seed)
+        self.vocab_size = vocab_size
+        self.start = torch.rand(vocab_size, generator=g, dtype=torch.float64) + 0.1  # (V,)
+        self.start /= self.start.sum()
+        table = torch.rand(vocab_size, vocab_size, generator=g, dtype=torch.float64) ** 3 + 0.01  # (V, V)
+        self.table = table / table.sum(dim=1, keepdim=True)
+
+    def next_token_probs(self, context) -> torch.Tensor:
+        if len(context) == 0:
+            return self.start.clone()
+        return self.table[int(context[-1])].clone()  # (V,)
+
+
+def _bpc_variants(model, ids: list[int]) -> dict[str, float]:
+    """The right answer and the commonest wrong ones, by name."""
+    logp = [math.log2(float(model.next_token_probs(ids[:t])[ids[t]])) for t in range(len(ids))]
+    ahead = [math.log2(float(model.next_token_probs(ids[:t + 1])[ids[t]])) for t in range(1, len(ids))]
+    n = len(ids)
+    return {
+        "right": -sum(logp[1:]) / (n - 1),
+        "first scored": -sum(logp) / n,
+        "divided by N": -sum(logp[1:]) / n,
+        "nats": -sum(logp[1:]) / (n - 1) * math.log(2),
+        "sign": sum(logp[1:]) / (n - 1),
+        "context includes the target": -sum(ahead) / (n - 1),
+    }
+
+
+_BPC_HINTS = {
+    "first scored": "the first character is only context: score x_2..x_N, N-1 predictions "
+                    "(the context of ids[t] is ids[:t], for t = 1 .. N-1).",
+    "divided by N": "you sum N-1 predictions, so divide by N-1, not by N.",
+    "nats": "that is nats per character (natural log); bits need log2.",
+    "sign": "bits per character is positive: it is MINUS the mean log2 probability.",
+    "context includes the target": "the context of ids[t] is ids[:t], the characters BEFORE it; "
+                                   "ids[:t+1] already contains the answer.",
+}
+
+
+def check_bits_per_character(fn: Callable) -> bool:
+    """Exercise 3: ``fn(model, ids)`` returns the bits per character
+    ``-1/(N-1) sum_{t=2..N} log2 p(x_t | x_<t)`` of ``model`` (anything with
+    ``next_token_probs(context)``) on the list of ``N >= 2`` token ids ``ids``,
+    as :func:`lm_course.evaluate.bits_per_token` computes it."""
+    from lm_course.evaluate import bits_per_token
+
+    name = "Exercise 3 (bits per character)"
+    g = torch.Generator().manual_seed(1)
+    cases = [(_ToyBigram(3, seed=0), [0, 1]), (_ToyBigram(3, seed=0), [2, 0, 1, 1, 0])]
+    for seed, length in [(1, 12), (2, 40)]:
+        cases.append((_ToyBigram(5, seed), torch.randint(0, 5, (length,), generator=g).tolist()))
+    for model, ids in cases:
+        ok, got = call_student(fn, name, "loop t = 1 .. len(ids) - 1: p = model.next_token_probs(ids[:t]), "
+                                         "add -log2 p[ids[t]]; divide the total by len(ids) - 1.",
+                               model, list(ids))
+        if not ok:
+            return False
+        value = require_number(got, name)
+        if value is None:
+            return False
+        want = bits_per_token(model, ids)
+        if close(value, want, rel=1e-6):
+            continue
+        variants = _bpc_variants(model, ids)
+        slip = next((k for k, v in variants.items() if k != "right" and close(value, v, rel=1e-6)), None)
+        hint = _BPC_HINTS.get(slip, f"on ids = {ids} expected {want:.4f} bits per character, got {value:.4f}.")
+        return report(False, name, "", hint)
+    return report(True, name, "The same number as lm_course.evaluate.bits_per_token; its perplexity is "
+                              "2 ** bpc. (The course's models also offer a batched token_log_probs, "
+                              "which is much faster than one call per character.)", "")
+
+
+# ---------------------------------------------------------------- exercise 4
 def check_words_seen_twice(answer: object) -> bool:
     """Exercise 4: how many different words occur exactly twice in the
     training split (lower-cased, as counted by ``viz.corpus.word_counts``)."""

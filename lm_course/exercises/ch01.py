@@ -1,30 +1,32 @@
 """Checkers for the exercises of ``01_ngrams.ipynb``.
 
-Each checker computes the right answer itself (from the course's data and
-:mod:`lm_course.ngram`) only once you give an answer, prints ✅ or ❌ with a
-hint, and returns ``True``/``False``; it never raises on a wrong answer.
+Exercise 1 takes a number; exercises 2 to 4 take a function the student
+writes (its stub raises ``NotImplementedError``), run on fixed inputs and a
+random text against :mod:`lm_course.ngram` or an exact reference. In
+exercises 3 and 4 the function gets only the counts (``count``,
+``continuation_count``, ``vocab_size``), not the model's probabilities. Each checker
+prints ✅ or ❌ with a hint and returns ``True``/``False``; it never raises.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 import torch
 
 from lm_course.exercises._check import close, report, require_number
+from lm_course.exercises.ch00 import call_student
 
 __all__ = [
     "check_bigram_probability",
     "check_add_k",
-    "check_kneser_ney_weight",
-    "check_best_k",
+    "check_jelinek_mercer",
+    "check_kneser_ney_trigram",
+    "jelinek_mercer_reference",
+    "kneser_ney_trigram_reference",
 ]
-
-#: Exercise 3's context and the model it is asked about.
-KN_CONTEXT, KN_ORDER, KN_DISCOUNT = "King", 5, 0.75
-#: Exercise 4's candidate pseudo-counts.
-K_CANDIDATES = (1.0, 0.1, 0.01, 0.001)
 
 
 @lru_cache(maxsize=1)
@@ -33,17 +35,6 @@ def _names_counts() -> tuple[torch.Tensor, list[str]]:
     from lm_course.ngram import bigram_count_matrix
 
     return bigram_count_matrix(load_names())
-
-
-@lru_cache(maxsize=1)
-def _train_model():
-    from lm_course.data import load_shakespeare
-    from lm_course.ngram import NGramLM
-    from lm_course.tokenizers import corpus_tokenizer
-
-    tok = corpus_tokenizer()
-    return tok, NGramLM(KN_ORDER, discount=KN_DISCOUNT).fit(tok.encode(load_shakespeare("train")),
-                                                           tok.vocab_size)
 
 
 def check_bigram_probability(answer: object) -> bool:
@@ -77,11 +68,6 @@ def check_add_k(answer: object) -> bool:
     """Exercise 2: a function ``add_k(counts, k)`` that turns the ``(V,)``
     counts of one context into its add-k distribution."""
     name = "Exercise 2 (add-k for one context)"
-    if answer is None:
-        print(f"❌ {name}: no answer yet. Define add_k(counts, k) and pass the function itself.")
-        return False
-    if not callable(answer):
-        return report(False, name, "", "pass the function itself, e.g. check_add_k(add_k), not its result.")
     cases = [
         (torch.tensor([3, 0, 1, 0]), 1.0),
         (torch.tensor([3, 0, 1, 0]), 0.5),
@@ -90,14 +76,15 @@ def check_add_k(answer: object) -> bool:
         (torch.tensor([2, 2, 4]), 0.0),  # k = 0 is the MLE
     ]
     for counts, k in cases:
+        ok, result = call_student(answer, name, "add k to every count, then divide by the new total "
+                                                "(the old total plus k for each of the V tokens).",
+                                  counts.clone(), k)
+        if not ok:
+            return False
         try:
-            result = answer(counts.clone(), k)
-            if result is None:
-                print(f"❌ {name}: your add_k returns None so far. Fill in its body and run the cell again.")
-                return False
             got = torch.as_tensor(result, dtype=torch.float64)
-        except Exception as err:  # a student's function may fail in any way
-            return report(False, name, "", f"add_k({counts.tolist()}, {k}) raised {type(err).__name__}: {err}.")
+        except Exception:
+            return report(False, name, "", f"return a (V,) tensor of probabilities, got {type(result).__name__}.")
         want = _reference_add_k(counts, k)
         if got.shape != want.shape:
             return report(False, name, "", f"return one probability per token: shape {tuple(want.shape)}, "
@@ -109,70 +96,227 @@ def check_add_k(answer: object) -> bool:
                     if abs(total - 1) > 1e-4 else
                     f"for counts {counts.tolist()} and k = {k} expected {want.tolist()}, got {got.tolist()}.")
             return report(False, name, "", hint)
-    return report(True, name, "(c + k) / (N + k V): every token gets k pseudo-counts, so nothing "
+    return report(True, name, "(c(h w) + k) / (c(h) + k V): every token gets k pseudo-counts, so nothing "
                               "has probability 0 (and k = 0 is the MLE).", "")
 
 
-def _kn_context_stats() -> tuple[int, int]:
-    """``N1+(h .)`` and ``c(h)`` for exercise 3's context in the training split."""
-    tok, model = _train_model()
-    h = tok.encode(KN_CONTEXT)
-    counts = [model.count(h + [w]) for w in range(tok.vocab_size)]
-    return sum(c > 0 for c in counts), sum(counts)
 
 
-def kneser_ney_weight() -> float:
-    """The interpolation weight ``D N1+(h .) / c(h)`` of exercise 3."""
-    types, total = _kn_context_stats()
-    return KN_DISCOUNT * types / total
+# ---------------------------------------------------------------- exercise 3
+class _CountsOnly:
+    """What exercises 3 and 4's functions may use: the counts of a fitted
+    :class:`~lm_course.ngram.NGramLM`, without its probabilities."""
+
+    def __init__(self, model):
+        self.vocab_size = model.vocab_size
+        self._model = model
+
+    def count(self, ngram: Sequence[int]) -> int:
+        return self._model.count(ngram)
+
+    def continuation_count(self, ngram: Sequence[int]) -> int:
+        return self._model.continuation_count(ngram)
 
 
-def check_kneser_ney_weight(answer: object) -> bool:
-    """Exercise 3: the probability mass a 5-gram Kneser-Ney model (D = 0.75)
-    hands to the lower orders after the context ``"King"``."""
-    name = "Exercise 3 (Kneser-Ney's reserved mass)"
-    value = require_number(answer, name)
-    if value is None:
-        return False
-    types, total = _kn_context_stats()
-    want = KN_DISCOUNT * types / total
-    if close(value, types / total):
-        return report(False, name, "", "you forgot the discount: each of the distinct followers gives up D.")
-    if close(value, KN_DISCOUNT / total):
-        return report(False, name, "", "multiply D by the number of *distinct* characters seen after the "
-                                       "context, N1+(h .), not by 1.")
-    return report(close(value, want), name,
-                  f"{KN_DISCOUNT} x {types} / {total} = {want:.4f}: every distinct follower of '{KN_CONTEXT}' "
-                  "gave up D counts, and that mass goes to the lower orders, so unseen characters get "
-                  "some probability too.",
-                  "lambda(h) = D * (number of distinct characters seen after h) / (count of h); "
-                  "use model.count(context_ids + [w]) for every w.")
+@lru_cache(maxsize=1)
+def _small_counts() -> tuple[_CountsOnly, list[int]]:
+    """A random text over 5 tokens: token 4 never occurs, token 3 only at the
+    very end (so contexts ending in it are never followed by anything)."""
+    from lm_course.ngram import NGramLM
+
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, 3, (59,), generator=g).tolist() + [3]
+    return _CountsOnly(NGramLM(4).fit(ids, 5)), ids
 
 
-def best_k() -> float:
-    """The k of :data:`K_CANDIDATES` with the lowest validation bits per
-    character for add-k at order 5 (exercise 4)."""
+@lru_cache(maxsize=1)
+def _shakespeare_counts() -> _CountsOnly:
     from lm_course.data import load_shakespeare
-    from lm_course.evaluate import bits_per_token
+    from lm_course.ngram import NGramLM
+    from lm_course.tokenizers import corpus_tokenizer
 
-    tok, model = _train_model()
-    val = tok.encode(load_shakespeare("val"))
-    scores = {k: bits_per_token(model.variant(smoothing="add_k", k=k), val) for k in K_CANDIDATES}
-    return min(scores, key=scores.get)
+    tok = corpus_tokenizer()
+    return _CountsOnly(NGramLM(5).fit(tok.encode(load_shakespeare("train")), tok.vocab_size))
 
 
-def check_best_k(answer: object) -> bool:
-    """Exercise 4: which k of ``K_CANDIDATES`` gives the add-k 5-gram model the
-    lowest validation bits per character."""
-    name = "Exercise 4 (tuning k)"
-    value = require_number(answer, name)
-    if value is None:
+def jelinek_mercer_reference(counts, w: int, h: Sequence[int], lambdas: Sequence[float], *,
+                             renormalise: bool = True, last: bool = True, uniform: bool = True) -> float:
+    """``p_JM(w | h)`` of the Jelinek-Mercer model of order ``n = len(lambdas) - 1``
+    (``01_ngrams.ipynb``, "Interpolation"), from ``counts.count`` alone; ``h``
+    holds the ``n - 1`` context tokens. Orders whose context was never
+    followed by anything are dropped and the other weights renormalised;
+    equals ``NGramLM(n, "interpolated", lambdas=lambdas).prob(w, h)``.
+
+    ``renormalise=False`` (unseen orders count as probability 0),
+    ``last=False`` (the first ``m - 1`` tokens of ``h`` instead of the last)
+    and ``uniform=False`` (no ``lambda_0 / V`` term) build the commonest
+    wrong versions, which the checker recognises.
+    """
+    V, n = counts.vocab_size, len(lambdas) - 1
+    numerator, weight = (lambdas[0] / V if uniform else 0.0), lambdas[0]
+    for m in range(1, n + 1):
+        ctx = list(h[len(h) - m + 1:]) if last else list(h[: m - 1])  # m - 1 tokens
+        row = [counts.count(ctx + [v]) for v in range(V)]
+        total = sum(row)
+        if total > 0:
+            numerator += lambdas[m] * row[w] / total
+        if total > 0 or not renormalise:
+            weight += lambdas[m]
+    return numerator / weight
+
+
+_JM_SLIPS = {
+    "renormalise": ("when the context of an order was never seen, drop that order: leave its lambda out of "
+                    "the sum and divide by the sum of the weights you kept, so the probabilities still add "
+                    "up to 1."),
+    "last": "the context of order m is the LAST m - 1 tokens of h, the ones right before w: h[len(h) - m + 1:].",
+    "uniform": "add the uniform term lambda_0 / V: it is what keeps unseen tokens above 0.",
+}
+
+
+def _jm_cases() -> list[tuple[object, list[int], list[int], tuple[float, ...]]]:
+    """``(counts, h, ws, lambdas)`` for orders 2, 3 and 4, then the
+    5-gram of the chapter after ``King``."""
+    from lm_course.ngram import default_lambdas
+    from lm_course.tokenizers import corpus_tokenizer
+
+    small, ids = _small_counts()
+    ws = list(range(5))
+    cases = [(small, [ids[0]], ws, (0.1, 0.3, 0.6)),
+             (small, [ids[0], ids[1]], ws, default_lambdas(3)),
+             (small, [2, 1, 0], ws, (0.05, 0.15, 0.2, 0.25, 0.35)),
+             (small, [ids[-2], 3], ws, default_lambdas(3)),  # never followed: drop two orders
+             (small, [3, 3, 3], ws, default_lambdas(4))]
+    tok = corpus_tokenizer()
+    cases.append((_shakespeare_counts(), tok.encode("King"), tok.encode("slQ"), default_lambdas(5)))
+    return cases
+
+
+def _run_probability_cases(fn: Callable, name: str, stub_hint: str, cases, reference, slips: dict,
+                           slip_hints: dict[str, str]) -> bool:
+    """Exercises 3 and 4: call ``fn(counts, w, h, setting)`` on every case,
+    compare with ``reference`` and name the slip it matches."""
+    for counts, h, ws, setting in cases:
+        V = counts.vocab_size
+        unseen = any(sum(counts.count(list(h[len(h) - k:]) + [v]) for v in range(V)) == 0
+                     for k in range(1, len(h) + 1))  # some order's context is never followed by anything
+        for w in ws:
+            ok, result = call_student(fn, name, stub_hint, counts, w, list(h), setting)
+            value = require_number(result, name) if ok else None
+            if value is None:
+                if unseen:
+                    print(f"   Hint: the context {list(h)} (or a shorter part of it) is never followed by "
+                          "anything in the counts: its total is 0, so that order cannot give a probability.")
+                return False
+            want = reference(counts, w, h, setting)
+            if close(value, want, rel=1e-6, abs_=1e-12):
+                continue
+            slip = next((k for k, kw in slips.items()
+                         if close(value, reference(counts, w, h, setting, **kw), rel=1e-6, abs_=1e-12)), None)
+            hint = slip_hints.get(slip, f"for w = {w}, h = {list(h)} expected {want:.6g}, got {value:.6g}.")
+            return report(False, name, "", hint)
+    return True
+
+
+def _shown(reference, counts, h, ws, setting, context: str) -> str:
+    from lm_course.tokenizers import corpus_tokenizer
+
+    tok = corpus_tokenizer()
+    return ", ".join(f"p({tok.decode([w])!r} | {context!r}) = {reference(counts, w, h, setting):.3g}" for w in ws)
+
+
+def check_jelinek_mercer(fn: Callable) -> bool:
+    """Exercise 3: ``fn(counts, w, h, lambdas)`` returns ``p_JM(w | h)`` of the
+    Jelinek-Mercer model of order ``len(lambdas) - 1``, computed from
+    ``counts.count`` only; compared with ``NGramLM(n, "interpolated")`` on
+    orders 2 to 5, seen and unseen contexts."""
+    name = "Exercise 3 (Jelinek-Mercer by hand)"
+    cases = _jm_cases()
+    if not _run_probability_cases(
+            fn, name, "for m = 1 .. n take the last m - 1 tokens of h as the context, its counts "
+                      "c(context v) for every v, and add lambdas[m] * c(context w) / total; start from "
+                      "lambdas[0] / V.",
+            cases, jelinek_mercer_reference,
+            {"renormalise": dict(renormalise=False), "last": dict(last=False), "uniform": dict(uniform=False)},
+            _JM_SLIPS):
         return False
-    if not any(math.isclose(value, k) for k in K_CANDIDATES):
-        return report(False, name, "", f"pick one of the candidates {K_CANDIDATES}.")
-    want = best_k()
-    return report(math.isclose(value, want), name,
-                  f"k = {want:g}: at order 5 most contexts are rare, and a big k drowns their few "
-                  "counts in pseudo-counts. (Kneser-Ney still does better.)",
-                  "score model.variant(smoothing='add_k', k=k) with bits_per_token on the validation "
-                  "ids for each candidate and keep the lowest.")
+    counts, h, ws, lambdas = cases[-1]
+    return report(True, name, "The same as NGramLM(n, 'interpolated'): "
+                              + _shown(jelinek_mercer_reference, counts, h, ws, lambdas, "King") + ".", "")
+
+
+# ---------------------------------------------------------------- exercise 4
+def kneser_ney_trigram_reference(counts, w: int, h: Sequence[int], D: float, *,
+                                 lower: str = "continuation", floor: bool = True,
+                                 context_total: str = "followers") -> float:
+    """``p_KN(w | h)`` of an interpolated Kneser-Ney trigram model, from
+    ``counts.count`` and ``counts.continuation_count`` (``01_ngrams.ipynb``,
+    "Kneser-Ney smoothing"); equals ``NGramLM(3, discount=D).prob(w, h)``.
+
+    The keyword arguments build the commonest wrong versions the checker
+    recognises: ``lower="raw"`` (ordinary counts at the lower orders),
+    ``floor=False`` (an undiscounted unigram level with no uniform floor),
+    ``context_total="count"`` (``c(h)`` taken as ``count(h)`` rather than
+    ``sum_v c(h v)``).
+    """
+    V = counts.vocab_size
+    low = counts.continuation_count if lower == "continuation" else counts.count
+
+    def level(row: list[int], p_lower: float, total: float | None = None) -> float:
+        total = sum(row) if total is None else total
+        if total == 0:  # a context never seen passes the lower order through
+            return p_lower
+        types = sum(c > 0 for c in row)
+        return max(row[w] - D, 0) / total + D * types / total * p_lower
+
+    unigram = [low([v]) for v in range(V)]
+    p = level(unigram, 1.0 / V) if floor else unigram[w] / sum(unigram)
+    p = level([low([h[1], v]) for v in range(V)], p)
+    top = [counts.count([h[0], h[1], v]) for v in range(V)]
+    return level(top, p, total=counts.count(list(h)) if context_total == "count" else None)
+
+
+_KN_SLIPS = {
+    "lower": ("at the lower orders use continuation counts (counts.continuation_count), not the "
+              "ordinary counts: that is the 'San Francisco' idea."),
+    "floor": ("the unigram level is discounted too: max(N1+(. w) - D, 0) / N1+(. .) plus its reserved "
+              "mass times the uniform 1/V, so that no token gets probability 0."),
+    "context_total": ("take c(h) as the sum over v of c(h v), how often h is FOLLOWED by something; "
+                      "counts.count(h) also counts an h at the very end of the text."),
+}
+
+
+def _kn_cases() -> list[tuple[object, list[int], list[int], float]]:
+    """``(counts, h, ws, D)``: the small random text with every kind of
+    context, and a few characters after ``Ki`` in Shakespeare."""
+    from lm_course.tokenizers import corpus_tokenizer
+
+    small, ids = _small_counts()
+    ws = list(range(5))
+    cases = [(small, [ids[0], ids[1]], ws, 0.75),
+             (small, [2, 1], ws, 0.3),
+             (small, [ids[-2], 3], ws, 0.75),  # seen once, at the very end: never followed
+             (small, [3, 3], ws, 0.5)]
+    tok = corpus_tokenizer()
+    cases.append((_shakespeare_counts(), tok.encode("Ki"), tok.encode("ngQ"), 0.75))
+    return cases
+
+
+def check_kneser_ney_trigram(fn: Callable) -> bool:
+    """Exercise 4: ``fn(counts, w, h, D)`` returns ``p_KN(w | h)`` of an
+    interpolated Kneser-Ney trigram model (``h`` two token ids), computed
+    from ``counts.count`` and ``counts.continuation_count`` only; compared
+    with :class:`lm_course.ngram.NGramLM` ``(3, "kneser_ney")``."""
+    name = "Exercise 4 (Kneser-Ney by hand)"
+    cases = _kn_cases()
+    if not _run_probability_cases(
+            fn, name, "three levels, bottom up: p = 1/V; then the unigram level from continuation counts "
+                      "N1+(. v); then the bigram level from N1+(. h[1] v); then the top level from "
+                      "c(h[0] h[1] v). Each: max(c - D, 0) / total + D * types / total * p_lower.",
+            cases, kneser_ney_trigram_reference,
+            {"lower": dict(lower="raw"), "floor": dict(floor=False), "context_total": dict(context_total="count")},
+            _KN_SLIPS):
+        return False
+    counts, h, ws, D = cases[-1]
+    return report(True, name, "The same as NGramLM(3, 'kneser_ney'): "
+                              + _shown(kneser_ney_trigram_reference, counts, h, ws, D, "Ki") + ".", "")

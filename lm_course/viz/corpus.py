@@ -25,7 +25,7 @@ def plot_play_lengths(plays: dict[str, str], split_of: dict[str, str], ax=None):
     handles = [Patch(color=colour, label=split) for split, colour in _SPLIT_COLOURS.items()]
     ax.set_xlabel("thousands of characters")
     ax.set_ylabel("play")
-    ax.tick_params(axis="y", labelsize=7)
+    ax.tick_params(axis="y", labelsize=8)
     ax.set_title("Length of each play, coloured by split")
     ax.legend(handles=handles, title="split", loc="lower right")
     return ax
@@ -39,7 +39,7 @@ def plot_char_frequencies(text: str, ax=None):
     if ax is None:
         _, ax = plt.subplots(figsize=(12, 3.5))
     ax.bar(range(len(freqs)), freqs, color="tab:blue", label="relative frequency")
-    ax.set_xticks(range(len(freqs)), labels, fontsize=7)
+    ax.set_xticks(range(len(freqs)), labels, fontsize=8)
     ax.set_xlabel("character (␣ = space, \\n = line break)")
     ax.set_ylabel("relative frequency")
     ax.set_title(f"Character frequencies ({len(counts)} distinct characters)")

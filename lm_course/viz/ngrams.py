@@ -1,6 +1,7 @@
 """Plots of chapter 1, ``01_ngrams.ipynb``: the bigram count matrix
-("Counting bigrams") and validation bits per character against the order
-("How long a context? Order against sparsity")."""
+("Counting bigrams"), validation bits per character against the order
+("How long a context? Order against sparsity") and against Kneser-Ney's
+discount D ("Choosing the model on validation data")."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import torch
 
 from lm_course.viz.distributions import visible_token
 
-__all__ = ["plot_bigram_counts", "plot_bpc_vs_order"]
+__all__ = ["plot_bigram_counts", "plot_bpc_vs_order", "plot_bpc_vs_discount"]
 
 
 def plot_bigram_counts(counts, labels: Sequence[str], ax=None, annotate: bool = True,
@@ -43,7 +44,7 @@ def plot_bigram_counts(counts, labels: Sequence[str], ax=None, annotate: bool = 
     if annotate:
         threshold = arr.max() / 4  # where the square-root scale turns dark
         for i, j in zip(*np.nonzero(arr)):
-            ax.text(j, i, str(int(arr[i, j])), ha="center", va="center", fontsize=5,
+            ax.text(j, i, str(int(arr[i, j])), ha="center", va="center", fontsize=6.5,
                     color="white" if arr[i, j] > threshold else "dimgray")
     ax.set_xlabel("next character")
     ax.set_ylabel("current character")
@@ -108,6 +109,44 @@ def plot_bpc_vs_order(results: Mapping[str, Mapping[int, float]], ax=None,
     ax.set_xlabel("order n of the n-gram model (context = n - 1 characters)")
     ax.set_ylabel("validation bits per character")
     ax.set_title(title or "Longer contexts help until the counts get sparse")
-    ax.legend(handles=handles, fontsize=8, loc="lower left")
+    # below the axes, so it hides neither the lines nor the grey bars
+    ax.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_bpc_vs_discount(bits_by_discount: Mapping[float, float], ax=None,
+                         chosen: float | None = None, estimate: float | None = None,
+                         title: str | None = None):
+    """Validation bits per character of one Kneser-Ney model against its
+    discount ``D`` (``bits_by_discount[D] = bits``), the best point circled.
+
+    ``chosen`` marks the discount the model was picked with; ``estimate``
+    draws a vertical line at a closed-form estimate of D (e.g. Ney et al.'s
+    ``n1 / (n1 + 2 n2)``). Returns the axes.
+    """
+    import matplotlib.pyplot as plt
+
+    if not bits_by_discount:
+        raise ValueError("nothing to plot: bits_by_discount is empty")
+    ds = np.array(sorted(bits_by_discount), dtype=float)
+    bits = np.array([bits_by_discount[d] for d in sorted(bits_by_discount)], dtype=float)
+    if not np.isfinite(bits).all():
+        raise ValueError("every score must be finite (Kneser-Ney never gives probability 0)")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(ds, bits, "o-", color="tab:green", label="Kneser-Ney, validation")
+    best = int(np.argmin(bits))
+    ax.scatter([ds[best]], [bits[best]], s=180, facecolors="none", edgecolors="black", linewidths=2,
+               label=f"lowest: D = {ds[best]:g}, {bits[best]:.4f} bits", zorder=3)
+    if chosen is not None and chosen in bits_by_discount:
+        ax.scatter([chosen], [bits_by_discount[chosen]], marker="*", s=160, color="tab:red", zorder=4,
+                   label=f"chosen on the coarse grid: D = {chosen:g}")
+    if estimate is not None:
+        ax.axvline(estimate, ls="--", color="gray", label=f"Ney et al.'s estimate n1 / (n1 + 2 n2) = {estimate:.3f}")
+    ax.set_xlabel("discount D")
+    ax.set_ylabel("validation bits per character")
+    ax.set_title(title or "Kneser-Ney's discount D, tuned on validation")
+    ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return ax
