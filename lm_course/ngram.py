@@ -7,9 +7,9 @@ Explained in ``01_ngrams.ipynb``: "Counting bigrams" (:func:`bigram_count_matrix
 (``"kneser_ney"``, the default); "Perplexity and bits per character" and
 "Sampling" use :meth:`NGramLM.token_log_probs` and :meth:`NGramLM.generate`.
 
-An n-gram model of order N predicts a token from the N-1 tokens before it::
+An n-gram model of order n predicts a token from the n-1 tokens before it::
 
-    p(x_t | x_<t) ~= p(x_t | x_{t-N+1} .. x_{t-1})
+    p(x_t | x_<t) ~= p(x_t | x_{t-n+1} .. x_{t-1})
 
 How the counts are stored
     Every n-gram ``(x_1, .., x_n)`` is one integer, its digits in base V
@@ -20,11 +20,11 @@ How the counts are stored
     ``V ** order`` must stay below 2**62 (order 8 with 63 characters is fine).
 
 Contexts shorter than ``order - 1``
-    At the start of a text there are fewer than N-1 tokens to condition on.
-    A context of m < N-1 tokens is answered by the model of order m+1 fitted on
+    At the start of a text there are fewer than n-1 tokens to condition on.
+    A context of m < n-1 tokens is answered by the model of order m+1 fitted on
     the same data with the same smoothing (its counts are part of the fit): the
     empty context gets the unigram distribution, one token the bigram one, and
-    so on. Contexts longer than N-1 tokens are cropped to their last N-1.
+    so on. Contexts longer than n-1 tokens are cropped to their last n-1.
 
 Unseen contexts
     Every smoothing returns a distribution that sums to 1 for every context.
@@ -137,8 +137,8 @@ class NGramLM:
     """A character (or any token) n-gram language model.
 
     Args:
-        order: N, the number of tokens in an n-gram (1 = unigram, 2 = bigram...);
-            the model looks at ``context_length = N - 1`` tokens.
+        order: n, the number of tokens in an n-gram (1 = unigram, 2 = bigram...);
+            the model looks at ``context_length = n - 1`` tokens.
         smoothing: how counts become probabilities, one of :data:`SMOOTHINGS`:
 
             * ``"mle"``: ``c(h, w) / c(h)`` (zero for every unseen n-gram).

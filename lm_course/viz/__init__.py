@@ -21,6 +21,7 @@ _WHERE = {
     # n-grams (chapter 1)
     "plot_bigram_counts": "lm_course.viz.ngrams",
     "plot_bpc_vs_order": "lm_course.viz.ngrams",
+    "plot_bpc_vs_discount": "lm_course.viz.ngrams",
     # training (chapters 2, 3, 5, 7)
     "plot_loss_curves": "lm_course.viz.curves",
     # embeddings (chapter 2)
