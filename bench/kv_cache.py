@@ -8,7 +8,10 @@ the weights are random, which does not change the arithmetic), then times
 greedy :func:`lm_course.sampling.generate` token by token
 (:func:`lm_course.sampling.generation_timings`), batch 1, with and without
 the KV cache. Prints tokens per second after n tokens and the ratio
-cache / no cache; the ratio is the number to compare across machines.
+cache / no cache (the ratio is the number to compare across machines), then
+the time of single steps: the prompt step against a one-token step with the
+cache (a many-position step costs far less per position: a one-token step is
+bound by reading the weights from memory), and the last step without it.
 Nothing here asserts on time. Results also go to
 ``bench/results/kv_cache-<timestamp>.json`` (git-ignored).
 
@@ -64,6 +67,12 @@ def main(argv: list[str] | None = None) -> int:
         fast, slow = n / float(timings[True][n - 1]), n / float(timings[False][n - 1])
         rows.append({"n": n, "cache_tokens_per_s": fast, "no_cache_tokens_per_s": slow, "speed_up": fast / slow})
         print(f"{n:>12} | {fast:>11.2f} | {slow:>14.2f} | {fast / slow:>7.2f}x")
+    step_ms = {c: 1000 * torch.diff(timings[c], prepend=torch.zeros(1, dtype=torch.float64)) for c in timings}
+    one_token_ms = float(step_ms[True][1:].median()) if args.new_tokens > 1 else float("nan")
+    print(f"\nwith the cache: the prompt step ({args.prompt} positions) {float(step_ms[True][0]):.0f} ms, "
+          f"a one-token step {one_token_ms:.0f} ms (median)")
+    last = args.prompt + args.new_tokens - 1  # positions of the last no-cache step
+    print(f"without it: the last step ({last} positions) {float(step_ms[False][-1]):.0f} ms")
     out = ROOT / "bench" / "results" / f"kv_cache-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({

@@ -1,7 +1,7 @@
 """What each decoding strategy does to a next-token distribution, and the
 KV cache's speed, as pictures (``06_gpt2_sampling.ipynb``: "Temperature",
-"Top-k", "Top-p (nucleus) sampling", "The repetition penalty", "The KV
-cache").
+"Top-k", "Top-p (nucleus) sampling", "The repetition penalty", "Beam
+search", "The KV cache").
 
 Every function takes the model's raw ``logits`` ``(V,)`` for one position and
 a ``tokenizer`` (anything with ``decode``) or ``labels`` (one string per id)
@@ -20,7 +20,7 @@ from lm_course.viz._axes import label_axes
 from lm_course.viz.distributions import visible_token
 
 __all__ = ["plot_temperature", "plot_filtered_probs", "plot_top_p_cut", "plot_kept_counts",
-           "plot_generation_speed"]
+           "plot_cumulative_log_prob", "plot_generation_speed"]
 
 
 def _logits(logits) -> torch.Tensor:
@@ -156,37 +156,78 @@ def plot_top_p_cut(logits, top_p: float = 0.9, tokenizer=None, labels: Sequence[
     return ax
 
 
-def plot_kept_counts(counts: Mapping[str, Sequence[int]], text: str | None = None, ax=None,
+def _log_ticks(ax, top: float) -> None:
+    """Plain-number ticks 1, 2, 5, 10, 20, 50, ... on a log y axis up to ``top``."""
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator, ScalarFormatter
+
+    ticks = [m * 10 ** e for e in range(7) for m in (1, 2, 5) if m * 10 ** e <= max(top, 1) * 1.05]
+    ax.yaxis.set_major_locator(FixedLocator(ticks))
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def plot_kept_counts(counts: Mapping[str, Sequence[int]], text: str | Sequence[str] | None = None, ax=None,
                      title: str | None = None):
     """How many tokens each rule keeps at every position of a text
     (``{label: counts}``): top-k is flat, top-p follows the model's certainty.
-    ``text`` (one character per position) labels the x axis when short."""
+
+    ``text`` names the positions on the x axis when there are at most 80: a
+    string (one character per position, for a character model) or one string
+    per position (the tokens of a BPE model, drawn rotated).
+    """
     import matplotlib.pyplot as plt
 
     if not counts:
         raise ValueError("nothing to plot: counts is empty")
+    n = max(len(v) for v in counts.values())
     if ax is None:
-        _, ax = plt.subplots(figsize=(10, 3.4))
+        _, ax = plt.subplots(figsize=(max(10, 0.2 * n + 1.5), 3.4))
     for label, values in counts.items():
         ax.step(np.arange(len(values)), list(values), where="mid", label=label)
     if text is not None and len(text) <= 80:
-        ax.set_xticks(np.arange(len(text)), [visible_token(c) for c in text], fontfamily="DejaVu Sans Mono",
-                      fontsize=7)
-        ax.set_xlabel("position in the text (the character the model has just read)")
+        ticks = [visible_token(str(t)) for t in text]
+        rotation = 90 if any(len(t) > 1 for t in ticks) else 0
+        ax.set_xticks(np.arange(len(ticks)), ticks, fontfamily="DejaVu Sans Mono", fontsize=9, rotation=rotation)
+        ax.set_xlabel("position in the text (the token the model has just read; ␣ = space, ↵ = newline)")
     else:
         ax.set_xlabel("position in the text")
     ax.set_ylabel("tokens kept (log scale)")
     ax.set_yscale("log")
+    _log_ticks(ax, max(max(v) for v in counts.values() if len(v)))
     ax.grid(alpha=0.3)
     ax.set_title(title or "How many candidate tokens each rule keeps")
     ax.legend(fontsize=8)
     return ax
 
 
+def plot_cumulative_log_prob(log_probs: Mapping[str, Sequence[float]], ax=None, title: str | None = None):
+    """Beam search's picture: the running total ``sum_{s <= t} ln p(x_s | x_<s)``
+    of each continuation (``{label: per-token ln p}``) against the number of
+    tokens generated. The highest curve at the right end is the most probable
+    continuation; a curve that falls early and ends high is a beam that gave
+    up probability at first to gain it later, which greedy never does."""
+    import matplotlib.pyplot as plt
+
+    if not log_probs:
+        raise ValueError("nothing to plot: log_probs is empty")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 3.8))
+    for label, values in log_probs.items():
+        total = np.cumsum(np.asarray(values, dtype=float))
+        if total.size == 0:
+            raise ValueError(f"{label!r} has no tokens")
+        ax.plot(np.arange(1, total.size + 1), total, lw=1.8, label=f"{label} (total {total[-1]:.1f})")
+    label_axes(ax, "tokens generated", "running total of ln p (higher = more probable)",
+               title or "Beam search: total log-probability of each continuation", legend_fontsize=8)
+    return ax
+
+
 def plot_generation_speed(timings: Mapping[str, torch.Tensor | Sequence[float]], title: str | None = None):
     """Two panels from :func:`~lm_course.sampling.generation_timings` runs
     ``{label: cumulative seconds per token}``: the time to generate ``n``
-    tokens, and the average tokens per second ``n / time(n)``."""
+    tokens, and the time each token took (milliseconds for step ``n``; step 1
+    includes running the prompt)."""
     import matplotlib.pyplot as plt
 
     if not timings:
@@ -195,10 +236,12 @@ def plot_generation_speed(timings: Mapping[str, torch.Tensor | Sequence[float]],
     for label, seconds in timings.items():
         seconds = np.asarray(seconds, dtype=float)
         n = np.arange(1, len(seconds) + 1)
+        per_step = 1000 * np.diff(seconds, prepend=0.0)  # ms for each token
         left.plot(n, seconds, "o-", ms=2, label=label)
-        right.plot(n, n / seconds, "o-", ms=2, label=label)
+        right.plot(n, per_step, "o-", ms=2, label=label)
     label_axes(left, "tokens generated", "seconds since the start", "Time to generate n tokens")
-    label_axes(right, "tokens generated", "tokens per second (average so far)", "Generation speed")
+    label_axes(right, "token n", "milliseconds for token n", "Time per token (token 1 also runs the prompt)")
+    right.set_ylim(bottom=0)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
