@@ -235,7 +235,8 @@ def beam_search(model: nn.Module, idx: torch.Tensor, max_new_tokens: int, num_be
     extensions of the current beams; returns the best one, ``(B, T +
     max_new_tokens)``. ``num_beams=1`` is greedy decoding.
 
-    Length handling: there is no end-of-text token here, so every beam has
+    Length handling: an end-of-text token is treated as an ordinary token
+    (``transformers``' beam search would finish a beam there), so every beam has
     exactly ``max_new_tokens`` new tokens and their summed log-probabilities
     compare fairly; no length penalty is needed (``transformers``'
     ``length_penalty`` only matters when beams stop at different lengths).

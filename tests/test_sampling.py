@@ -360,3 +360,16 @@ def test_named_filters_compose_to_filter_logits():
         apply_temperature(one, -1.0)
     with pytest.raises(ValueError, match="logits"):
         top_k_filter(torch.zeros(2, 3, 4), 1)
+
+
+def test_plot_cumulative_log_prob():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from lm_course.viz import plot_cumulative_log_prob
+
+    ax = plot_cumulative_log_prob({"greedy": [-0.5, -1.0, -0.2], "4 beams": [-1.0, -0.1, -0.1]})
+    assert ax.get_xlabel() and ax.get_ylabel() and ax.get_legend() is not None
+    assert [line.get_ydata()[-1] for line in ax.get_lines()[:2]] == pytest.approx([-1.7, -1.2])
+    with pytest.raises(ValueError, match="empty"):
+        plot_cumulative_log_prob({})

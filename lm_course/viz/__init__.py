@@ -43,6 +43,7 @@ _WHERE = {
     "plot_temperature": "lm_course.viz.sampling",
     "plot_filtered_probs": "lm_course.viz.sampling",
     "plot_top_p_cut": "lm_course.viz.sampling",
+    "plot_cumulative_log_prob": "lm_course.viz.sampling",
     "plot_kept_counts": "lm_course.viz.sampling",
     "plot_generation_speed": "lm_course.viz.sampling",
     # pre-training objectives and fine-tuning (chapter 7)
