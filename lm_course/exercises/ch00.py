@@ -3,8 +3,8 @@
 Exercises 1 and 4 take a number; exercises 2 and 3 take a function the
 student writes (its stub raises ``NotImplementedError``). Every checker prints
 ✅ or ❌ with a hint, returns ``True``/``False`` and never raises.
-:func:`call_student` is the shared way to call a student's function; the
-checkers of later chapters use it too.
+Students' functions are called through
+:func:`lm_course.exercises._check.call_student`.
 """
 
 from __future__ import annotations
@@ -15,37 +15,10 @@ from functools import lru_cache
 
 import torch
 
-from lm_course.exercises._check import close, report, require_number
+from lm_course.exercises._check import call_student, close, report, require_number
 
-__all__ = ["call_student", "check_log_prob_of_word", "check_entropy_bits",
+__all__ = ["check_log_prob_of_word", "check_entropy_bits",
            "check_bits_per_character", "check_words_seen_twice"]
-
-
-def call_student(fn: object, exercise: str, hint: str, *args: object) -> tuple[bool, object]:
-    """Call the student's ``fn(*args)`` and return ``(True, result)``; or print
-    why it could not be used and return ``(False, None)``.
-
-    ``hint`` is printed when the body is still the stub
-    (``raise NotImplementedError``). A function that raises anything else, or
-    returns ``None``, is reported, never re-raised.
-    """
-    if not callable(fn):
-        print(f"❌ {exercise}: pass the function itself (e.g. check_x(x), not check_x(x(...))); "
-              f"got {type(fn).__name__}.")
-        return False, None
-    try:
-        result = fn(*args)
-    except NotImplementedError:
-        print(f"❌ {exercise}: not implemented yet. Replace `raise NotImplementedError` with your code. "
-              f"Hint: {hint}")
-        return False, None
-    except Exception as err:  # the student's code may fail in any way: report it
-        print(f"❌ {exercise}: your function raised {type(err).__name__}: {err}")
-        return False, None
-    if result is None:
-        print(f"❌ {exercise}: your function returned None; did you forget `return`?")
-        return False, None
-    return True, result
 
 
 @lru_cache(maxsize=1)
