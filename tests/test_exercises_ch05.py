@@ -2,20 +2,12 @@
 
 import math
 
+import pytest
 import torch
+import torch.nn.functional as F
 
 from lm_course.exercises import ch05
-from lm_course.gpt import GPT, GPTConfig
-
-
-def test_parameter_count(capsys):
-    right = GPT(GPTConfig(**ch05.EXERCISE_1_CONFIG)).num_parameters()
-    assert ch05.check_parameter_count(right)
-    cfg = ch05.EXERCISE_1_CONFIG
-    assert not ch05.check_parameter_count(right + cfg["vocab_size"] * cfg["n_embd"])  # untied head
-    assert "tying" in capsys.readouterr().out
-    assert not ch05.check_parameter_count(right + 1)
-    assert not ch05.check_parameter_count("many")
+from lm_course.gpt import Block, GPTConfig
 
 
 def test_layer_norm(capsys):
@@ -27,12 +19,19 @@ def test_layer_norm(capsys):
     def unbiased(x, gain, bias, eps=1e-5):
         return (x - x.mean(-1, keepdim=True)) / torch.sqrt(x.var(-1, keepdim=True) + eps) * gain + bias
 
+    def over_positions(x, gain, bias, eps=1e-5):
+        mu = x.mean(-2, keepdim=True)
+        var = ((x - mu) ** 2).mean(-2, keepdim=True)
+        return (x - mu) / torch.sqrt(var + eps) * gain + bias
+
     def broken(x, gain, bias):
         raise RuntimeError("oops")
 
     assert ch05.check_layer_norm(right)
     assert not ch05.check_layer_norm(unbiased)
     assert "biased variance" in capsys.readouterr().out
+    assert not ch05.check_layer_norm(over_positions)
+    assert "dim=-1" in capsys.readouterr().out
     assert not ch05.check_layer_norm(lambda x, g, b: x)
     assert not ch05.check_layer_norm(broken)  # never raises
     assert not ch05.check_layer_norm(None)
@@ -46,7 +45,99 @@ def test_gelu(capsys):
     assert not ch05.check_gelu(torch.nn.functional.gelu)  # exact GELU
     assert "tanh approximation" in capsys.readouterr().out
     assert not ch05.check_gelu(torch.relu)
+    assert "ReLU" in capsys.readouterr().out
     assert not ch05.check_gelu(None)
+
+
+# the notebook's solution of exercise 3
+def gpt_block(x, p, n_head):
+    B, T, C = x.shape
+    hs = C // n_head
+
+    def linear(h, name):  # nn.Linear's layout: weight (out, in)
+        return h @ p[name + ".weight"].T + p[name + ".bias"]
+
+    def ln(h, name):
+        return F.layer_norm(h, (C,), p[name + ".weight"], p[name + ".bias"], eps=1e-5)
+
+    q, k, v = linear(ln(x, "ln_1"), "attn.c_attn").split(C, dim=-1)  # 3 x (B, T, C)
+    q, k, v = (t.view(B, T, n_head, hs).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
+    scores = q @ k.transpose(-2, -1) / math.sqrt(hs)  # (B, nh, T, T)
+    future = torch.ones(T, T, dtype=torch.bool).triu(1)  # True above the diagonal: keys after the query
+    a = scores.masked_fill(future, float("-inf")).softmax(-1) @ v  # (B, nh, T, hs)
+    x = x + linear(a.transpose(1, 2).reshape(B, T, C), "attn.c_proj")  # (B, T, C)
+    h = F.gelu(linear(ln(x, "ln_2"), "mlp.c_fc"), approximate="tanh")  # (B, T, 4C)
+    return x + linear(h, "mlp.c_proj")  # (B, T, C)
+
+
+def test_reference_block_is_the_package_block():
+    for C, n_head, T in ((16, 4, 7), (24, 3, 5), (8, 2, 1)):
+        p = ch05.block_weights(C, n_head, seed=3)
+        x = torch.randn(2, T, C)
+        want = ch05._package_block(x, p, n_head)
+        assert torch.allclose(ch05._reference_block(x, p, n_head), want, atol=1e-5)
+        assert torch.allclose(gpt_block(x, p, n_head), want, atol=1e-5)
+
+
+def test_block_weights_fit_the_package_block():
+    block = Block(GPTConfig(vocab_size=2, block_size=4, n_layer=1, n_head=4, n_embd=16))
+    block.load_state_dict(ch05.block_weights(16, 4))  # strict: same names and shapes
+    with pytest.raises(ValueError, match="divisible"):
+        ch05.block_weights(10, 4)
+
+
+def test_every_diagnosed_mistake_is_far_from_the_right_block():
+    x, p, n_head = ch05._block_cases()[0]
+    right = ch05._reference_block(x, p, n_head)
+    for switches, _ in ch05._BLOCK_MISTAKES:
+        assert (ch05._reference_block(x, p, n_head, **switches) - right).abs().max() > 1e-3, switches
+
+
+def test_gpt_block(capsys):
+    assert ch05.check_gpt_block(gpt_block)
+    assert "✅" in capsys.readouterr().out
+    assert ch05.check_gpt_block(lambda x, p, n_head: gpt_block(x.double(), {k: v.double() for k, v in p.items()},
+                                                               n_head))  # float64 is fine
+
+
+@pytest.mark.parametrize("switches, words", [
+    (dict(pre_ln=False), "post-LN"),
+    (dict(residual=(False, False)), "residual connections are missing"),
+    (dict(residual=(True, False)), "MLP sub-layer has no residual"),
+    (dict(residual=(False, True)), "attention sub-layer has no residual"),
+    (dict(gelu="erf"), "exact GELU"),
+    (dict(gelu="relu"), "ReLU"),
+    (dict(scale="width"), "sqrt(head size)"),
+    (dict(scale="none"), "scale the scores"),
+    (dict(causal=False), "the future leaks"),
+])
+def test_gpt_block_diagnoses_mistakes(capsys, switches, words):
+    def wrong(x, p, n_head):
+        return ch05._reference_block(x, p, n_head, **switches)
+
+    assert not ch05.check_gpt_block(wrong)
+    out = capsys.readouterr().out
+    assert "❌" in out and words in out, out
+
+
+def test_gpt_block_other_wrong_answers(capsys):
+    def stub(x, p, n_head):
+        raise NotImplementedError
+
+    assert not ch05.check_gpt_block(stub)
+    assert "not implemented yet" in capsys.readouterr().out
+
+    def transposed(x, p, n_head):  # x @ W instead of x @ W.T
+        return x @ p["attn.c_attn.weight"] + p["attn.c_attn.bias"]
+
+    assert not ch05.check_gpt_block(transposed)
+    assert "(out, in)" in capsys.readouterr().out
+    assert not ch05.check_gpt_block(lambda x, p, n_head: x[..., :-1])
+    assert "shape" in capsys.readouterr().out
+    assert not ch05.check_gpt_block(lambda x, p, n_head: x)
+    assert "differs from lm_course.gpt.Block" in capsys.readouterr().out
+    assert not ch05.check_gpt_block(lambda x, p, n_head: "block")
+    assert not ch05.check_gpt_block(None)
 
 
 def test_first_position_score(capsys):
@@ -62,9 +153,14 @@ def test_first_position_score(capsys):
     assert not ch05.check_first_position_score(None)
 
 
-def test_missing_or_wrong_type_answers_get_a_message(capsys):
-    for check in (ch05.check_layer_norm, ch05.check_gelu, ch05.check_first_position_score):
+def test_missing_stub_or_wrong_type_answers_get_a_message(capsys):
+    def stub(*args):
+        raise NotImplementedError
+
+    for check in (ch05.check_layer_norm, ch05.check_gelu, ch05.check_gpt_block, ch05.check_first_position_score):
         assert not check(None)
         assert "no answer yet" in capsys.readouterr().out
         assert not check(3.0)
         assert "expected a function" in capsys.readouterr().out
+        assert not check(stub)
+        assert "not implemented yet" in capsys.readouterr().out

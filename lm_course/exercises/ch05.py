@@ -1,54 +1,32 @@
-"""Checkers for the exercises of ``05_transformer.ipynb``."""
+"""Checkers for the exercises of ``05_transformer.ipynb`` (section "Exercises").
+
+Each checker runs the student's function on fixed and random inputs, compares
+it with the package (``torch.nn.functional`` or :class:`lm_course.gpt.Block`),
+prints ✅ or a hint that names the likely mistake, and never raises: a stub
+that still raises ``NotImplementedError`` gets "not implemented yet".
+"""
 
 from __future__ import annotations
 
+import math
+import random
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
-from lm_course.exercises._check import report, require_number
+from lm_course.exercises._check import report
 
-__all__ = ["check_parameter_count", "check_layer_norm", "check_gelu", "check_first_position_score"]
+__all__ = ["check_layer_norm", "check_gelu", "check_gpt_block", "check_first_position_score",
+           "block_weights"]
 
-# the configuration of exercise 1 (a GPT the size of the course's reference model)
-EXERCISE_1_CONFIG = dict(vocab_size=63, block_size=128, n_layer=4, n_head=4, n_embd=128)
-
-
-def _parameter_count(vocab_size: int, block_size: int, n_layer: int, n_head: int, n_embd: int) -> int:
-    """Parameters of a GPT with biases and a tied head, from the formula (the
-    number of heads does not matter: they split the same projections)."""
-    C = n_embd
-    block = (2 * C) + (3 * C * C + 3 * C) + (C * C + C) + (2 * C) + (4 * C * C + 4 * C) + (4 * C * C + C)
-    return vocab_size * C + block_size * C + n_layer * block + 2 * C
-
-
-def check_parameter_count(answer: object) -> bool:
-    """Exercise 1: the number of parameters of ``GPT(GPTConfig(**EXERCISE_1_CONFIG))``,
-    worked out with pen and paper."""
-    name = "Exercise 1 (counting parameters)"
-    value = require_number(answer, name)
-    if value is None:
-        return False
-    want = _parameter_count(**EXERCISE_1_CONFIG)
-    untied = want + EXERCISE_1_CONFIG["vocab_size"] * EXERCISE_1_CONFIG["n_embd"]
-    if value == untied:
-        return report(False, name, "", "the language-model head shares its matrix with the token embedding "
-                                       "(weight tying): count it once.")
-    L, C = EXERCISE_1_CONFIG["n_layer"], EXERCISE_1_CONFIG["n_embd"]
-    if value == want - L * 2 * 2 * C - 2 * C:
-        return report(False, name, "", "each LayerNorm has parameters too: a gain and a bias of width C.")
-    return report(value == want, name,
-                  f"{want:,} parameters; {L * 12 * C * C:,} of them are the blocks' 12 C^2 weight matrices.",
-                  "per block: c_attn (C x 3C + 3C), attn.c_proj (C x C + C), c_fc (C x 4C + 4C), "
-                  "mlp.c_proj (4C x C + C), two LayerNorms (2C each); plus wte (V x C), wpe (block_size x C) "
-                  "and ln_f (2C).")
+_STUB = object()  # what _try returns for a function that raises NotImplementedError
 
 
 def _require_function(answer: object, exercise: str, signature: str) -> bool:
     """True if ``answer`` is callable; otherwise print what is missing."""
     if answer is None:
-        print(f"❌ {exercise}: no answer yet. Define {signature}, set `answer` to it and run the cell again.")
+        print(f"❌ {exercise}: no answer yet. Define {signature}, pass it to the checker and run the cell again.")
         return False
     if not callable(answer):
         print(f"❌ {exercise}: expected a function {signature}, got {type(answer).__name__}.")
@@ -57,28 +35,41 @@ def _require_function(answer: object, exercise: str, signature: str) -> bool:
 
 
 def _try(fn: Callable, *args) -> tuple[object, str | None]:
+    """``(result, None)``, ``(_STUB, None)`` for a stub, or ``(None, error)``."""
     try:
         return fn(*args), None
+    except NotImplementedError:
+        return _STUB, None
     except Exception as err:  # the student's code: report, never raise
         return None, f"{type(err).__name__}: {err}"
 
 
+def _not_implemented(exercise: str, hint: str) -> bool:
+    print(f"❌ {exercise}: not implemented yet (the body still raises NotImplementedError). Hint: {hint}")
+    return False
+
+
 def _close_tensor(got: object, want: torch.Tensor, atol: float = 1e-5) -> bool:
     return (isinstance(got, torch.Tensor) and got.shape == want.shape
-            and torch.allclose(got.float(), want, atol=atol))
+            and bool(torch.isfinite(got).all()) and torch.allclose(got.float(), want, atol=atol))
 
+
+# ---- Exercise 1: LayerNorm -------------------------------------------------
 
 def check_layer_norm(answer: object) -> bool:
-    """Exercise 2: ``layer_norm(x, gain, bias, eps=1e-5)`` written by hand,
+    """Exercise 1: ``layer_norm(x, gain, bias, eps=1e-5)`` written by hand,
     compared with ``torch.nn.functional.layer_norm`` over the last dimension."""
-    name = "Exercise 2 (LayerNorm by hand)"
+    name = "Exercise 1 (LayerNorm by hand)"
     if not _require_function(answer, name, "layer_norm(x, gain, bias, eps=1e-5)"):
         return False
     g = torch.Generator().manual_seed(5)
     x = torch.randn(2, 7, 16, generator=g) * 3 + 1  # (B, T, C)
-    gain, bias = torch.rand(16, generator=g) + 0.5, torch.randn(16, generator=g)
+    gain, bias = torch.rand(16, generator=g) + 0.5, torch.randn(16, generator=g)  # (C,), (C,)
     want = F.layer_norm(x, (16,), gain, bias, eps=1e-5)  # (B, T, C)
     got, err = _try(answer, x, gain, bias)
+    if got is _STUB:
+        return _not_implemented(name, "subtract the mean over the last dimension, divide by sqrt(variance + eps), "
+                                      "then multiply by gain and add bias.")
     if err:
         return report(False, name, "", f"your function raised {err}.")
     if isinstance(got, torch.Tensor) and got.shape == want.shape:
@@ -86,28 +77,189 @@ def check_layer_norm(answer: object) -> bool:
         if torch.allclose(got.float(), unbiased, atol=1e-5):
             return report(False, name, "", "LayerNorm uses the biased variance: x.var(-1, unbiased=False), "
                                            "i.e. divide by C, not C - 1.")
+        over_positions = F.layer_norm(x.transpose(-1, -2), (7,)).transpose(-1, -2) * gain + bias  # (B, T, C)
+        if torch.allclose(got.float(), over_positions, atol=1e-5):
+            return report(False, name, "", "normalise each position over its C features (dim=-1), "
+                                           "not each feature over the positions.")
     return report(_close_tensor(got, want), name,
                   "mean 0 and variance 1 over the features of each position, then a learned gain and bias.",
                   "normalise over the last dimension: (x - mean) / sqrt(var + eps), with the biased variance, "
                   "then multiply by gain and add bias.")
 
 
+# ---- Exercise 2: GELU ------------------------------------------------------
+
 def check_gelu(answer: object) -> bool:
-    """Exercise 3: GPT-2's GELU (the tanh approximation) written by hand."""
-    name = "Exercise 3 (GPT-2's GELU)"
+    """Exercise 2: GPT-2's GELU (the tanh approximation) written by hand."""
+    name = "Exercise 2 (GPT-2's GELU)"
     if not _require_function(answer, name, "gelu(x)"):
         return False
     x = torch.linspace(-6, 6, 241)  # (241,)
     want = F.gelu(x, approximate="tanh")  # (241,)
     got, err = _try(answer, x)
+    if got is _STUB:
+        return _not_implemented(name, "0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x**3))).")
     if err:
         return report(False, name, "", f"your function raised {err}.")
     if _close_tensor(got, F.gelu(x), atol=1e-6) and not _close_tensor(got, want, atol=1e-6):
         return report(False, name, "", "that is the exact GELU (with erf); GPT-2 uses the tanh approximation.")
+    if _close_tensor(got, torch.relu(x), atol=1e-6):
+        return report(False, name, "", "that is ReLU; GELU is smooth and slightly negative for x < 0.")
     return report(_close_tensor(got, want, atol=1e-5), name,
                   "0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), Hendrycks & Gimpel (2016).",
                   "GELU(x) ~ 0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x**3))).")
 
+
+# ---- Exercise 3: a GPT block from its weights ------------------------------
+
+def block_weights(C: int = 16, n_head: int = 4, seed: int = 0, scale: float = 0.3) -> dict[str, torch.Tensor]:
+    """Random weights of one :class:`lm_course.gpt.Block` of width ``C``, named
+    as in ``Block.state_dict()`` (``"ln_1.weight"``, ``"attn.c_attn.weight"``,
+    ...; Linear weights are ``(out, in)``). Larger than GPT-2's initialisation
+    (``scale``), so that every piece of the block changes the output."""
+    from lm_course.gpt import Block, GPTConfig
+
+    if C % n_head:
+        raise ValueError(f"C ({C}) must be divisible by n_head ({n_head})")
+    block = Block(GPTConfig(vocab_size=2, block_size=2, n_layer=1, n_head=n_head, n_embd=C))
+    g = torch.Generator().manual_seed(seed)
+    weights = {}
+    for key, p in block.state_dict().items():
+        noise = torch.randn(p.shape, generator=g)  # same shape as the parameter
+        if key.startswith("ln_"):
+            weights[key] = (1.0 if key.endswith("weight") else 0.0) + 0.2 * noise  # gains near 1, biases near 0
+        else:
+            weights[key] = scale * noise
+    return weights
+
+
+def _reference_block(x: torch.Tensor, p: dict[str, torch.Tensor], n_head: int, *, pre_ln: bool = True,
+                     residual: tuple[bool, bool] = (True, True), causal: bool = True,
+                     gelu: str = "tanh", scale: str = "head") -> torch.Tensor:
+    """The block, with switches that reproduce the commonest mistakes.
+
+    The default is GPT-2's pre-LN block (the tests check it against
+    :class:`lm_course.gpt.Block`). ``pre_ln=False``: the original
+    Transformer's post-LN; ``residual``: keep the (attention, MLP) residual
+    paths; ``gelu``: "tanh", "erf" or "relu"; ``scale``: divide the scores
+    by sqrt(head size) ("head"), sqrt(C) ("width") or nothing ("none").
+    """
+    B, T, C = x.shape
+    hs = C // n_head
+
+    def linear(h: torch.Tensor, name: str) -> torch.Tensor:
+        return h @ p[name + ".weight"].T + p[name + ".bias"]
+
+    def ln(h: torch.Tensor, name: str) -> torch.Tensor:
+        return F.layer_norm(h, (C,), p[name + ".weight"], p[name + ".bias"], eps=1e-5)
+
+    def attn(h: torch.Tensor) -> torch.Tensor:
+        q, k, v = linear(h, "attn.c_attn").split(C, dim=-1)  # 3 x (B, T, C)
+        q, k, v = (t.view(B, T, n_head, hs).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
+        divisor = {"head": math.sqrt(hs), "width": math.sqrt(C), "none": 1.0}[scale]
+        scores = q @ k.transpose(-2, -1) / divisor  # (B, nh, T, T)
+        if causal:
+            scores = scores.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float("-inf"))
+        y = scores.softmax(-1) @ v  # (B, nh, T, hs)
+        return linear(y.transpose(1, 2).reshape(B, T, C), "attn.c_proj")  # (B, T, C)
+
+    def mlp(h: torch.Tensor) -> torch.Tensor:
+        u = linear(h, "mlp.c_fc")  # (B, T, 4C)
+        u = {"tanh": lambda t: F.gelu(t, approximate="tanh"), "erf": F.gelu, "relu": torch.relu}[gelu](u)
+        return linear(u, "mlp.c_proj")  # (B, T, C)
+
+    if pre_ln:
+        x = x + attn(ln(x, "ln_1")) if residual[0] else attn(ln(x, "ln_1"))
+        return x + mlp(ln(x, "ln_2")) if residual[1] else mlp(ln(x, "ln_2"))
+    x = ln(x + attn(x) if residual[0] else attn(x), "ln_1")
+    return ln(x + mlp(x) if residual[1] else mlp(x), "ln_2")
+
+
+# (switches of _reference_block, hint) for the mistakes the checker recognises
+_BLOCK_MISTAKES = [
+    (dict(pre_ln=False), "that is the original Transformer's post-LN block, LN(x + f(x)). GPT-2 normalises "
+                         "the *input* of each sub-layer and adds to the raw stream: x + attn(ln_1(x)), "
+                         "then x + mlp(ln_2(x))."),
+    (dict(residual=(False, False)), "the residual connections are missing: add each sub-layer's output to its "
+                                    "input, x = x + attn(ln_1(x)) and x = x + mlp(ln_2(x))."),
+    (dict(residual=(False, True)), "the attention sub-layer has no residual connection: x = x + attn(ln_1(x))."),
+    (dict(residual=(True, False)), "the MLP sub-layer has no residual connection: x = x + mlp(ln_2(x))."),
+    (dict(gelu="erf"), "that is the exact GELU (with erf); GPT-2 uses the tanh approximation: "
+                       "F.gelu(u, approximate='tanh') or your gelu from exercise 2."),
+    (dict(gelu="relu"), "the MLP uses ReLU; GPT-2's MLP uses GELU (the tanh approximation)."),
+    (dict(scale="width"), "divide the scores by sqrt(head size) = sqrt(C // n_head), not sqrt(C)."),
+    (dict(scale="none"), "scale the scores: q @ k^T / sqrt(head size) before the softmax."),
+]
+
+
+def _block_cases() -> list[tuple[torch.Tensor, dict[str, torch.Tensor], int]]:
+    """Fixed inputs, a random one, and a window of one position."""
+    seed = random.SystemRandom().randrange(2**31)
+    cases = []
+    for C, n_head, B, T, s in ((16, 4, 2, 7, 0), (24, 3, 1, 5, seed), (8, 2, 1, 1, 1)):
+        g = torch.Generator().manual_seed(1000 + s)
+        cases.append((torch.randn(B, T, C, generator=g), block_weights(C, n_head, seed=s), n_head))
+    return cases
+
+
+def _package_block(x: torch.Tensor, p: dict[str, torch.Tensor], n_head: int) -> torch.Tensor:
+    """What :class:`lm_course.gpt.Block` computes with the weights ``p``."""
+    from lm_course.gpt import Block, GPTConfig
+
+    block = Block(GPTConfig(vocab_size=2, block_size=x.size(1), n_layer=1, n_head=n_head, n_embd=x.size(2)))
+    block.load_state_dict(p)
+    with torch.no_grad():
+        return block.eval()(x)[0]  # (B, T, C)
+
+
+def check_gpt_block(answer: object) -> bool:
+    """Exercise 3: ``gpt_block(x, p, n_head)``: one pre-LN GPT block, ``(B, T, C)``
+    to ``(B, T, C)``, computed from the weights ``p`` (named as in
+    ``lm_course.gpt.Block.state_dict()``), compared with ``Block`` itself."""
+    name = "Exercise 3 (a GPT block from its weights)"
+    if not _require_function(answer, name, "gpt_block(x, p, n_head)"):
+        return False
+    for k, (x, p, n_head) in enumerate(_block_cases()):
+        want = _package_block(x, p, n_head)  # (B, T, C)
+        got, err = _try(answer, x.clone(), {key: v.clone() for key, v in p.items()}, n_head)
+        if got is _STUB:
+            return _not_implemented(name, "ln_1, then c_attn split into q, k, v of n_head heads, causal softmax "
+                                          "attention, c_proj, add to x; then ln_2, c_fc, GELU, c_proj, add to x.")
+        if err:
+            if "cannot be multiplied" in err or "size mismatch" in err or "must match" in err:
+                return report(False, name, "", f"your function raised {err}. nn.Linear stores its weight as "
+                                               "(out, in): a layer is h @ W.T + b.")
+            return report(False, name, "", f"your function raised {err}.")
+        if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+            shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
+            return report(False, name, "", f"return a tensor of the input's shape {tuple(x.shape)}, got {shape}.")
+        if _close_tensor(got, want, atol=1e-4):
+            continue
+        if x.size(1) > 1:  # does the future leak into the past?
+            x2 = x.clone()
+            x2[:, -1] = torch.randn(x.size(0), x.size(2), generator=torch.Generator().manual_seed(7))  # (B, C)
+            got2, _ = _try(answer, x2, {key: v.clone() for key, v in p.items()}, n_head)
+            if isinstance(got2, torch.Tensor) and got2.shape == got.shape and \
+                    not torch.allclose(got2[:, :-1].float(), got[:, :-1].float(), atol=1e-5):
+                return report(False, name, "", "the future leaks: changing the last position changed the "
+                                               "outputs before it. Set the scores of keys s > t to -inf "
+                                               "before the softmax (a causal mask).")
+        for switches, hint in _BLOCK_MISTAKES:
+            if _close_tensor(got, _reference_block(x, p, n_head, **switches), atol=1e-4):
+                return report(False, name, "", hint)
+        if k == 2:
+            return report(False, name, "", "right on longer windows but not on a window of one position "
+                                           "(T = 1): check the shapes of your mask and reshapes.")
+        diff = (got.float() - want).abs().max().item() if bool(torch.isfinite(got).all()) else math.inf
+        return report(False, name, "", f"the output differs from lm_course.gpt.Block by up to {diff:.3g}. Check, "
+                                       "in order: ln_1 on the input, q/k/v = split of c_attn into C-wide "
+                                       "chunks, heads as view(B, T, n_head, C // n_head).transpose(1, 2), "
+                                       "merging them back with transpose(1, 2).reshape(B, T, C), then c_proj.")
+    return report(True, name, "your block computes what lm_course.gpt.Block does (to 1e-4): pre-LN attention "
+                              "and MLP, each added to the residual stream.", "")
+
+
+# ---- Exercise 4: attention to the first position ---------------------------
 
 def check_first_position_score(answer: object) -> bool:
     """Exercise 4: ``first_position_score(weights)``: for causal attention
@@ -124,6 +276,8 @@ def check_first_position_score(answer: object) -> bool:
     weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)  # (L, H, T, T)
     want = weights[..., 1:, 0].mean(-1)  # (L, H)
     got, err = _try(answer, weights)
+    if got is _STUB:
+        return _not_implemented(name, "weights[..., 1:, 0] is column 0 (key 0) of the queries 1..T-1.")
     if err:
         return report(False, name, "", f"your function raised {err}.")
     if isinstance(got, torch.Tensor) and got.shape == want.shape:
