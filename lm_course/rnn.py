@@ -481,7 +481,7 @@ def reference_checkpoint_path() -> Path:
 
 def make_reference_checkpoint(path: str | Path | None = None, progress: bool = True) -> Path:
     """Train :data:`REFERENCE_RECIPE` from scratch and save it (with its recipe
-    and training history) as safetensors. Takes about half an hour on a 2-core CPU.
+    and training history) as safetensors. The shipped file took 88 minutes of one core (its record says so).
 
     Recreate the shipped file with ``python -m lm_course.rnn reference``.
     """

@@ -93,12 +93,17 @@ def hidden_gradient_norms(rnn: nn.Module, x: torch.Tensor, head: nn.Module | Non
             ``||d loss / d h_T|| = 1`` and later values are pure growth or decay.
 
     Returns:
-        ``(T,)`` tensor; entry ``t`` is the gradient at distance ``T - 1 - t``
-        from the loss (the last entry is the loss's own step).
+        ``(T,)`` float64 tensor; entry ``t`` is the gradient at distance
+        ``T - 1 - t`` from the loss (the last entry is the loss's own step).
 
     The layer is stepped one token at a time so that every ``h_t`` is a node
     of the graph (for an LSTM, ``h_t`` is the hidden output; the memory cell
-    ``c_t`` carries its own gradient alongside).
+    ``c_t`` carries its own gradient alongside). The gradients themselves are
+    float32, like the layer; their norms are taken in float64, because the
+    *squares* of entries below about 1e-19 underflow float32 (a norm of 64
+    entries of 1e-24 would come out as 0). A norm is 0 only where the float32
+    gradient itself has underflowed (entries below about 1.4e-45).
+    Notebook section: "Vanishing and exploding gradients".
     """
     if not isinstance(rnn, (nn.RNN, nn.LSTM, nn.GRU)) or not rnn.batch_first:
         raise TypeError("rnn must be a batch_first torch.nn.RNN, LSTM or GRU")
@@ -121,7 +126,7 @@ def hidden_gradient_norms(rnn: nn.Module, x: torch.Tensor, head: nn.Module | Non
         u = torch.randn(h_T.shape, generator=g)  # (B, H)
         loss = (h_T * (u / u.norm(dim=-1, keepdim=True))).sum()
     loss.backward()
-    norms = torch.stack([h.grad.norm(dim=-1).sum(0) for h in hs])  # (T, B): all layers
+    norms = torch.stack([h.grad.double().norm(dim=-1).sum(0) for h in hs])  # (T, B): all layers, float64
     return norms.mean(dim=1).detach()  # (T,)
 
 

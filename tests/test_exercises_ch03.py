@@ -1,30 +1,59 @@
-"""The checkers of 03_rnns.ipynb accept the right answers and reject wrong ones."""
+"""The checkers of 03_rnns.ipynb accept the right answers, name the typical
+mistakes, and handle the notebook's stubs without raising."""
 
 import torch
-import torch.nn as nn
 
-from lm_course.exercises.ch03 import (check_clip_grad_norm, check_gru_step, check_lstm_parameters,
-                                      check_steps_to_vanish)
-
-
-def test_lstm_parameters(capsys):
-    right = sum(p.numel() for p in nn.LSTM(64, 256).parameters())
-    assert check_lstm_parameters(right)
-    assert not check_lstm_parameters(right - 4 * 256)  # one bias only
-    assert "two bias" in capsys.readouterr().out
-    assert not check_lstm_parameters(right // 4)
-    assert not check_lstm_parameters(None)
-    assert not check_lstm_parameters("many")
+from lm_course.exercises.ch03 import (bptt_grad_W_hh_autograd, check_bptt_grad_W_hh, check_clip_grad_norm,
+                                      check_gru_step, check_lstm_step)
 
 
-def test_steps_to_vanish(capsys):
-    assert check_steps_to_vanish(66)
-    assert not check_steps_to_vanish(65)
-    assert not check_steps_to_vanish(65.56)
-    assert not check_steps_to_vanish(None)
-    assert "❌" in capsys.readouterr().out
+def _stub(*args):
+    raise NotImplementedError
 
 
+# ------------------------------------------------------------------ Exercise 1: BPTT for W_hh
+def _bptt(xs, W_xh, W_hh, b_h, u, mistake=None):
+    """The notebook's solution, or it with one typical mistake."""
+    hs = [torch.zeros(W_hh.shape[0], dtype=xs.dtype)]
+    for x_t in xs:
+        hs.append(torch.tanh(W_hh @ hs[-1] + W_xh @ x_t + b_h))
+    grad = torch.zeros_like(W_hh)
+    dh = u
+    for t in range(len(xs), 0, -1):
+        delta = dh if mistake == "no tanh'" else dh * (1 - hs[t] ** 2)
+        grad += torch.outer(delta, hs[t] if mistake == "h_t" else hs[t - 1])
+        if mistake == "last only":
+            break
+        dh = W_hh @ delta if mistake == "no transpose" else W_hh.T @ delta
+    return grad.T if mistake == "transposed" else grad
+
+
+def test_bptt_reference_is_autograd_of_the_chapter_rnn():
+    g = torch.Generator().manual_seed(0)
+    xs, W_xh, W_hh = torch.randn(5, 3, generator=g), torch.randn(4, 3, generator=g), torch.randn(4, 4, generator=g)
+    b_h, u = torch.randn(4, generator=g), torch.randn(4, generator=g)
+    assert torch.allclose(bptt_grad_W_hh_autograd(xs, W_xh, W_hh, b_h, u), _bptt(xs, W_xh, W_hh, b_h, u), atol=1e-6)
+    assert torch.count_nonzero(bptt_grad_W_hh_autograd(xs[:1], W_xh, W_hh, b_h, u)) == 0  # h_0 = 0
+
+
+def test_bptt_checker(capsys):
+    assert check_bptt_grad_W_hh(_bptt)
+    assert "✅" in capsys.readouterr().out
+    expected = {"last only": "EVERY step", "no tanh'": "tanh derivative", "no transpose": "TRANSPOSED",
+                "h_t": "PREVIOUS state", "transposed": "transpose of the gradient"}
+    for mistake, hint in expected.items():
+        assert not check_bptt_grad_W_hh(lambda *a, m=mistake: _bptt(*a, mistake=m))
+        assert hint in capsys.readouterr().out, mistake
+    assert not check_bptt_grad_W_hh(_stub)
+    assert "not implemented yet" in capsys.readouterr().out
+    assert not check_bptt_grad_W_hh(lambda *a: torch.zeros(2, 2))  # wrong shape
+    assert not check_bptt_grad_W_hh(lambda *a: 1 / 0)  # raising code is reported, not raised
+    assert "ZeroDivisionError" in capsys.readouterr().out
+    assert not check_bptt_grad_W_hh(None)
+    assert not check_bptt_grad_W_hh(lambda *a: None)
+
+
+# ------------------------------------------------------------------ Exercise 2: clipping
 def _clip(grads, max_norm):
     total = torch.sqrt(sum((g ** 2).sum() for g in grads))
     scale = min(1.0, max_norm / (float(total) + 1e-6))
@@ -38,13 +67,48 @@ def test_clip_grad_norm(capsys):
     assert "ONE norm" in capsys.readouterr().out
     always = lambda gs, m: [g * m / float(torch.sqrt(sum((x ** 2).sum() for x in gs))) for g in gs]  # noqa: E731
     assert not check_clip_grad_norm(always)
+    assert "already below" in capsys.readouterr().out
     assert not check_clip_grad_norm(lambda gs, m: 1 / 0)  # raising code is reported, not raised
     assert not check_clip_grad_norm(None)
-    assert not check_clip_grad_norm(lambda gs, m: None)  # the notebook's placeholder
     assert not check_clip_grad_norm(lambda gs, m: gs[:1])
+    assert not check_clip_grad_norm(lambda gs, m: None)
     assert "returned None" in capsys.readouterr().out
+    assert not check_clip_grad_norm(_stub)  # the notebook's stub
+    assert "not implemented yet" in capsys.readouterr().out
 
 
+# ------------------------------------------------------------------ Exercise 3: an LSTM step
+def _lstm(x, h, c, cell, mistake=None):
+    b = cell.bias_ih if mistake == "one bias" else cell.bias_ih + cell.bias_hh
+    z = x @ cell.weight_ih.T + h @ cell.weight_hh.T + b
+    i, f, g, o = z.chunk(4, dim=-1)
+    if mistake == "ifog":  # the order of some papers
+        i, f, o, g = z.chunk(4, dim=-1)
+    i, f, o = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o)
+    g = torch.sigmoid(g) if mistake == "sigmoid g" else torch.tanh(g)
+    c_new = f * c + i * g
+    h_new = o * c_new if mistake == "no tanh" else o * torch.tanh(c_new)
+    return (c_new, h_new) if mistake == "swapped" else (h_new, c_new)
+
+
+def test_lstm_step(capsys):
+    assert check_lstm_step(_lstm)
+    assert "✅" in capsys.readouterr().out
+    expected = {"ifog": "i, f, g, o", "sigmoid g": "uses tanh", "no tanh": "tanh(c_t)", "one bias": "two bias",
+                "swapped": "(c_new, h_new)"}
+    for mistake, hint in expected.items():
+        assert not check_lstm_step(lambda *a, m=mistake: _lstm(*a, mistake=m))
+        assert hint in capsys.readouterr().out, mistake
+    assert not check_lstm_step(lambda x, h, c, cell: _lstm(x, h, c, cell)[0])  # h only
+    assert "pair" in capsys.readouterr().out
+    assert not check_lstm_step(_stub)
+    assert "not implemented yet" in capsys.readouterr().out
+    assert not check_lstm_step(lambda x, h, c, cell: (h, c[:, :1]))
+    assert not check_lstm_step(lambda x, h, c, cell: (h, c))
+    assert not check_lstm_step("lstm")
+
+
+# ------------------------------------------------------------------ Exercise 4: a GRU step
 def _gru(x, h, cell, flip=False):
     H = h.size(1)
     gi = x @ cell.weight_ih.T + cell.bias_ih
@@ -60,9 +124,12 @@ def test_gru_step(capsys):
     assert not check_gru_step(lambda x, h, c: _gru(x, h, c, flip=True))
     assert "OLD state" in capsys.readouterr().out
     assert not check_gru_step(lambda x, h, c: h)
+    assert "b_hn" in capsys.readouterr().out
     assert not check_gru_step(lambda x, h, c: h[:, :2])
     assert not check_gru_step(lambda x, h, c: undefined_name)  # noqa: F821
     assert not check_gru_step(3)
-    assert not check_gru_step(lambda x, h, c: None)  # the notebook's placeholder
+    assert not check_gru_step(lambda x, h, c: None)
     assert not check_gru_step(lambda x, h, c: "text")
     assert "returned None" in capsys.readouterr().out
+    assert not check_gru_step(_stub)  # the notebook's stub
+    assert "not implemented yet" in capsys.readouterr().out

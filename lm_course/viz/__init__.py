@@ -29,6 +29,7 @@ _WHERE = {
     "plot_vocab_vs_length": "lm_course.viz.tokens",
     "plot_mixture_weight": "lm_course.viz.mixture",
     # recurrent networks (chapter 3)
+    "plot_lstm_cell": "lm_course.viz.rnn",
     "plot_unrolled_rnn": "lm_course.viz.rnn",
     "plot_gradient_norms": "lm_course.viz.rnn",
     "plot_gate_histograms": "lm_course.viz.rnn",

@@ -1,5 +1,6 @@
-"""Plots of ``03_rnns.ipynb``: the unrolled recurrence, gradient norms
-through time, LSTM gate values and hidden-state heatmaps over text."""
+"""Plots of ``03_rnns.ipynb``: the unrolled recurrence, the inside of an LSTM
+cell, gradient norms through time, LSTM gate values and hidden-state heatmaps
+over text."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 
 from lm_course.viz._axes import label_axes
 
-__all__ = ["plot_unrolled_rnn", "plot_gradient_norms", "plot_gate_histograms", "plot_hidden_heatmap",
+__all__ = ["plot_unrolled_rnn", "plot_lstm_cell", "plot_gradient_norms", "plot_gate_histograms", "plot_hidden_heatmap",
            "plot_clipping_runs", "plot_context_resets"]
 
 _COLOURS = {"W_xh": "tab:blue", "W_hh": "tab:red", "W_hy": "tab:green"}
@@ -26,6 +27,16 @@ def _arrow(ax, start: tuple[float, float], end: tuple[float, float], colour: str
     ax.annotate("", xy=end, xytext=start,
                 arrowprops=dict(arrowstyle="-|>", color=colour, lw=2, connectionstyle=f"arc3,rad={rad}",
                                 shrinkA=shrink, shrinkB=shrink))
+
+
+def _diagram_frame(ax, xlim: tuple[float, float], ylim: tuple[float, float]) -> None:
+    """Limits for a drawing, and no ticks or frame: a diagram, not a plot."""
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for side in ax.spines.values():
+        side.set_visible(False)
 
 
 def plot_unrolled_rnn(steps: int = 4, ax=None):
@@ -60,15 +71,92 @@ def plot_unrolled_rnn(steps: int = 4, ax=None):
         _arrow(ax, (x - gap + (0.45 if t == 0 else 0), 1), (x, 1), _COLOURS["W_hh"])
     for name, colour in _COLOURS.items():
         ax.plot([], [], color=colour, lw=2, label=f"${name[0]}_{{{name[2:]}}}$ (shared by every step)")
-    ax.set_xlim(-0.7, first + gap * (steps - 1) + 0.7)
-    ax.set_ylim(-0.6, 2.6)
+    _diagram_frame(ax, (-0.7, first + gap * (steps - 1) + 0.7), (-0.6, 2.6))
     ax.set_xlabel("time step →")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    for side in ax.spines.values():
-        side.set_visible(False)
     ax.set_title("An RNN folded (left) and unrolled through time (right)")
     ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9)
+    return ax
+
+
+_GATE_COLOURS = {"f": "#f4b183", "i": "#a9d18e", "g": "#ffe699", "o": "#9dc3e6"}
+
+
+def _op(ax, x: float, y: float, text: str) -> None:
+    """A pointwise operation (a circle), as in Olah's LSTM diagrams."""
+    ax.text(x, y, text, ha="center", va="center", fontsize=13,
+            bbox=dict(boxstyle="circle,pad=0.18", fc="white", ec="black", lw=1.2))
+
+
+def plot_lstm_cell(ax=None):
+    """One LSTM step drawn as a circuit (after Olah 2015): the memory cell
+    ``c`` runs along the top and is changed only by ``x f_t`` and
+    ``+ i_t * g_t``; four layers (three sigmoid gates and the tanh candidate)
+    read ``[h_{t-1}, x_t]``; ``h_t = o_t * tanh(c_t)`` leaves on the right.
+
+    Notebook section: "LSTM and GRU".
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10.5, 5.4))
+    top, mid, gate, bus = 5.0, 3.7, 2.0, 0.6  # heights: cell line, products, gate layers, input bus
+    cell_colour, h_colour = "tab:red", "tab:blue"
+    ax.add_patch(plt.Rectangle((0.3, -0.1), 9.4, 5.8, fc="whitesmoke", ec="grey", lw=1, zorder=0))
+    # the memory cell: c_{t-1} -> x f_t -> + i_t g_t -> c_t
+    ax.text(-0.9, top, "$c_{t-1}$", ha="center", va="center", fontsize=13, color=cell_colour)
+    ax.text(10.9, top, "$c_t$", ha="center", va="center", fontsize=13, color=cell_colour)
+    _arrow(ax, (-0.5, top), (2.5, top), cell_colour, shrink=13)
+    _arrow(ax, (2.5, top), (5.0, top), cell_colour, shrink=13)
+    _arrow(ax, (5.0, top), (10.5, top), cell_colour, shrink=13)
+    _op(ax, 2.5, top, "×")
+    _op(ax, 5.0, top, "+")
+    ax.text(3.75, top + 0.35, "memory cell: no weight matrix, no squashing on this path",
+            ha="center", fontsize=9, color=cell_colour)
+    # the input bus: h_{t-1} from the left, x_t from below, joined
+    ax.text(-0.9, bus, "$h_{t-1}$", ha="center", va="center", fontsize=13, color=h_colour)
+    ax.text(1.2, -0.9, "$x_t$", ha="center", va="center", fontsize=13, color="tab:purple")
+    ax.plot([-0.5, 7.5], [bus, bus], color="dimgrey", lw=2, zorder=1)
+    _arrow(ax, (1.2, -0.7), (1.2, bus), "tab:purple", shrink=2)
+    ax.text(1.35, bus - 0.35, "$[h_{t-1}, x_t]$", fontsize=9, va="top")
+    # the four layers, each W_x x_t + W_h h_{t-1} + b, then a nonlinearity
+    layers = [("f", 2.5, "σ", "forget gate $f_t$"), ("i", 4.2, "σ", "input gate $i_t$"),
+              ("g", 5.8, "tanh", "candidate $g_t$"), ("o", 7.5, "σ", "output gate $o_t$")]
+    for key, x, fn, _ in layers:
+        _arrow(ax, (x, bus), (x, gate), "dimgrey", shrink=12)
+        _box(ax, x, gate, fn, _GATE_COLOURS[key])
+    ax.text(2.5 + 0.2, 3.5, "$f_t$", fontsize=11)
+    _arrow(ax, (2.5, gate), (2.5, top), "dimgrey", shrink=15)
+    _op(ax, 5.0, mid, "×")
+    _arrow(ax, (4.2, gate), (5.0, mid), "dimgrey", shrink=15)
+    _arrow(ax, (5.8, gate), (5.0, mid), "dimgrey", shrink=15)
+    ax.text(4.05, 2.75, "$i_t$", fontsize=11)
+    ax.text(5.75, 2.75, "$g_t$", fontsize=11)
+    _arrow(ax, (5.0, mid), (5.0, top), "dimgrey", shrink=13)
+    ax.text(5.15, 4.3, "$i_t \\odot g_t$", fontsize=10)
+    # the output: h_t = o_t * tanh(c_t)
+    ax.plot([8.8, 8.8], [top, mid + 0.3], color=cell_colour, lw=2, zorder=1)
+    _op(ax, 8.8, mid, "tanh")
+    _op(ax, 8.8, gate, "×")
+    _arrow(ax, (8.8, mid), (8.8, gate), "dimgrey", shrink=17)
+    _arrow(ax, (7.5, gate), (8.8, gate), "dimgrey", shrink=15)
+    ax.text(7.9, gate + 0.15, "$o_t$", fontsize=11)
+    ax.plot([8.8, 8.8], [gate - 0.3, bus], color=h_colour, lw=2, zorder=1)
+    _arrow(ax, (8.8, bus), (10.5, bus), h_colour, shrink=2)
+    ax.text(10.9, bus, "$h_t$", ha="center", va="center", fontsize=13, color=h_colour)
+    ax.text(9.9, bus + 0.2, "to $y_t$ and\nthe next step", fontsize=8, ha="center", va="bottom")
+    # legend: what each kind of mark means
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [Patch(fc=_GATE_COLOURS[k], ec="black", label=f"{label}: {fn}($W_x x_t + W_h h_{{t-1}} + b$)")
+               for k, _, fn, label in layers]
+    handles += [Line2D([], [], marker="o", ls="", mfc="white", mec="black", ms=12,
+                       label="pointwise operation (× is ⊙)"),
+                Line2D([], [], color=cell_colour, lw=2, label="memory cell $c$"),
+                Line2D([], [], color=h_colour, lw=2, label="hidden state $h$")]
+    ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.04, 0.5), fontsize=9)
+    _diagram_frame(ax, (-1.4, 11.4), (-1.3, 6.0))
+    ax.set_aspect("equal")
+    ax.set_title("One LSTM step: $c_t = f_t \\odot c_{t-1} + i_t \\odot g_t$, "
+                 "$h_t = o_t \\odot \\tanh(c_t)$")
     return ax
 
 
@@ -180,25 +268,32 @@ def plot_clipping_runs(runs: dict[str, tuple[Sequence[float], Sequence[float]]])
 
 
 def plot_context_resets(every: Sequence[int], bits: Sequence[float], carried: float | None = None,
-                        references: dict[str, float] | None = None, ax=None):
+                        references: dict[str, float] | None = None, ax=None,
+                        label: str = "state reset every k characters", colour: str | None = None,
+                        title: str | None = None):
     """Bits per character when the recurrent state is reset every k characters,
     against k (log scale); a line for the state carried through the whole
     text and optional reference lines (e.g. other models on the scoreboard).
-    Notebook section: "How much context does the LSTM use?"."""
+
+    Call it again with the same ``ax`` (and another ``label`` and ``colour``)
+    to compare models: the carried-state line takes the curve's colour when
+    ``colour`` is given (black otherwise). Notebook sections: "How much
+    context does the LSTM use?" and "Random windows or a carried state?"."""
     if len(every) != len(bits) or not len(every):
         raise ValueError("give one bits value per reset interval")
     if ax is None:
         _, ax = plt.subplots(figsize=(7.5, 4.2))
-    ax.plot(every, bits, "o-", lw=2, label="state reset every k characters")
+    ax.plot(every, bits, "o-", lw=2, color=colour, label=label)
     if carried is not None:
-        ax.axhline(carried, color="black", ls="--", lw=1.5, label=f"state carried through ({carried:.3f})")
+        name = "state carried through" if colour is None else f"{label.split(':')[0]}, state carried"
+        ax.axhline(carried, color=colour or "black", ls="--", lw=1.5, label=f"{name} ({carried:.3f})")
     for i, (name, value) in enumerate((references or {}).items()):
         ax.axhline(value, color=f"C{i + 1}", ls=":", lw=1.5, label=f"{name} ({value:.3f})")
     ax.set_xscale("log", base=2)
     ax.set_xticks(list(every), [str(k) for k in every])
-    ax.set_xlabel("k: longest context the LSTM may use (characters)")
+    ax.set_xlabel("k: longest context the model may use (characters)")
     ax.set_ylabel("validation bits per character")
-    ax.set_title("How much context does the LSTM use?")
+    ax.set_title(title or "How much context does the LSTM use?")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     return ax
