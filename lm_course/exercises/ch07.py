@@ -1,4 +1,25 @@
-"""Checkers for the exercises of ``07_finetuning.ipynb``."""
+"""Checkers for the exercises of ``07_finetuning.ipynb`` (section "Exercises").
+
+* Exercise 1, :func:`check_paired_difference`: the student writes the
+  difference of two classifiers' accuracies on the same passages with its
+  paired standard error (section "The held-out test"); compared with
+  :func:`lm_course.finetune.paired_difference`.
+* Exercise 2, :func:`check_prefix_lm_mask`: the student writes a prefix-LM
+  attention mask (section "Two ways to pre-train"); compared with an exact
+  reference.
+* Exercise 3, :func:`check_last_token_pool`: the student writes last-token
+  pooling of a right-padded batch (section "A head on a pre-trained body");
+  compared with :class:`lm_course.finetune.GPTClassifier` with
+  ``pooling="last"``.
+* Exercise 4, :func:`check_head_logits`: the student writes the head with
+  its normalisation, as it runs in eval mode (section "A head on a
+  pre-trained body"); compared with
+  :meth:`lm_course.finetune.GPTClassifier.classify_features` with
+  ``normalize=True``.
+
+Every checker prints ✅ or ❌ with a hint naming the likely mistake, returns a
+bool, and never raises: a student's bug never stops the notebook.
+"""
 
 from __future__ import annotations
 
@@ -6,76 +27,124 @@ import math
 
 import torch
 
-from lm_course.exercises._check import report, require_number
+from lm_course.exercises._check import report
 
-__all__ = ["check_target_counts", "check_prefix_lm_mask", "check_masked_mean", "check_probe_parameters"]
+__all__ = ["check_paired_difference", "check_prefix_lm_mask", "check_last_token_pool", "check_head_logits"]
 
-#: Exercise 1: the sequence length and BERT's masking rate.
-EXERCISE_1_LENGTH, EXERCISE_1_MASK_PROB = 128, 0.15
+_MISSING = object()  # _call's "no result": the student's function failed and was reported
 
 
-def _function_result(answer: object, exercise: str, signature: str, *args) -> tuple[bool, object]:
-    """Call the student's function; ``(True, result)``, or ``(False, None)``
-    after printing why it could not be called (never raises)."""
-    if answer is None:
-        print(f"❌ {exercise}: no answer yet. Define {signature} and run the cell again.")
-        return False, None
-    if not callable(answer):
-        print(f"❌ {exercise}: expected a function {signature}, got {type(answer).__name__}.")
-        return False, None
+def _call(name: str, fn: object, args: tuple, stub_hint: str) -> object:
+    """``fn(*args)``, or ``_MISSING`` after printing why not (no function, a
+    stub that still raises ``NotImplementedError``, or any other exception)."""
+    if fn is None or not callable(fn):
+        got = "None" if fn is None else type(fn).__name__
+        report(False, name, "", f"pass your function itself (without calling it), got {got}.")
+        return _MISSING
     try:
-        return True, answer(*args)
+        return fn(*args)
+    except NotImplementedError:
+        print(f"❌ {name}: not implemented yet (the function still raises NotImplementedError). Hint: {stub_hint}")
+        return _MISSING
     except Exception as err:  # the student's code: report it, never raise
-        print(f"❌ {exercise}: not yet. Hint: your function raised {type(err).__name__}: {err}.")
-        return False, None
+        report(False, name, "", f"your function raised {type(err).__name__}: {err}.")
+        return _MISSING
 
 
-def check_target_counts(answer: object) -> bool:
-    """Exercise 1: ``(autoregressive, masked)``: how many positions of one
-    128-token training sequence are prediction targets under the causal LM
-    objective (inputs ``ids[:-1]``, targets ``ids[1:]``), and how many on
-    average under BERT's masked objective with 15% of positions chosen."""
-    name = "Exercise 1 (targets per sequence)"
-    if answer is None:
-        print(f"❌ {name}: no answer yet. Set `answer = (autoregressive, masked)` and run the cell again.")
-        return False
-    if not isinstance(answer, (tuple, list)) or len(answer) != 2:
-        print(f"❌ {name}: expected a pair (autoregressive, masked), got {answer!r}.")
-        return False
-    ar, mlm = (require_number(a, name) for a in answer)
-    if ar is None or mlm is None:
-        return False
-    N, p = EXERCISE_1_LENGTH, EXERCISE_1_MASK_PROB
-    if math.isclose(ar, N) and not math.isclose(mlm, N * p):
-        hint = "the autoregressive count is right; for BERT only the chosen positions are targets."
-    elif math.isclose(ar, N):
-        hint = ("the first token has nothing before it, so it is never a target: with inputs ids[:-1] "
-                "and targets ids[1:] there are N - 1.")
-    elif math.isclose(mlm, N * p * 0.8):
-        hint = ("all chosen positions are targets, including the 10% replaced by a random token and the "
-                "10% left unchanged, not only those shown as [MASK].")
-    else:
-        hint = "autoregressive: every position but the first is predicted; masked: 15% of the positions."
-    ok = math.isclose(ar, N - 1) and math.isclose(mlm, N * p, rel_tol=1e-6)
-    return report(ok, name, f"{N - 1} vs {N * p:g}: a causal LM gets a training signal from (almost) every "
-                            "token, a masked LM from about one in seven, but each of those sees both sides.", hint)
+# --------------------------------------------------------------------------
+# Exercise 1: a paired difference of accuracies
+# --------------------------------------------------------------------------
+def _pair(got: object) -> tuple[float, float] | None:
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        return None
+    try:
+        return float(got[0]), float(got[1])
+    except (TypeError, ValueError):
+        return None
 
 
+def _paired_cases() -> list[tuple[torch.Tensor, torch.Tensor]]:
+    a = torch.tensor([1, 1, 0, 1, 0, 1, 1, 0, 1, 1], dtype=torch.bool)  # 7 of 10 right
+    b = torch.tensor([1, 0, 0, 1, 1, 0, 1, 0, 0, 1], dtype=torch.bool)  # 5 of 10 right
+    cases = [(a, b)]
+    g = torch.Generator().manual_seed(7)
+    for n in (50, 333):
+        a = torch.rand(n, generator=g) < 0.65  # (n,)
+        agree = torch.rand(n, generator=g) < 0.7  # (n,): B copies A 70% of the time
+        b = torch.where(agree, a, torch.rand(n, generator=g) < 0.55)  # (n,)
+        cases.append((a, b))
+    return cases
+
+
+def check_paired_difference(paired_se: object) -> bool:
+    """Exercise 1: ``paired_se(correct_a, correct_b) -> (difference, stderr)``.
+
+    ``correct_a``, ``correct_b``: ``(N,)`` bool tensors, which of the same N
+    passages classifiers A and B got right. Return ``acc_A - acc_B`` and its
+    paired standard error ``std(d, ddof=1) / sqrt(N)`` of ``d = a - b``, as
+    two floats."""
+    from lm_course.finetune import paired_difference
+
+    name = "Exercise 1 (a paired difference)"
+    for a, b in _paired_cases():
+        got = _call(name, paired_se, (a.clone(), b.clone()), "turn the booleans into numbers, take the "
+                    "per-passage differences d = a - b, and return their mean and the standard error of that mean.")
+        if got is _MISSING:
+            return False
+        pair = _pair(got)
+        if pair is None:
+            return report(False, name, "", f"return two numbers (difference, stderr), got {got!r}.")
+        diff, se = pair
+        want = paired_difference(a, b)
+        n = len(a)
+        acc_a, acc_b = float(a.float().mean()), float(b.float().mean())
+        if math.isclose(diff, -want.difference, abs_tol=1e-6) and abs(want.difference) > 1e-6:
+            return report(False, name, "", "the sign: return accuracy of A minus accuracy of B.")
+        if not math.isclose(diff, want.difference, abs_tol=1e-6):
+            return report(False, name, "", f"the difference: A is right on {acc_a:.1%} of the passages and B "
+                                           f"on {acc_b:.1%}; return {acc_a:.4f} - {acc_b:.4f}.")
+        independent = math.sqrt(acc_a * (1 - acc_a) / n + acc_b * (1 - acc_b) / n)
+        one = [math.sqrt(x * (1 - x) / n) for x in (acc_a, acc_b)]
+        d = (a.double() - b.double())
+        population = float(d.std(unbiased=False)) / math.sqrt(n)
+        if math.isclose(se, want.stderr, rel_tol=1e-5, abs_tol=1e-9):
+            continue
+        if math.isclose(se, independent, rel_tol=1e-5):
+            hint = ("that is the standard error for two *independent* samples, sqrt(se_A^2 + se_B^2). Both "
+                    "classifiers saw the same passages: use the per-passage differences d = a - b.")
+        elif any(math.isclose(se, x, rel_tol=1e-5) for x in one):
+            hint = ("that is the standard error of one accuracy, sqrt(a (1 - a) / N); the difference needs "
+                    "the spread of the per-passage differences d = a - b.")
+        elif math.isclose(se, population, rel_tol=1e-5):
+            hint = "almost: the sample standard deviation divides by N - 1 (ddof=1, torch's default), not N."
+        elif math.isclose(se, float(d.std()), rel_tol=1e-5):
+            hint = "that is the standard deviation of d; the standard error of its mean divides it by sqrt(N)."
+        else:
+            hint = f"for N = {n} passages the standard error should be std(d, ddof=1) / sqrt(N) = {want.stderr:.4f}."
+        return report(False, name, "", hint)
+    return report(True, name, "passages both classifiers got right (or both wrong) add no variance, which is "
+                              "why a paired difference is measured more precisely than two separate accuracies.", "")
+
+
+# --------------------------------------------------------------------------
+# Exercise 2: a prefix-LM mask
+# --------------------------------------------------------------------------
 def _prefix_mask(T: int, P: int) -> torch.Tensor:
     """The reference answer: ``[t, s]`` is True when ``s < P`` or ``s <= t``."""
     s = torch.arange(T)
     return (s[None, :] < P) | (s[None, :] <= s[:, None])  # (T, T)
 
 
-def check_prefix_lm_mask(answer: object) -> bool:
+def check_prefix_lm_mask(prefix_lm_mask: object) -> bool:
     """Exercise 2: ``prefix_lm_mask(T, P)``: a boolean ``(T, T)`` mask, True
     where query t may attend to key s: the first P positions (the prefix)
     see each other in both directions, and every position sees the whole
     prefix and itself and the positions before it."""
     name = "Exercise 2 (a prefix-LM mask)"
     for T, P in ((6, 2), (5, 0), (4, 4), (7, 3)):
-        ok, got = _function_result(answer, name, "prefix_lm_mask(T, P)", T, P)
-        if not ok:
+        got = _call(name, prefix_lm_mask, (T, P), "start from the causal mask and let every query also see "
+                                                  "the P prefix positions.")
+        if got is _MISSING:
             return False
         want = _prefix_mask(T, P)
         if not isinstance(got, torch.Tensor) or got.shape != (T, T):
@@ -96,53 +165,115 @@ def check_prefix_lm_mask(answer: object) -> bool:
                               "(used by T5 and UniLM) sits in between.", "")
 
 
-def check_masked_mean(answer: object) -> bool:
-    """Exercise 3: ``masked_mean(h, lengths)``: for hidden states ``h``
-    (B, T, C) of a right-padded batch and ``lengths`` (B,), the mean of each
-    sequence's first ``lengths[b]`` positions, shape (B, C)."""
-    name = "Exercise 3 (mean pooling with padding)"
-    g = torch.Generator().manual_seed(7)
-    h = torch.randn(3, 6, 4, generator=g)  # (B, T, C)
-    lengths = torch.tensor([6, 2, 4])  # (B,)
-    ok, got = _function_result(answer, name, "masked_mean(h, lengths)", h, lengths)
-    if not ok:
-        return False
-    want = torch.stack([h[b, :n].mean(0) for b, n in enumerate(lengths.tolist())])  # (B, C)
-    if isinstance(got, torch.Tensor) and got.shape == want.shape and torch.allclose(got.float(), h.mean(1)):
-        return report(False, name, "", "that averages the padding too: divide the sum over the real "
-                                       "positions by each sequence's own length.")
-    good = isinstance(got, torch.Tensor) and got.shape == want.shape and torch.allclose(got.float(), want, atol=1e-6)
-    return report(good, name, "padding never touches the features, so a batch gives what one passage at a "
-                              "time would.",
-                  "build a (B, T) mask `arange(T) < lengths[:, None]`, sum h * mask[..., None] over T, "
-                  "divide by lengths[:, None].")
+# --------------------------------------------------------------------------
+# Exercise 3: last-token pooling
+# --------------------------------------------------------------------------
+def _last_token_reference(h: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """What :class:`~lm_course.finetune.GPTClassifier` does with ``pooling="last"``."""
+    return h[torch.arange(h.size(0)), lengths - 1]  # (B, C)
 
 
-def _reference_width() -> int:
-    try:
-        from lm_course.reference import load_reference_info
+def check_last_token_pool(last_token_pool: object) -> bool:
+    """Exercise 3: ``last_token_pool(h, lengths)``: for the hidden states
+    ``h`` (B, T, C) of a right-padded batch and the true ``lengths`` (B,),
+    each sequence's hidden state at its last real token, shape (B, C)."""
+    name = "Exercise 3 (last-token pooling)"
+    g = torch.Generator().manual_seed(11)
+    cases = [(torch.randn(3, 6, 4, generator=g), torch.tensor([4, 2, 5])),  # no sequence fills the batch
+             (torch.randn(4, 7, 5, generator=g), torch.tensor([7, 1, 3, 7])),
+             (torch.randn(1, 5, 3, generator=g), torch.tensor([5]))]
+    for h, lengths in cases:
+        got = _call(name, last_token_pool, (h.clone(), lengths.clone()),
+                    "for each sequence b, pick the row of h[b] that holds its last real token (rows count from 0).")
+        if got is _MISSING:
+            return False
+        want = _last_token_reference(h, lengths)  # (B, C)
+        B, T, C = h.shape
+        if isinstance(got, torch.Tensor) and got.shape == (B, B, C):
+            return report(False, name, "", "h[:, lengths - 1] takes every chosen position of *every* sequence, "
+                                           "(B, B, C); index the batch dimension too, with torch.arange(B).")
+        if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+            seen = f"a tensor of shape {tuple(got.shape)}" if isinstance(got, torch.Tensor) else type(got).__name__
+            return report(False, name, "", f"return a tensor of shape {tuple(want.shape)} (B, C), got {seen}.")
+        if torch.allclose(got, want):
+            continue
+        if torch.allclose(got, h[:, -1]):
+            hint = ("h[:, -1] is the last *padded* position: for a shorter sequence that is padding. Use each "
+                    "sequence's own length.")
+        elif bool((lengths < T).all()) and torch.allclose(got, h[torch.arange(B), lengths]):
+            hint = "off by one: a sequence of length n has its last real token at position n - 1."
+        elif torch.allclose(got, h[:, 0]):
+            hint = "h[:, 0] is the first token, which has seen nothing else in a causal model; take the last real one."
+        else:
+            hint = "for sequence b return h[b, lengths[b] - 1]; without a Python loop: h[torch.arange(B), ...]."
+        return report(False, name, "", hint)
+    return report(True, name, "in a causal model the last real token is the only position that has seen the "
+                              "whole passage, which is why GPT puts its head there.", "")
 
-        return int(load_reference_info()["config"]["n_embd"])
-    except Exception:  # no checkpoint here: the recipe's width
-        from lm_course.reference import RECIPE
 
-        return RECIPE.n_embd
+# --------------------------------------------------------------------------
+# Exercise 4: the head, with its normalisation, in eval mode
+# --------------------------------------------------------------------------
+def _head_case(seed: int, B: int = 5, C: int = 6, K: int = 2):
+    """A GPTClassifier(normalize=True) with random running statistics, in eval mode."""
+    from lm_course.finetune import GPTClassifier
+    from lm_course.gpt import GPT, GPTConfig
+
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    clf = GPTClassifier(GPT(GPTConfig(vocab_size=8, block_size=4, n_layer=1, n_head=1, n_embd=C)), K,
+                        normalize=True).eval()
+    with torch.no_grad():
+        clf.norm.running_mean.copy_(torch.randn(C, generator=g))  # (C,)
+        clf.norm.running_var.copy_(torch.rand(C, generator=g) * 1e-3 + 1e-5)  # (C,): small, so eps matters
+        clf.head.weight.copy_(torch.randn(K, C, generator=g))  # (K, C)
+        clf.head.bias.copy_(torch.randn(K, generator=g))  # (K,)
+    z = clf.norm.running_mean + torch.randn(B, C, generator=g) * 0.03  # (B, C)
+    return clf, z
 
 
-def check_probe_parameters(answer: object, n_classes: int = 2) -> bool:
-    """Exercise 4: the number of parameters a linear probe on the reference
-    GPT trains for two classes (worked out, then checked with
-    ``probe.num_trainable()``)."""
-    name = "Exercise 4 (what a probe trains)"
-    value = require_number(answer, name)
-    if value is None:
-        return False
-    C = _reference_width()
-    want = C * n_classes + n_classes
-    if value == C * n_classes:
-        return report(False, name, "", "the head has a bias too: one per class.")
-    return report(value == want, name,
-                  f"{want} numbers, C x K weights plus K biases; full fine-tuning changes every parameter "
-                  "of the GPT as well.",
-                  "the probe trains only the head, nn.Linear(C, K) with C = n_embd of the reference GPT "
-                  "and K = 2 classes.")
+def check_head_logits(head_logits: object) -> bool:
+    """Exercise 4: ``head_logits(z, running_mean, running_var, weight, bias,
+    eps=1e-5)``: the classifier's head with ``normalize=True`` in eval mode.
+    ``z`` (B, C) pooled features, ``running_mean`` and ``running_var`` (C,),
+    ``weight`` (K, C), ``bias`` (K,); returns the logits (B, K)."""
+    name = "Exercise 4 (the head in eval mode)"
+    for seed, B in ((0, 5), (1, 1), (2, 9)):
+        clf, z = _head_case(seed, B=B)
+        mu, var = clf.norm.running_mean.clone(), clf.norm.running_var.clone()
+        W, b = clf.head.weight.detach().clone(), clf.head.bias.detach().clone()
+        got = _call(name, head_logits, (z.clone(), mu.clone(), var.clone(), W.clone(), b.clone()),
+                    "standardise each feature with the running statistics (mind eps), then apply the linear layer.")
+        if got is _MISSING:
+            return False
+        with torch.no_grad():
+            want = clf.classify_features(z)  # (B, K)
+        if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+            seen = f"a tensor of shape {tuple(got.shape)}" if isinstance(got, torch.Tensor) else type(got).__name__
+            return report(False, name, "", f"return the logits, shape {tuple(want.shape)} (B, K), got {seen}; "
+                                           "nn.Linear computes z @ weight.T + bias.")
+        got = got.detach()
+        if torch.allclose(got, want, rtol=1e-4, atol=1e-4):
+            continue
+        with torch.no_grad():
+            no_eps = ((z - mu) / var.sqrt()) @ W.T + b
+            by_var = ((z - mu) / (var + 1e-5)) @ W.T + b
+            plain = z @ W.T + b
+        if B > 1:
+            with torch.no_grad():
+                batch = ((z - z.mean(0)) / (z.var(0, unbiased=False) + 1e-5).sqrt()) @ W.T + b
+            if torch.allclose(got, batch, rtol=1e-4, atol=1e-4):
+                return report(False, name, "", "that uses the batch's own mean and variance, as BatchNorm does "
+                                               "in *training*; in eval mode it uses running_mean and running_var, "
+                                               "so a passage's logits do not depend on the rest of its batch.")
+        if torch.allclose(got, no_eps, rtol=1e-4, atol=1e-4):
+            hint = "almost: BatchNorm divides by sqrt(running_var + eps), with eps inside the square root."
+        elif torch.allclose(got, by_var, rtol=1e-4, atol=1e-4):
+            hint = "divide by the standard deviation, sqrt(running_var + eps), not by the variance."
+        elif torch.allclose(got, plain, rtol=1e-4, atol=1e-4):
+            hint = "that is the head without its normalisation: standardise z with the running statistics first."
+        else:
+            hint = "logits = ((z - running_mean) / sqrt(running_var + eps)) @ weight.T + bias."
+        return report(False, name, "", hint)
+    return report(True, name, "in eval mode the normalisation is a fixed affine map per feature, so a probe "
+                              "with it is still a logistic regression, on standardised features.", "")

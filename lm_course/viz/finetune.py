@@ -45,7 +45,7 @@ def plot_lm_masks(tokens: Sequence[str], masked: Sequence[int] = (), axes=None):
         fig = axes[0].figure
     panels = [
         (axes[0], causal_mask(T).numpy(), shown, "Autoregressive (GPT): causal mask",
-         "predicts position t+1 from rows <= t"),
+         "row t predicts position t+1 from keys (columns) s <= t"),
         (axes[1], np.ones((T, T), dtype=bool), mlm_shown, "Masked (BERT): bidirectional",
          f"predicts the {len(masked)} [M] positions"),
     ]
@@ -71,8 +71,9 @@ def plot_accuracy_curves(histories: Mapping[str, FineTuneHistory], ax=None, chan
     if not histories:
         raise ValueError("nothing to plot: no histories given")
     if ax is None:
-        _, ax = plt.subplots(figsize=(7.5, 4.2))
+        _, ax = plt.subplots(figsize=(10, 4.2), layout="constrained")
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    shown: list[float] = [] if chance is None else [chance]
     for i, (label, h) in enumerate(histories.items()):
         if not isinstance(h, FineTuneHistory):
             raise TypeError(f"{label!r}: expected a FineTuneHistory, got {type(h).__name__}")
@@ -83,16 +84,19 @@ def plot_accuracy_curves(histories: Mapping[str, FineTuneHistory], ax=None, chan
             running = np.convolve(acc, np.ones(k) / k, mode="valid")
             ax.plot(np.asarray(h.steps)[k - 1:], running, color=colour, alpha=0.35, lw=1,
                     label=f"{label}: train batches (running mean of {k})")
+            shown += running.tolist()
         if h.val_acc:
             ax.plot(h.eval_steps, h.val_acc, "o-", color=colour, lw=2, ms=4, label=f"{label}: validation")
+            shown += list(h.val_acc)
     if chance is not None:
         ax.axhline(chance, color="grey", ls=":", lw=1, label=f"chance ({chance:.0%})")
     ax.set_xlabel("optimiser step")
     ax.set_ylabel("accuracy")
-    ax.set_ylim(0.3, 1.0)
+    lo, hi = (min(shown), max(shown)) if shown else (0.0, 1.0)
+    ax.set_ylim(max(0.0, np.floor(20 * lo - 1) / 20), min(1.0, np.ceil(20 * hi + 1) / 20))  # 5% margins
     ax.set_title(title or "Comedy or tragedy? Accuracy during training")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7.5, loc="upper left", ncol=2)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     return ax
 
 
