@@ -2,7 +2,8 @@
 
 Explained in ``02_tokens_and_embeddings.ipynb``, section "A neural language
 model": to predict the next character, look up an embedding vector for each
-of the last ``n`` characters, concatenate them, pass them through one hidden
+of the last ``n`` characters (``context_length``; the notebook writes it
+n-1, as for an n-gram of order n), concatenate them, pass them through one hidden
 ``tanh`` layer, and turn the output into a softmax over the vocabulary::
 
     e     = [C[x_{t-n+1}]; ...; C[x_t]]            (n * d,)  concatenated embeddings
@@ -65,7 +66,7 @@ class MLPConfig:
     """Size of an :class:`MLPLanguageModel` (a comment per field)."""
 
     vocab_size: int = 63  # V: tokens the model predicts (63 characters in the corpus)
-    context_length: int = 8  # n: how many previous tokens the model sees
+    context_length: int = 8  # n-1: how many previous tokens the model sees (an order-n model)
     n_embd: int = 24  # d: size of each token's embedding vector
     n_hidden: int = 512  # H: units of the hidden tanh layer
     dropout: float = 0.0  # probability of zeroing each hidden unit in training (0: off)

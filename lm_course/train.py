@@ -1,6 +1,7 @@
 """A small, reusable training loop for the course's neural language models.
 
-Explained in ``02_tokens_and_embeddings.ipynb`` ("Training loop") and reused
+Explained in ``02_tokens_and_embeddings.ipynb`` ("Training"; the notebook
+writes the loop by hand and checks it against :func:`train`) and reused
 by chapters 3 (RNNs), 5 (the Transformer) and 7 (fine-tuning).
 
 The recipe:
@@ -31,7 +32,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["TrainConfig", "TrainHistory", "train", "random_windows", "lm_loss"]
+__all__ = ["TrainConfig", "TrainHistory", "train", "random_windows", "lm_loss", "lr_at", "make_optimizer",
+           "training_step"]
 
 
 @dataclass
@@ -119,6 +121,19 @@ def lm_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
 
 
+def lr_at(step: int, config: TrainConfig) -> float:
+    """The learning rate :func:`train` uses at ``step`` (0-based): a linear
+    warm-up from ``lr / warmup_steps`` to ``lr`` over the first
+    ``warmup_steps`` steps, then a cosine from ``lr`` down to
+    ``lr * min_lr_ratio`` at the last step.
+
+    Notebook section: ``02_tokens_and_embeddings.ipynb``, "Training".
+    """
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise ValueError(f"step must be an int >= 0, got {step!r}")
+    return _lr_at(step, config)
+
+
 def _lr_at(step: int, cfg: TrainConfig) -> float:
     if cfg.warmup_steps and step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
@@ -126,6 +141,43 @@ def _lr_at(step: int, cfg: TrainConfig) -> float:
     progress = min(1.0, (step - cfg.warmup_steps) / span)
     cosine = 0.5 * (1 + math.cos(math.pi * progress))
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cosine)
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
+    """The AdamW optimiser of :func:`train`: weight decay on the matrices
+    (parameters with 2 or more dimensions), none on biases and other vectors.
+
+    Notebook section: ``02_tokens_and_embeddings.ipynb``, "Training".
+    """
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay},
+         {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.lr, betas=config.betas,
+    )
+
+
+def training_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+                  grad_clip: float | None = 1.0,
+                  loss_fn: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] = lm_loss) -> float:
+    """One optimiser step of :func:`train` on the batch ``x``, ``y`` (both
+    ``(B, T)`` ids): forward, cross-entropy, clear the old gradients,
+    back-propagate, clip the global gradient norm to ``grad_clip`` (``None``:
+    no clipping), update. Returns the batch's loss (nats per token) as a float.
+
+    Notebook section: ``02_tokens_and_embeddings.ipynb``, "Training" (the
+    student writes it there as an exercise).
+    """
+    loss = loss_fn(model, x, y)  # scalar: mean cross-entropy of the batch
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"the loss became {float(loss)}; lower the learning rate")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip is not None:
+        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return loss.item()
 
 
 @torch.no_grad()
@@ -169,13 +221,7 @@ def train(model: nn.Module, train_ids: Sequence[int] | torch.Tensor,
     fixed_train = [batch(data, eval_gen) for _ in range(cfg.eval_batches)]
     fixed_val = [batch(val, eval_gen) for _ in range(cfg.eval_batches)] if val is not None else []
 
-    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay},
-         {"params": no_decay, "weight_decay": 0.0}],
-        lr=cfg.lr, betas=cfg.betas,
-    )
+    optimizer = make_optimizer(model, cfg)
 
     history = TrainHistory()
     best, evals_since_best = math.inf, 0
@@ -211,15 +257,10 @@ def train(model: nn.Module, train_ids: Sequence[int] | torch.Tensor,
         for group in optimizer.param_groups:
             group["lr"] = lr
         x, y = batch(data, gen)
-        loss = loss_fn(model, x, y)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"the loss became {float(loss)} at step {step}; lower the learning rate")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        value = loss.item()
+        try:
+            value = training_step(model, optimizer, x, y, cfg.grad_clip, loss_fn)
+        except FloatingPointError as err:
+            raise FloatingPointError(f"at step {step}: {err}") from None
         history.steps.append(step)
         history.train_loss.append(value)
         history.lr.append(lr)

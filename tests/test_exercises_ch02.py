@@ -1,9 +1,15 @@
 """Checkers of the chapter 2 exercises: a right answer passes, wrong ones fail
 with a hint, and nothing raises."""
 
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+
 from lm_course.exercises import ch02
 from lm_course.mlp import MLPConfig, MLPLanguageModel
 from lm_course.tokenizers.bpe import merge_pair
+from lm_course.train import training_step
 
 
 def test_check_merge(capsys):
@@ -48,10 +54,86 @@ def test_check_mlp_parameters(capsys):
     assert not ch02.check_mlp_parameters(None)
 
 
-def test_check_bits_per_char(capsys):
+def test_check_char_perplexity(capsys):
     s = ch02.BPE_SCORE
-    assert ch02.check_bits_per_char(s["bits_per_token"] * s["tokens"] / s["characters"])
-    assert not ch02.check_bits_per_char(s["bits_per_token"] * s["characters"] / s["tokens"])
+    bpc = s["bits_per_token"] * s["tokens"] / s["characters"]
+    assert ch02.check_char_perplexity(2 ** bpc)
+    assert "✅" in capsys.readouterr().out
+    assert not ch02.check_char_perplexity(2 ** (s["bits_per_token"] * s["characters"] / s["tokens"]))
     assert "upside down" in capsys.readouterr().out
-    assert not ch02.check_bits_per_char(s["bits_per_token"])
-    assert not ch02.check_bits_per_char(None)
+    assert not ch02.check_char_perplexity(bpc)  # bits, not a perplexity
+    assert "2 to the power" in capsys.readouterr().out
+    assert not ch02.check_char_perplexity(2 ** s["bits_per_token"] * s["tokens"] / s["characters"])
+    assert "linearly" in capsys.readouterr().out
+    assert not ch02.check_char_perplexity(None)
+    assert not ch02.check_char_perplexity("many")
+
+
+def _step(model, optimizer, x, y, grad_clip=1.0, *, zero=True, clip="before", step=True):
+    """The notebook's solution of Exercise 5, and wrong versions of it."""
+    logits = model(x)  # (B, T, V)
+    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
+    if zero:
+        optimizer.zero_grad()
+    loss.backward()
+    if clip == "before" and grad_clip is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    if clip == "each" and grad_clip is not None:
+        for p in model.parameters():
+            torch.nn.utils.clip_grad_norm_([p], grad_clip)
+    if step:
+        optimizer.step()
+    if clip == "after" and grad_clip is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    return loss.item()
+
+
+def test_check_training_step_passes_the_solution_and_the_package(capsys):
+    assert ch02.check_training_step(_step)
+    assert ch02.check_training_step(training_step)
+    assert capsys.readouterr().out.count("✅") == 2
+
+
+def test_check_training_step_names_the_mistake(capsys):
+    for wrong, words in [(partial(_step, zero=False), "zero_grad() before"),
+                         (partial(_step, clip=None), "not clipped"),
+                         (partial(_step, clip="after"), "not clipped"),
+                         (partial(_step, clip="each"), "on its own"),
+                         (partial(_step, step=False), "never change")]:
+        assert not ch02.check_training_step(wrong)
+        out = capsys.readouterr().out
+        assert "❌" in out and words in out, out
+
+    def wrong_loss(model, optimizer, x, y, grad_clip=1.0):  # scores x against itself
+        return _step(model, optimizer, x, x, grad_clip)
+
+    assert not ch02.check_training_step(wrong_loss)
+    assert "first batch" in capsys.readouterr().out
+
+    def always_clips(model, optimizer, x, y, grad_clip=1.0):
+        return _step(model, optimizer, x, y, grad_clip if grad_clip is not None else 1e-3)
+
+    assert not ch02.check_training_step(always_clips)
+    assert "grad_clip=None" in capsys.readouterr().out
+
+
+def test_check_training_step_never_raises(capsys):
+    def stub(model, optimizer, x, y, grad_clip=1.0):
+        raise NotImplementedError
+
+    assert not ch02.check_training_step(stub)
+    assert "not implemented yet" in capsys.readouterr().out
+    assert not ch02.check_training_step(lambda model, optimizer, x, y, grad_clip: 1 / 0)
+    assert "ZeroDivisionError" in capsys.readouterr().out
+    assert not ch02.check_training_step(lambda model, optimizer, x, y, grad_clip: None)
+    assert "return" in capsys.readouterr().out
+    assert not ch02.check_training_step(lambda model, optimizer, x, y, grad_clip: "loss")
+    assert "float" in capsys.readouterr().out
+    assert not ch02.check_training_step(None)
+
+
+def test_check_training_step_leaves_the_random_state_alone():
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    ch02.check_training_step(training_step)
+    assert torch.equal(torch.get_rng_state(), before)

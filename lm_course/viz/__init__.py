@@ -25,6 +25,7 @@ _WHERE = {
     # training (chapters 2, 3, 5, 7)
     "plot_loss_curves": "lm_course.viz.curves",
     # embeddings (chapter 2)
+    "plot_mlp_architecture": "lm_course.viz.embeddings",
     "plot_embeddings_2d": "lm_course.viz.embeddings",
     "plot_vocab_vs_length": "lm_course.viz.tokens",
     "plot_mixture_weight": "lm_course.viz.mixture",

@@ -22,19 +22,35 @@ def _smooth(values: list[float], window: int) -> np.ndarray:
     return np.concatenate([head, np.convolve(values, kernel, mode="valid")])
 
 
+_TRAIN_CURVES = ("batches", "fixed", "both")
+
+
 def plot_loss_curves(histories: TrainHistory | dict[str, TrainHistory], ax=None,
-                     bits: bool = True, smooth: int = 20, title: str | None = None):
-    """Training (per batch, smoothed) and validation loss against steps.
+                     bits: bool = True, smooth: int = 20, title: str | None = None,
+                     train_curve: str = "batches"):
+    """Training and validation loss against steps.
 
     ``histories`` is one :class:`~lm_course.train.TrainHistory` or a dict
     ``{label: history}`` to compare runs on the same axes. With ``bits=True``
     the loss is shown in bits per token (nats / ln 2), the unit of the
     scoreboard.
+
+    ``train_curve`` says which training loss is drawn: ``"batches"`` (the
+    loss of each training batch, smoothed over ``smooth`` steps, measured
+    while training, so with dropout on if the model has it), ``"fixed"``
+    (``history.eval_train_loss``: fixed training windows measured at each
+    evaluation in evaluation mode, exactly like the validation loss, so the
+    gap between the two curves is the over-fitting gap) or ``"both"``.
+
+    Notebook sections: ``02_tokens_and_embeddings.ipynb``, "Training" and
+    "Over-fitting, and dropout".
     """
     if isinstance(histories, TrainHistory):
         histories = {"": histories}
     if not histories:
         raise ValueError("nothing to plot: no training histories given")
+    if train_curve not in _TRAIN_CURVES:
+        raise ValueError(f"train_curve must be one of {_TRAIN_CURVES}, got {train_curve!r}")
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4))
     scale = 1 / math.log(2) if bits else 1.0
@@ -42,9 +58,12 @@ def plot_loss_curves(histories: TrainHistory | dict[str, TrainHistory], ax=None,
     for i, (label, h) in enumerate(histories.items()):
         colour = colours[i % len(colours)]
         prefix = f"{label}: " if label else ""
-        if h.train_loss:
+        if h.train_loss and train_curve in ("batches", "both"):
             ax.plot(h.steps, _smooth(h.train_loss, smooth) * scale, color=colour, alpha=0.45,
                     lw=1, label=f"{prefix}train (batches, smoothed)")
+        if h.eval_train_loss and train_curve in ("fixed", "both"):
+            ax.plot(h.eval_steps[: len(h.eval_train_loss)], np.array(h.eval_train_loss) * scale, "s--",
+                    color=colour, ms=3, lw=1.4, label=f"{prefix}train (fixed windows, evaluation mode)")
         if h.val_loss:
             ax.plot(h.eval_steps[: len(h.val_loss)], np.array(h.val_loss) * scale, "o-",
                     color=colour, ms=3, lw=1.8, label=f"{prefix}validation")
