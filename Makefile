@@ -43,7 +43,7 @@ test-notebooks: install
 
 # Re-execute every notebook in place, in order, from an empty cache (outputs committed).
 notebooks: install
-	$(PY) tools/execute_notebooks.py --fresh-cache notebooks/*.ipynb
+	OMP_NUM_THREADS=1 $(PY) tools/execute_notebooks.py --fresh-cache notebooks/*.ipynb
 
 badges: install
 	$(PY) tools/badges.py
