@@ -54,6 +54,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lm_course.gpt import GPT
+from lm_course.interface import inference
 
 __all__ = [
     "CLASSES",
@@ -525,15 +526,13 @@ def pooled_features(model: GPTClassifier, seqs: Sequence[torch.Tensor], batch_si
     if len(seqs) == 0:
         raise ValueError("no passages to compute features of")
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
     out = torch.empty(len(seqs), model.gpt.config.n_embd)  # (N, C)
-    for b in range(0, len(seqs), batch_size):
-        pick = order[b:b + batch_size]
-        idx, lengths = pad_batch([seqs[i] for i in pick])  # (B, T), (B,)
-        out[pick] = model.features(idx.to(device), lengths.to(device)).float().cpu()  # (B, C)
-    model.train(was_training)
+    with inference(model):
+        for b in range(0, len(seqs), batch_size):
+            pick = order[b:b + batch_size]
+            idx, lengths = pad_batch([seqs[i] for i in pick])  # (B, T), (B,)
+            out[pick] = model.features(idx.to(device), lengths.to(device)).float().cpu()  # (B, C)
     return out
 
 
@@ -545,12 +544,10 @@ def predict_proba(model: GPTClassifier, seqs: Sequence[torch.Tensor], batch_size
 
     ``features``: the pooled features of ``seqs`` if already computed
     (a frozen body gives the same features every time)."""
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
-    feats = pooled_features(model, seqs, batch_size) if features is None else features  # (N, C)
-    probs = torch.softmax(model.classify_features(feats.to(device)).float(), dim=-1).cpu()  # (N, K)
-    model.train(was_training)
+    with inference(model):
+        feats = pooled_features(model, seqs, batch_size) if features is None else features  # (N, C)
+        probs = torch.softmax(model.classify_features(feats.to(device)).float(), dim=-1).cpu()  # (N, K)
     return probs
 
 

@@ -24,6 +24,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from lm_course.interface import inference
+
 __all__ = [
     "spectral_radius",
     "set_spectral_radius",
@@ -250,14 +252,12 @@ def bits_with_context_resets(model: nn.Module, ids: torch.Tensor | list[int], ev
     pad = rows * every - n
     inputs = F.pad(ids[:-1], (0, pad)).view(rows, every)  # (R, every)
     targets = F.pad(ids[1:], (0, pad), value=-1).view(rows, every)  # (R, every); -1 = padding
-    was_training = model.training
-    model.eval()
     total = 0.0
-    for a in range(0, rows, rows_per_batch):
-        logits = model(inputs[a:a + rows_per_batch])  # (b, every, V)
-        logits = getattr(logits, "logits", logits)
-        total += float(F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(),
-                                       targets[a:a + rows_per_batch].reshape(-1),
-                                       ignore_index=-1, reduction="sum"))
-    model.train(was_training)
+    with inference(model):
+        for a in range(0, rows, rows_per_batch):
+            logits = model(inputs[a:a + rows_per_batch])  # (b, every, V)
+            logits = getattr(logits, "logits", logits)
+            total += float(F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(),
+                                           targets[a:a + rows_per_batch].reshape(-1),
+                                           ignore_index=-1, reduction="sum"))
     return total / n / math.log(2)

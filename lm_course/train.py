@@ -32,6 +32,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from lm_course.interface import inference
+
 __all__ = ["TrainConfig", "TrainHistory", "train", "random_windows", "lm_loss", "lr_at", "make_optimizer",
            "training_step"]
 
@@ -183,10 +185,8 @@ def training_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.T
 @torch.no_grad()
 def _mean_loss(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]],
                loss_fn: Callable) -> float:
-    was_training = model.training
-    model.eval()
-    losses = [float(loss_fn(model, x, y)) for x, y in batches]
-    model.train(was_training)
+    with inference(model):
+        losses = [float(loss_fn(model, x, y)) for x, y in batches]
     return sum(losses) / len(losses)
 
 

@@ -7,6 +7,8 @@ import pytest
 import torch
 
 from lm_course.exercises import ch00
+from exercise_util import accepts_right_flags_wrong as _accepts_right_flags_wrong
+from exercise_util import stub as _stub
 
 
 def test_log_prob_of_word(capsys):
@@ -16,18 +18,6 @@ def test_log_prob_of_word(capsys):
     assert not ch00.check_log_prob_of_word(2 ** right)
     assert not ch00.check_log_prob_of_word(None)
     assert "Hint" in capsys.readouterr().out
-
-
-def _stub(*args):
-    raise NotImplementedError
-
-
-def _accepts_right_flags_wrong(capsys, check, right, wrong, hint):
-    """``check`` passes ``right``, fails ``wrong`` and prints ``hint`` for it."""
-    assert check(right)
-    capsys.readouterr()
-    assert not check(wrong)
-    assert hint in capsys.readouterr().out
 
 
 def test_call_student_reports_instead_of_raising(capsys):

@@ -5,6 +5,8 @@ import pytest
 import torch
 
 from lm_course.exercises import ch01
+from exercise_util import accepts_right_flags_wrong as _accepts_right_flags_wrong
+from exercise_util import stub as _stub
 
 
 def test_bigram_probability(capsys):
@@ -18,18 +20,6 @@ def test_bigram_probability(capsys):
     assert not ch01.check_bigram_probability(int(counts[a, end]))
     assert not ch01.check_bigram_probability(None)
     assert "Hint" in capsys.readouterr().out
-
-
-def _stub(*args):
-    raise NotImplementedError
-
-
-def _accepts_right_flags_wrong(capsys, check, right, wrong, hint):
-    """``check`` passes ``right``, fails ``wrong`` and prints ``hint`` for it."""
-    assert check(right)
-    capsys.readouterr()
-    assert not check(wrong)
-    assert hint in capsys.readouterr().out
 
 
 def test_add_k(capsys):

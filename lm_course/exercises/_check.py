@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
-__all__ = ["report", "close", "require_number", "call_student"]
+__all__ = ["report", "close", "require_number", "call_student", "call_or_report", "MISSING"]
 
 
 def report(ok: bool, exercise: str, praise: str, hint: str) -> bool:
@@ -61,3 +62,25 @@ def call_student(fn: object, exercise: str, hint: str, *args: object) -> tuple[b
         print(f"❌ {exercise}: your function returned None; did you forget `return`?")
         return False, None
     return True, result
+
+
+MISSING = object()  # call_or_report's "no result": the student's function failed and was reported
+
+
+def call_or_report(name: str, fn: object, args: tuple, stub_hint: str,
+          on_error: Callable[[Exception], str] | None = None) -> object:
+    """``fn(*args)``, or ``MISSING`` after printing why not (not a function,
+    a stub that raises ``NotImplementedError``, or any other exception, with
+    ``on_error(err)`` added to the message when given)."""
+    if not callable(fn):
+        report(False, name, "", f"pass your function itself (without calling it), got {type(fn).__name__}.")
+        return MISSING
+    try:
+        return fn(*args)
+    except NotImplementedError:
+        print(f"❌ {name}: not implemented yet (the function still raises NotImplementedError). Hint: {stub_hint}")
+        return MISSING
+    except Exception as err:  # the student's code: report, never raise
+        more = on_error(err) if on_error is not None else ""
+        report(False, name, "", f"your function raised {type(err).__name__}: {err}." + (f" {more}" if more else ""))
+        return MISSING

@@ -23,34 +23,14 @@ from collections.abc import Callable
 import torch
 
 from lm_course.attention import causal_mask, scaled_dot_product_attention
+from lm_course.exercises._check import MISSING as _MISSING
+from lm_course.exercises._check import call_or_report as _call
 from lm_course.exercises._check import report
 from lm_course.sampling import filter_logits
 
 __all__ = ["EXERCISE_4", "check_top_k", "check_nucleus", "check_cached_attention", "check_kv_cache_work"]
 
 EXERCISE_4 = dict(prompt=10, new=50)  # exercise 4: a 10-token prompt, 50 new tokens
-
-_MISSING = object()  # _call's "no result": the student's function failed and was reported
-
-
-def _call(name: str, fn: object, args: tuple, stub_hint: str,
-          on_error: Callable[[Exception], str] | None = None) -> object:
-    """``fn(*args)``, or ``_MISSING`` after printing why not (not a function,
-    a stub that raises ``NotImplementedError``, or any other exception, with
-    ``on_error(err)`` added to the message when given)."""
-    if not callable(fn):
-        report(False, name, "", f"pass your function itself (without calling it), got {type(fn).__name__}.")
-        return _MISSING
-    try:
-        return fn(*args)
-    except NotImplementedError:
-        print(f"❌ {name}: not implemented yet (the function still raises NotImplementedError). Hint: {stub_hint}")
-        return _MISSING
-    except Exception as err:  # the student's code: report, never raise
-        more = on_error(err) if on_error is not None else ""
-        report(False, name, "", f"your function raised {type(err).__name__}: {err}." + (f" {more}" if more else ""))
-        return _MISSING
-
 
 def _tensor_like(got: object, want: torch.Tensor, name: str, what: str) -> bool:
     """Report and return False unless ``got`` is a tensor of ``want``'s shape."""

@@ -27,29 +27,11 @@ import math
 
 import torch
 
+from lm_course.exercises._check import MISSING as _MISSING
+from lm_course.exercises._check import call_or_report as _call
 from lm_course.exercises._check import report
 
 __all__ = ["check_paired_difference", "check_prefix_lm_mask", "check_last_token_pool", "check_head_logits"]
-
-_MISSING = object()  # _call's "no result": the student's function failed and was reported
-
-
-def _call(name: str, fn: object, args: tuple, stub_hint: str) -> object:
-    """``fn(*args)``, or ``_MISSING`` after printing why not (no function, a
-    stub that still raises ``NotImplementedError``, or any other exception)."""
-    if fn is None or not callable(fn):
-        got = "None" if fn is None else type(fn).__name__
-        report(False, name, "", f"pass your function itself (without calling it), got {got}.")
-        return _MISSING
-    try:
-        return fn(*args)
-    except NotImplementedError:
-        print(f"❌ {name}: not implemented yet (the function still raises NotImplementedError). Hint: {stub_hint}")
-        return _MISSING
-    except Exception as err:  # the student's code: report it, never raise
-        report(False, name, "", f"your function raised {type(err).__name__}: {err}.")
-        return _MISSING
-
 
 # --------------------------------------------------------------------------
 # Exercise 1: a paired difference of accuracies

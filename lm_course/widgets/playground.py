@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from lm_course.interface import inference
 from lm_course.sampling import check_sampling_args, filter_logits, generate
 from lm_course.viz.distributions import top_tokens, visible_token
 
@@ -135,11 +136,8 @@ class SamplingPlayground:
             check_sampling_args(s["temperature"], s["top_k"], s["top_p"], s["repetition_penalty"])
         except (TypeError, ValueError) as err:
             return NextTokenView(vocab_size=V, message=str(err))
-        was_training = self.model.training
-        self.model.eval()
-        with torch.no_grad():
+        with inference(self.model):
             logits = self.model(idx).logits[0, -1].float()  # (V,)
-        self.model.train(was_training)
         penalty = dict(repetition_penalty=s["repetition_penalty"], prev_tokens=idx[0])
         if s["do_sample"]:
             filtered = filter_logits(logits, s["temperature"], s["top_k"], s["top_p"], **penalty)  # (V,)
