@@ -306,7 +306,9 @@ class GPT(nn.Module):
         )
 
     # ---- probabilities for the course's evaluation and widgets ------------
-    def _device(self) -> torch.device:
+    @property
+    def device(self) -> torch.device:
+        """Where the model's weights are (``cpu``, ``cuda``, ``mps``)."""
         return self.transformer.wte.weight.device
 
     @inference_method
@@ -329,7 +331,7 @@ class GPT(nn.Module):
                 f"context of {len(ids)} tokens is longer than the model's context_length "
                 f"{self.context_length}; pass context[-{self.context_length}:]"
             )
-        idx = ids[None].to(self._device())  # (1, T)
+        idx = ids[None].to(self.device)  # (1, T)
         logits = self(idx).logits[0, -1]  # (V,)
         return torch.softmax(logits.float(), dim=-1).cpu()  # (V,)
 
@@ -364,7 +366,7 @@ class GPT(nn.Module):
         out = torch.empty(N - 1, dtype=torch.float64)  # (N-1,): out[t-1] = ln p(ids[t] | ...)
         scored_to = 0  # targets 1..scored_to are done
         offsets = torch.arange(W + 1)  # (W+1,)
-        device = self._device()
+        device = self.device
         for b in range(0, len(starts), batch_size):
             chunk = torch.tensor(starts[b:b + batch_size])  # (K,)
             windows = data[chunk[:, None] + offsets]  # (K, W+1)

@@ -101,7 +101,8 @@ class MLPLanguageModel(nn.Module):
             self.output.weight.mul_(0.1)  # so the initial loss is close to ln V
             self.output.bias.zero_()
 
-    def n_params(self) -> int:
+    def num_parameters(self) -> int:
+        """How many parameters the model has (each tensor counted once)."""
         return sum(p.numel() for p in self.parameters())
 
     # ------------------------------------------------------------------ the network
@@ -159,7 +160,9 @@ class MLPLanguageModel(nn.Module):
         return self.logits_from_windows(self.windows(idx))  # (B, T, V)
 
     # ------------------------------------------------------------------ LanguageModel
-    def _device(self) -> torch.device:
+    @property
+    def device(self) -> torch.device:
+        """Where the model's weights are (``cpu``, ``cuda``, ``mps``)."""
         return self.embedding.weight.device
 
     @inference_method
@@ -168,7 +171,7 @@ class MLPLanguageModel(nn.Module):
         (its last ``context_length`` tokens; shorter contexts are padded)."""
         ctx = as_id_tensor(context, self.vocab_size, "context")[-self.context_length:]  # (<=n,)
         window = F.pad(ctx, (self.context_length - len(ctx), 0), value=self.pad_id)  # (n,)
-        logits = self.logits_by_formula(window.to(self._device()))  # (V,)
+        logits = self.logits_by_formula(window.to(self.device))  # (V,)
         return torch.softmax(logits.float(), dim=-1).cpu()
 
     @inference_method
@@ -183,7 +186,7 @@ class MLPLanguageModel(nn.Module):
         targets = ids[1:]  # (N-1,)
         out = torch.empty(len(targets), dtype=torch.float64)
         for s in range(0, len(targets), batch_size):
-            w = windows[s: s + batch_size].to(self._device())  # (b, n)
+            w = windows[s: s + batch_size].to(self.device)  # (b, n)
             logp = torch.log_softmax(self.logits_from_windows(w).float(), dim=-1)  # (b, V)
             out[s: s + batch_size] = logp.gather(1, targets[s: s + batch_size, None].to(w.device))[:, 0].double().cpu()
         return out
@@ -209,7 +212,7 @@ class MLPLanguageModel(nn.Module):
     def __repr__(self) -> str:
         c = self.config
         return (f"MLPLanguageModel(vocab_size={c.vocab_size}, context_length={c.context_length}, "
-                f"n_embd={c.n_embd}, n_hidden={c.n_hidden}; {self.n_params():,} parameters)")
+                f"n_embd={c.n_embd}, n_hidden={c.n_hidden}; {self.num_parameters():,} parameters)")
 
 
 # --------------------------------------------------------------------- checkpoints

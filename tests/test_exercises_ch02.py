@@ -46,7 +46,7 @@ def test_check_first_merge(capsys):
 
 
 def test_check_mlp_parameters(capsys):
-    right = MLPLanguageModel(MLPConfig(**ch02.MLP_EXERCISE_CONFIG)).n_params()
+    right = MLPLanguageModel(MLPConfig(**ch02.MLP_EXERCISE_CONFIG)).num_parameters()
     assert ch02.check_mlp_parameters(right)
     assert not ch02.check_mlp_parameters(right - ch02.MLP_EXERCISE_CONFIG["n_embd"])  # no padding row
     assert "padding" in capsys.readouterr().out

@@ -31,7 +31,7 @@ def test_shapes_and_interface(model):
     assert model(x).shape == (2, 7, V)
     assert isinstance(model, LanguageModel)
     assert model.vocab_size == V and model.context_length == 3 and model.pad_id == V
-    assert model.n_params() == (V + 1) * 4 + (3 * 4 * 16 + 16) + (16 * V + V)
+    assert model.num_parameters() == (V + 1) * 4 + (3 * 4 * 16 + 16) + (16 * V + V)
 
 
 def test_forward_is_the_textbook_formula(model):

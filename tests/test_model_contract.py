@@ -211,3 +211,10 @@ def test_inference_restores_the_mode_after_an_error():
             assert not net.training and not torch.is_grad_enabled()
             raise RuntimeError("boom")
     assert net.training and torch.is_grad_enabled()
+
+
+def test_one_parameter_count_and_one_device_property(model):
+    if not isinstance(model, torch.nn.Module):
+        pytest.skip("not a neural network")
+    assert model.num_parameters() == sum(p.numel() for p in model.parameters())
+    assert model.device == next(model.parameters()).device
