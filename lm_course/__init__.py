@@ -5,7 +5,8 @@ it. Importing the package is cheap: heavy modules load when first used.
 
     lm_course.data            the corpus (Shakespeare, split by play) and the names list
     lm_course.tokenizers      characters, words, byte-level BPE, GPT-2's BPE
-    lm_course.interface       the LanguageModel protocol and the one inference rule
+    lm_course.interface       the LanguageModel protocol, the one inference rule, the one generate
+    lm_course.logit_filters   one decoding step: repetition penalty, temperature, top-k, top-p
     lm_course.evaluate        bits per token / perplexity of any model
     lm_course.scoreboard      every chapter's numbers, and their plot
     lm_course.unigram         chapter 0's unigram model
@@ -15,6 +16,7 @@ it. Importing the package is cheap: heavy modules load when first used.
     lm_course.mixture         chapter 2: interpolated mixtures of models
     lm_course.rnn             chapter 3: RNN, LSTM and GRU language models (+ the shipped LSTM)
     lm_course.rnn_analysis    chapter 3: gradient norms, gates, context resets, units
+    lm_course.rnn_training    chapter 3: stateful truncated back-propagation through time
     lm_course.attention       chapter 4: attention, masks, positions
     lm_course.toy_attention   chapter 4: the toy reversal / copy task
     lm_course.attention_view  chapters 4-6: bertviz views that draw offline
@@ -22,7 +24,7 @@ it. Importing the package is cheap: heavy modules load when first used.
     lm_course.reference       chapter 5: the shipped reference GPT (recipe, file, loader)
     lm_course.gpt2_weights    chapter 6: GPT-2's Hugging Face weights in and out of the GPT
     lm_course.hub             chapter 6: the Hugging Face hub, cache first, offline-safe
-    lm_course.sampling        chapter 6: greedy, temperature, top-k/p, penalty, beams
+    lm_course.sampling        chapter 6: the batched decoder with a KV cache, beams, timings
     lm_course.finetune        chapter 7: genre passages, objectives, classifier, fine-tuning
     lm_course.checkpoints     the safetensors checkpoint format of the shipped models
     lm_course.device, env     device choice and seeds; the versions report

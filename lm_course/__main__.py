@@ -4,12 +4,16 @@ Commands:
     info        print the environment report (versions, device)
     corpus      build, verify and cache the corpus splits
     download    cache GPT-2 weights for offline use (e.g. ``download gpt2``)
+    make-reference {gpt,mlp,lstm}
+                re-make a shipped model in data/ from its recipe (an hour or
+                more each; the file records how it was made and its scores)
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -40,6 +44,26 @@ def _download(args: argparse.Namespace) -> int:
     return 0
 
 
+def _make_reference(args: argparse.Namespace) -> int:
+    """One command for the three shipped models; each recipe lives with its model."""
+    if args.kind == "gpt":
+        from lm_course.reference import make_reference
+
+        path, record = make_reference(args.out)
+    elif args.kind == "mlp":
+        from lm_course.mlp import make_reference_mlp
+
+        path, record = make_reference_mlp(args.out)
+    else:
+        from lm_course.rnn import make_reference_checkpoint
+
+        path, record = make_reference_checkpoint(args.out)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    if "val_bpc" in record:
+        print(f"val {record['val_bpc']:.4f} / test {record['test_bpc']:.4f} bits per character")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lm_course", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -49,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     download = sub.add_parser("download", help="cache GPT-2 weights and tokenizer (needs network once)")
     download.add_argument("names", nargs="*", default=["gpt2"], help="hub names, default gpt2")
     download.set_defaults(func=_download)
+    make = sub.add_parser("make-reference", help="re-make a shipped model (data/) from its recipe")
+    make.add_argument("kind", choices=["gpt", "mlp", "lstm"])
+    make.add_argument("--out", type=Path, default=None, help="where to write it (default: the repository's data/)")
+    make.set_defaults(func=_make_reference)
     return parser
 
 

@@ -36,6 +36,8 @@ from typing import Any
 
 import torch
 
+from lm_course.tokenizers.visible import visible
+
 __all__ = ["head_view", "model_view", "save_html", "offline_html", "stack_attention", "visible_tokens",
            "VENDOR_DIR", "VENDORED_SCRIPTS"]
 
@@ -106,10 +108,8 @@ def stack_attention(attention: Any, batch_index: int = 0) -> torch.Tensor:
 
 def visible_tokens(tokens: Sequence[str] | str) -> list[str]:
     """Token labels with spaces and newlines drawn as ␣ and ↵ (see
-    :func:`lm_course.viz.distributions.visible_token`), never blank."""
-    from lm_course.viz.distributions import visible_token
-
-    return [visible_token(t) for t in tokens]
+    :func:`lm_course.tokenizers.visible.visible`), never blank."""
+    return [visible(t) for t in tokens]
 
 
 def _split_tokens(tokens: Sequence[str] | str, key_tokens: Sequence[str] | str | None, T: int, S: int,

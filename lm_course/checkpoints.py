@@ -18,6 +18,7 @@ config implies, with the same shapes, and says which one differs otherwise.
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -33,23 +34,22 @@ class CheckpointError(ValueError):
 
 def save_checkpoint(model: nn.Module, path: str | Path, fmt: str, config: dict,
                     extra: dict | None = None, dtype: torch.dtype | None = None) -> Path:
-    """Write ``model``'s state dict to ``path`` with ``fmt``, ``config`` and
+    """Write ``model``'s weights to ``path`` with ``fmt``, ``config`` and
     ``extra`` in the metadata; ``dtype`` (e.g. ``torch.float16``) stores the
-    floating-point tensors at a lower precision to halve the file."""
-    from safetensors.torch import save_file
+    floating-point tensors at a lower precision to halve the file. Tied
+    weights (a GPT's head and token embedding) are stored once, by
+    ``safetensors.torch.save_model``."""
+    from safetensors.torch import save_model
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"format": fmt, "config": json.dumps(config)}
     if extra:
         meta["extra"] = json.dumps(extra)
-    tensors = {}
-    for name, t in model.state_dict().items():
-        t = t.detach().cpu()
-        if dtype is not None and t.is_floating_point():
-            t = t.to(dtype)
-        tensors[name] = t.contiguous()
-    save_file(tensors, str(path), metadata=meta)
+    stored = copy.deepcopy(model).cpu()
+    if dtype is not None:
+        stored = stored.to(dtype)  # floating-point parameters and buffers only
+    save_model(stored, str(path), metadata=meta)
     return path
 
 
@@ -77,17 +77,24 @@ def read_checkpoint(path: str | Path, fmt: str, what: str) -> tuple[dict, dict[s
     return config, tensors, extra
 
 
-def load_checked_state(model: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
-    """Load ``tensors`` into ``model`` after checking that the names and shapes
-    are exactly the model's; stored half-precision tensors come back in the
-    model's dtype."""
+def load_checked_state(model: nn.Module, tensors: dict[str, torch.Tensor], path: str | Path) -> None:
+    """Load the checkpoint at ``path`` (whose tensors are ``tensors``) into
+    ``model`` after checking that every stored tensor is one of the model's,
+    with its shape; ``safetensors.torch.load_model`` then restores tied
+    weights and reports anything missing. Half-precision tensors come back in
+    the model's dtype; the model is left in eval mode."""
+    from safetensors.torch import load_model
+
     expected = model.state_dict()
-    if set(tensors) != set(expected):
-        raise CheckpointError(f"checkpoint tensors {sorted(set(tensors) ^ set(expected))} do not match the model")
-    for name, t in tensors.items():
-        if t.shape != expected[name].shape:
-            raise CheckpointError(
-                f"checkpoint shape mismatch for {name}: file {tuple(t.shape)}, model {tuple(expected[name].shape)}"
-            )
-    model.load_state_dict({k: t.to(expected[k].dtype) for k, t in tensors.items()})
+    unexpected = sorted(set(tensors) - set(expected))
+    if unexpected:
+        raise CheckpointError(f"checkpoint tensors {unexpected[:5]} are not in the model (another architecture?)")
+    wrong = [f"{name}: file {tuple(t.shape)}, model {tuple(expected[name].shape)}"
+             for name, t in tensors.items() if t.shape != expected[name].shape]
+    if wrong:
+        raise CheckpointError("checkpoint shape mismatch for " + "; ".join(wrong[:5]))
+    try:
+        load_model(model, str(path), strict=True)
+    except RuntimeError as err:
+        raise CheckpointError(f"{Path(path).name} does not fit the model: {err}") from None
     model.eval()

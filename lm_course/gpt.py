@@ -34,15 +34,19 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from lm_course.attention import causal_mask, scaled_dot_product_attention
-from lm_course.interface import as_id_tensor, inference_method
+from lm_course.checkpoints import CheckpointError, load_checked_state, read_checkpoint, save_checkpoint
+from lm_course.data import data_dir
+from lm_course.interface import Generates, as_id_tensor, inference_method
+from lm_course.tokenizers.char import CharTokenizer
 
-__all__ = ["GPTConfig", "GPTOutput", "GPT", "KVCache", "load_reference_model"]
+__all__ = ["GPTConfig", "GPTOutput", "GPT", "KVCache", "save_gpt", "load_gpt", "reference_model_path", "load_reference_model"]
 
 # one (key, value) pair per layer, each (B, nh, S, hs)
 KVCache = tuple[tuple[torch.Tensor, torch.Tensor], ...]
@@ -173,7 +177,7 @@ class Block(nn.Module):
         return x, present, weights
 
 
-class GPT(nn.Module):
+class GPT(Generates, nn.Module):
     """GPT-2's architecture; implements :class:`lm_course.interface.LanguageModel`.
 
     >>> model = GPT(GPTConfig(vocab_size=63, block_size=32, n_layer=2, n_head=2, n_embd=32))
@@ -387,10 +391,53 @@ class GPT(nn.Module):
                 f"vocab_size={c.vocab_size}, parameters={self.num_parameters():,}")
 
 
-def load_reference_model(path=None):
-    """The course's reference GPT and its character tokenizer, from
-    ``data/reference_gpt.safetensors`` + ``.json`` (see :mod:`lm_course.reference`,
-    which made them). Returns ``(GPT, CharTokenizer)``; the model is in eval mode."""
-    from lm_course.reference import load_reference_model as _load
+# --------------------------------------------------------------------- checkpoints
+_FORMAT = "lm_course.gpt"  # the metadata "format" of a GPT checkpoint
 
-    return _load(path)
+
+def save_gpt(model: GPT, path: str | Path, tokenizer: CharTokenizer, extra: dict | None = None,
+             dtype: torch.dtype | None = torch.float16) -> Path:
+    """Save a character-level GPT as safetensors (float16 by default; the tied
+    head is stored once) with its config, its tokenizer's characters and any
+    JSON-able ``extra`` (recipe, timings, scores) in the file's metadata."""
+    if tokenizer.vocab_size != model.config.vocab_size:
+        raise ValueError(f"the tokenizer has {tokenizer.vocab_size} characters but the model's "
+                         f"vocab_size is {model.config.vocab_size}")
+    record = {"tokenizer": {"type": "char", "chars": "".join(tokenizer.chars)}, **(extra or {})}
+    return save_checkpoint(model, path, _FORMAT, model.config.to_dict(), record, dtype)
+
+
+def load_gpt(path: str | Path) -> tuple[GPT, CharTokenizer, dict]:
+    """Load a GPT saved by :func:`save_gpt` (float32, eval mode); returns
+    ``(model, tokenizer, extra)``. A file of another kind, an invalid config, a
+    tokenizer that does not fit, or tensors whose shapes differ from the
+    config's raise :class:`lm_course.checkpoints.CheckpointError`."""
+    config, tensors, extra = read_checkpoint(path, _FORMAT, "lm_course GPT")
+    try:
+        model = GPT(GPTConfig(**config))
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{Path(path).name} declares an invalid GPT config: {err}") from None
+    tokenizer = CharTokenizer(extra.get("tokenizer", {}).get("chars", ""))
+    if tokenizer.vocab_size != model.config.vocab_size:
+        raise CheckpointError(f"{Path(path).name}: the tokenizer has {tokenizer.vocab_size} characters but the "
+                              f"model's vocab_size is {model.config.vocab_size}")
+    load_checked_state(model, tensors, path)
+    return model, tokenizer, extra
+
+
+def reference_model_path() -> Path:
+    """Where the course's reference GPT lives: ``data/reference_gpt.safetensors``."""
+    return data_dir() / "reference_gpt.safetensors"
+
+
+def load_reference_model(path: str | Path | None = None) -> tuple[GPT, CharTokenizer]:
+    """The course's reference GPT (eval mode, float32, CPU) and its character
+    tokenizer, from ``data/reference_gpt.safetensors`` (made by
+    ``python -m lm_course make-reference gpt``; recipe and record in
+    :mod:`lm_course.reference`). Notebook section: ``05_transformer.ipynb``,
+    "The reference checkpoint"."""
+    path = Path(path) if path is not None else reference_model_path()
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing; make it with `python -m lm_course make-reference gpt`")
+    model, tokenizer, _ = load_gpt(path)
+    return model, tokenizer

@@ -18,8 +18,10 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 import numpy as np
 import torch
 
-__all__ = ["LanguageModel", "as_id_tensor", "check_token_ids", "check_distribution",
-           "inference", "inference_method"]
+from lm_course.logit_filters import check_sampling_args, filter_logits
+
+__all__ = ["LanguageModel", "Generates", "as_id_tensor", "check_token_ids", "check_distribution",
+           "inference", "inference_method", "sampling_generator", "check_count"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -133,3 +135,83 @@ def check_distribution(probs: torch.Tensor, vocab_size: int, atol: float = 1e-4)
     if abs(total - 1.0) > atol:
         raise ValueError(f"a distribution must sum to 1, this one sums to {total:.6f}")
     return probs
+
+
+def check_count(value: int, what: str) -> int:
+    """``value`` if it is an ``int >= 0`` (not a bool), else a clear ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{what} must be an integer >= 0, got {value!r}")
+    return value
+
+
+def sampling_generator(seed: int | None = None,
+                       generator: torch.Generator | None = None) -> torch.Generator | None:
+    """The course's one seeding rule for sampling.
+
+    ``seed=n``: a fresh ``torch.Generator`` seeded with ``n`` (the same sample
+    every time); ``generator=g``: draw from ``g`` (successive calls continue
+    its stream); neither: ``None``, i.e. torch's global generator (so
+    ``seed_everything`` makes a whole notebook repeatable). Both: an error.
+    """
+    if seed is not None and generator is not None:
+        raise ValueError("pass either seed or generator, not both")
+    if seed is not None:
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"seed must be an int, got {seed!r}")
+        return torch.Generator().manual_seed(seed)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    return generator
+
+
+class Generates:
+    """The contract's one ``generate``, shared by every model of the course.
+
+    A mix-in for any :class:`LanguageModel`: it samples one token at a time
+    from ``next_token_probs`` (cropped to ``context_length``), reshaped by
+    :func:`lm_course.logit_filters.filter_logits`. A model that can do a step
+    more cheaply (the RNN carries its hidden state) overrides
+    :meth:`_first_step` and :meth:`_next_step`, never ``generate`` itself.
+    Notebook section: ``00_welcome.ipynb``, "One question, many models";
+    chapter 6 explains the filters.
+    """
+
+    def generate(self, context: Sequence[int] | torch.Tensor, max_new_tokens: int, *,
+                 temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+                 seed: int | None = None, generator: torch.Generator | None = None) -> list[int]:
+        """``context`` followed by ``max_new_tokens`` sampled token ids, as a list.
+
+        Each token is drawn from ``softmax(filter_logits(log p, temperature,
+        top_k, top_p))``; the defaults sample from the model's distribution
+        unchanged. Seeding follows :func:`sampling_generator` (``seed=`` for a
+        repeatable sample, ``generator=`` to continue a stream, neither for the
+        global generator).
+        """
+        ids = check_token_ids(context, self.vocab_size, "context")
+        check_count(max_new_tokens, "max_new_tokens")
+        check_sampling_args(temperature, top_k, top_p)
+        gen = sampling_generator(seed, generator)
+        reshape = temperature != 1.0 or top_k is not None or top_p is not None
+        with inference(self):
+            scores, state = self._first_step(ids)  # (V,) log-probabilities or logits
+            for i in range(max_new_tokens):
+                if reshape:
+                    scores = filter_logits(scores, temperature, top_k, top_p)  # (V,)
+                probs = torch.softmax(scores, dim=-1)  # (V,), in the model's dtype
+                ids.append(int(torch.multinomial(probs, 1, generator=gen)))
+                if i + 1 < max_new_tokens:
+                    scores, state = self._next_step(ids, state)
+        return ids
+
+    def _first_step(self, ids: list[int]) -> tuple[torch.Tensor, object]:
+        """``(scores (V,), state)`` for the first new token after ``ids``."""
+        return self._scores_after(ids), None
+
+    def _next_step(self, ids: list[int], state: object) -> tuple[torch.Tensor, object]:
+        """``(scores (V,), state)`` after ``ids``, whose last token was just drawn."""
+        return self._scores_after(ids), state
+
+    def _scores_after(self, ids: list[int]) -> torch.Tensor:
+        n = getattr(self, "context_length", None)
+        context = ids if n is None else (ids[len(ids) - n:] if n else [])
+        return torch.log(self.next_token_probs(context))  # (V,)

@@ -20,10 +20,12 @@ from collections.abc import Sequence
 
 import torch
 
+from lm_course.interface import Generates
+
 __all__ = ["InterpolatedLM"]
 
 
-class InterpolatedLM:
+class InterpolatedLM(Generates):
     """``sum_k weights[k] * models[k]``, for models over the same vocabulary.
 
     Each model sees the context as given and crops it to its own

@@ -38,14 +38,12 @@ formula itself, which for one window is the fast way.
 The shipped MLP. A notebook can afford a minute of training; section "A
 wider MLP, trained for two hours, with dropout" loads ``data/mlp_reference.safetensors``, a wider MLP
 trained for 118 minutes by :func:`make_reference_mlp` with the recipe
-:data:`REFERENCE_MLP_RECIPE` (recreate it with ``python -m lm_course.mlp
-reference``).
+:data:`REFERENCE_MLP_RECIPE` (recreate it with ``python -m lm_course
+make-reference mlp``).
 """
 
 from __future__ import annotations
 
-import json
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
@@ -55,7 +53,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lm_course.interface import as_id_tensor, inference_method
+from lm_course.interface import Generates, as_id_tensor, inference_method
 
 __all__ = ["MLPConfig", "MLPLanguageModel", "MLPRecipe", "REFERENCE_MLP_RECIPE", "train_char_mlp",
            "save_mlp", "load_mlp", "reference_mlp_path", "make_reference_mlp", "load_reference_mlp"]
@@ -80,7 +78,7 @@ class MLPConfig:
             raise ValueError(f"MLPConfig.dropout must be in [0, 1), got {self.dropout!r}")
 
 
-class MLPLanguageModel(nn.Module):
+class MLPLanguageModel(Generates, nn.Module):
     """Bengio et al. (2003)'s neural probabilistic language model.
 
     Implements :class:`lm_course.interface.LanguageModel` (``vocab_size``,
@@ -191,24 +189,6 @@ class MLPLanguageModel(nn.Module):
             out[s: s + batch_size] = logp.gather(1, targets[s: s + batch_size, None].to(w.device))[:, 0].double().cpu()
         return out
 
-    @inference_method
-    def generate(self, max_new_tokens: int, context: Sequence[int] | torch.Tensor = (),
-                 temperature: float = 1.0, generator: torch.Generator | None = None) -> list[int]:
-        """``context`` followed by ``max_new_tokens`` sampled tokens, one at a
-        time from ``softmax(logits / temperature)``; seed ``generator`` for
-        repeatable samples."""
-        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
-            raise ValueError(f"max_new_tokens must be an int >= 0, got {max_new_tokens!r}")
-        if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
-            raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
-        out = as_id_tensor(context, self.vocab_size, "context").tolist()
-        for _ in range(max_new_tokens):
-            probs = self.next_token_probs(out[-self.context_length:])  # (V,)
-            if temperature != 1.0:
-                probs = torch.softmax(probs.log() / temperature, dim=-1)  # (V,)
-            out.append(int(torch.multinomial(probs, 1, generator=generator)))
-        return out
-
     def __repr__(self) -> str:
         c = self.config
         return (f"MLPLanguageModel(vocab_size={c.vocab_size}, context_length={c.context_length}, "
@@ -239,7 +219,7 @@ def load_mlp(path: str | Path) -> tuple[MLPLanguageModel, dict]:
         model = MLPLanguageModel(MLPConfig(**config))
     except (TypeError, ValueError) as err:
         raise CheckpointError(f"{path} declares an invalid MLP config: {err}") from None
-    load_checked_state(model, tensors)
+    load_checked_state(model, tensors, path)
     return model, extra
 
 
@@ -326,31 +306,5 @@ def load_reference_mlp() -> tuple[MLPLanguageModel, dict]:
     ``test_bpc``, training time)."""
     path = reference_mlp_path()
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; recreate it with `python -m lm_course.mlp reference`")
+        raise FileNotFoundError(f"{path} is missing; recreate it with `python -m lm_course make-reference mlp`")
     return load_mlp(path)
-
-
-_CLI_FIELDS = ("n_hidden", "dropout", "steps", "lr", "min_lr_ratio", "batch_size", "block_size")
-
-
-def _main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m lm_course.mlp",
-                                     description="Train the course's shipped MLP language model.")
-    parser.add_argument("command", choices=["reference"], help="recreate data/mlp_reference.safetensors")
-    parser.add_argument("--out", type=Path, default=None, help="where to save it (default: the repository's data/)")
-    for field in _CLI_FIELDS:
-        default = getattr(REFERENCE_MLP_RECIPE, field)
-        parser.add_argument(f"--{field.replace('_', '-')}", type=type(default), default=default,
-                            help=f"recipe override (default {default})")
-    args = parser.parse_args(argv)
-    overrides = {f: getattr(args, f) for f in _CLI_FIELDS if getattr(args, f) != getattr(REFERENCE_MLP_RECIPE, f)}
-    path, extra = make_reference_mlp(args.out, **overrides)
-    print(f"saved {path} ({path.stat().st_size / 1e6:.2f} MB)")
-    print(json.dumps({k: extra[k] for k in ("val_bpc", "test_bpc", "training_seconds")}))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_main())

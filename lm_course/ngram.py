@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from lm_course.interface import as_id_tensor
+from lm_course.interface import Generates, as_id_tensor
 
 __all__ = ["SMOOTHINGS", "NGramLM", "bigram_count_matrix", "default_lambdas"]
 
@@ -133,7 +133,7 @@ def _as_id_array(ids, vocab_size: int, what: str) -> np.ndarray:
     return as_id_tensor(ids, vocab_size, what).numpy().astype(np.int64, copy=False)
 
 
-class NGramLM:
+class NGramLM(Generates):
     """A character (or any token) n-gram language model.
 
     Args:
@@ -410,32 +410,6 @@ class NGramLM:
         with np.errstate(divide="ignore"):
             return torch.from_numpy(np.log(out))
 
-    # ---------------------------------------------------------------- sampling
-    def generate(self, max_new_tokens: int, context: Sequence[int] | torch.Tensor = (),
-                 seed: int | None = None, generator: torch.Generator | None = None,
-                 temperature: float = 1.0) -> list[int]:
-        """Sample ``max_new_tokens`` tokens after ``context``, one at a time from
-        :meth:`next_token_probs`; returns ``context + new tokens`` as a list.
-
-        Reproducible: pass ``seed`` (or a seeded ``generator``). ``temperature``
-        reshapes the distribution as ``p ** (1 / temperature)`` (must be > 0).
-        """
-        self._check_fitted()
-        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
-            raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature!r}")
-        if seed is not None and generator is not None:
-            raise ValueError("pass either seed or generator, not both")
-        if generator is None:
-            generator = torch.Generator().manual_seed(0 if seed is None else seed)
-        out = _as_id_array(context, self.vocab_size, "context").tolist()
-        for _ in range(max_new_tokens):
-            p = self.next_token_probs(out[len(out) - self.context_length:] if self.context_length else [])
-            if temperature != 1.0:
-                p = p ** (1.0 / temperature)
-            out.append(int(torch.multinomial(p / p.sum(), 1, generator=generator)))
-        return out
 
 
 def bigram_count_matrix(words: Sequence[str], marker: str = ".") -> tuple[torch.Tensor, list[str]]:

@@ -38,7 +38,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lm_course.interface import as_id_tensor, inference_method
+from lm_course.interface import Generates, as_id_tensor, inference_method
 from lm_course.tokenizers import corpus_ids  # noqa: F401  (re-exported: chapter 3 imports it from here)
 
 __all__ = [
@@ -187,7 +187,7 @@ class RNNConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
 
-class RNNLanguageModel(nn.Module):
+class RNNLanguageModel(Generates, nn.Module):
     """A character (or any token) language model with a recurrent core::
 
         e_t = Embedding(x_t)                      (E,)
@@ -354,34 +354,17 @@ class RNNLanguageModel(nn.Module):
             states = torch.stack(cells)  # (T, H)
         return states.cpu()
 
-    @inference_method
-    def generate(self, context: Sequence[int] | torch.Tensor, max_new_tokens: int,
-                 temperature: float = 1.0, seed: int | None = None,
-                 generator: torch.Generator | None = None) -> list[int]:
-        """Sample ``max_new_tokens`` tokens after ``context``; returns context + new ids.
+    def _first_step(self, ids: list[int]) -> tuple[torch.Tensor, object]:
+        """:meth:`Generates.generate`'s first step: read the whole context once
+        and keep the hidden state (notebook section: "Sampling")."""
+        x = self._check_context(ids)[None].to(self.device)  # (1, T)
+        logits, state = self(x, None, return_state=True)  # (1, T, V)
+        return logits[0, -1].float().cpu(), state  # (V,)
 
-        Each step draws from ``softmax(logits / temperature)``: below 1 the
-        distribution sharpens (safer, more repetitive text), above 1 it flattens.
-        Pass ``seed`` (or a ``generator``) for a reproducible sample.
-        Notebook section: "Sampling".
-        """
-        ids = self._check_context(context)  # (T,)
-        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
-            raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
-        if not isinstance(temperature, (int, float)) or not math.isfinite(temperature) or temperature <= 0:
-            raise ValueError(f"temperature must be a positive number, got {temperature!r}")
-        if generator is None:
-            generator = torch.Generator()
-            if seed is not None:
-                generator.manual_seed(seed)
-        out = ids.tolist()
-        logits, state = self(ids[None].to(self.device), None, return_state=True)  # (1, T, V)
-        for _ in range(max_new_tokens):
-            probs = F.softmax(logits[0, -1].float().cpu() / temperature, dim=-1)  # (V,)
-            nxt = int(torch.multinomial(probs, 1, generator=generator))
-            out.append(nxt)
-            logits, state = self(torch.tensor([[nxt]], device=self.device), state, return_state=True)
-        return out
+    def _next_step(self, ids: list[int], state: object) -> tuple[torch.Tensor, object]:
+        """Each later step reads only the token just drawn, from the carried state."""
+        logits, state = self(torch.tensor([[ids[-1]]], device=self.device), state, return_state=True)  # (1, 1, V)
+        return logits[0, -1].float().cpu(), state  # (V,)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -414,7 +397,7 @@ def load_rnn(path: str | Path) -> tuple[RNNLanguageModel, dict]:
 
     config, tensors, extra = read_checkpoint(path, _FORMAT, "lm_course RNN")
     model = RNNLanguageModel(**asdict(RNNConfig(**config)))
-    load_checked_state(model, tensors)
+    load_checked_state(model, tensors, path)
     return model, extra
 
 
@@ -479,15 +462,16 @@ def reference_checkpoint_path() -> Path:
     return data_dir() / "rnn_lstm_reference.safetensors"
 
 
-def make_reference_checkpoint(path: str | Path | None = None, progress: bool = True) -> Path:
+def make_reference_checkpoint(path: str | Path | None = None, progress: bool = True) -> tuple[Path, dict]:
     """Train :data:`REFERENCE_RECIPE` from scratch and save it (with its recipe
     and training history) as safetensors. The shipped file took 88 minutes of one core (its record says so).
 
-    Recreate the shipped file with ``python -m lm_course.rnn reference``.
+    Recreate the shipped file with ``python -m lm_course make-reference lstm``.
+    Returns ``(path, extra)`` like the other shipped models' makers.
     """
     model, history = train_char_rnn(REFERENCE_RECIPE, progress=progress)
     extra = {"recipe": asdict(REFERENCE_RECIPE), "history": asdict(history)}
-    return save_rnn(model, path or reference_checkpoint_path(), extra)
+    return save_rnn(model, path or reference_checkpoint_path(), extra), extra
 
 
 def load_reference_rnn() -> tuple[RNNLanguageModel, "TrainHistory"]:  # noqa: F821
@@ -497,7 +481,7 @@ def load_reference_rnn() -> tuple[RNNLanguageModel, "TrainHistory"]:  # noqa: F8
     path = reference_checkpoint_path()
     if not path.exists():
         raise FileNotFoundError(
-            f"{path} is missing; recreate it with `python -m lm_course.rnn reference`"
+            f"{path} is missing; recreate it with `python -m lm_course make-reference lstm`"
         )
     model, extra = load_rnn(path)
     return model, TrainHistory(**extra["history"])
@@ -508,15 +492,12 @@ def _main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m lm_course.rnn",
                                      description="Train the course's recurrent character models.")
-    parser.add_argument("command", choices=["reference", "train"],
-                        help="reference: recreate the shipped LSTM; train: train one model and report")
+    parser.add_argument("command", choices=["train"],
+                        help="train one model and report (the shipped LSTM: python -m lm_course make-reference lstm)")
     parser.add_argument("--kind", choices=KINDS, default=REFERENCE_RECIPE.kind)
     parser.add_argument("--steps", type=int, default=REFERENCE_RECIPE.steps)
     parser.add_argument("--out", type=Path, default=None, help="where to save the weights")
     args = parser.parse_args(argv)
-    if args.command == "reference":
-        print(f"saved {make_reference_checkpoint(args.out)}")
-        return 0
     from lm_course.evaluate import bits_per_token
 
     model, history = train_char_rnn(kind=args.kind, steps=args.steps)

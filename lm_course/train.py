@@ -58,6 +58,7 @@ class TrainConfig:
     seed: int = 0  # seeds the batch sampler
     progress: bool = True  # show a tqdm progress bar
     device: str | None = None  # None: the model's device
+    autocast: str | None = None  # "bfloat16": mixed precision (matmuls in bf16, weights and optimiser in float32)
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "block_size", "eval_interval", "eval_batches"):
@@ -67,6 +68,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
         if self.warmup_steps < 0:
             raise ValueError("TrainConfig.warmup_steps must be >= 0")
+        if self.autocast not in (None, "bfloat16", "float16"):
+            raise ValueError(f"TrainConfig.autocast must be None, 'bfloat16' or 'float16', got {self.autocast!r}")
 
 
 @dataclass
@@ -222,6 +225,12 @@ def train(model: nn.Module, train_ids: Sequence[int] | torch.Tensor,
     fixed_val = [batch(val, eval_gen) for _ in range(cfg.eval_batches)] if val is not None else []
 
     optimizer = make_optimizer(model, cfg)
+    if cfg.autocast is not None:  # wrap the loss in autocast: forward (and so backward) in lower precision
+        plain_loss_fn = loss_fn
+
+        def loss_fn(model, x, y):  # noqa: F811 (the same loss, under autocast)
+            with torch.autocast(device.type, dtype=getattr(torch, cfg.autocast)):
+                return plain_loss_fn(model, x, y).float()
 
     history = TrainHistory()
     best, evals_since_best = math.inf, 0

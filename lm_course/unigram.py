@@ -11,12 +11,12 @@ from collections.abc import Sequence
 
 import torch
 
-from lm_course.interface import as_id_tensor, check_token_ids
+from lm_course.interface import Generates, as_id_tensor, check_token_ids
 
 __all__ = ["UnigramLM"]
 
 
-class UnigramLM:
+class UnigramLM(Generates):
     """p(x_t | x_<t) = p(x_t) = (count(x_t) + k) / (N + k V).
 
     ``k = 0`` is the maximum-likelihood estimate; a small ``k`` (add-k

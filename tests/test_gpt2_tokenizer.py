@@ -114,7 +114,6 @@ def test_the_tool_rebuilds_the_shipped_files(tmp_path):
     """tools/gpt2_tokenizer_files.py turns GPT-2's ranks into exactly the shipped
     files (here on ranks recovered from the shipped vocab: the same table)."""
     import base64
-    import hashlib
     import importlib.util
     import io
     import json

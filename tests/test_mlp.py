@@ -106,10 +106,10 @@ def test_exact_regression_value():
 
 def test_generate(model):
     g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
-    a = model.generate(20, [1, 2], generator=g())
-    assert a == model.generate(20, [1, 2], generator=g())
+    a = model.generate([1, 2], 20, generator=g())
+    assert a == model.generate([1, 2], 20, generator=g())
     assert len(a) == 22 and a[:2] == [1, 2] and all(0 <= i < V for i in a)
-    cold = model.generate(20, [1, 2], temperature=1e-3, generator=g())
+    cold = model.generate([1, 2], 20, temperature=1e-3, generator=g())
     greedy = [1, 2]
     for _ in range(20):
         greedy.append(int(model.next_token_probs(greedy).argmax()))
@@ -128,9 +128,9 @@ def test_bad_inputs(model):
     with pytest.raises(ValueError, match="at least 2"):
         model.token_log_probs([1])
     with pytest.raises(ValueError, match="temperature"):
-        model.generate(5, [1], temperature=0)
+        model.generate([1], 5, temperature=0)
     with pytest.raises(ValueError, match="max_new_tokens"):
-        model.generate(-1, [1])
+        model.generate([1], -1)
     with pytest.raises(ValueError, match="context_length"):
         MLPConfig(context_length=0)
 

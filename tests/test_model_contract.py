@@ -83,7 +83,7 @@ def _shipped(name):
     if name == "lstm":
         from lm_course.rnn import load_reference_rnn
         return load_reference_rnn()[0]
-    from lm_course.reference import load_reference_model
+    from lm_course.gpt import load_reference_model
     return load_reference_model()[0]
 
 
@@ -218,3 +218,55 @@ def test_one_parameter_count_and_one_device_property(model):
         pytest.skip("not a neural network")
     assert model.num_parameters() == sum(p.numel() for p in model.parameters())
     assert model.device == next(model.parameters()).device
+
+
+# ---------------------------------------------------------------- one generate
+def test_one_generate_signature(model):
+    """Every model: ``generate(context, max_new_tokens, *, temperature, top_k,
+    top_p, seed, generator)`` returns the context followed by the new ids."""
+    import inspect
+
+    params = list(inspect.signature(model.generate).parameters)
+    assert params == ["context", "max_new_tokens", "temperature", "top_k", "top_p", "seed", "generator"]
+    out = model.generate([1, 2], 7, seed=3)
+    assert out[:2] == [1, 2] and len(out) == 9 and all(0 <= t < model.vocab_size for t in out)
+    assert model.generate([1, 2], 0) == [1, 2]
+
+
+def test_generate_seeding_rule(model):
+    a = model.generate([1, 2], 20, seed=5)
+    assert a == model.generate([1, 2], 20, seed=5)
+    assert a == model.generate([1, 2], 20, generator=torch.Generator().manual_seed(5))
+    torch.manual_seed(5)
+    b = model.generate([1, 2], 20)  # neither: torch's global generator
+    torch.manual_seed(5)
+    assert b == model.generate([1, 2], 20)
+    g = torch.Generator().manual_seed(5)
+    first, second = model.generate([1, 2], 10, generator=g), model.generate([1, 2], 10, generator=g)
+    assert first == a[:12]  # a generator's stream continues across calls
+    assert len(second) == 12
+
+
+def test_generate_top_k_1_is_greedy(model):
+    """``top_k=1`` keeps only the most probable token (and any tied with it):
+    every drawn token is a most probable one under ``next_token_probs``."""
+    out = model.generate([1, 2], 6, top_k=1, seed=0)
+    n = getattr(model, "context_length", None)
+    for t in range(2, len(out)):
+        ids = out[:t]
+        p = model.next_token_probs(ids if n is None else (ids[len(ids) - n:] if n else []))
+        assert float(p[out[t]]) >= float(p.max()) * (1 - 1e-6)
+
+
+def test_generate_bad_arguments_get_clear_errors(model):
+    for kwargs, err in (({"temperature": 0}, ValueError), ({"temperature": -1.0}, ValueError),
+                        ({"top_p": 0.0}, ValueError), ({"top_p": 1.5}, ValueError), ({"top_k": 0}, ValueError),
+                        ({"seed": 1, "generator": torch.Generator()}, ValueError)):
+        with pytest.raises(err):
+            model.generate([1, 2], 3, **kwargs)
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        model.generate([1, 2], -1)
+    with pytest.raises(TypeError):
+        model.generate("ab", 3)
+    with pytest.raises(ValueError):
+        model.generate([1, model.vocab_size], 3)

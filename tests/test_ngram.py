@@ -225,12 +225,12 @@ def test_window_counts_and_distinct_ngrams():
 # ------------------------------------------------------------------------ sampling
 def test_generate_is_reproducible(fitted):
     model = fitted.variant(order=4)
-    a = model.generate(60, context=[5, 6], seed=3)
-    assert a == model.generate(60, context=[5, 6], seed=3)
-    assert a == model.generate(60, context=[5, 6], generator=torch.Generator().manual_seed(3))
-    assert a != model.generate(60, context=[5, 6], seed=4)
+    a = model.generate([5, 6], 60, seed=3)
+    assert a == model.generate([5, 6], 60, seed=3)
+    assert a == model.generate([5, 6], 60, generator=torch.Generator().manual_seed(3))
+    assert a != model.generate([5, 6], 60, seed=4)
     assert len(a) == 62 and a[:2] == [5, 6]
-    assert model.generate(0, context=[1]) == [1]
+    assert model.generate([1], 0) == [1]
 
 
 def test_generate_cold_temperature_is_nearly_greedy(fitted, corpus):
@@ -238,7 +238,7 @@ def test_generate_cold_temperature_is_nearly_greedy(fitted, corpus):
     model = fitted.variant(order=4)
     ctx = train[500:503]
     best = int(model.next_token_probs(ctx).argmax())
-    picks = {model.generate(1, context=ctx, seed=s, temperature=0.01)[-1] for s in range(20)}
+    picks = {model.generate(ctx, 1, seed=s, temperature=0.01)[-1] for s in range(20)}
     assert picks == {best}
 
 
@@ -280,7 +280,7 @@ def test_bad_settings(kwargs, match):
 def test_predicting_before_fit():
     model = NGramLM(3)
     for call in (lambda: model.next_token_probs([1]), lambda: model.prob(1, [2]),
-                 lambda: model.token_log_probs([1, 2, 3]), lambda: model.generate(5),
+                 lambda: model.token_log_probs([1, 2, 3]), lambda: model.generate([], 5),
                  lambda: model.variant(order=2), lambda: model.count([1])):
         with pytest.raises(RuntimeError, match="not fitted"):
             call()
@@ -313,11 +313,11 @@ def test_other_bad_input():
         NGramLM(5).fit([0, 1, 2, 3, 4], vocab_size=50_257)
     model = NGramLM(2).fit([0, 1, 2, 1], vocab_size=3)
     with pytest.raises(ValueError, match="temperature"):
-        model.generate(3, temperature=0)
+        model.generate([], 3, temperature=0)
     with pytest.raises(ValueError, match="max_new_tokens"):
-        model.generate(-1)
+        model.generate([], -1)
     with pytest.raises(ValueError, match="either seed or generator"):
-        model.generate(2, seed=1, generator=torch.Generator())
+        model.generate([], 2, seed=1, generator=torch.Generator())
     with pytest.raises(ValueError, match="at least 2 tokens"):
         model.token_log_probs([1])
     with pytest.raises(ValueError, match="ngram must hold"):

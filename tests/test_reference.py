@@ -1,19 +1,18 @@
-"""The reference checkpoint (lm_course.reference) and its loader."""
+"""The reference GPT (lm_course.reference: recipe and maker; lm_course.gpt:
+the checkpoint format and the loader)."""
 
 import json
 
 import pytest
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 
-from lm_course.gpt import GPT, GPTConfig
-from lm_course.reference import (
-    ReferenceCheckpointError,
-    load_reference_info,
-    load_reference_model,
-    reference_paths,
-    save_reference,
-)
+from lm_course.checkpoints import CheckpointError
+from lm_course.gpt import GPT, GPTConfig, load_gpt, load_reference_model, reference_model_path, save_gpt
+from lm_course.reference import RECIPE, load_reference_info
 from lm_course.tokenizers import CharTokenizer, corpus_tokenizer
+from lm_course.train import TrainConfig
 
 
 @pytest.fixture()
@@ -21,8 +20,8 @@ def tiny(tmp_path):
     torch.manual_seed(0)
     tok = CharTokenizer("abcdefg \n")
     model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=8, n_layer=1, n_head=2, n_embd=8)).eval()
-    save_reference(model, tok, {"val_bpc": 3.0}, tmp_path)
-    return model, tok, tmp_path
+    path = save_gpt(model, tmp_path / "gpt.safetensors", tok, {"val_bpc": 3.0})
+    return model, tok, path
 
 
 def test_round_trip_in_float16(tiny):
@@ -34,53 +33,57 @@ def test_round_trip_in_float16(tiny):
     for k, v in model.state_dict().items():  # float16 storage: ~3 significant digits
         assert torch.allclose(loaded.state_dict()[k], v.half().float())
     assert load_reference_info(path)["val_bpc"] == 3.0
-    weights, _ = reference_paths(path)
-    from safetensors import safe_open
+    with safe_open(str(path), framework="pt") as f:
+        names = list(f.keys())
+        assert f.get_tensor(names[0]).dtype == torch.float16
+    assert ("lm_head.weight" in names) != ("transformer.wte.weight" in names)  # the tied pair is stored once
 
-    with safe_open(str(weights), framework="pt") as f:
-        assert "lm_head.weight" not in f.keys()  # the tied head is stored once
 
-
-def _edit_json(path, **changes):
-    _, meta = reference_paths(path)
-    info = json.loads(meta.read_text())
-    for key, value in changes.items():
-        info[key] = value
-    meta.write_text(json.dumps(info))
+def _rewrite(path, **meta_changes):
+    with safe_open(str(path), framework="pt") as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    for key, value in meta_changes.items():
+        meta[key] = value if isinstance(value, str) else json.dumps(value)
+    save_file(tensors, str(path), metadata=meta)
 
 
 def test_config_mismatch_is_a_clear_error(tiny):
     _, _, path = tiny
     config = load_reference_info(path)["config"]
-    for change, message in (({"n_embd": 16}, "shapes do not match"), ({"n_layer": 2}, "missing"),
+    for change, message in (({"n_embd": 16}, "shape mismatch"), ({"n_layer": 2}, "does not fit"),
                             ({"vocab_size": 12}, "tokenizer"), ({"n_head": 3}, "invalid GPT config")):
-        _edit_json(path, config={**config, **change})
-        with pytest.raises(ReferenceCheckpointError, match=message):
-            load_reference_model(path)
+        _rewrite(path, config={**config, **change})
+        with pytest.raises(CheckpointError, match=message):
+            load_gpt(path)
 
 
-def test_other_weights_or_no_files_are_clear_errors(tiny, tmp_path_factory):
-    model, tok, path = tiny
-    other = tmp_path_factory.mktemp("other")
-    torch.manual_seed(1)
-    save_reference(GPT(model.config), tok, {}, other)
-    reference_paths(other)[0].replace(reference_paths(path)[0])  # weights of another run
-    with pytest.raises(ReferenceCheckpointError, match="sha256"):
-        load_reference_model(path)
-    with pytest.raises(ReferenceCheckpointError, match="python -m lm_course.reference"):
-        load_reference_model(tmp_path_factory.mktemp("empty"))
-    _edit_json(path, format="something else")
-    with pytest.raises(ReferenceCheckpointError, match="format"):
-        load_reference_model(path)
+def test_another_kind_of_file_or_no_file_are_clear_errors(tiny, tmp_path):
+    _, _, path = tiny
+    with pytest.raises(FileNotFoundError, match="make-reference gpt"):
+        load_reference_model(tmp_path / "missing.safetensors")
+    _rewrite(path, format="lm_course.mlp")
+    with pytest.raises(CheckpointError, match="format"):
+        load_gpt(path)
+    with pytest.raises(ValueError, match="tokenizer has"):
+        save_gpt(GPT(GPTConfig(vocab_size=5, block_size=4, n_layer=1, n_head=1, n_embd=4)),
+                 tmp_path / "x.safetensors", CharTokenizer("abc"))
 
 
-# ---- the shipped checkpoint (data/reference_gpt.*) ------------------------------
+def test_the_recipe_maps_onto_the_training_loop():
+    cfg = RECIPE.train_config(progress=False)
+    assert isinstance(cfg, TrainConfig)
+    for name in ("steps", "batch_size", "block_size", "lr", "warmup_steps", "min_lr_ratio", "weight_decay",
+                 "eval_interval", "seed", "autocast"):
+        assert getattr(cfg, name) == getattr(RECIPE, name)
+    assert RECIPE.gpt_config(63).block_size == RECIPE.block_size == cfg.block_size
+
+
+# ---- the shipped checkpoint (data/reference_gpt.safetensors) ---------------------
 def test_the_shipped_checkpoint_loads_and_gives_its_documented_score(one_thread):
     from lm_course.data import load_shakespeare
     from lm_course.evaluate import bits_per_token
-    from lm_course.gpt import load_reference_model as exported
 
-    model, tok = exported()  # the public name in lm_course.gpt
+    model, tok = load_reference_model()
     info = load_reference_info()
     assert tok.chars == corpus_tokenizer().chars
     assert model.config == GPTConfig(**info["config"]) and model.num_parameters() == info["parameters"]
@@ -89,8 +92,7 @@ def test_the_shipped_checkpoint_loads_and_gives_its_documented_score(one_thread)
     # scored by the same code, with the same windows
     ids = tok.encode(load_shakespeare("val"))[: info["val_prefix_chars"]]
     assert bits_per_token(model, ids) == pytest.approx(info["val_prefix_bpc"], abs=1e-3)
-    weights, _ = reference_paths()
-    assert weights.stat().st_size < 5e6  # a few MB
+    assert reference_model_path().stat().st_size < 10e6
 
 
 def test_the_scoreboard_holds_the_documented_numbers():

@@ -10,7 +10,8 @@ matplotlib.use("Agg")
 
 from lm_course.ngram import NGramLM  # noqa: E402
 from lm_course.tokenizers import CharTokenizer  # noqa: E402
-from lm_course.viz.distributions import plot_next_token_probs, top_tokens, visible_token  # noqa: E402
+from lm_course.tokenizers.visible import visible  # noqa: E402
+from lm_course.viz.distributions import plot_next_token_probs, top_tokens  # noqa: E402
 from lm_course.widgets import next_token_explorer  # noqa: E402
 
 TEXT = "the cat sat on the mat.\nthe hat is flat.\n" * 20
@@ -141,12 +142,12 @@ def test_figure_draws_the_view(models, tok):
 
 
 # ---------------------------------------------------------------- the bar chart
-def test_visible_token():
-    assert visible_token(" the") == "␣the"
-    assert visible_token("\n") == "↵"
-    assert visible_token("\t\x07") == "⇥\\x07"
-    assert visible_token("") == "∅"
-    assert visible_token("abc") == "abc"
+def test_visible():
+    assert visible(" the") == "␣the"
+    assert visible("\n") == "↵"
+    assert visible("\t\x07") == "⇥\\x07"
+    assert visible("") == "∅"
+    assert visible("abc") == "abc"
 
 
 def test_top_tokens_and_plot():

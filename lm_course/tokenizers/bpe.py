@@ -46,6 +46,8 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+from lm_course.tokenizers.visible import visible
+
 __all__ = ["BPETokenizer", "SPLIT_PATTERN", "bytes_to_unicode", "merge_pair", "visible"]
 
 #: GPT-2's pre-tokenisation pattern in Python ``re`` syntax: English
@@ -93,9 +95,6 @@ def bytes_to_unicode() -> dict[int, str]:
     return table
 
 
-def visible(token: str) -> str:
-    """``token`` with spaces as ``␣`` and newlines as ``↵``, for printing."""
-    return token.replace(" ", "␣").replace("\n", "↵")
 
 
 def _check_text(text: object, what: str = "text") -> str:

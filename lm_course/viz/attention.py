@@ -11,8 +11,6 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import torch
-
 from lm_course.attention_view import stack_attention, visible_tokens
 
 __all__ = ["plot_attention"]

@@ -8,6 +8,8 @@ from collections import Counter
 import matplotlib.pyplot as plt
 import numpy as np
 
+from lm_course.tokenizers.visible import visible
+
 __all__ = ["plot_play_lengths", "plot_char_frequencies", "plot_zipf"]
 
 _SPLIT_COLOURS = {"train": "tab:blue", "val": "tab:orange", "test": "tab:green"}
@@ -34,13 +36,13 @@ def plot_play_lengths(plays: dict[str, str], split_of: dict[str, str], ax=None):
 def plot_char_frequencies(text: str, ax=None):
     """Bar chart of every character's relative frequency, most common first."""
     counts = Counter(text).most_common()
-    labels = [repr(c)[1:-1] if c not in " " else "␣" for c, _ in counts]
+    labels = [visible(c) for c, _ in counts]
     freqs = np.array([n for _, n in counts]) / len(text)
     if ax is None:
         _, ax = plt.subplots(figsize=(12, 3.5))
     ax.bar(range(len(freqs)), freqs, color="tab:blue", label="relative frequency")
     ax.set_xticks(range(len(freqs)), labels, fontsize=8)
-    ax.set_xlabel("character (␣ = space, \\n = line break)")
+    ax.set_xlabel("character (␣ = space, ↵ = line break)")
     ax.set_ylabel("relative frequency")
     ax.set_title(f"Character frequencies ({len(counts)} distinct characters)")
     ax.legend()

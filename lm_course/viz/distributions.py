@@ -13,28 +13,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-__all__ = ["plot_next_token_probs", "top_tokens", "visible_token", "entropy_bits"]
+from lm_course.tokenizers.visible import visible
 
-# Whitespace drawn as a visible symbol, so " the" and "the" differ on a chart.
-_VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "\\r"}
-
-
-def visible_token(text: str) -> str:
-    """``text`` with whitespace and control characters made visible:
-    space -> ``␣``, newline -> ``↵``, tab -> ``⇥``, other control characters
-    as escapes (``\\x07``), the empty string as ``∅``."""
-    if text == "":
-        return "∅"
-    out = []
-    for ch in text:
-        if ch in _VISIBLE:
-            out.append(_VISIBLE[ch])
-        elif not ch.isprintable():
-            out.append(repr(ch)[1:-1])
-        else:
-            out.append(ch)
-    return "".join(out)
-
+__all__ = ["plot_next_token_probs", "top_tokens", "entropy_bits"]
 
 def _as_probs(probs) -> np.ndarray:
     arr = np.asarray(probs.detach().cpu() if isinstance(probs, torch.Tensor) else probs, dtype=np.float64)
@@ -51,7 +32,7 @@ def top_tokens(probs, labels: Sequence[str] | None = None, tokenizer=None,
     most likely first (ties: lower id first).
 
     Labels come from ``labels[id]``, else ``tokenizer.decode([id])``, else the
-    id itself; whitespace is made visible by :func:`visible_token`.
+    id itself; whitespace is made visible by :func:`lm_course.tokenizers.visible.visible`.
     """
     arr = _as_probs(probs)
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
@@ -67,7 +48,7 @@ def top_tokens(probs, labels: Sequence[str] | None = None, tokenizer=None,
             label = tokenizer.decode([i])
         else:
             label = f"#{i}"
-        out.append((i, visible_token(label), float(arr[i])))
+        out.append((i, visible(label), float(arr[i])))
     return out
 
 

@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from lm_course.tokenizers.visible import visible
+
 __all__ = ["pca_2d", "char_group", "plot_embeddings_2d", "plot_mlp_architecture", "CHAR_GROUPS"]
 
 #: The groups :func:`char_group` sorts characters into, in legend order.
@@ -66,8 +68,6 @@ def pca_2d(embedding_matrix) -> tuple[np.ndarray, np.ndarray]:
     return points, var[:2] / var.sum()
 
 
-def _shown(label: str) -> str:
-    return {" ": "␣", "\n": "↵", "\t": "⇥"}.get(label, label)
 
 
 def plot_embeddings_2d(embedding_matrix, labels: Sequence[str],
@@ -104,7 +104,7 @@ def plot_embeddings_2d(embedding_matrix, labels: Sequence[str],
         ax.scatter(points[idx, 0], points[idx, 1], s=160, color=colours[g], alpha=0.25,
                    label=f"{g} ({len(idx)})")
         for i in idx:
-            ax.annotate(_shown(labels[i]), points[i], ha="center", va="center", fontsize=10,
+            ax.annotate(visible(labels[i]), points[i], ha="center", va="center", fontsize=10,
                         color=colours[g], fontweight="bold")
     ax.set_xlabel(f"principal component 1 ({explained[0]:.0%} of the variance)")
     ax.set_ylabel(f"principal component 2 ({explained[1]:.0%} of the variance)")
@@ -161,7 +161,7 @@ def plot_mlp_architecture(context: str = "To be, o", context_length: int = 8, n_
     y_char, y_emb, y_hid, y_out, y_next = 0.0, 1.55, 3.55, 4.85, 5.95
     for i, c in enumerate(shown):
         offset = n - 1 - i
-        label = "pad" if c is None else _shown(c)
+        label = "pad" if c is None else visible(c)
         _node(ax, i, y_char, 0.62, 0.48, label, "whitesmoke" if c is None else "lavender", fontsize=12)
         ax.text(i, y_char - 0.48, f"$x_{{t-{offset}}}$" if offset else "$x_t$", ha="center", va="top", fontsize=9)
         _link(ax, (i, y_char + 0.26), (i, y_emb - 0.5), _MLP_COLOURS["C"])

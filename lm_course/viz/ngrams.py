@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from lm_course.viz.distributions import visible_token
+from lm_course.tokenizers.visible import visible
 
 __all__ = ["plot_bigram_counts", "plot_bpc_vs_order", "plot_bpc_vs_discount"]
 
@@ -36,7 +36,7 @@ def plot_bigram_counts(counts, labels: Sequence[str], ax=None, annotate: bool = 
     from matplotlib.colors import PowerNorm
 
     image = ax.imshow(arr, cmap="Blues", norm=PowerNorm(gamma=0.5, vmin=0, vmax=max(arr.max(), 1)))
-    shown = [visible_token(str(c)) for c in labels]
+    shown = [visible(str(c)) for c in labels]
     ticks = range(len(labels))
     ax.set_xticks(ticks, shown)
     ax.set_yticks(ticks, shown)

@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from lm_course.viz._axes import label_axes
+from lm_course.tokenizers.visible import visible
 
 __all__ = ["plot_unrolled_rnn", "plot_lstm_cell", "plot_gradient_norms", "plot_gate_histograms", "plot_hidden_heatmap",
            "plot_clipping_runs", "plot_context_resets"]
@@ -210,8 +211,6 @@ def plot_gate_histograms(gates: dict[str, "np.ndarray"], names: Sequence[str] = 
     return ax
 
 
-def _show_char(c: str) -> str:
-    return {"\n": "⏎", " ": "␣"}.get(c, c)
 
 
 def plot_hidden_heatmap(text: str, states, units: Sequence[int], labels: Sequence[str] | None = None,
@@ -239,11 +238,11 @@ def plot_hidden_heatmap(text: str, states, units: Sequence[int], labels: Sequenc
     for ax, (a, b) in zip(axes[:, 0], rows):
         im = ax.imshow(values[:, a:b], aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit,
                        interpolation="nearest")
-        ax.set_xticks(range(b - a), [_show_char(c) for c in text[a:b]], fontsize=8, family="monospace")
+        ax.set_xticks(range(b - a), [visible(c) for c in text[a:b]], fontsize=8, family="monospace")
         ax.set_yticks(range(len(units)), labels, fontsize=8)
         ax.tick_params(length=0)
         ax.set_xlim(-0.5, width - 0.5)
-    axes[-1, 0].set_xlabel("character of the passage (⏎ = line break, ␣ = space)")
+    axes[-1, 0].set_xlabel("character of the passage (↵ = line break, ␣ = space)")
     axes[0, 0].set_title(title or "Hidden-unit activity over a passage")
     fig.colorbar(im, ax=axes[:, 0].tolist(), fraction=0.025, pad=0.01, label="unit value")
     return fig

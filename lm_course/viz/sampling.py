@@ -17,7 +17,7 @@ import torch
 
 from lm_course.sampling import filter_logits
 from lm_course.viz._axes import label_axes
-from lm_course.viz.distributions import visible_token
+from lm_course.tokenizers.visible import visible
 
 __all__ = ["plot_temperature", "plot_filtered_probs", "plot_top_p_cut", "plot_kept_counts",
            "plot_cumulative_log_prob", "plot_generation_speed"]
@@ -32,9 +32,9 @@ def _logits(logits) -> torch.Tensor:
 
 def _labels(ids: Sequence[int], tokenizer=None, labels: Sequence[str] | None = None) -> list[str]:
     if labels is not None:
-        return [visible_token(str(labels[i])) for i in ids]
+        return [visible(str(labels[i])) for i in ids]
     if tokenizer is not None:
-        return [visible_token(tokenizer.decode([i])) for i in ids]
+        return [visible(tokenizer.decode([i])) for i in ids]
     return [f"#{i}" for i in ids]
 
 
@@ -186,7 +186,7 @@ def plot_kept_counts(counts: Mapping[str, Sequence[int]], text: str | Sequence[s
     for label, values in counts.items():
         ax.step(np.arange(len(values)), list(values), where="mid", label=label)
     if text is not None and len(text) <= 80:
-        ticks = [visible_token(str(t)) for t in text]
+        ticks = [visible(str(t)) for t in text]
         rotation = 90 if any(len(t) > 1 for t in ticks) else 0
         ax.set_xticks(np.arange(len(ticks)), ticks, fontfamily="DejaVu Sans Mono", fontsize=9, rotation=rotation)
         ax.set_xlabel("position in the text (the token the model has just read; ␣ = space, ↵ = newline)")

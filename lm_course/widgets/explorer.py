@@ -27,7 +27,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from lm_course.interface import LanguageModel, as_id_tensor
-from lm_course.viz.distributions import entropy_bits, top_tokens, visible_token
+from lm_course.tokenizers.visible import visible
+from lm_course.viz.distributions import entropy_bits, top_tokens
 
 __all__ = ["ExplorerView", "NextTokenExplorer", "next_token_explorer"]
 
@@ -176,7 +177,7 @@ class NextTokenExplorer:
         shown = self.tokenizer.decode(view.context_ids[-24:]) if view.context_ids else ""
         more = "…" if len(view.context_ids) > 24 else ""
         plot_next_token_probs(probs, tokenizer=self.tokenizer, top_k=len(view.tokens), ax=ax,
-                              title=f"{view.model_name}: next token after “{more}{visible_token(shown)}”")
+                              title=f"{view.model_name}: next token after “{more}{visible(shown)}”")
         fig.tight_layout()
         plt.close(fig)
         return fig
@@ -184,7 +185,7 @@ class NextTokenExplorer:
     def _info_html(self, view: ExplorerView) -> str:
         if not view.ok:
             return f'<span style="color:#b00020">⚠ {html.escape(view.message)}</span>'
-        seen = visible_token(self.tokenizer.decode(view.context_ids)) if view.context_ids else "∅ (empty)"
+        seen = visible(self.tokenizer.decode(view.context_ids)) if view.context_ids else "∅ (empty)"
         return (f"{html.escape(view.model_name)} reads the last {len(view.context_ids)} token(s): "
                 f"<code>{html.escape(seen)}</code> · entropy of its prediction: "
                 f"{view.entropy:.2f} bits")

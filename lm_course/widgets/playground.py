@@ -26,7 +26,8 @@ import torch
 
 from lm_course.interface import inference
 from lm_course.sampling import check_sampling_args, filter_logits, generate
-from lm_course.viz.distributions import top_tokens, visible_token
+from lm_course.tokenizers.visible import visible
+from lm_course.viz.distributions import top_tokens
 
 __all__ = ["NextTokenView", "SamplingPlayground", "sampling_playground"]
 
@@ -199,7 +200,7 @@ class SamplingPlayground:
         probs = torch.zeros(view.vocab_size)
         for i, _, p in view.tokens:
             probs[i] = p
-        end = visible_token(self.prompt.value[-20:])
+        end = visible(self.prompt.value[-20:])
         what = f"filtered: {view.kept:,} left" if self.mode.value == "sample" else "greedy takes the top bar"
         fig, ax = plt.subplots(figsize=(5.2, 0.3 * len(view.tokens) + 1.4))
         plot_next_token_probs(probs, tokenizer=self.tokenizer, top_k=len(view.tokens), ax=ax,
