@@ -162,3 +162,152 @@ def test_copy_model_without_positions_is_a_right_answer(capsys):
     blind = train_toy(ToyConfig(task="copy", positions="none"), steps=150, progress=False)[0]
     assert check_copy_model(blind)
     assert "by content" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- exercises 4 to 7
+
+from lm_course.attention import sinusoidal_positional_encoding  # noqa: E402
+from lm_course.exercises import ch04  # noqa: E402
+from exercise_util import accepts_right_flags_wrong, stub  # noqa: E402
+
+
+def attention(q, k, v, mask=None):
+    """The notebook's solution of exercise 4."""
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))  # (..., T, S)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))  # False = may not attend
+    weights = torch.softmax(scores, dim=-1).nan_to_num(0.0)  # a row with no allowed key: zeros
+    return weights @ v, weights
+
+
+def test_masked_attention(capsys):
+    assert ch04.check_masked_attention(attention)
+    assert ch04.check_masked_attention(scaled_dot_product_attention)
+    assert "✅" in capsys.readouterr().out
+    for switches, words in ((dict(scale="none"), "not scaled"), (dict(scale="d_v"), "not of the values"),
+                            (dict(flip=True), "convention is flipped"), (dict(dim=-2), "wrong axis"),
+                            (dict(nan_rows=True), "NaNs")):
+        accepts_right_flags_wrong(capsys, ch04.check_masked_attention, attention,
+                                  lambda q, k, v, mask=None, s=switches: ch04._sdpa_variant(q, k, v, mask, **s),
+                                  words)
+    accepts_right_flags_wrong(capsys, ch04.check_masked_attention, attention,
+                              lambda q, k, v, mask=None: (attention(q, k, v, mask)[1] @ v * 2,
+                                                          attention(q, k, v, mask)[1]), "weights @ v")
+    accepts_right_flags_wrong(capsys, ch04.check_masked_attention, attention,
+                              lambda q, k, v, mask=None: attention(q, k, v, mask)[0], "pair")
+    assert not ch04.check_masked_attention(stub)
+    assert "not implemented yet" in capsys.readouterr().out
+    assert not ch04.check_masked_attention(lambda q, k, v, mask=None: q.view(3, -1, 7))
+    assert "raised" in capsys.readouterr().out
+    assert not ch04.check_masked_attention(None)
+
+
+def test_every_attention_mistake_differs_from_the_right_answer():
+    cases = ch04._sdpa_cases()
+    for switches, _ in ch04._SDPA_MISTAKES:  # some fixed case tells each mistake apart
+        assert any(not torch.allclose(ch04._sdpa_variant(q, k, v, m, **switches)[1].nan_to_num(9.0),
+                                      ch04._sdpa_variant(q, k, v, m)[1], atol=1e-3)
+                   for q, k, v, m in cases[:4]), switches
+
+
+def causal(T, S):
+    """The notebook's solution of exercise 5."""
+    return torch.ones(T, S, dtype=torch.bool).tril(diagonal=S - T)
+
+
+def test_causal_mask(capsys):
+    assert ch04.check_causal_mask(causal)
+    assert ch04.check_causal_mask(causal_mask)
+    cases = {
+        "misses itself": lambda T, S: torch.ones(T, S, dtype=torch.bool).tril(S - T - 1),
+        "transposed": lambda T, S: torch.ones(T, S, dtype=torch.bool).triu(S - T),
+        "top left": lambda T, S: torch.ones(T, S, dtype=torch.bool).tril(0),
+        "should be": lambda T, S: torch.ones(T, S, dtype=torch.bool),
+        "boolean": lambda T, S: causal(T, S).int(),
+        "shape": lambda T, S: causal(T, T),
+    }
+    for words, wrong in cases.items():
+        accepts_right_flags_wrong(capsys, ch04.check_causal_mask, causal, wrong, words)
+    assert not ch04.check_causal_mask(stub)
+    assert "not implemented yet" in capsys.readouterr().out
+    assert not ch04.check_causal_mask(None)
+
+
+def split_heads(x, n_heads):
+    """The notebook's solution of exercise 6."""
+    B, T, C = x.shape
+    return x.view(B, T, n_heads, C // n_heads).transpose(1, 2)  # (B, H, T, dh)
+
+
+def merge_heads(y):
+    B, H, T, dh = y.shape
+    return y.transpose(1, 2).reshape(B, T, H * dh)  # (B, T, C)
+
+
+def test_split_merge_heads(capsys):
+    assert ch04.check_split_merge_heads(split_heads, merge_heads)
+    assert "✅" in capsys.readouterr().out
+
+    def split_no_t(x, n):
+        B, T, C = x.shape
+        return x.reshape(B, n, T, C // n)
+
+    def merge_no_t(y):
+        B, H, T, dh = y.shape
+        return y.reshape(B, T, H * dh)
+
+    def split_strided(x, n):
+        B, T, C = x.shape
+        return x.view(B, T, C // n, n).permute(0, 3, 1, 2)
+
+    assert not ch04.check_split_merge_heads(split_no_t, merge_no_t)  # composes to the identity, still wrong
+    assert "mixes time steps" in capsys.readouterr().out
+    assert not ch04.check_split_merge_heads(split_heads, merge_no_t)
+    assert "transpose back" in capsys.readouterr().out
+    assert not ch04.check_split_merge_heads(split_strided, merge_heads)
+    assert "contiguous slice" in capsys.readouterr().out
+    assert not ch04.check_split_merge_heads(lambda x, n: x, merge_heads)
+    assert "shape" in capsys.readouterr().out
+    assert not ch04.check_split_merge_heads(stub, merge_heads)
+    assert "not implemented yet" in capsys.readouterr().out
+    assert not ch04.check_split_merge_heads(split_heads, stub)
+    assert "not implemented yet" in capsys.readouterr().out
+    assert not ch04.check_split_merge_heads(None, merge_heads)
+
+
+def positional_encoding(T, d):
+    """The notebook's solution of exercise 7."""
+    pos = torch.arange(T, dtype=torch.float32)[:, None]  # (T, 1)
+    two_i = torch.arange(0, d, 2, dtype=torch.float32)  # (ceil(d/2),): 0, 2, 4, ...
+    angles = pos / 10000 ** (two_i / d)  # (T, ceil(d/2))
+    pe = torch.zeros(T, d)
+    pe[:, 0::2] = torch.sin(angles)  # even columns
+    pe[:, 1::2] = torch.cos(angles[:, : d // 2])  # odd columns (one fewer when d is odd)
+    return pe
+
+
+def test_positional_encoding(capsys):
+    assert ch04.check_positional_encoding(positional_encoding)
+    assert ch04.check_positional_encoding(sinusoidal_positional_encoding)
+    for switches, words in ((dict(swap=True), "swapped"), (dict(exponent="i"), "2i/d"),
+                            (dict(exponent="column"), "own index"), (dict(layout="halves"), "two halves")):
+        accepts_right_flags_wrong(capsys, ch04.check_positional_encoding, positional_encoding,
+                                  lambda T, d, s=switches: ch04._pe_variant(T, d, **s).float(), words)
+
+    def even_only(T, d):
+        pe = positional_encoding(T, d)
+        if d % 2:
+            pe[:, -1] = 0
+        return pe
+
+    accepts_right_flags_wrong(capsys, ch04.check_positional_encoding, positional_encoding, even_only, "odd d")
+    accepts_right_flags_wrong(capsys, ch04.check_positional_encoding, positional_encoding,
+                              lambda T, d: positional_encoding(T, d).long(), "float")
+    assert not ch04.check_positional_encoding(stub)
+    assert "not implemented yet" in capsys.readouterr().out
+    assert not ch04.check_positional_encoding(None)
+
+
+def test_pe_variant_is_the_package_encoding():
+    for T, d in ((10, 16), (7, 5), (3, 1)):
+        assert torch.allclose(ch04._pe_variant(T, d).float(), sinusoidal_positional_encoding(T, d), atol=1e-5)

@@ -157,10 +157,51 @@ def test_missing_stub_or_wrong_type_answers_get_a_message(capsys):
     def stub(*args):
         raise NotImplementedError
 
-    for check in (ch05.check_layer_norm, ch05.check_gelu, ch05.check_gpt_block, ch05.check_first_position_score):
+    for check in (ch05.check_layer_norm, ch05.check_gelu, ch05.check_gpt_block, ch05.check_first_position_score,
+                  ch05.check_parameter_count):
         assert not check(None)
         assert "no answer yet" in capsys.readouterr().out
         assert not check(3.0)
         assert "expected a function" in capsys.readouterr().out
         assert not check(stub)
         assert "not implemented yet" in capsys.readouterr().out
+
+
+# the notebook's solution of exercise 5
+def count_parameters(config, tied=True):
+    V, T, L, C = config.vocab_size, config.block_size, config.n_layer, config.n_embd
+    b = 1 if config.bias else 0
+    layer_norm = C + b * C  # gain (and bias)
+    attn = 3 * C * C + b * 3 * C + C * C + b * C  # c_attn, c_proj
+    mlp = 4 * C * C + b * 4 * C + 4 * C * C + b * C  # c_fc, c_proj
+    block = 2 * layer_norm + attn + mlp
+    head = 0 if tied else C * V
+    return V * C + T * C + L * block + layer_norm + head  # wte, wpe, blocks, ln_f, head
+
+
+def test_parameter_count(capsys):
+    assert ch05.check_parameter_count(count_parameters)
+    assert "✅" in capsys.readouterr().out
+    from lm_course.gpt import GPT
+    assert ch05.check_parameter_count(lambda c, tied=True: GPT(c).num_parameters() + (0 if tied else
+                                                                                     c.vocab_size * c.n_embd))
+    for switches, words in ((dict(head_twice=True), "counted twice"), (dict(ln=False), "LayerNorms are missing"),
+                            (dict(biases=False), "biases are missing"), (dict(ln_f=False), "ln_f"),
+                            (dict(wpe=False), "wpe")):
+        def wrong(c, tied=True, s=switches):
+            return ch05._count(c.vocab_size, c.block_size, c.n_layer, c.n_embd, c.bias, tied, **s)
+        assert not ch05.check_parameter_count(wrong)
+        out = capsys.readouterr().out
+        assert "❌" in out and words in out, (switches, out)
+    assert not ch05.check_parameter_count(lambda c, tied=True: count_parameters(c, True))  # head never added
+    assert "add it" in capsys.readouterr().out
+    assert not ch05.check_parameter_count(lambda c, tied=True: count_parameters(c, tied) + 1)
+    assert "num_parameters() is" in capsys.readouterr().out
+    assert not ch05.check_parameter_count(lambda c, tied=True: "many")
+    assert "one integer" in capsys.readouterr().out
+
+
+def test_count_reference_is_the_package():
+    for c, tied in ch05._count_configs():
+        assert ch05._count(c.vocab_size, c.block_size, c.n_layer, c.n_embd, c.bias, tied) == \
+            ch05._package_count(c, tied) == count_parameters(c, tied)

@@ -176,13 +176,118 @@ def test_cached_attention_diagnoses(capsys):
         assert words in out, (wrong.__name__, out)
 
 
-# ---- exercise 4: what the cache saves --------------------------------------
+# ---- exercise 4: the decoding loop -----------------------------------------
 
-def test_kv_cache_work(capsys):
-    P, N = ch06.EXERCISE_4["prompt"], ch06.EXERCISE_4["new"]
-    assert ch06.check_kv_cache_work((N * P + N * (N - 1) // 2, P + N - 1))
-    assert not ch06.check_kv_cache_work((N * (P + N), P + N - 1))
-    assert "sum them" in capsys.readouterr().out
-    assert not ch06.check_kv_cache_work((N * P + N * (N - 1) // 2, N))
-    assert not ch06.check_kv_cache_work(1725)
-    assert not ch06.check_kv_cache_work(None)
+def generate_loop(model, idx, max_new_tokens, temperature=1.0, generator=None):
+    """The notebook's solution of exercise 4."""
+    block_size = model.config.block_size
+    for _ in range(max_new_tokens):
+        with torch.no_grad():
+            logits = model(idx[:, -block_size:]).logits[:, -1, :]  # (B, V): the last position
+        probs = torch.softmax(logits / temperature, dim=-1)  # (B, V)
+        idx_next = torch.multinomial(probs, 1, generator=generator)  # (B, 1)
+        idx = torch.cat([idx, idx_next], dim=1)  # (B, T + 1)
+    return idx
+
+
+def test_generate(capsys):
+    assert ch06.check_generate(generate_loop)
+    assert "✅" in capsys.readouterr().out
+
+    def no_crop(model, idx, n, temperature=1.0, generator=None):
+        for _ in range(n):
+            probs = torch.softmax(model(idx).logits[:, -1] / temperature, -1)
+            idx = torch.cat([idx, torch.multinomial(probs, 1, generator=generator)], 1)
+        return idx
+
+    def from_logits(model, idx, n, temperature=1.0, generator=None):
+        for _ in range(n):
+            logits = model(idx[:, -model.config.block_size:]).logits[:, -1] / temperature
+            idx = torch.cat([idx, torch.multinomial(logits, 1, generator=generator)], 1)
+        return idx
+
+    def variant(**switches):
+        return lambda m, idx, n, t=1.0, g=None: ch06._generate_variant(m, idx, n, t, g, **switches)
+
+    for wrong, words in ((no_crop, "idx[:, -block_size:]"), (from_logits, "needs probabilities"),
+                         (variant(temp="multiply"), "multiplied by the temperature"),
+                         (variant(dim=0), "over the batch"), (variant(sample_from="argmax"), "greedy"),
+                         (variant(crop="first"), "*first* block_size")):
+        assert not ch06.check_generate(wrong)
+        out = capsys.readouterr().out
+        assert "❌" in out and words in out, out
+    assert not ch06.check_generate(lambda m, idx, n, t=1.0, g=None: generate_loop(m, idx, n, t, None))
+    assert "same seed" in capsys.readouterr().out
+    assert not ch06.check_generate(lambda m, idx, n, t=1.0, g=None: generate_loop(m, idx, n, t, g)[:, idx.size(1):])
+    assert "(B, T + max_new_tokens)" in capsys.readouterr().out
+    assert not ch06.check_generate(lambda *a: (_ for _ in ()).throw(NotImplementedError))
+    assert "not implemented yet" in capsys.readouterr().out
+    assert not ch06.check_generate(None)
+
+
+def test_every_generate_mistake_changes_the_samples():
+    from lm_course.sampling import generate
+    for model, idx, n, t, seed in ch06._generate_cases()[:3]:
+        want = generate(model, idx, n, do_sample=True, temperature=t, use_cache=False,
+                        generator=torch.Generator().manual_seed(seed))
+        assert torch.equal(ch06._generate_variant(model, idx, n, t, torch.Generator().manual_seed(seed)), want)
+    for switches, _ in ch06._GENERATE_MISTAKES:
+        assert any(not torch.equal(ch06._generate_variant(m, i, n, t, torch.Generator().manual_seed(s), **switches),
+                                   generate(m, i, n, do_sample=True, temperature=t, use_cache=False,
+                                            generator=torch.Generator().manual_seed(s)))
+                   for m, i, n, t, s in ch06._generate_cases()), switches
+
+
+# ---- exercise 5: one step of beam search ----------------------------------
+
+def beam_step(beam_scores, next_log_probs, num_beams):
+    """The notebook's solution of exercise 5."""
+    K, V = next_log_probs.shape
+    totals = beam_scores[:, None] + next_log_probs  # (K, V): log p(beam) + log p(token | beam)
+    scores, flat = totals.reshape(-1).topk(num_beams)  # the best over all K * V extensions
+    return scores, flat // V, flat % V  # (num_beams,) each: score, parent beam, token
+
+
+def test_beam_step(capsys):
+    assert ch06.check_beam_step(beam_step)
+    assert "✅" in capsys.readouterr().out
+
+    def variant(**switches):
+        return lambda s, lp, n: ch06._beam_reference(s, lp, n, **switches)
+
+    def top_b_per_beam(s, lp, n):  # n per beam, all kept
+        v, t = (s[:, None] + lp).topk(n, dim=-1)
+        return v.reshape(-1), torch.arange(lp.size(0)).repeat_interleave(n), t.reshape(-1)
+
+    def unsorted(s, lp, n):
+        sc, p, t = beam_step(s, lp, n)
+        return sc.flip(0), p.flip(0), t.flip(0)
+
+    for wrong, words in ((variant(add="probs"), "probabilities added"), (variant(per_beam=True), "its own best"),
+                         (variant(add="next"), "forgotten"), (top_b_per_beam, "not num_beams per beam"),
+                         (unsorted, "best first"),
+                         (lambda s, lp, n: (beam_step(s, lp, n)[0], beam_step(s, lp, n)[2], beam_step(s, lp, n)[1]),
+                          "swapped"),
+                         (lambda s, lp, n: (beam_step(s, lp, n)[0] * 0, *beam_step(s, lp, n)[1:]), "new totals")):
+        assert not ch06.check_beam_step(wrong)
+        out = capsys.readouterr().out
+        assert "❌" in out and words in out, out
+    assert not ch06.check_beam_step(lambda s, lp, n: beam_step(s, lp, n)[0])
+    assert "three tensors" in capsys.readouterr().out
+    assert not ch06.check_beam_step(lambda *a: (_ for _ in ()).throw(NotImplementedError))
+    assert "not implemented yet" in capsys.readouterr().out
+    assert not ch06.check_beam_step(None)
+
+
+def test_beam_step_reproduces_the_package_beam_search():
+    from lm_course.sampling import beam_search
+    model = ch06._toy_gpt(5, block_size=8)
+    idx = torch.tensor([[1, 2]])
+    for K in (1, 3):
+        beams, scores = idx.repeat(K, 1), torch.tensor([0.0] + [float("-inf")] * (K - 1))
+        for _ in range(5):
+            with torch.no_grad():
+                logp = torch.log_softmax(model(beams).logits[:, -1].float(), -1)  # (K, V)
+            scores, parents, tokens = beam_step(scores, logp, K)
+            beams = torch.cat([beams[parents], tokens[:, None]], 1)
+        assert torch.equal(beams[0], beam_search(model, idx, 5, num_beams=K, use_cache=False)[0])

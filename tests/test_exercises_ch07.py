@@ -127,3 +127,69 @@ def test_head_logits(capsys):
     assert "not implemented yet" in capsys.readouterr().out
     assert not ch07.check_head_logits(lambda z: z)  # wrong signature: reported, not raised
     assert not ch07.check_head_logits(None)
+
+
+# ---- exercise 5: what a probe and full fine-tuning train ------------------
+
+def trainable_parameters(model, mode):
+    """The notebook's solution of exercise 5."""
+    for p in model.gpt.parameters():
+        p.requires_grad_(mode == "full")  # the body trains only in full fine-tuning
+    for p in model.head.parameters():
+        p.requires_grad_(True)  # the head always trains
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def test_trainable_parameters(capsys):
+    assert ch07.check_trainable_parameters(trainable_parameters)
+    assert "✅" in capsys.readouterr().out
+
+    def package(model, mode):
+        model.freeze_body(mode == "probe")
+        return [p for p in model.parameters() if p.requires_grad]
+
+    assert ch07.check_trainable_parameters(package)
+
+    def probe_trains_body(model, mode):
+        return list(model.head.parameters()) if mode == "probe" else list(model.parameters())
+
+    def probe_lists_body(model, mode):
+        trainable_parameters(model, mode)
+        return list(model.parameters())
+
+    def full_forgets_head(model, mode):
+        trainable_parameters(model, mode)
+        return list(model.head.parameters()) if mode == "probe" else list(model.gpt.parameters())
+
+    def never_unfreezes(model, mode):
+        if mode == "probe":
+            model.freeze_body(True)
+            return list(model.head.parameters())
+        return list(model.parameters())
+
+    def twice(model, mode):
+        trainable_parameters(model, mode)
+        return list(model.head.parameters()) if mode == "probe" else \
+            [model.gpt.lm_head.weight] + list(model.parameters())
+
+    for wrong, words in ((probe_trains_body, "still trains the body"), (probe_lists_body, "body's parameters"),
+                         (full_forgets_head, "forgot the head"), (never_unfreezes, "still frozen"),
+                         (twice, "listed twice"),
+                         (lambda m, mode: [n for n, _ in m.named_parameters()], "parameters themselves"),
+                         (lambda m, mode: 3, "list of parameters")):
+        assert not ch07.check_trainable_parameters(wrong)
+        out = capsys.readouterr().out
+        assert "❌" in out and words in out, out
+    assert not ch07.check_trainable_parameters(lambda m, mode: (_ for _ in ()).throw(NotImplementedError))
+    assert "not implemented yet" in capsys.readouterr().out
+    assert not ch07.check_trainable_parameters(None)
+
+
+def test_trainable_parameters_match_make_classifier():
+    from lm_course.finetune import make_classifier
+    body = ch07._toy_classifier(0).gpt
+    for mode in ("probe", "full"):
+        ref = make_classifier(mode, body, n_classes=3)
+        mine = ch07._toy_classifier(0)
+        trainable_parameters(mine, mode)
+        assert [p.requires_grad for p in mine.parameters()] == [p.requires_grad for p in ref.parameters()]

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from lm_course.exercises._check import report
 
 __all__ = ["check_layer_norm", "check_gelu", "check_gpt_block", "check_first_position_score",
-           "block_weights"]
+           "check_parameter_count", "block_weights"]
 
 _STUB = object()  # what _try returns for a function that raises NotImplementedError
 
@@ -291,3 +291,103 @@ def check_first_position_score(answer: object) -> bool:
                   "known as attention sinks (Xiao et al. 2023).",
                   "weights[..., 1:, 0] is column 0 (key 0) of the queries 1..T-1; average it over the last "
                   "dimension.")
+
+
+# ---- Exercise 5: the parameter count ---------------------------------------
+
+def _count(V: int, T: int, L: int, C: int, bias: bool, tied: bool, *, head_twice: bool = False,
+           ln: bool = True, biases: bool = True, ln_f: bool = True, wpe: bool = True) -> int:
+    """The GPT's parameter count (the defaults) or one known mistake."""
+    b = bool(bias) and biases
+    ln_params = (2 * C if b else C) if ln else 0  # one LayerNorm: gain (and bias)
+    attn = 3 * C * C + C * C + ((3 * C + C) if b else 0)  # c_attn, c_proj
+    mlp = 4 * C * C + 4 * C * C + ((4 * C + C) if b else 0)  # c_fc, c_proj
+    block = 2 * ln_params + attn + mlp
+    head = V * C if (not tied or head_twice) else 0
+    return V * C + (T * C if wpe else 0) + L * block + (ln_params if ln_f else 0) + head
+
+
+_COUNT_MISTAKES = [
+    (dict(head_twice=True), "the tied lm_head is counted twice: with weight tying it *is* the token embedding "
+                            "wte (the same tensor), so its V x C weights count once."),
+    (dict(ln=False), "the LayerNorms are missing: each has a gain of C (and a bias of C when bias=True); "
+                     "every block has two (ln_1, ln_2), plus the final ln_f."),
+    (dict(biases=False), "the biases are missing when bias=True: c_attn has 3C, attn.c_proj C, mlp.c_fc 4C, "
+                         "mlp.c_proj C, and each LayerNorm C."),
+    (dict(ln_f=False), "the final LayerNorm ln_f (after the last block, before the head) is missing."),
+    (dict(wpe=False), "the learned position embeddings wpe (block_size x n_embd) are missing."),
+]
+
+
+def _package_count(config, tied: bool) -> int:
+    """What :class:`lm_course.gpt.GPT` counts (with the head untied by hand when ``tied=False``)."""
+    from lm_course.gpt import GPT
+
+    with torch.random.fork_rng(devices=[]):  # the notebook's random state is left alone
+        model = GPT(config)
+    n = model.num_parameters()
+    return n if tied else n + model.lm_head.weight.numel()  # an untied head: its own V x C weights
+
+
+def _count_configs() -> list[tuple[object, bool]]:
+    from lm_course.gpt import GPTConfig
+
+    rng = random.Random(random.SystemRandom().randrange(2**31))
+    fixed = [GPTConfig(65, 64, 4, 4, 128), GPTConfig(11, 8, 2, 2, 16, bias=False), GPTConfig(7, 5, 1, 1, 4),
+             GPTConfig(30, 12, 3, 3, 24)]
+    cases = [(c, True) for c in fixed] + [(fixed[0], False), (fixed[1], False)]
+    n_head = rng.choice([1, 2, 4])
+    cases.append((GPTConfig(rng.randint(2, 90), rng.randint(1, 40), rng.randint(1, 3), n_head,
+                            n_head * rng.randint(1, 12), bias=rng.random() < 0.5), rng.random() < 0.7))
+    return cases
+
+
+def check_parameter_count(answer: object) -> bool:
+    """Exercise 5: ``count_parameters(config, tied=True)``: the number of
+    parameters of ``lm_course.gpt.GPT(config)`` as a formula of its fields
+    (``vocab_size``, ``block_size``, ``n_layer``, ``n_embd``, ``bias``), with the
+    output head tied to the token embedding (``tied=True``, the course's GPT) or
+    a separate ``n_embd x vocab_size`` matrix; compared with ``GPT.num_parameters()``."""
+    name = "Exercise 5 (counting a GPT's parameters)"
+    if not _require_function(answer, name, "count_parameters(config, tied=True)"):
+        return False
+    for config, tied in _count_configs():
+        want = _package_count(config, tied)
+        got, err = _try(answer, config, tied)
+        if got is _STUB:
+            return _not_implemented(name, "add up the embeddings wte (V x C) and wpe (block_size x C), n_layer "
+                                          "blocks (two LayerNorms, attention's c_attn and c_proj, the MLP's c_fc "
+                                          "and c_proj, with their biases if config.bias), the final ln_f, and "
+                                          "the head only if it is not tied.")
+        if err:
+            return report(False, name, "", f"your function raised {err}.")
+        where = (f"(vocab_size={config.vocab_size}, block_size={config.block_size}, n_layer={config.n_layer}, "
+                 f"n_embd={config.n_embd}, bias={config.bias}, tied={tied})")
+        if isinstance(got, bool) or not isinstance(got, (int, float)) and not (
+                isinstance(got, torch.Tensor) and got.numel() == 1):
+            return report(False, name, "", f"return one integer, got {type(got).__name__}.")
+        got = float(got)
+        if got == want:
+            continue
+        args = (config.vocab_size, config.block_size, config.n_layer, config.n_embd, config.bias, tied)
+        for switches, hint in _COUNT_MISTAKES:
+            wrong = _count(*args, **switches)
+            if wrong != want and got == wrong:
+                return report(False, name, "", f"{hint} {where}: you count {int(got):,}, GPT has {want:,}.")
+        if tied and got == want + config.vocab_size * config.n_embd:
+            return report(False, name, "", _COUNT_MISTAKES[0][1])
+        if not tied and got == want - config.vocab_size * config.n_embd:
+            return report(False, name, "", f"with tied=False the head is its own n_embd x vocab_size matrix: "
+                                           f"add it. {where}")
+        if not config.bias and got == _count(*args[:4], True, tied):
+            return report(False, name, "", f"with bias=False neither the Linear layers nor the LayerNorms have "
+                                           f"biases (each LayerNorm keeps its gain of C). {where}")
+        if got - want and (got - want) % config.n_layer == 0 and config.n_layer > 1:
+            hint = "the difference is the same for every block: recount one block (2 LayerNorms, c_attn 3C x C, " \
+                   "attn.c_proj C x C, c_fc 4C x C, mlp.c_proj 4C x C, and their biases)."
+        else:
+            hint = "count wte, wpe, n_layer blocks, ln_f and (if untied) the head."
+        return report(False, name, "", f"{where}: you count {got:,.0f}, GPT(config).num_parameters() is "
+                                       f"{want:,}. {hint}")
+    return report(True, name, "V C + T C + n_layer (12 C^2 + 13 C) + 2 C with biases: the 12 C^2 of the blocks "
+                              "dominate once C is large, the embedding V C for small models.", "")

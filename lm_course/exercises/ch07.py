@@ -16,6 +16,11 @@
   pre-trained body"); compared with
   :meth:`lm_course.finetune.GPTClassifier.classify_features` with
   ``normalize=True``.
+* Exercise 5, :func:`check_trainable_parameters`: the student freezes or
+  unfreezes the body for a linear probe or full fine-tuning and returns the
+  parameters to optimise (section "A head on a pre-trained body"); compared
+  with what :func:`lm_course.finetune.make_classifier` sets, and checked by
+  one optimiser step.
 
 Every checker prints ✅ or ❌ with a hint naming the likely mistake, returns a
 bool, and never raises: a student's bug never stops the notebook.
@@ -31,7 +36,8 @@ from lm_course.exercises._check import MISSING as _MISSING
 from lm_course.exercises._check import call_or_report as _call
 from lm_course.exercises._check import report
 
-__all__ = ["check_paired_difference", "check_prefix_lm_mask", "check_last_token_pool", "check_head_logits"]
+__all__ = ["check_paired_difference", "check_prefix_lm_mask", "check_last_token_pool", "check_head_logits",
+           "check_trainable_parameters"]
 
 # --------------------------------------------------------------------------
 # Exercise 1: a paired difference of accuracies
@@ -259,3 +265,101 @@ def check_head_logits(head_logits: object) -> bool:
         return report(False, name, "", hint)
     return report(True, name, "in eval mode the normalisation is a fixed affine map per feature, so a probe "
                               "with it is still a logistic regression, on standardised features.", "")
+
+
+# --------------------------------------------------------------------------
+# Exercise 5: what a linear probe and full fine-tuning train
+# --------------------------------------------------------------------------
+def _toy_classifier(seed: int = 0, normalize: bool = False):
+    """A small :class:`~lm_course.finetune.GPTClassifier` (random body) for the checker."""
+    from lm_course.finetune import GPTClassifier
+    from lm_course.gpt import GPT, GPTConfig
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return GPTClassifier(GPT(GPTConfig(vocab_size=17, block_size=8, n_layer=1, n_head=2, n_embd=8)),
+                             n_classes=3, normalize=normalize)
+
+
+def _one_step_changes(model, params: list) -> tuple[bool, bool]:
+    """Run one AdamW step on ``params``: did the body change, did the head change?"""
+    body0 = [p.detach().clone() for p in model.gpt.parameters()]
+    head0 = [p.detach().clone() for p in model.head.parameters()]
+    idx = torch.randint(0, 17, (4, 6), generator=torch.Generator().manual_seed(1))  # (B, T)
+    opt = torch.optim.AdamW(params, lr=1e-2)
+    loss = torch.nn.functional.cross_entropy(model.train()(idx), torch.tensor([0, 1, 2, 0]))
+    if loss.requires_grad:
+        loss.backward()
+        opt.step()
+    model.eval()
+    body = any(not torch.equal(a, p) for a, p in zip(body0, model.gpt.parameters()))
+    head = any(not torch.equal(a, p) for a, p in zip(head0, model.head.parameters()))
+    return body, head
+
+
+def check_trainable_parameters(trainable_parameters: object) -> bool:
+    """Exercise 5: ``trainable_parameters(model, mode)`` for a
+    :class:`~lm_course.finetune.GPTClassifier`: with ``mode="probe"`` only the
+    head trains (the body's parameters get ``requires_grad=False``, as
+    ``make_classifier("probe", ...)`` leaves them), with ``mode="full"``
+    everything does; returns the list of parameters to give the optimiser."""
+    name = "Exercise 5 (what a probe and full fine-tuning train)"
+    stub_hint = ("set p.requires_grad_(...) on model.gpt.parameters() and model.head.parameters(), then return "
+                 "[p for p in model.parameters() if p.requires_grad].")
+    # probe on a fresh model, full on the probed one (must unfreeze it), probe again, full on a fresh model
+    plan = (("probe", 0, True), ("full", None, False), ("probe", None, False), ("full", 2, True))
+    model = None
+    for mode, seed, normalize in plan:
+        if seed is not None:
+            model = _toy_classifier(seed, normalize)
+        before = "a fresh classifier" if seed is not None else "the classifier of the previous call"
+        where = f'(mode="{mode}" on {before})'
+        got = _call(name, trainable_parameters, (model, mode), stub_hint)
+        if got is _MISSING:
+            return False
+        try:
+            params = list(got)
+        except TypeError:
+            return report(False, name, "", f"return a list of parameters, got {type(got).__name__}.")
+        if not all(isinstance(p, torch.nn.Parameter) for p in params):
+            return report(False, name, "", "return the parameters themselves (torch.nn.Parameter objects, "
+                                           "e.g. from model.parameters()), not their names or values.")
+        if len({id(p) for p in params}) != len(params):
+            return report(False, name, "", f"a parameter is listed twice (the tied lm_head is wte itself): list "
+                                           f"each once, e.g. from model.parameters(). {where}")
+        ids = {id(p) for p in params}
+        body, head = list(model.gpt.parameters()), list(model.head.parameters())
+        body_in = [id(p) in ids for p in body]
+        head_in = all(id(p) in ids for p in head)
+        body_grad = [p.requires_grad for p in body]
+        head_grad = all(p.requires_grad for p in head)
+        if mode == "probe":
+            if any(body_grad):
+                return report(False, name, "", f"the probe still trains the body: its parameters keep "
+                                               "requires_grad=True, so gradients flow through it (and "
+                                               "fine_tune would train it). Set requires_grad_(False) on every "
+                                               f"parameter of model.gpt. {where}")
+            if any(body_in):
+                return report(False, name, "", f"the probe gives the body's parameters to the optimiser: return "
+                                               f"only the head's. {where}")
+            if not (head_in and head_grad) or len(params) != len(head):
+                return report(False, name, "", f"the probe trains the head, model.head: its parameters need "
+                                               f"requires_grad=True and belong in the list. {where}")
+        else:
+            if not head_in:
+                return report(False, name, "", f"full fine-tuning forgot the head: model.gpt.parameters() is the "
+                                               f"body only; the new head (model.head) must train too. {where}")
+            if not all(body_grad):
+                return report(False, name, "", f"after a probe, the body is still frozen: full mode must set "
+                                               f"requires_grad_(True) on every parameter again (the function "
+                                               f"may be called on a model that was probed before). {where}")
+            if not all(body_in) or not head_grad or len(params) != len(list(model.parameters())):
+                return report(False, name, "", f"full fine-tuning trains every parameter of the model, body and "
+                                               f"head, each listed once. {where}")
+        body_moved, head_moved = _one_step_changes(model, params)
+        if mode == "probe" and body_moved or mode == "full" and not body_moved or not head_moved:
+            return report(False, name, "", f"one optimiser step on your parameters changed the body: {body_moved}, "
+                                           f"the head: {head_moved}; a probe changes only the head, full "
+                                           f"fine-tuning both. {where}")
+    return report(True, name, "a probe trains only the head (a logistic regression on fixed features); full "
+                              "fine-tuning trains body and head, and unfreezes a body that was frozen before.", "")
