@@ -5,46 +5,149 @@ import pytest
 import torch
 
 from lm_course.exercises import ch01
+from lm_course.ngram import NGramLM
 from exercise_util import accepts_right_flags_wrong as _accepts_right_flags_wrong
 from exercise_util import stub as _stub
 
 
-def test_bigram_probability(capsys):
+def mle_solution(counts):  # the notebook's solution
+    counts = counts.double()
+    total = counts.sum(dim=1, keepdim=True)  # (V, 1)
+    V = counts.shape[0]
+    return torch.where(total > 0, counts / total.clamp(min=1), torch.full_like(counts, 1 / V))
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda c: ch01.mle_table_reference(c, dim=0), "ROW"),
+    (lambda c: c.double() / c.double().sum(dim=0, keepdim=True), "ROW"),
+    (lambda c: c.double() / c.double().sum(dim=1, keepdim=True), "NaN"),
+    (lambda c: ch01.mle_table_reference(c, unseen="zeros"), "uniform"),
+    (lambda c: c.double() / c.sum(), "whole matrix"),
+    (lambda c: c // c.sum(dim=1, keepdim=True).clamp(min=1), "integers"),
+    (lambda c: ch01.mle_table_reference(c).float(), "float64"),
+    (lambda c: torch.ones(2, 2), "(V, V)"),
+    (lambda c: None, "returned None"),
+    (_stub, "not implemented yet"),
+])
+def test_mle_table(capsys, wrong, hint):
+    _accepts_right_flags_wrong(capsys, ch01.check_mle_table, mle_solution, wrong, hint)
+
+
+def _count_matrix(model, V):
+    return torch.tensor([[model.count([a, b]) for b in range(V)] for a in range(V)])
+
+
+def test_mle_table_reference_matches_package():
+    ids = torch.tensor([0, 1, 1, 2, 0, 0, 2])  # token 3 never occurs, token 2 at the end once
+    model = NGramLM(2, "mle").fit(ids, 4)
+    table = ch01.mle_table_reference(_count_matrix(model, 4))
+    for prev in range(3):  # the contexts seen; NGramLM's MLE backs off to the unigram for token 3
+        assert torch.allclose(table[prev], model.next_token_probs([prev]).double())
+    assert torch.equal(table[3], torch.full((4,), 0.25, dtype=torch.float64))  # the rule of Exercise 1
     counts, labels = ch01._names_counts()
-    a, end = labels.index("a"), labels.index(".")
-    right = float(counts[a, end] / counts[a].sum())
-    assert 0.3 < right < 0.5
-    assert ch01.check_bigram_probability(right)
-    assert not ch01.check_bigram_probability(float(counts[end, a] / counts[end].sum()))
-    assert "start" in capsys.readouterr().out
-    assert not ch01.check_bigram_probability(int(counts[a, end]))
-    assert not ch01.check_bigram_probability(None)
-    assert "Hint" in capsys.readouterr().out
+    assert torch.allclose(ch01.mle_table_reference(counts).sum(dim=1), torch.ones(len(labels), dtype=torch.float64))
 
 
-def test_add_k(capsys):
-    def right(counts, k):
-        counts = counts.double()
-        return (counts + k) / (counts.sum() + k * len(counts))
+def add_k_solution(counts, k):  # the notebook's solution
+    if k == 0:
+        return mle_solution(counts)
+    counts = counts.double()
+    return (counts + k) / (counts.sum(dim=1, keepdim=True) + k * counts.shape[1])
 
-    def forgot_kv(counts, k):
-        return (counts + k) / counts.sum().clamp(min=1)
 
-    def crashes(counts, k):
-        raise ZeroDivisionError("oops")
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda c, k: (c.double() + k) / c.double().sum(dim=1, keepdim=True), "numerator only"),
+    (lambda c, k: (c.double() + k) / (c.double().sum(dim=1, keepdim=True) + k), "k * V"),
+    (lambda c, k: (c.double() + k) / (c.double().sum() + k * c.numel()), "ROW"),
+    (lambda c, k: (c.double() + k) / (c.double().sum(dim=1, keepdim=True) + k * c.shape[1]), "k = 0"),
+    (lambda c, k: add_k_solution(c, k).float(), "float64"),
+    (_stub, "not implemented yet"),
+])
+def test_add_k_table(capsys, wrong, hint):
+    _accepts_right_flags_wrong(capsys, ch01.check_add_k_table, add_k_solution, wrong, hint)
 
-    assert ch01.check_add_k(right)
-    assert not ch01.check_add_k(forgot_kv)
-    assert "k * V" in capsys.readouterr().out
-    assert not ch01.check_add_k(crashes)
-    assert "ZeroDivisionError" in capsys.readouterr().out
-    assert not ch01.check_add_k(lambda c, k: torch.ones(2))
-    assert not ch01.check_add_k(right(torch.tensor([1, 2]), 1.0))  # a result, not a function
-    assert not ch01.check_add_k(None)
-    assert not ch01.check_add_k(lambda c, k: None)
-    assert "returned None" in capsys.readouterr().out
-    assert not ch01.check_add_k(_stub)  # the notebook's placeholder
-    assert "not implemented yet" in capsys.readouterr().out
+
+def test_add_k_table_reference_matches_package():
+    ids = torch.tensor([0, 1, 1, 2, 0, 0, 2])
+    model = NGramLM(2, "add_k", k=0.5).fit(ids, 4)
+    table = ch01.add_k_table_reference(_count_matrix(model, 4), 0.5)
+    for prev in range(4):
+        assert torch.allclose(table[prev], model.next_token_probs([prev]).double())
+
+
+def sample_solution(P, labels, generator, max_length=30):  # the notebook's solution
+    out, i = [], 0
+    while len(out) < max_length:
+        i = int(torch.multinomial(P[i], 1, generator=generator))
+        if i == 0:
+            break
+        out.append(labels[i])
+    return "".join(out)
+
+
+def _sample_other_stream(P, labels, generator, max_length=30):  # right distribution, other draws
+    out, i = [], 0
+    while len(out) < max_length:
+        u = torch.rand((), generator=generator, dtype=torch.float64)
+        i = min(int(torch.searchsorted(P[i].cumsum(0), u, right=True)), len(labels) - 1)
+        if i == 0:
+            break
+        out.append(labels[i])
+    return "".join(out)
+
+
+def _sample_no_stop(P, labels, generator, max_length=30):
+    out, i = [], 0
+    while len(out) < max_length:
+        i = int(torch.multinomial(P[i], 1, generator=generator))
+        out.append(labels[i])
+    return "".join(out)
+
+
+def _sample_skip_marker(P, labels, generator, max_length=30):
+    out, i = [], 0
+    while len(out) < max_length:
+        i = int(torch.multinomial(P[i], 1, generator=generator))
+        if i != 0:
+            out.append(labels[i])
+    return "".join(out)
+
+
+def _sample_forever(P, labels, generator, max_length=30):
+    out, i = [], 0
+    while True:  # never stops: the checker's timer must end it
+        i = int(torch.multinomial(P[i], 1, generator=generator))
+        if i == 0 and len(out) > 10 ** 9:
+            return "".join(out)
+        out.append(labels[i])
+
+
+def _sample_from_row_1(P, labels, generator, max_length=30):
+    out, i = [], 1
+    while len(out) < max_length:
+        i = int(torch.multinomial(P[i], 1, generator=generator))
+        if i == 0:
+            break
+        out.append(labels[i])
+    return "".join(out)
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda P, labels, g, m=30: ch01.sample_name_reference(P, labels, g, m, greedy=True), "argmax"),
+    (_sample_no_stop, "marker"),
+    (_sample_skip_marker, "end marker"),
+    (_sample_forever, "did not return"),
+    (_sample_from_row_1, "distribution"),
+    (lambda P, labels, g, m=30: ["a"], "str"),
+    (_stub, "not implemented yet"),
+])
+def test_sample_name(capsys, wrong, hint):
+    _accepts_right_flags_wrong(capsys, ch01.check_sample_name, sample_solution, wrong, hint)
+
+
+def test_sample_name_other_stream_passes_by_distribution(capsys):
+    assert ch01.check_sample_name(_sample_other_stream)
+    assert "distribution" in capsys.readouterr().out
 
 
 def jm_solution(counts, w, h, lambdas):  # the notebook's solution

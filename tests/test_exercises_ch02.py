@@ -3,9 +3,12 @@ with a hint, and nothing raises."""
 
 from functools import partial
 
+import pytest
 import torch
 import torch.nn.functional as F
 
+from exercise_util import accepts_right_flags_wrong as _accepts_right_flags_wrong
+from exercise_util import stub as _stub
 from lm_course.exercises import ch02
 from lm_course.mlp import MLPConfig, MLPLanguageModel
 from lm_course.tokenizers.bpe import merge_pair
@@ -34,39 +37,111 @@ def test_check_merge(capsys):
     assert "return a list" in capsys.readouterr().out
 
 
-def test_check_first_merge(capsys):
-    assert ch02.check_first_merge("ug")
-    assert ch02.check_first_merge(("u", "g"))
-    assert ch02.check_first_merge((117, 103))
-    assert not ch02.check_first_merge("hu")
-    assert not ch02.check_first_merge(None)
-    assert not ch02.check_first_merge((1000, -1))
-    out = capsys.readouterr().out
-    assert out.count("✅") == 3 and out.count("❌") == 3
+def pair_counts_solution(chunks):  # the notebook's solution
+    from collections import Counter
+
+    counts = Counter()
+    for chunk in chunks:
+        counts.update(zip(chunk, chunk[1:]))
+    return counts
 
 
-def test_check_mlp_parameters(capsys):
-    right = MLPLanguageModel(MLPConfig(**ch02.MLP_EXERCISE_CONFIG)).num_parameters()
-    assert ch02.check_mlp_parameters(right)
-    assert not ch02.check_mlp_parameters(right - ch02.MLP_EXERCISE_CONFIG["n_embd"])  # no padding row
-    assert "padding" in capsys.readouterr().out
-    assert not ch02.check_mlp_parameters("many")
-    assert not ch02.check_mlp_parameters(None)
+@pytest.mark.parametrize("wrong, hint", [
+    (partial(ch02.pair_counts_reference, across=True), "across two chunks"),
+    (partial(ch02.pair_counts_reference, wrap=True), "wrap-around"),
+    (partial(ch02.pair_counts_reference, across=True, wrap=True), "wrap-around"),
+    (partial(ch02.pair_counts_reference, overlapping=False), "overlapping"),
+    (lambda chunks: [(p, n) for p, n in pair_counts_solution(chunks).items()] or {"ab": 1}, "as tuples"),
+    (lambda chunks: {(1, 2): 5}, "expected"),
+    (_stub, "not implemented yet"),
+])
+def test_check_pair_counts(capsys, wrong, hint):
+    _accepts_right_flags_wrong(capsys, ch02.check_pair_counts, pair_counts_solution, wrong, hint)
 
 
-def test_check_char_perplexity(capsys):
-    s = ch02.BPE_SCORE
-    bpc = s["bits_per_token"] * s["tokens"] / s["characters"]
-    assert ch02.check_char_perplexity(2 ** bpc)
-    assert "✅" in capsys.readouterr().out
-    assert not ch02.check_char_perplexity(2 ** (s["bits_per_token"] * s["characters"] / s["tokens"]))
-    assert "upside down" in capsys.readouterr().out
-    assert not ch02.check_char_perplexity(bpc)  # bits, not a perplexity
-    assert "2 to the power" in capsys.readouterr().out
-    assert not ch02.check_char_perplexity(2 ** s["bits_per_token"] * s["tokens"] / s["characters"])
-    assert "linearly" in capsys.readouterr().out
-    assert not ch02.check_char_perplexity(None)
-    assert not ch02.check_char_perplexity("many")
+def test_pair_counts_reference_is_bpe_training_count():
+    from lm_course.tokenizers import BPETokenizer
+
+    chunks = [list(c.encode()) for c in ["hug", " pug", " pun", " bun", " hugs"]]
+    counts = ch02.pair_counts_reference(chunks)
+    tok = BPETokenizer.train("hug pug pun bun hugs", 257)
+    assert max(counts, key=lambda p: (counts[p], -p[0], -p[1])) == tok.merges[0]
+    assert counts[tok.merges[0]] == tok.merge_counts[0] == 3
+
+
+def train_bpe_solution(text, num_merges):  # the notebook's solution
+    import re
+    from collections import Counter
+
+    from lm_course.tokenizers.bpe import SPLIT_PATTERN
+
+    chunks = [list(c.encode("utf-8")) for c in re.findall(SPLIT_PATTERN, text)]
+    merges = []
+    for k in range(num_merges):
+        counts = Counter()
+        for chunk in chunks:
+            counts.update(zip(chunk, chunk[1:]))
+        if not counts:
+            break
+        top = max(counts.values())
+        if top < 2:
+            break
+        pair = min(p for p, n in counts.items() if n == top)
+        merges.append(pair)
+        chunks = [merge_pair(c, pair, 256 + k) for c in chunks]
+    return merges
+
+
+def test_train_bpe_reference_matches_package():
+    for text, k in ch02._bpe_texts():
+        assert ch02.train_bpe_reference(text, k) == ch02._package_merges(text, k)
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (partial(ch02.train_bpe_reference, tie="first"), "seen first"),
+    (partial(ch02.train_bpe_reference, tie="largest"), "not the larger"),
+    (partial(ch02.train_bpe_reference, split=False), "pre-split"),
+    (partial(ch02.train_bpe_reference, min_count=1), "occurs only once"),
+    (lambda text, k: [(i, i) for i in range(k)], "expected"),
+    (lambda text, k: "ab", "pair of token ids"),
+    (_stub, "not implemented yet"),
+])
+def test_check_train_bpe(capsys, wrong, hint):
+    _accepts_right_flags_wrong(capsys, ch02.check_train_bpe, train_bpe_solution, wrong, hint)
+
+
+def mlp_logits_solution(windows, C, W_h, b_h, W_o, b_o):  # the notebook's solution
+    e = C[windows].flatten(-2)  # (N, n*d)
+    h = torch.tanh(e @ W_h.T + b_h)  # (N, H)
+    return h @ W_o.T + b_o  # (N, V)
+
+
+def test_check_mlp_logits_accepts_the_model():
+    def with_the_model(windows, C, W_h, b_h, W_o, b_o):
+        V, d = W_o.shape[0], C.shape[1]
+        model = MLPLanguageModel(MLPConfig(vocab_size=V, context_length=W_h.shape[1] // d, n_embd=d,
+                                           n_hidden=W_h.shape[0]))
+        with torch.no_grad():
+            for p, w in zip(model.parameters(), (C, W_h, b_h, W_o, b_o)):
+                p.copy_(w)
+            return model.logits_from_windows(windows)
+
+    assert ch02.check_mlp_logits(with_the_model)
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (partial(ch02.mlp_logits_reference, tanh=False), "non-linearity"),
+    (partial(ch02.mlp_logits_reference, order="reversed"), "reversed"),
+    (partial(ch02.mlp_logits_reference, order="dims"), "position after position"),
+    (partial(ch02.mlp_logits_reference, hidden_bias=False), "hidden bias"),
+    (partial(ch02.mlp_logits_reference, output_bias=False), "output bias"),
+    (partial(ch02.mlp_logits_reference, transpose=False), "(out, in)"),
+    (partial(ch02.mlp_logits_reference, softmax=True), "before softmax"),
+    (lambda w, C, W_h, b_h, W_o, b_o: torch.zeros(3), "shape"),
+    (_stub, "not implemented yet"),
+])
+def test_check_mlp_logits(capsys, wrong, hint):
+    _accepts_right_flags_wrong(capsys, ch02.check_mlp_logits, mlp_logits_solution, wrong, hint)
 
 
 def _step(model, optimizer, x, y, grad_clip=1.0, *, zero=True, clip="before", step=True):

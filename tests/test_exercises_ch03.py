@@ -1,8 +1,13 @@
 """The checkers of 03_rnns.ipynb accept the right answers, name the typical
 mistakes, and handle the notebook's stubs without raising."""
 
-import torch
+from functools import partial
 
+import pytest
+import torch
+from exercise_util import accepts_right_flags_wrong
+
+from lm_course.exercises import ch03
 from lm_course.exercises.ch03 import (bptt_grad_W_hh_autograd, check_bptt_grad_W_hh, check_clip_grad_norm,
                                       check_gru_step, check_lstm_step)
 
@@ -133,3 +138,85 @@ def test_gru_step(capsys):
     assert "returned None" in capsys.readouterr().out
     assert not check_gru_step(_stub)  # the notebook's stub
     assert "not implemented yet" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ Exercise 5: the RNN over a sequence
+
+
+def rnn_forward_solution(xs, h0, W_xh, W_hh, b_h):  # the notebook's solution
+    h, states = h0, []
+    for t in range(xs.shape[1]):
+        h = torch.tanh(xs[:, t] @ W_xh.T + h @ W_hh.T + b_h)  # (B, H)
+        states.append(h)
+    return torch.stack(states, dim=1)  # (B, T, H)
+
+
+def test_rnn_reference_is_the_package_cell():
+    from lm_course.rnn import RNNCell, UnrolledRNN
+
+    xs, h0, W_xh, W_hh, b_h = ch03._rnn_cases()[1]
+    cell = RNNCell(W_xh.shape[1], W_xh.shape[0]).double()
+    with torch.no_grad():
+        cell.W_xh.copy_(W_xh), cell.W_hh.copy_(W_hh), cell.b_h.copy_(b_h)
+        hs, _ = UnrolledRNN(cell)(xs, h0)
+    assert torch.allclose(hs, ch03.rnn_forward_reference(xs, h0, W_xh, W_hh, b_h))
+    assert torch.allclose(hs, ch03._torch_rnn_states(xs, h0, W_xh, W_hh, b_h))
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (partial(ch03.rnn_forward_reference, tanh=False), "non-linearity"),
+    (partial(ch03.rnn_forward_reference, carry=False), "carry the state"),
+    (partial(ch03.rnn_forward_reference, use_h0=False), "not from zeros"),
+    (partial(ch03.rnn_forward_reference, transpose_h=False), "h_prev @ W_hh.T"),
+    (partial(ch03.rnn_forward_reference, transpose_x=False), "x_t @ W_xh.T"),
+    (lambda *a: rnn_forward_solution(*a)[:, -1], "not only the last"),
+    (lambda *a: rnn_forward_solution(*a).transpose(0, 1), "batch first"),
+    (lambda *a: rnn_forward_solution(*a) * 1.01, "differ"),
+    (_stub, "not implemented yet"),
+])
+def test_rnn_forward(capsys, wrong, hint):
+    accepts_right_flags_wrong(capsys, ch03.check_rnn_forward, rnn_forward_solution, wrong, hint)
+
+
+# ------------------------------------------------------------------ Exercise 6: stateful truncated BPTT
+def _stateful(model, optimizer, inputs, targets, block_size, mistake=None):
+    """The notebook's solution, or it with one typical mistake."""
+    import torch.nn.functional as F
+
+    state, losses = None, []
+    for a in range(0, inputs.shape[1] - block_size + 1, block_size):
+        x, y = inputs[:, a:a + block_size], targets[:, a:a + block_size]
+        logits, state = model(x, None if mistake == "reset" else state, return_state=True)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        optimizer.zero_grad()
+        loss.backward(retain_graph=mistake == "retain")
+        optimizer.step()
+        if mistake not in ("no detach", "retain"):
+            state = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+        losses.append(loss.item())
+    return losses[:-1] if mistake == "short" else losses
+
+
+def test_stateful_reference_is_stateful_loss():
+    for sizes in ch03._STATEFUL_SIZES:
+        want, _ = ch03._package_stateful(*sizes)
+        model, opt, _, inputs, targets = ch03._stateful_setup(*sizes)
+        got = ch03.stateful_reference(model, opt, inputs, targets, sizes[2])
+        assert all(abs(a - b) < 1e-6 for a, b in zip(got, want)) and len(got) == len(want)
+
+
+@pytest.mark.parametrize("mistake, hint", [
+    ("reset", "zero state"),
+    ("no detach", "without a detach"),
+    ("retain", "without a detach"),
+    ("short", "consecutive windows"),
+])
+def test_stateful_tbptt(capsys, mistake, hint):
+    accepts_right_flags_wrong(capsys, ch03.check_stateful_tbptt, _stateful, partial(_stateful, mistake=mistake), hint)
+
+
+def test_stateful_tbptt_stub_and_junk(capsys):
+    assert not ch03.check_stateful_tbptt(_stub)
+    assert "not implemented yet" in capsys.readouterr().out
+    assert not ch03.check_stateful_tbptt(lambda *a: "loss")
+    assert "list of floats" in capsys.readouterr().out

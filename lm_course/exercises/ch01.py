@@ -1,16 +1,17 @@
 """Checkers for the exercises of ``01_ngrams.ipynb``.
 
-Exercise 1 takes a number; exercises 2 to 4 take a function the student
-writes (its stub raises ``NotImplementedError``), run on fixed inputs and a
-random text against :mod:`lm_course.ngram` or an exact reference. In
-exercises 3 and 4 the function gets only the counts (``count``,
+Every exercise takes a function the student writes (its stub raises
+``NotImplementedError``), run on fixed and random inputs against
+:mod:`lm_course.ngram` or an exact reference: exercises 1 and 2 turn a
+bigram count matrix into a table of probabilities (MLE, add-k), exercise 3
+samples a name from it with a seeded generator. In
+exercises 4 and 5 the function gets only the counts (``count``,
 ``continuation_count``, ``vocab_size``), not the model's probabilities. Each checker
 prints ✅ or ❌ with a hint and returns ``True``/``False``; it never raises.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 
@@ -20,8 +21,12 @@ from lm_course.exercises._check import close, report, require_number
 from lm_course.exercises._check import call_student
 
 __all__ = [
-    "check_bigram_probability",
-    "check_add_k",
+    "check_mle_table",
+    "check_add_k_table",
+    "check_sample_name",
+    "mle_table_reference",
+    "add_k_table_reference",
+    "sample_name_reference",
     "check_jelinek_mercer",
     "check_kneser_ney_trigram",
     "jelinek_mercer_reference",
@@ -37,74 +42,266 @@ def _names_counts() -> tuple[torch.Tensor, list[str]]:
     return bigram_count_matrix(load_names())
 
 
-def check_bigram_probability(answer: object) -> bool:
-    """Exercise 1: the MLE probability that a name ends right after the letter
-    ``a``, ``P(. | a)``, from the names' bigram counts."""
-    name = "Exercise 1 (a bigram probability)"
-    value = require_number(answer, name)
-    if value is None:
-        return False
-    counts, labels = _names_counts()
-    a, end = labels.index("a"), labels.index(".")
-    want = float(counts[a, end] / counts[a].sum())
-    swapped = float(counts[end, a] / counts[end].sum())  # P(a | .): names that start with a
-    if close(value, swapped):
-        return report(False, name, "", "that is P(a | .), names that *start* with a; you need the row of "
-                                       "'a' (current character), column '.' (next).")
-    if value > 1:
-        return report(False, name, "", "a probability is at most 1: divide the count by the row's total.")
-    return report(close(value, want), name,
-                  f"P(. | a) = {int(counts[a, end])} / {int(counts[a].sum())} = {want:.4f}: "
-                  "more than a third of the a's end a name.",
-                  "take counts[row of 'a', column of '.'] and divide by the sum of the row of 'a'.")
+# ---------------------------------------------------------------- exercises 1 and 2: tables of probabilities
+def _table(value: object) -> torch.Tensor | None:
+    try:
+        return torch.as_tensor(value).detach()
+    except Exception:
+        return None
 
 
-def _reference_add_k(counts: torch.Tensor, k: float) -> torch.Tensor:
-    counts = counts.double()
-    return (counts + k) / (counts.sum() + k * len(counts))
+def _same_table(got: torch.Tensor, want: torch.Tensor) -> bool:
+    return got.shape == want.shape and torch.allclose(got.double(), want.double(), rtol=1e-9, atol=1e-12,
+                                                      equal_nan=True)
 
 
-def check_add_k(answer: object) -> bool:
-    """Exercise 2: a function ``add_k(counts, k)`` that turns the ``(V,)``
-    counts of one context into its add-k distribution."""
-    name = "Exercise 2 (add-k for one context)"
-    cases = [
-        (torch.tensor([3, 0, 1, 0]), 1.0),
-        (torch.tensor([3, 0, 1, 0]), 0.5),
-        (torch.tensor([10, 5, 0, 0, 0, 1]), 0.01),
-        (torch.tensor([0, 0, 0]), 2.0),  # an unseen context: uniform
-        (torch.tensor([2, 2, 4]), 0.0),  # k = 0 is the MLE
-    ]
-    for counts, k in cases:
-        ok, result = call_student(answer, name, "add k to every count, then divide by the new total "
-                                                "(the old total plus k for each of the V tokens).",
-                                  counts.clone(), k)
+def mle_table_reference(counts: torch.Tensor, *, dim: int = 1, unseen: str = "uniform") -> torch.Tensor:
+    """The ``(V, V)`` float64 table of ``P(next | prev) = c(prev next) / c(prev)``,
+    one row per context; a row whose context was never followed by anything
+    is uniform ``1 / V`` (the rule of Exercise 1).
+
+    ``dim=0`` (each column normalised), ``unseen="nan"`` (0 / 0 left as NaN)
+    and ``unseen="zeros"`` (a row of zeros) build the commonest wrong
+    versions, which the checker recognises."""
+    c = counts.double()  # (V, V)
+    total = c.sum(dim=dim, keepdim=True)  # (V, 1) or (1, V)
+    if unseen == "nan":
+        return c / total
+    fill = 1.0 / c.shape[0] if unseen == "uniform" else 0.0
+    return torch.where(total > 0, c / total.clamp(min=1), torch.full_like(c, fill))
+
+
+def add_k_table_reference(counts: torch.Tensor, k: float, *, denominator: str = "kV") -> torch.Tensor:
+    """``(c(prev next) + k) / (c(prev) + k V)`` for every cell, float64; with
+    ``k = 0`` the MLE table (unseen rows uniform). ``denominator="none"``
+    (k added to the numerator only), ``"k"`` (``c(prev) + k``) and ``"all"``
+    (the whole table's total + k V^2) build wrong versions."""
+    if k == 0:
+        return mle_table_reference(counts)
+    c = counts.double()  # (V, V)
+    V, total = c.shape[0], c.sum(dim=1, keepdim=True)  # (V, 1)
+    extra = {"kV": k * V, "none": 0.0, "k": k}.get(denominator)
+    if denominator == "all":
+        return (c + k) / (c.sum() + k * V * V)
+    return (c + k) / (total + extra)
+
+
+def _random_counts(seed: int) -> torch.Tensor:
+    """A random ``(V, V)`` count matrix with a few rows of zeros (contexts never followed)."""
+    g = torch.Generator().manual_seed(seed)
+    V = int(torch.randint(3, 9, (1,), generator=g))
+    counts = torch.randint(0, 6, (V, V), generator=g) * (torch.rand(V, V, generator=g) < 0.6)  # (V, V)
+    counts[int(torch.randint(0, V, (1,), generator=g))] = 0  # an unseen context
+    counts[-1] = 0
+    return counts.long()
+
+
+def _table_cases() -> list[torch.Tensor]:
+    fixed = torch.tensor([[0, 3, 1], [2, 0, 2], [0, 0, 0]])  # the last context is never followed
+    return [fixed, *(_random_counts(s) for s in range(6)), _names_counts()[0]]
+
+
+def _check_table(got: object, want: torch.Tensor, name: str, counts: torch.Tensor,
+                 slips: list[tuple[torch.Tensor, str]]) -> bool | None:
+    """``None`` when ``got`` equals ``want``; else print the hint and return ``False``."""
+    table = _table(got)
+    if table is None or table.shape != want.shape:
+        shape = tuple(table.shape) if table is not None else type(got).__name__
+        return report(False, name, "", f"return a (V, V) tensor, one row per context, got {shape} "
+                                       f"for counts of shape {tuple(counts.shape)}.")
+    if not table.is_floating_point():
+        return report(False, name, "", "your table holds integers: convert the counts first "
+                                       "(counts.double()), or every probability is rounded down to 0.")
+    if table.dtype != torch.float64 and torch.allclose(table.double(), want, rtol=1e-5, atol=1e-7, equal_nan=True):
+        return report(False, name, "", f"right values, but return float64 (counts.double()), not {table.dtype}.")
+    if _same_table(table, want):
+        return None
+    for wrong, hint in slips:
+        if _same_table(table, wrong):
+            return report(False, name, "", hint)
+    return report(False, name, "", f"for counts\n{counts.tolist()}\nexpected\n{want.numpy().round(4).tolist()}\n"
+                                   f"got\n{table.double().numpy().round(4).tolist()}")
+
+
+_ROW_HINT = ("each ROW must sum to 1: row i is the distribution of the next token after token i, so divide by "
+             "counts.sum(dim=1, keepdim=True), the row totals (dim=0 normalises the columns).")
+_UNSEEN_HINT = ("a context that is never followed by anything has a row of zeros and 0 / 0 = NaN there; "
+                "the rule is a uniform row, 1 / V for every next token (torch.where(total > 0, ..., 1 / V)).")
+
+
+def check_mle_table(fn: Callable) -> bool:
+    """Exercise 1: ``fn(counts)`` turns a ``(V, V)`` bigram count matrix into
+    the ``(V, V)`` float64 table of MLE probabilities ``P(next | prev)``
+    (rows sum to 1; a row never followed by anything is uniform)."""
+    name = "Exercise 1 (the MLE table)"
+    for counts in _table_cases():
+        ok, got = call_student(fn, name, "divide each row of counts.double() by its total; a row whose "
+                                         "total is 0 becomes uniform, 1 / V.", counts.clone())
         if not ok:
             return False
-        try:
-            got = torch.as_tensor(result, dtype=torch.float64)
-        except Exception:
-            return report(False, name, "", f"return a (V,) tensor of probabilities, got {type(result).__name__}.")
-        want = _reference_add_k(counts, k)
-        if got.shape != want.shape:
-            return report(False, name, "", f"return one probability per token: shape {tuple(want.shape)}, "
-                                           f"got {tuple(got.shape)}.")
-        if not torch.allclose(got, want, atol=1e-6):
-            total = float(got.sum())
-            hint = (f"for counts {counts.tolist()} and k = {k} your probabilities sum to {total:.3f}; "
-                    "the denominator must grow by k for every token of the vocabulary (k * V)."
-                    if abs(total - 1) > 1e-4 else
-                    f"for counts {counts.tolist()} and k = {k} expected {want.tolist()}, got {got.tolist()}.")
-            return report(False, name, "", hint)
-    return report(True, name, "(c(h w) + k) / (c(h) + k V): every token gets k pseudo-counts, so nothing "
-                              "has probability 0 (and k = 0 is the MLE).", "")
+        slips = [(mle_table_reference(counts, dim=0), _ROW_HINT),
+                 (mle_table_reference(counts, dim=0, unseen="nan"), _ROW_HINT),
+                 (mle_table_reference(counts, dim=0, unseen="zeros"), _ROW_HINT),
+                 (mle_table_reference(counts, unseen="nan"), _UNSEEN_HINT),
+                 (mle_table_reference(counts, unseen="zeros"), "the unseen rows are all zeros, so they do not sum "
+                                                               "to 1; the rule is a uniform row, 1 / V each."),
+                 (counts.double() / counts.sum(), "you divided by the total of the whole matrix: that is the "
+                                                  "joint P(prev, next); divide each row by its own total.")]
+        if _check_table(got, mle_table_reference(counts), name, counts, slips) is not None:
+            return False
+    counts, labels = _names_counts()
+    P = mle_table_reference(counts)
+    a, end = labels.index("a"), labels.index(".")
+    return report(True, name, f"every row sums to 1; for the names P(. | a) = {int(counts[a, end])} / "
+                              f"{int(counts[a].sum())} = {float(P[a, end]):.4f}.", "")
 
 
+def check_add_k_table(fn: Callable) -> bool:
+    """Exercise 2: ``fn(counts, k)`` returns the ``(V, V)`` float64 add-k
+    table ``(c(prev next) + k) / (c(prev) + k V)``; ``k = 0`` gives the MLE
+    table of Exercise 1 (unseen rows uniform)."""
+    name = "Exercise 2 (the add-k table)"
+    ks = [1.0, 0.5, 0.01, 2.0, 1.0, 0.1, 0.0, 1.0]
+    for counts, k in zip(_table_cases(), ks):
+        ok, got = call_student(fn, name, "add k to every cell, then divide each row by its new total "
+                                         "(the old row total plus k for each of the V next tokens).",
+                               counts.clone(), k)
+        if not ok:
+            return False
+        V = counts.shape[0]
+        slips = [(add_k_table_reference(counts, k, denominator="none"),
+                  f"with k = {k} your rows sum to more than 1: you added k to the numerator only; the "
+                  "denominator must grow too, by k for every one of the V next tokens (c(prev) + k * V)."),
+                 (add_k_table_reference(counts, k, denominator="k"),
+                  f"the denominator is c(prev) + k * V (here V = {V}), not c(prev) + k: each of the V "
+                  "cells of the row got k extra counts."),
+                 (add_k_table_reference(counts, k, denominator="all"),
+                  "divide each ROW by its own total plus k * V, not by the total of the whole table.")]
+        if k == 0:
+            slips = [(mle_table_reference(counts, unseen="nan"),
+                      "with k = 0 an unseen row gives 0 / 0 = NaN: use the MLE rule of Exercise 1 "
+                      "(a uniform row) when k == 0.")]
+        if _check_table(got, add_k_table_reference(counts, k), name, counts, slips) is not None:
+            return False
+    return report(True, name, "(c + k) / (c(prev) + k V): every cell gets k pseudo-counts, so nothing has "
+                              "probability 0, and an unseen context comes out uniform by itself when k > 0.", "")
 
 
-# ---------------------------------------------------------------- exercise 3
+# ---------------------------------------------------------------- exercise 3: sampling names
+class _TooSlow(BaseException):  # not an Exception: call_student must not swallow it
+    pass
+
+
+def sample_name_reference(P: torch.Tensor, labels: Sequence[str], generator: torch.Generator,
+                          max_length: int = 30, *, greedy: bool = False) -> str:
+    """A name drawn from the bigram table ``P``: start at the marker (id 0),
+    draw each next id with ``torch.multinomial(P[i], 1, generator=generator)``,
+    stop at the marker (not included) or after ``max_length`` characters.
+    ``greedy=True`` (argmax instead of a draw) is the commonest wrong version."""
+    out, i = [], 0
+    while len(out) < max_length:
+        i = int(P[i].argmax()) if greedy else int(torch.multinomial(P[i], 1, generator=generator))
+        if i == 0:
+            break
+        out.append(labels[i])
+    return "".join(out)
+
+
+def _call_with_timeout(fn: Callable, args: tuple, seconds: float) -> object:
+    """``fn(*args)``; raises :class:`_TooSlow` after ``seconds`` where the
+    platform allows it (a SIGALRM timer in the main thread)."""
+    import signal
+    import threading
+
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        return fn(*args)
+
+    def alarm(signum, frame):
+        raise _TooSlow
+
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return fn(*args)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+_TINY_LABELS = [".", "a", "b"]
+_TINY_P = torch.tensor([[0.0, 0.7, 0.3], [0.5, 0.2, 0.3], [0.5, 0.5, 0.0]], dtype=torch.float64)
+
+
+def check_sample_name(fn: Callable) -> bool:
+    """Exercise 3: ``fn(P, labels, generator, max_length)`` samples one name
+    from the bigram table ``P`` with the seeded ``generator``. Compared, draw
+    for draw, with :func:`sample_name_reference` (the sampler of section 2)
+    on the names' table and a tiny one; a sampler that uses the generator
+    differently passes if its names have the right distribution."""
+    name = "Exercise 3 (sampling a name)"
+    stub_hint = ("start at i = 0 (the marker '.'); repeat: i = int(torch.multinomial(P[i], 1, "
+                 "generator=generator)); stop if i == 0, else append labels[i]; stop after max_length characters.")
+    counts, labels = _names_counts()
+    P = mle_table_reference(counts)
+    runs = [(P, labels, 0, 30, 12), (P, labels, 5, 4, 12), (_TINY_P, _TINY_LABELS, 1, 6, 30)]
+    got_all, want_all = [], []
+    for table, labs, seed, max_length, n in runs:
+        g = torch.Generator().manual_seed(seed)
+        got = []
+        for _ in range(n):
+            try:
+                ok, value = _call_with_timeout(call_student, (fn, name, stub_hint, table, list(labs), g, max_length), 3.0)
+            except _TooSlow:
+                return report(False, name, "", "your function did not return within 3 seconds: does it stop when "
+                                               "it draws the end marker (id 0) and after max_length characters?")
+            if not ok:
+                return False
+            if not isinstance(value, str):
+                return report(False, name, "", f"return the name as a str (''.join(...)), got {type(value).__name__}.")
+            got.append(value)
+        gw = torch.Generator().manual_seed(seed)
+        want = [sample_name_reference(table, labs, gw, max_length) for _ in range(n)]
+        greedy = sample_name_reference(table, labs, gw, max_length, greedy=True)
+        if len(set(got)) == 1 and got[0] == greedy:
+            return report(False, name, "", f"every name is {got[0]!r}: you take the most probable character "
+                                           "(argmax); draw it instead with torch.multinomial(P[i], 1, "
+                                           "generator=generator).")
+        if any(len(s) > max_length for s in got):
+            return report(False, name, "", f"with max_length={max_length} a name has at most {max_length} "
+                                           "characters: stop the loop there.")
+        if any("." in s for s in got):
+            bad = next(s for s in got if "." in s)
+            return report(False, name, "", f"{bad!r} holds the marker '.': when you draw id 0 the name is "
+                                           "over; stop there and do not append it (nor the start marker).")
+        if labs is labels and len(got) > 1 and all(len(s) == max_length for s in got) and max_length > 10:
+            return report(False, name, "", "every name has exactly max_length characters: stop as soon as "
+                                           "you draw the end marker (id 0).")
+        got_all += got
+        want_all += want
+    if got_all == want_all:
+        return report(True, name, f"the same names as the reference, draw for draw: {want_all[:6]}.", "")
+    # Not the reference's stream: judge by distribution on the tiny table
+    g = torch.Generator().manual_seed(123)
+    try:
+        names = [_call_with_timeout(fn, (_TINY_P, list(_TINY_LABELS), g, 6), 3.0) for _ in range(1000)]
+    except _TooSlow:
+        return report(False, name, "", "your function did not return within 3 seconds: does it stop at the "
+                                       "end marker (id 0)?")
+    except Exception as err:  # the student's code: report, never raise
+        return report(False, name, "", f"your function raised {type(err).__name__}: {err}")
+    expect = {"a": 0.35, "b": 0.15, "aa": 0.07, "ab": 0.105, "ba": 0.075, "": 0.0}
+    freq = {s: names.count(s) / len(names) for s in expect}
+    if all(abs(freq[s] - p) < 0.05 for s, p in expect.items()):
+        return report(True, name, "your names have the right distribution (you use the generator differently "
+                                  "from the reference, so the exact names differ from section 2's).", "")
+    return report(False, name, "", f"on P = {_TINY_P.tolist()} over {_TINY_LABELS} your names do not have the "
+                                   f"model's distribution: P('a') = 0.35 but {freq['a']:.2f} of yours are 'a'. "
+                                   "Start from row 0 (the marker), then draw from the row of the LAST drawn id.")
+
+
+# ---------------------------------------------------------------- exercise 4
 class _CountsOnly:
-    """What exercises 3 and 4's functions may use: the counts of a fitted
+    """What exercises 4 and 5's functions may use: the counts of a fitted
     :class:`~lm_course.ngram.NGramLM`, without its probabilities."""
 
     def __init__(self, model):
@@ -194,7 +391,7 @@ def _jm_cases() -> list[tuple[object, list[int], list[int], tuple[float, ...]]]:
 
 def _run_probability_cases(fn: Callable, name: str, stub_hint: str, cases, reference, slips: dict,
                            slip_hints: dict[str, str]) -> bool:
-    """Exercises 3 and 4: call ``fn(counts, w, h, setting)`` on every case,
+    """Exercises 4 and 5: call ``fn(counts, w, h, setting)`` on every case,
     compare with ``reference`` and name the slip it matches."""
     for counts, h, ws, setting in cases:
         V = counts.vocab_size
@@ -226,11 +423,11 @@ def _shown(reference, counts, h, ws, setting, context: str) -> str:
 
 
 def check_jelinek_mercer(fn: Callable) -> bool:
-    """Exercise 3: ``fn(counts, w, h, lambdas)`` returns ``p_JM(w | h)`` of the
+    """Exercise 4: ``fn(counts, w, h, lambdas)`` returns ``p_JM(w | h)`` of the
     Jelinek-Mercer model of order ``len(lambdas) - 1``, computed from
     ``counts.count`` only; compared with ``NGramLM(n, "interpolated")`` on
     orders 2 to 5, seen and unseen contexts."""
-    name = "Exercise 3 (Jelinek-Mercer by hand)"
+    name = "Exercise 4 (Jelinek-Mercer by hand)"
     cases = _jm_cases()
     if not _run_probability_cases(
             fn, name, "for m = 1 .. n take the last m - 1 tokens of h as the context, its counts "
@@ -245,7 +442,7 @@ def check_jelinek_mercer(fn: Callable) -> bool:
                               + _shown(jelinek_mercer_reference, counts, h, ws, lambdas, "King") + ".", "")
 
 
-# ---------------------------------------------------------------- exercise 4
+# ---------------------------------------------------------------- exercise 5
 def kneser_ney_trigram_reference(counts, w: int, h: Sequence[int], D: float, *,
                                  lower: str = "continuation", floor: bool = True,
                                  context_total: str = "followers") -> float:
@@ -303,11 +500,11 @@ def _kn_cases() -> list[tuple[object, list[int], list[int], float]]:
 
 
 def check_kneser_ney_trigram(fn: Callable) -> bool:
-    """Exercise 4: ``fn(counts, w, h, D)`` returns ``p_KN(w | h)`` of an
+    """Exercise 5: ``fn(counts, w, h, D)`` returns ``p_KN(w | h)`` of an
     interpolated Kneser-Ney trigram model (``h`` two token ids), computed
     from ``counts.count`` and ``counts.continuation_count`` only; compared
     with :class:`lm_course.ngram.NGramLM` ``(3, "kneser_ney")``."""
-    name = "Exercise 4 (Kneser-Ney by hand)"
+    name = "Exercise 5 (Kneser-Ney by hand)"
     cases = _kn_cases()
     if not _run_probability_cases(
             fn, name, "three levels, bottom up: p = 1/V; then the unigram level from continuation counts "

@@ -1,7 +1,10 @@
 """Checkers for the exercises of ``02_tokens_and_embeddings.ipynb``.
 
-Exercises 1 and 5 take a function the student writes (Exercise 5's stub
-raises ``NotImplementedError``); exercises 2 to 4 take a value. Every checker
+Every exercise takes a function the student writes: one BPE merge, the
+pair counts, a small BPE trainer (checked against
+:class:`lm_course.tokenizers.BPETokenizer`), the MLP's forward pass (against
+:meth:`lm_course.mlp.MLPLanguageModel.logits_by_formula`) and one training
+step (against :func:`lm_course.train.train`). Every checker
 prints ✅ or ❌ with a hint naming the likely mistake, returns
 ``True``/``False`` and never raises into the notebook.
 """
@@ -12,22 +15,10 @@ import math
 import random
 from collections.abc import Callable
 
-from lm_course.exercises._check import close, report, require_number
-from lm_course.exercises._check import call_student
+from lm_course.exercises._check import MISSING, call_or_report, call_student, report
 
-__all__ = ["check_merge", "check_first_merge", "check_mlp_parameters", "check_char_perplexity",
-           "check_training_step", "FIRST_MERGE_TEXT", "MLP_EXERCISE_CONFIG", "BPE_SCORE"]
-
-#: Exercise 2's text (the example of Hugging Face's NLP course).
-FIRST_MERGE_TEXT = "hug pug pun bun hugs"
-
-#: Exercise 3's model size: ``MLPConfig(**MLP_EXERCISE_CONFIG)``.
-MLP_EXERCISE_CONFIG = {"vocab_size": 63, "context_length": 5, "n_embd": 10, "n_hidden": 200}
-
-#: Exercise 4's numbers: a BPE-level model's score on the validation split
-#: (its perplexity per token is ``2 ** 4.6``).
-BPE_SCORE = {"bits_per_token": 4.6, "tokens": 88_000, "characters": 206_696}
-
+__all__ = ["check_merge", "check_pair_counts", "check_train_bpe", "check_mlp_logits", "check_training_step",
+           "pair_counts_reference", "train_bpe_reference", "mlp_logits_reference"]
 
 def _reference_merge(ids, pair, new_id):
     from lm_course.tokenizers.bpe import merge_pair
@@ -64,82 +55,294 @@ def check_merge(merge) -> bool:
     return report(True, name, "This loop is the whole of BPE training, repeated once per merge.", "")
 
 
-def check_first_merge(answer: object) -> bool:
-    """Exercise 2: the first merge BPE learns on :data:`FIRST_MERGE_TEXT`
-    (with the course's pre-split: a word keeps its leading space). Accepts
-    ``"ug"``, ``("u", "g")`` or the byte ids ``(117, 103)``."""
+# --------------------------------------------------------------------- Exercise 2: pair counts
+def pair_counts_reference(chunks, *, across: bool = False, wrap: bool = False,
+                          overlapping: bool = True) -> dict[tuple[int, int], int]:
+    """How often each adjacent pair of ids occurs inside the chunks (a list
+    of lists of ids), every position counted (``[5, 5, 5]`` holds ``(5, 5)``
+    twice), never across two chunks: the counts BPE training starts from.
+
+    ``across=True`` (the chunks glued together first), ``wrap=True`` (the last
+    id of a chunk paired with its first) and ``overlapping=False`` (a pair of
+    equal ids skips the next position) build the commonest wrong versions."""
+    from collections import Counter
+
+    seqs = [[i for chunk in chunks for i in chunk]] if across else [list(c) for c in chunks]
+    out: Counter = Counter()
+    for seq in seqs:
+        pairs = list(zip(seq, seq[1:] + seq[:1])) if wrap and len(seq) > 1 else list(zip(seq, seq[1:]))
+        if overlapping:
+            out.update(pairs)
+            continue
+        i = 0
+        while i < len(pairs):
+            out[pairs[i]] += 1
+            i += 2 if pairs[i][0] == pairs[i][1] else 1
+    return dict(out)
+
+
+def _as_pair_dict(got: object) -> dict[tuple[int, int], int] | None:
+    """The student's counts as ``{(a, b): n}`` without zero entries, or ``None``."""
+    try:
+        items = dict(got).items()
+        out = {}
+        for key, n in items:
+            if not (isinstance(key, tuple) and len(key) == 2):
+                return None
+            if int(n) != 0:
+                out[(int(key[0]), int(key[1]))] = int(n)
+        return out
+    except (TypeError, ValueError):
+        return None
+
+
+_PAIR_SLIPS = [
+    (dict(across=True), "you counted a pair across two chunks (the last id of one and the first of the next): "
+                        "BPE never merges across a chunk boundary, so count inside each chunk separately."),
+    (dict(wrap=True), "you paired the last id of a chunk with its first (wrap-around): use zip(chunk, chunk[1:]), "
+                      "which stops at the last pair."),
+    (dict(overlapping=False), "every position counts, overlapping pairs too: [5, 5, 5] holds (5, 5) twice "
+                              "(merging is left to right and skips, counting is not)."),
+]
+
+
+def _pair_cases() -> list[list[list[int]]]:
+    rng = random.Random(1)
+    cases = [[[1, 2, 3], [1, 2]], [[5, 5, 5]], [[5, 5, 5, 5], [5]], [[1, 2], [2, 1]], [[]], [[7]], [],
+             [list(c.encode()) for c in ["hug", " pug", " pun", " bun", " hugs"]]]
+    cases += [[[rng.randrange(3) for _ in range(rng.randrange(0, 7))] for _ in range(rng.randrange(1, 5))]
+              for _ in range(15)]
+    return cases
+
+
+def check_pair_counts(fn: Callable) -> bool:
+    """Exercise 2: ``fn(chunks)`` counts the adjacent pairs inside each chunk
+    (a list of lists of ids) and returns ``{(a, b): count}``; compared with
+    the counting of :meth:`lm_course.tokenizers.BPETokenizer.train`."""
+    name = "Exercise 2 (counting pairs)"
+    stub_hint = ("for each chunk, for each (a, b) in zip(chunk, chunk[1:]): counts[(a, b)] += 1 "
+                 "(a collections.Counter does it in one line per chunk).")
+    for chunks in _pair_cases():
+        got = call_or_report(name, fn, ([list(c) for c in chunks],), stub_hint)
+        if got is MISSING:
+            return False
+        got = _as_pair_dict(got)
+        if got is None:
+            return report(False, name, "", "return a dict (or Counter) from pairs of ids (a, b), as tuples, "
+                                           "to how often they occur.")
+        want = pair_counts_reference(chunks)
+        if got == want:
+            continue
+        for kw, hint in _PAIR_SLIPS:
+            if got == pair_counts_reference(chunks, **kw):
+                return report(False, name, "", hint)
+        return report(False, name, "", f"for chunks {chunks} expected {want}, got {got}.")
+    return report(True, name, "the counts BPE training starts from: in 'hug pug pun bun hugs' the pair "
+                              "(u, g) = (117, 103) occurs 3 times, more than any other.", "")
+
+
+# --------------------------------------------------------------------- Exercise 3: a BPE trainer
+def train_bpe_reference(text: str, num_merges: int, *, tie: str = "smallest", split: bool = True,
+                        min_count: int = 2) -> list[tuple[int, int]]:
+    """The merges, in order, that BPE learns on ``text`` (byte-level, the
+    course's pre-split, new ids from 256, ties to the smallest pair of ids,
+    stopping early when no pair occurs ``min_count`` times): the same as
+    ``BPETokenizer.train(text, 256 + num_merges).merges``. ``tie="first"``
+    (the pair seen first wins), ``tie="largest"``, ``split=False`` (no
+    pre-split) and ``min_count=1`` build wrong versions."""
+    import re
+
+    from lm_course.tokenizers.bpe import SPLIT_PATTERN
+
+    chunks = [list(c.encode("utf-8")) for c in (re.findall(SPLIT_PATTERN, text) if split else [text])]
+    merges = []
+    for k in range(num_merges):
+        counts = pair_counts_reference(chunks)
+        if not counts:
+            break
+        top = max(counts.values())
+        if top < min_count:
+            break
+        best = [p for p in counts if counts[p] == top]  # in the order first seen
+        pair = {"smallest": min(best), "largest": max(best), "first": best[0]}[tie]
+        merges.append(pair)
+        chunks = [merge_pair_reference(c, pair, 256 + k) for c in chunks]
+    return merges
+
+
+def merge_pair_reference(ids, pair, new_id):
+    return _reference_merge(ids, pair, new_id)
+
+
+_BPE_TEXTS = [("hug pug pun bun hugs", 4), ("bb aa bb aa", 3), ("low lower lowest newer wider", 8),
+              ("abab baba", 4), ("aaaa aaa", 3), ("ab.ab.ab", 3), ("zzyy yyzz", 4), ("the cat", 3)]
+
+
+def _bpe_texts() -> list[tuple[str, int]]:
+    rng = random.Random(2)
+    texts = list(_BPE_TEXTS)
+    for _ in range(6):
+        texts.append(("".join(rng.choice("ab c") for _ in range(rng.randrange(8, 30))), rng.randrange(2, 8)))
+    return texts
+
+
+def _package_merges(text: str, num_merges: int) -> list[tuple[int, int]]:
+    import warnings
+
     from lm_course.tokenizers import BPETokenizer
 
-    name = "Exercise 2 (the first merge)"
-    tok = BPETokenizer.train(FIRST_MERGE_TEXT, 257)
-    a, b = tok.merges[0]
-    want = tok.token_str(a) + tok.token_str(b)
-    if isinstance(answer, str):
-        got = answer
-    elif isinstance(answer, (tuple, list)) and len(answer) == 2:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # stopping early (no pair occurs twice) is part of the exercise
+        return [tuple(p) for p in BPETokenizer.train(text, 256 + num_merges).merges]
+
+
+_BPE_SLIPS = [
+    (dict(tie="first"), "on a tie (two pairs equally frequent) the package takes the SMALLER pair of ids, "
+                        "min(...) over the tied pairs, not the one seen first (max(counts, key=counts.get) "
+                        "returns the first)."),
+    (dict(tie="largest"), "on a tie the package takes the smaller pair of ids (min over the tied pairs), "
+                          "not the larger."),
+    (dict(split=False), "pre-split the text first (re.findall(SPLIT_PATTERN, text)) and never merge across "
+                        "chunks: a merge such as 'g ' or ' p' glues a word to the next one."),
+    (dict(split=False, tie="first"), "pre-split the text (re.findall(SPLIT_PATTERN, text)) and break ties "
+                                     "with the smaller pair of ids."),
+    (dict(min_count=1), "stop when the most frequent pair occurs only once: merging a pair seen once "
+                        "saves nothing (the package stops there and returns fewer merges)."),
+]
+
+
+def check_train_bpe(fn: Callable) -> bool:
+    """Exercise 3: ``fn(text, num_merges)`` returns the list of merges
+    ``(a, b)`` in the order learned, compared with
+    ``BPETokenizer.train(text, 256 + num_merges).merges`` on short texts
+    (ties, repeated letters, pre-split chunks, early stops)."""
+    name = "Exercise 3 (a BPE trainer)"
+    stub_hint = ("split the text into chunks with re.findall(SPLIT_PATTERN, text), turn each into "
+                 "list(chunk.encode('utf-8')); then num_merges times: count the pairs (Exercise 2), take the "
+                 "most frequent (ties: the smallest pair), stop if it occurs fewer than 2 times, merge it "
+                 "everywhere with new id 256 + k (Exercise 1).")
+    for text, k in _bpe_texts():
+        got = call_or_report(name, fn, (text, k), stub_hint)
+        if got is MISSING:
+            return False
         try:
-            got = "".join(x if isinstance(x, str) else bytes([int(x)]).decode("latin-1") for x in answer)
-        except (TypeError, ValueError, OverflowError):
-            got = None
-    else:
-        got = None
-    if got is None:
-        print(f"❌ {name}: answer with a string such as 'ab' or a pair such as ('a', 'b').")
-        return False
-    return report(got == want, name,
-                  f"{want!r} occurs {tok.merge_counts[0]} times (in hug, pug and hugs).",
-                  "split into chunks ('hug', ' pug', ' pun', ' bun', ' hugs'), then count each "
-                  "adjacent pair of characters in every chunk.")
+            got = [(int(a), int(b)) for a, b in got]
+        except (TypeError, ValueError):
+            return report(False, name, "", "return a list of merges, each a pair of token ids (a, b).")
+        want = _package_merges(text, k)
+        if got == want:
+            continue
+        for kw, hint in _BPE_SLIPS:
+            if got == train_bpe_reference(text, k, **kw):
+                return report(False, name, "", hint)
+        if len(got) > len(want) and got[:len(want)] == want:
+            return report(False, name, "", _BPE_SLIPS[-1][1])
+        first = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+        return report(False, name, "", f"on {text!r} with {k} merges expected {want}, got {got} (they differ "
+                                       f"from merge {first} on). New ids are 256, 257, ... in the order learned.")
+    return report(True, name, "the same merges as BPETokenizer.train, ties and early stops included. "
+                              "The package does the same with a heap and incremental counts, to be fast.", "")
 
 
-def check_mlp_parameters(answer: object) -> bool:
-    """Exercise 3: the number of parameters of
-    ``MLPLanguageModel(MLPConfig(**MLP_EXERCISE_CONFIG))``."""
-    name = "Exercise 3 (counting parameters)"
-    value = require_number(answer, name)
-    if value is None:
-        return False
-    c = MLP_EXERCISE_CONFIG
-    V, n, d, H = c["vocab_size"], c["context_length"], c["n_embd"], c["n_hidden"]
-    want = (V + 1) * d + (n * d * H + H) + (H * V + V)
-    if value == want - d:
-        return report(False, name, "", "almost: the embedding table has one more row, the padding token.")
-    if value == want - H - V:
-        return report(False, name, "", "almost: do not forget the two bias vectors.")
-    return report(value == want, name,
-                  f"{want:,} = embeddings {(V + 1) * d:,} + hidden layer {n * d * H + H:,} + "
-                  f"output layer {H * V + V:,}.",
-                  "add the embedding table ((V + 1) x d, with the padding row), the hidden layer "
-                  "(n*d x H weights + H biases) and the output layer (H x V + V).")
+# --------------------------------------------------------------------- Exercise 4: the MLP's forward pass
+def mlp_logits_reference(windows, C, W_h, b_h, W_o, b_o, *, tanh: bool = True, order: str = "positions",
+                         hidden_bias: bool = True, output_bias: bool = True, transpose: bool = True,
+                         softmax: bool = False):
+    """``W_o tanh(W_h [C[x_1]; ...; C[x_n]] + b_h) + b_o`` for ``(N, n)`` windows:
+    the logits of :meth:`lm_course.mlp.MLPLanguageModel.logits_by_formula`.
+    The keywords build wrong versions: no tanh, ``order="reversed"`` (the
+    window's positions last to first), ``order="dims"`` (flattened dimension
+    by dimension), a missing bias, weights not transposed, softmax applied."""
+    import torch
+
+    idx = windows.flip(-1) if order == "reversed" else windows
+    e = C[idx]  # (N, n, d)
+    e = (e.transpose(-1, -2) if order == "dims" else e).flatten(-2)  # (N, n*d)
+    pre = e @ (W_h.T if transpose else W_h) + (b_h if hidden_bias else 0)  # (N, H)
+    h = torch.tanh(pre) if tanh else pre
+    logits = h @ (W_o.T if transpose else W_o) + (b_o if output_bias else 0)  # (N, V)
+    return logits.softmax(-1) if softmax else logits
 
 
-def check_char_perplexity(answer: object) -> bool:
-    """Exercise 4: the perplexity *per character* of a model whose perplexity
-    per token is ``2 ** BPE_SCORE["bits_per_token"]`` on a text of
-    ``BPE_SCORE["characters"]`` characters cut into ``BPE_SCORE["tokens"]``
-    tokens: ``2 ** (bits per token * tokens / characters)``."""
-    name = "Exercise 4 (perplexity per character)"
-    value = require_number(answer, name)
-    if value is None:
-        return False
-    s = BPE_SCORE
-    per_token = 2 ** s["bits_per_token"]
-    bpc = s["bits_per_token"] * s["tokens"] / s["characters"]
-    want = 2 ** bpc
-    if close(value, bpc):
-        return report(False, name, "", f"{value:.3f} is the number of bits per character; "
-                                       "the perplexity is 2 to the power of it.")
-    if close(value, 2 ** (s["bits_per_token"] * s["characters"] / s["tokens"])):
-        return report(False, name, "", "the ratio is upside down: fewer tokens than characters "
-                                       "means a smaller perplexity per character than per token.")
-    if close(value, per_token * s["tokens"] / s["characters"]):
-        return report(False, name, "", "perplexities do not scale linearly: convert to bits first "
-                                       "(log2 of the perplexity), rescale the bits, then take 2 to the power.")
-    return report(close(value, want), name,
-                  f"{per_token:.2f} per token is {want:.3f} per character: a character model would need "
-                  f"{bpc:.3f} bits per character to match it.",
-                  "perplexity = 2 ** (bits per token); the total number of bits does not depend on "
-                  "how the text is cut (bits per token x tokens = bits per character x characters).")
+_MLP_SLIPS = [
+    (dict(tanh=False), "the hidden layer needs its non-linearity: h = torch.tanh(e @ W_h.T + b_h); without it "
+                       "the two layers collapse into one linear map."),
+    (dict(order="reversed"), "concatenate the embeddings in the window's order, first position first "
+                             "(C[windows].flatten(-2)); you reversed them."),
+    (dict(order="dims"), "flatten (N, n, d) row by row, position after position: C[windows].reshape(N, n * d) "
+                         "or .flatten(-2); a transpose before flattening interleaves the positions."),
+    (dict(hidden_bias=False), "add the hidden bias b_h before the tanh."),
+    (dict(output_bias=False), "add the output bias b_o to the logits."),
+    (dict(hidden_bias=False, output_bias=False), "add both biases: b_h before the tanh, b_o to the logits."),
+    (dict(transpose=False), "nn.Linear stores its weight as (out, in): multiply by its transpose, e @ W_h.T "
+                            "and h @ W_o.T."),
+    (dict(softmax=True), "return the logits (before softmax), not probabilities."),
+]
+
+
+def _mlp_cases():
+    """``(model, windows)``: the first with ``n d = H = V`` (so a missing
+    transpose does not fail on shapes), then random sizes; windows include
+    the padding id ``V``."""
+    import torch
+
+    from lm_course.mlp import MLPConfig, MLPLanguageModel
+
+    out = []
+    sizes = [(12, 3, 4, 12), (7, 2, 3, 5), (10, 4, 2, 6), (5, 1, 3, 8), (20, 5, 4, 16)]
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        for V, n, d, H in sizes:
+            model = MLPLanguageModel(MLPConfig(vocab_size=V, context_length=n, n_embd=d, n_hidden=H))
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.normal_(0, 0.7)  # biases and output weights far from 0, tanh far from linear
+            windows = torch.randint(0, V + 1, (9, n))  # (N, n), padding id V included
+            windows[0] = V  # an all-padding window: the very start of a text
+            out.append((model, windows))
+    return out
+
+
+def check_mlp_logits(fn: Callable) -> bool:
+    """Exercise 4: ``fn(windows, C, W_h, b_h, W_o, b_o)`` returns the ``(N, V)``
+    logits of the MLP language model for ``(N, n)`` windows, compared with
+    :meth:`lm_course.mlp.MLPLanguageModel.logits_by_formula` on models of
+    several sizes."""
+    import torch
+
+    name = "Exercise 4 (the MLP's forward pass)"
+    stub_hint = ("e = C[windows].flatten(-2) (N, n*d); h = torch.tanh(e @ W_h.T + b_h) (N, H); "
+                 "return h @ W_o.T + b_o (N, V).")
+    for model, windows in _mlp_cases():
+        weights = (model.embedding.weight.detach(), model.hidden.weight.detach(), model.hidden.bias.detach(),
+                   model.output.weight.detach(), model.output.bias.detach())
+        got = call_or_report(name, fn, (windows.clone(), *(w.clone() for w in weights)), stub_hint,
+                             on_error=lambda err: ("check the shapes: C is (V+1, d), W_h (H, n*d), W_o (V, H) "
+                                                   "(nn.Linear's (out, in)), so e @ W_h.T and h @ W_o.T."))
+        if got is MISSING:
+            return False
+        with torch.no_grad():
+            want = model.logits_by_formula(windows)  # (N, V)
+        try:
+            got = torch.as_tensor(got).detach().to(want.dtype)
+        except Exception:
+            return report(False, name, "", f"return a tensor of logits, got {type(got).__name__}.")
+        if got.shape != want.shape:
+            return report(False, name, "", f"return one row of V logits per window: shape {tuple(want.shape)}, "
+                                           f"got {tuple(got.shape)}.")
+        if torch.allclose(got, want, rtol=1e-4, atol=1e-5):
+            continue
+        for kw, hint in _MLP_SLIPS:
+            try:
+                wrong = mlp_logits_reference(windows, *weights, **kw)
+            except RuntimeError:  # a wrong version that does not fit these shapes
+                continue
+            if wrong.shape == got.shape and torch.allclose(got, wrong, rtol=1e-4, atol=1e-5):
+                return report(False, name, "", hint)
+        return report(False, name, "", f"your logits differ from the model's by up to "
+                                       f"{float((got - want).abs().max()):.3g}. " + stub_hint)
+    return report(True, name, "the same logits as MLPLanguageModel.logits_by_formula: look-up, concatenate, "
+                              "tanh layer, output layer.", "")
 
 
 # --------------------------------------------------------------------- Exercise 5: one training step

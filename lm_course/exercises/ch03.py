@@ -1,8 +1,9 @@
 """Checkers for the exercises of ``03_rnns.ipynb``.
 
 Each ``check_...(student_function)`` runs the student's function on fixed and
-random inputs, compares it with PyTorch (autograd, ``nn.LSTMCell``,
-``clip_grad_norm_``, ``nn.GRUCell``), prints ✅ or a hint naming the likely
+random inputs, compares it with PyTorch or the package (autograd,
+``clip_grad_norm_``, ``nn.LSTMCell``, ``nn.GRUCell``, ``nn.RNN``,
+:class:`lm_course.rnn_training.StatefulLoss`), prints ✅ or a hint naming the likely
 mistake, and returns ``True``/``False``. It never raises: a stub that raises
 ``NotImplementedError`` gets "not implemented yet" and a hint.
 """
@@ -19,6 +20,7 @@ import torch.nn as nn
 from lm_course.exercises._check import report
 
 __all__ = ["check_bptt_grad_W_hh", "check_clip_grad_norm", "check_lstm_step", "check_gru_step",
+           "check_rnn_forward", "check_stateful_tbptt", "rnn_forward_reference", "stateful_reference",
            "bptt_grad_W_hh_autograd"]
 
 _FAILED = object()  # what _run returns when the student's call did not produce a value
@@ -282,3 +284,221 @@ def check_gru_step(fn: Callable) -> bool:
         hint = ("the rows of weight_ih / weight_hh are [reset r; update z; new n], H each; "
                 "n = tanh(W_in x + b_in + r * (W_hn h + b_hn)) puts r around the whole hidden term.")
     return report(False, name, "", hint)
+
+
+# --------------------------------------------------------------------- Exercise 5: the RNN over a sequence
+def rnn_forward_reference(xs: torch.Tensor, h0: torch.Tensor, W_xh: torch.Tensor, W_hh: torch.Tensor,
+                          b_h: torch.Tensor, *, tanh: bool = True, carry: bool = True, use_h0: bool = True,
+                          transpose_x: bool = True, transpose_h: bool = True) -> torch.Tensor:
+    """Every hidden state ``h_1 .. h_T`` ``(B, T, H)`` of
+    ``h_t = tanh(W_xh x_t + W_hh h_{t-1} + b_h)`` from ``h0`` ``(B, H)``, for
+    ``xs`` ``(B, T, I)``. The keywords build the commonest wrong versions: no
+    tanh, the state not carried (every step from ``h0``), ``h0`` ignored
+    (zeros), ``W_xh`` or ``W_hh`` not transposed (row-vector convention)."""
+    h = h0 if use_h0 else torch.zeros_like(h0)  # (B, H)
+    start, out = h, []
+    for t in range(xs.size(1)):
+        prev = h if carry else start
+        pre = xs[:, t] @ (W_xh.T if transpose_x else W_xh) + prev @ (W_hh.T if transpose_h else W_hh) + b_h
+        h = torch.tanh(pre) if tanh else pre  # (B, H)
+        out.append(h)
+    return torch.stack(out, dim=1)  # (B, T, H)
+
+
+def _torch_rnn_states(xs, h0, W_xh, W_hh, b_h) -> torch.Tensor:
+    """The same states from ``torch.nn.RNN`` (one layer, tanh, ``batch_first``)."""
+    I, H = W_xh.shape[1], W_xh.shape[0]
+    rnn = nn.RNN(I, H, batch_first=True).to(xs.dtype)
+    with torch.no_grad():
+        rnn.weight_ih_l0.copy_(W_xh)
+        rnn.weight_hh_l0.copy_(W_hh)
+        rnn.bias_ih_l0.copy_(b_h)
+        rnn.bias_hh_l0.zero_()  # PyTorch's two biases add up to our one b_h
+        out, _ = rnn(xs, h0.unsqueeze(0))  # (B, T, H)
+    return out
+
+
+_RNN_MISTAKES = [
+    (dict(tanh=False), "apply the non-linearity: h_t = torch.tanh(x_t @ W_xh.T + h_prev @ W_hh.T + b_h)."),
+    (dict(carry=False), "every step starts again from h0: carry the state, h_prev = the h_t you just computed."),
+    (dict(use_h0=False), "start from the h0 you are given, not from zeros."),
+    (dict(transpose_h=False), "with row vectors (one row per batch element) the recurrent term is h_prev @ W_hh.T "
+                              "(W_hh h_prev for a column vector); h_prev @ W_hh uses W_hh transposed."),
+    (dict(transpose_x=False), "with row vectors the input term is x_t @ W_xh.T; W_xh is (H, I)."),
+    (dict(tanh=False, carry=False), "apply the tanh and carry the state from step to step."),
+]
+
+
+def _rnn_cases() -> list[tuple[torch.Tensor, ...]]:
+    """``(xs, h0, W_xh, W_hh, b_h)`` in float64; the first with ``I = H`` (so a
+    missing transpose of W_xh still fits the shapes), a zero ``h0``, one step."""
+    cases = []
+    for seed, (B, T, I, H) in enumerate([(2, 5, 4, 4), (3, 6, 3, 5), (1, 1, 2, 3), (4, 8, 6, 2)]):
+        g = torch.Generator().manual_seed(200 + seed)
+        xs = torch.randn(B, T, I, generator=g, dtype=torch.float64)  # (B, T, I)
+        h0 = 0.8 * torch.randn(B, H, generator=g, dtype=torch.float64)  # (B, H)
+        if seed == 2:
+            h0 = torch.zeros(B, H, dtype=torch.float64)
+        W_xh = 0.6 * torch.randn(H, I, generator=g, dtype=torch.float64)  # (H, I)
+        W_hh = 0.6 * torch.randn(H, H, generator=g, dtype=torch.float64)  # (H, H)
+        b_h = 0.3 * torch.randn(H, generator=g, dtype=torch.float64)  # (H,)
+        cases.append((xs, h0, W_xh, W_hh, b_h))
+    return cases
+
+
+def check_rnn_forward(fn: Callable) -> bool:
+    """Exercise 5: ``fn(xs, h0, W_xh, W_hh, b_h)`` runs the vanilla RNN over
+    ``xs`` ``(B, T, I)`` from ``h0`` ``(B, H)`` and returns every hidden state
+    ``(B, T, H)``; compared with ``torch.nn.RNN`` with the same weights."""
+    name = "Exercise 5 (the RNN over a sequence)"
+    stub = ("h = h0; for each t: h = torch.tanh(xs[:, t] @ W_xh.T + h @ W_hh.T + b_h), keep it; "
+            "return torch.stack(states, dim=1).")
+    for case in _rnn_cases():
+        want = _torch_rnn_states(*case)  # (B, T, H)
+        out = _run(fn, name, tuple(t.clone() for t in case), stub)
+        if out is _FAILED:
+            return False
+        try:
+            got = torch.as_tensor(out).detach().to(want.dtype)
+        except Exception:
+            return report(False, name, "", f"return one tensor of shape (B, T, H), got {type(out).__name__}.")
+        B, T, H = want.shape
+        if got.shape != want.shape:
+            if got.shape == (B, H):
+                hint = "return every state h_1 .. h_T stacked along dim 1, (B, T, H), not only the last one."
+            elif got.shape == (B, T + 1, H):
+                hint = "return h_1 .. h_T (T states), without h0."
+            elif got.shape == (T, B, H):
+                hint = "stack the states along dim 1 (batch first): (B, T, H), not (T, B, H)."
+            else:
+                hint = f"return shape (B, T, H) = {tuple(want.shape)}, got {tuple(got.shape)}."
+            return report(False, name, "", hint)
+        if torch.allclose(got, want, rtol=1e-6, atol=1e-9):
+            continue
+        for flags, hint in _RNN_MISTAKES:
+            if torch.allclose(got, rnn_forward_reference(*case, **flags), rtol=1e-6, atol=1e-9):
+                return report(False, name, "", hint)
+        return report(False, name, "", f"your states differ from torch.nn.RNN's by up to "
+                                       f"{float((got - want).abs().max()):.3g}. " + stub)
+    return report(True, name, "the same states as torch.nn.RNN: one shared cell applied T times, "
+                              "the state carried from step to step.", "")
+
+
+# --------------------------------------------------------------------- Exercise 6: stateful truncated BPTT
+def _detached(state):
+    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+
+
+def stateful_reference(model, optimizer, inputs, targets, block_size: int, *, reset: bool = False) -> list[float]:
+    """One optimiser step per consecutive window of ``block_size`` tokens of
+    the ``(B, L)`` lanes, each window starting from the final state of the
+    previous one, detached; returns the losses. ``reset=True`` (a zero state
+    every window) builds the commonest wrong version. (The same steps as
+    :class:`lm_course.rnn_training.StatefulLoss` in the training loop.)"""
+    import torch.nn.functional as F
+
+    state = None
+    losses = []
+    for a in range(0, inputs.size(1) - block_size + 1, block_size):
+        x, y = inputs[:, a:a + block_size], targets[:, a:a + block_size]  # (B, T) each
+        logits, state = model(x, None if reset else state, return_state=True)  # (B, T, V)
+        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        state = _detached(state)
+        losses.append(loss.item())
+    return losses
+
+
+_STATEFUL_SIZES = [("rnn", 4, 6, 4), ("lstm", 3, 5, 5), ("gru", 2, 7, 3)]  # kind, lanes, block_size, windows
+
+
+def _stateful_setup(kind: str, lanes: int, block: int, windows: int):
+    """A fresh small model (the same weights at every call), its SGD
+    optimiser, the token stream and its lanes."""
+    from lm_course.rnn import RNNLanguageModel
+    from lm_course.rnn_training import consecutive_lanes
+
+    with torch.random.fork_rng():
+        torch.manual_seed(7)
+        model = RNNLanguageModel(9, hidden_size=12, kind=kind, embed_size=6)
+    model.train()
+    g = torch.Generator().manual_seed(3)
+    base = torch.arange(lanes * block * windows + 1) % 9  # a noisy cycle: the carried state helps
+    ids = torch.where(torch.rand(len(base), generator=g) < 0.7, base, torch.randint(9, (len(base),), generator=g))
+    inputs, targets = consecutive_lanes(ids, lanes)
+    return model, torch.optim.SGD(model.parameters(), lr=0.5), ids, inputs, targets
+
+
+def _package_stateful(kind: str, lanes: int, block: int, windows: int) -> tuple[list[float], list[torch.Tensor]]:
+    """The package's stateful training: :class:`StatefulLoss` in the course's loop."""
+    from lm_course.rnn_training import StatefulLoss
+
+    model, optimizer, ids, _, _ = _stateful_setup(kind, lanes, block, windows)
+    loss_fn = StatefulLoss(ids, lanes, block)
+    losses = []
+    for _ in range(windows):
+        loss = loss_fn(model, None, None)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses, [p.detach().clone() for p in model.parameters()]
+
+
+def _graph_error_hint(err: Exception) -> str:
+    text = str(err)
+    if "second time" in text or "inplace operation" in text or "freed" in text:
+        return ("this is what happens without a detach: the state still hangs on the previous window's graph, "
+                "so backward reaches into a graph that was already freed (or into weights the optimiser has "
+                "changed since). After each step set state = state.detach() (each tensor of an LSTM's (h, c)).")
+    return ""
+
+
+def check_stateful_tbptt(fn: Callable) -> bool:
+    """Exercise 6: ``fn(model, optimizer, inputs, targets, block_size)`` trains
+    statefully on ``(B, L)`` lanes, one step per consecutive window, carrying
+    the detached state, and returns the list of losses; compared (losses and
+    final weights) with :class:`lm_course.rnn_training.StatefulLoss` on small
+    vanilla RNN, LSTM and GRU models."""
+    from lm_course.exercises._check import MISSING, call_or_report
+
+    name = "Exercise 6 (stateful truncated BPTT)"
+    stub = ("state = None; for each window a:a+block_size of inputs and targets: logits, state = "
+            "model(x, state, return_state=True); loss = cross-entropy; zero_grad, backward, step; "
+            "state = state.detach() (or a tuple of detached tensors); keep loss.item().")
+    for sizes in _STATEFUL_SIZES:
+        model, optimizer, _, inputs, targets = _stateful_setup(*sizes)
+        got = call_or_report(name, fn, (model, optimizer, inputs.clone(), targets.clone(), sizes[2]), stub,
+                             on_error=_graph_error_hint)
+        if got is MISSING:
+            return False
+        want_losses, want_weights = _package_stateful(*sizes)
+        try:
+            got = [float(v.detach() if isinstance(v, torch.Tensor) else v) for v in got]
+        except (TypeError, ValueError, RuntimeError):
+            return report(False, name, "", "return a list of floats, one loss per window (loss.item()).")
+        if len(got) != len(want_losses):
+            return report(False, name, "", f"lanes of {inputs.size(1)} tokens and block_size={sizes[2]} make "
+                                           f"{len(want_losses)} consecutive windows (one step each); you returned "
+                                           f"{len(got)} losses.")
+        weights = [p.detach() for p in model.parameters()]
+        same = (all(math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-6) for a, b in zip(got, want_losses))
+                and all(torch.allclose(a, b, rtol=1e-3, atol=1e-5) for a, b in zip(weights, want_weights)))
+        if same:
+            continue
+        if not math.isclose(got[0], want_losses[0], rel_tol=1e-4):
+            return report(False, name, "", "the first window's loss differs already: the first window is "
+                                           "inputs[:, :block_size] from a zero state (None), and the loss is the "
+                                           "mean cross-entropy of model's logits against targets.")
+        m2, o2, _, i2, t2 = _stateful_setup(*sizes)
+        reset = stateful_reference(m2, o2, i2, t2, sizes[2], reset=True)
+        if all(math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-6) for a, b in zip(got, reset)):
+            return report(False, name, "", "every window starts again from a zero state: pass the previous "
+                                           "window's final state (detached) to model(x, state, return_state=True); "
+                                           "that carried state is what makes the training stateful.")
+        return report(False, name, "", f"your losses {[round(v, 4) for v in got]} differ from the package's "
+                                       f"{[round(v, 4) for v in want_losses]}. " + stub)
+    return report(True, name, "the same losses and weights as StatefulLoss in the course's loop (RNN, LSTM "
+                              "and GRU): values flow across windows, gradients stop at each window's start.", "")
