@@ -4,7 +4,7 @@ Commands:
     info        print the environment report (versions, device)
     corpus      build, verify and cache the corpus splits
     download    cache GPT-2 weights for offline use (e.g. ``download gpt2``)
-    make-reference {gpt,mlp,lstm}
+    make-reference {gpt,gpt-small,mlp,lstm}
                 re-make a shipped model in data/ from its recipe (an hour or
                 more each; the file records how it was made and its scores)
 """
@@ -46,10 +46,10 @@ def _download(args: argparse.Namespace) -> int:
 
 def _make_reference(args: argparse.Namespace) -> int:
     """One command for the three shipped models; each recipe lives with its model."""
-    if args.kind == "gpt":
+    if args.kind in ("gpt", "gpt-small"):
         from lm_course.reference import make_reference
 
-        path, record = make_reference(args.out)
+        path, record = make_reference(args.kind, args.out)
     elif args.kind == "mlp":
         from lm_course.mlp import make_reference_mlp
 
@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("names", nargs="*", default=["gpt2"], help="hub names, default gpt2")
     download.set_defaults(func=_download)
     make = sub.add_parser("make-reference", help="re-make a shipped model (data/) from its recipe")
-    make.add_argument("kind", choices=["gpt", "mlp", "lstm"])
+    make.add_argument("kind", choices=["gpt", "gpt-small", "mlp", "lstm"])
     make.add_argument("--out", type=Path, default=None, help="where to write it (default: the repository's data/)")
     make.set_defaults(func=_make_reference)
     return parser

@@ -425,19 +425,29 @@ def load_gpt(path: str | Path) -> tuple[GPT, CharTokenizer, dict]:
     return model, tokenizer, extra
 
 
-def reference_model_path() -> Path:
-    """Where the course's reference GPT lives: ``data/reference_gpt.safetensors``."""
-    return data_dir() / "reference_gpt.safetensors"
+_REFERENCE_FILES = {
+    False: "reference_gpt.safetensors",  # chapter 5's reference GPT: the best model of the course
+    True: "reference_gpt_small.safetensors",  # the earlier, 3x smaller one that chapter 7 fine-tunes
+}
 
 
-def load_reference_model(path: str | Path | None = None) -> tuple[GPT, CharTokenizer]:
+def reference_model_path(small: bool = False) -> Path:
+    """Where the course's reference GPT lives: ``data/reference_gpt.safetensors``
+    (``small=True``: ``data/reference_gpt_small.safetensors``)."""
+    return data_dir() / _REFERENCE_FILES[bool(small)]
+
+
+def load_reference_model(path: str | Path | None = None, *, small: bool = False) -> tuple[GPT, CharTokenizer]:
     """The course's reference GPT (eval mode, float32, CPU) and its character
     tokenizer, from ``data/reference_gpt.safetensors`` (made by
     ``python -m lm_course make-reference gpt``; recipe and record in
-    :mod:`lm_course.reference`). Notebook section: ``05_transformer.ipynb``,
-    "The reference checkpoint"."""
-    path = Path(path) if path is not None else reference_model_path()
+    :mod:`lm_course.reference`). ``small=True`` loads the smaller reference
+    that chapter 7 fine-tunes within its time budget (``make-reference
+    gpt-small``). Notebook section: ``05_transformer.ipynb``, "The reference
+    checkpoint"."""
+    path = Path(path) if path is not None else reference_model_path(small)
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; make it with `python -m lm_course make-reference gpt`")
+        kind = "gpt-small" if small else "gpt"
+        raise FileNotFoundError(f"{path} is missing; make it with `python -m lm_course make-reference {kind}`")
     model, tokenizer, _ = load_gpt(path)
     return model, tokenizer

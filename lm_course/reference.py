@@ -36,8 +36,8 @@ from lm_course.gpt import GPT, GPTConfig, load_gpt, reference_model_path, save_g
 from lm_course.tokenizers import CharTokenizer, corpus_tokenizer
 from lm_course.train import TrainConfig, TrainHistory, train
 
-__all__ = ["ReferenceRecipe", "RECIPE", "SCOREBOARD_NAME", "train_reference", "make_reference",
-           "load_reference_info"]
+__all__ = ["ReferenceRecipe", "RECIPE", "SMALL_RECIPE", "RECIPES", "SCOREBOARD_NAME", "train_reference",
+           "make_reference", "load_reference_info"]
 
 SCOREBOARD_NAME = "GPT reference checkpoint"  # its row on the course scoreboard
 
@@ -78,6 +78,14 @@ class ReferenceRecipe:
 
 RECIPE = ReferenceRecipe()
 
+#: The earlier, smaller reference (``data/reference_gpt_small.safetensors``), which
+#: chapter 7 fine-tunes: six fine-tuning runs of the 3x larger one would take
+#: chapter 7 far past its two-minute budget.
+SMALL_RECIPE = ReferenceRecipe(n_layer=4, n_head=4, n_embd=128, steps=6000, lr=5e-3, warmup_steps=100,
+                               weight_decay=0.01, eval_interval=250, autocast=None, threads=1)
+
+RECIPES = {"gpt": RECIPE, "gpt-small": SMALL_RECIPE}  # python -m lm_course make-reference <name>
+
 
 def train_reference(recipe: ReferenceRecipe = RECIPE, progress: bool = True
                     ) -> tuple[GPT, CharTokenizer, TrainHistory]:
@@ -93,10 +101,11 @@ def train_reference(recipe: ReferenceRecipe = RECIPE, progress: bool = True
     return model, tok, history
 
 
-def load_reference_info(path: str | Path | None = None) -> dict:
+def load_reference_info(path: str | Path | None = None, *, small: bool = False) -> dict:
     """The reference checkpoint's record: ``config``, ``parameters``,
-    ``tokenizer``, ``recipe``, timings, the validation curve and the scores."""
-    path = Path(path) if path is not None else reference_model_path()
+    ``tokenizer``, ``recipe``, timings, the validation curve and the scores
+    (``small=True``: of chapter 7's smaller reference)."""
+    path = Path(path) if path is not None else reference_model_path(small)
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing; make it with `python -m lm_course make-reference gpt`")
     model, _, extra = load_gpt(path)
@@ -117,23 +126,24 @@ def _evaluate(model: GPT, tokenizer: CharTokenizer) -> dict:
     return scores
 
 
-def make_reference(path: str | Path | None = None, recipe: ReferenceRecipe = RECIPE,
-                   progress: bool = True, record_score: bool = True) -> tuple[Path, dict]:
-    """Train :data:`RECIPE` from scratch, save it (float16), then score the
+def make_reference(name: str = "gpt", path: str | Path | None = None, progress: bool = True) -> tuple[Path, dict]:
+    """Train ``RECIPES[name]`` from scratch, save it (float16), then score the
     model *as loaded from the file* and save the record with it; returns
-    ``(path, record)``. ``record_score`` also writes the scoreboard row."""
-    path = Path(path) if path is not None else reference_model_path()
+    ``(path, record)``. The main reference (``"gpt"``) also writes its
+    scoreboard row when saved to the repository's ``data/``."""
+    recipe = RECIPES[name]
+    path = Path(path) if path is not None else reference_model_path(small=name == "gpt-small")
     cpu0, wall0 = time.process_time(), time.perf_counter()
     model, tok, history = train_reference(recipe, progress)
     train_wall, train_cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-    record = _record(recipe, history, train_wall, train_cpu)
-    return _save_scored(model, tok, path, record, record_score)
+    record = _record(name, recipe, history, train_wall, train_cpu)
+    return _save_scored(model, tok, path, record, record_score=name == "gpt")
 
 
-def _record(recipe: ReferenceRecipe, history: TrainHistory, wall: float, cpu: float) -> dict:
+def _record(name: str, recipe: ReferenceRecipe, history: TrainHistory, wall: float, cpu: float) -> dict:
     return {
         "recipe": asdict(recipe),
-        "command": "python -m lm_course make-reference gpt",
+        "command": f"python -m lm_course make-reference {name}",
         "training_seconds": round(wall, 1),
         "training_cpu_seconds": round(cpu, 1),
         "final_window_val_loss_bits": round(history.val_loss[-1] / math.log(2), 4),

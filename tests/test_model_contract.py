@@ -84,10 +84,10 @@ def _shipped(name):
         from lm_course.rnn import load_reference_rnn
         return load_reference_rnn()[0]
     from lm_course.gpt import load_reference_model
-    return load_reference_model()[0]
+    return load_reference_model(small=name == "gpt-small")[0]
 
 
-SHIPPED = ("mlp", "lstm", "gpt")
+SHIPPED = ("mlp", "lstm", "gpt", "gpt-small")
 
 
 @pytest.fixture(scope="module", params=[f"fresh:{k}" for k in FRESH] + [f"shipped:{k}" for k in SHIPPED])

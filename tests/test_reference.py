@@ -2,6 +2,7 @@
 the checkpoint format and the loader)."""
 
 import json
+from dataclasses import asdict
 
 import pytest
 import torch
@@ -79,12 +80,16 @@ def test_the_recipe_maps_onto_the_training_loop():
 
 
 # ---- the shipped checkpoint (data/reference_gpt.safetensors) ---------------------
-def test_the_shipped_checkpoint_loads_and_gives_its_documented_score(one_thread):
+@pytest.mark.parametrize("small", [False, True], ids=["reference", "small"])
+def test_the_shipped_checkpoints_load_and_give_their_documented_scores(one_thread, small):
     from lm_course.data import load_shakespeare
     from lm_course.evaluate import bits_per_token
+    from lm_course.reference import RECIPES
 
-    model, tok = load_reference_model()
-    info = load_reference_info()
+    model, tok = load_reference_model(small=small)
+    info = load_reference_info(small=small)
+    assert info["recipe"] == asdict(RECIPES["gpt-small" if small else "gpt"])  # the command re-makes this file
+    assert info["command"] == "python -m lm_course make-reference " + ("gpt-small" if small else "gpt")
     assert tok.chars == corpus_tokenizer().chars
     assert model.config == GPTConfig(**info["config"]) and model.num_parameters() == info["parameters"]
     assert model.lm_head.weight is model.transformer.wte.weight
@@ -92,7 +97,7 @@ def test_the_shipped_checkpoint_loads_and_gives_its_documented_score(one_thread)
     # scored by the same code, with the same windows
     ids = tok.encode(load_shakespeare("val"))[: info["val_prefix_chars"]]
     assert bits_per_token(model, ids) == pytest.approx(info["val_prefix_bpc"], abs=1e-3)
-    assert reference_model_path().stat().st_size < 10e6
+    assert reference_model_path(small).stat().st_size < 10e6
 
 
 def test_the_scoreboard_holds_the_documented_numbers():

@@ -71,3 +71,13 @@ def test_bad_input():
         train(Bigram(8), torch.arange(10) % 8, None, TrainConfig(block_size=16, progress=False))
     with pytest.raises(ValueError, match="1-D"):
         train(Bigram(8), torch.zeros(2, 100, dtype=torch.long), None, TrainConfig(progress=False))
+
+
+def test_autocast_trains_in_bfloat16_and_keeps_float32_weights():
+    _, plain = _run(steps=30)
+    model, mixed = _run(steps=30, autocast="bfloat16")
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # only the matmuls are bf16
+    assert mixed.train_loss[-1] < mixed.train_loss[0]  # it learns
+    assert abs(mixed.train_loss[-1] - plain.train_loss[-1]) < 0.1  # and about as well
+    with pytest.raises(ValueError, match="autocast"):
+        TrainConfig(autocast="int8")

@@ -95,7 +95,7 @@ def bits(correct: torch.Tensor) -> str:
 class Sweep:
     def __init__(self, quick: bool):
         self.quick = quick
-        self.gpt, self.tok = load_reference_model()
+        self.gpt, self.tok = load_reference_model(small=True)
         self.data = ft.genre_datasets(**PROTOCOL["data"])
         self.enc = {s: d.encode(self.tok, self.gpt.config.block_size) for s, d in self.data.items()}
         self.steps = 12 if quick else PROTOCOL["steps"]

@@ -15,7 +15,7 @@ def visible(text: str) -> str:
     space -> ``␣``, newline -> ``↵``, tab -> ``⇥``, other control characters
     as escapes (``\\x07``), the empty string as ``∅``.
 
-    >>> visible(" the\nend")
+    >>> visible(" the\\nend")
     '␣the↵end'
     >>> visible("")
     '∅'

@@ -24,6 +24,7 @@ _WHERE = {
     "plot_bpc_vs_discount": "lm_course.viz.ngrams",
     # training (chapters 2, 3, 5, 7)
     "plot_loss_curves": "lm_course.viz.curves",
+    "plot_scaling_study": "lm_course.viz.curves",
     # embeddings (chapter 2)
     "plot_mlp_architecture": "lm_course.viz.embeddings",
     "plot_embeddings_2d": "lm_course.viz.embeddings",

@@ -9,8 +9,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from lm_course.train import TrainHistory
+from lm_course.viz._axes import label_axes
 
-__all__ = ["plot_loss_curves"]
+__all__ = ["plot_loss_curves", "plot_scaling_study"]
 
 
 def _smooth(values: list[float], window: int) -> np.ndarray:
@@ -72,4 +73,30 @@ def plot_loss_curves(histories: TrainHistory | dict[str, TrainHistory], ax=None,
     ax.set_title(title or "Training and validation loss")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    return ax
+
+
+def plot_scaling_study(study: dict, ax=None, title: str | None = None):
+    """Validation bits per character against training compute, one line per
+    run of the reference GPT's scaling study (``data/reference_scaling.json``,
+    made by ``tools/reference_scaling.py``; the long runs' curves come from the
+    shipped checkpoints' records). Compute is the usual ``6 x parameters x
+    characters`` FLOPs (Kaplan et al. 2020, section 2.1). Notebook section:
+    ``05_transformer.ipynb``, "The reference checkpoint"."""
+    runs = study.get("runs", [])
+    if not runs:
+        raise ValueError("the study holds no runs")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 4.5))
+    for run in runs:
+        pts = [(c["flops"], c["val_bits"]) for c in run["curve"] if c["flops"] > 0]
+        long = run.get("long", False)
+        ax.plot(*zip(*pts), marker="o" if long else ".", ms=3, lw=2 if long else 1.2,
+                label=f"{run['name']} ({run['parameters'] / 1e6:.2f} M parameters)")
+        if long:
+            ax.annotate(f"{pts[-1][1]:.3f}", pts[-1], textcoords="offset points", xytext=(4, -10), fontsize=8)
+    ax.set_xscale("log")
+    label_axes(ax, "training compute (FLOPs = 6 x parameters x characters read)",
+               "validation bits per character", title or "Bigger models need more compute before they pay off",
+               legend_fontsize=8)
     return ax
