@@ -99,4 +99,5 @@ def plot_scaling_study(study: dict, ax=None, title: str | None = None):
     label_axes(ax, "training compute (FLOPs = 6 x parameters x characters read)",
                "validation bits per character", title or "Bigger models need more compute before they pay off",
                legend_fontsize=8)
+    ax.legend(fontsize=8, loc="upper right")  # the empty corner: the curves fall to the lower right
     return ax
