@@ -4,6 +4,7 @@ One module per idea; each docstring names the notebook section that explains
 it. Importing the package is cheap: heavy modules load when first used.
 
     lm_course.data            the corpus (Shakespeare, split by play) and the names list
+    lm_course.corpus          the corpus as character ids: corpus_tokenizer(), corpus_ids(split)
     lm_course.tokenizers      characters, words, byte-level BPE, GPT-2's BPE
     lm_course.interface       the LanguageModel protocol, the one inference rule, the one generate
     lm_course.logit_filters   one decoding step: repetition penalty, temperature, top-k, top-p
@@ -11,7 +12,7 @@ it. Importing the package is cheap: heavy modules load when first used.
     lm_course.scoreboard      every chapter's numbers, and their plot
     lm_course.unigram         chapter 0's unigram model
     lm_course.ngram           chapter 1: n-grams up to Kneser-Ney
-    lm_course.train           the training loop (chapters 2, 3, 5)
+    lm_course.train           the training loop, its LR schedule and AdamW groups (chapters 2, 3, 5, 7)
     lm_course.mlp             chapter 2: Bengio et al.'s MLP language model (+ the shipped one)
     lm_course.mixture         chapter 2: interpolated mixtures of models
     lm_course.rnn             chapter 3: RNN, LSTM and GRU language models (+ the shipped LSTM)
@@ -25,7 +26,8 @@ it. Importing the package is cheap: heavy modules load when first used.
     lm_course.gpt2_weights    chapter 6: GPT-2's Hugging Face weights in and out of the GPT
     lm_course.hub             chapter 6: the Hugging Face hub, cache first, offline-safe
     lm_course.sampling        chapter 6: the batched decoder with a KV cache, beams, timings
-    lm_course.finetune        chapter 7: genre passages, objectives, classifier, fine-tuning
+    lm_course.genre_data      chapter 7: comedy-or-tragedy passages of the corpus, split by play
+    lm_course.finetune        chapter 7: objectives, the GPT classifier, fine-tuning, evaluation
     lm_course.checkpoints     the safetensors checkpoint format of the shipped models
     lm_course.device, env     device choice and seeds; the versions report
     lm_course.viz             plots;  lm_course.widgets: interactive widgets

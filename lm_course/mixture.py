@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 import torch
 
+from lm_course.evaluate import token_log_probs
 from lm_course.interface import Generates
 
 __all__ = ["InterpolatedLM"]
@@ -57,8 +58,6 @@ class InterpolatedLM(Generates):
     def token_log_probs(self, ids: Sequence[int] | torch.Tensor) -> torch.Tensor:
         """``(len(ids)-1,)`` float64 ``ln p(ids[t] | ids[:t])``, mixed in log
         space (``logsumexp_k(ln w_k + ln p_k)``) from each model's scores."""
-        from lm_course.evaluate import token_log_probs
-
         logs = [token_log_probs(m, ids) + (math.log(w) if w > 0 else -math.inf)
                 for m, w in zip(self.models, self.weights)]  # each (N-1,)
         return torch.logsumexp(torch.stack(logs), dim=0)  # (N-1,)

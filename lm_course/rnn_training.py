@@ -26,15 +26,16 @@ random-window runs and only the batches differ.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from dataclasses import replace
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-if TYPE_CHECKING:
-    from lm_course.rnn import CharRNNRecipe, RNNLanguageModel
-    from lm_course.train import TrainHistory
+from lm_course.corpus import corpus_ids, corpus_tokenizer
+from lm_course.device import seed_everything
+from lm_course.rnn import REFERENCE_RECIPE, CharRNNRecipe, RNNLanguageModel
+from lm_course.train import TrainConfig, TrainHistory, train
 
 __all__ = ["consecutive_lanes", "StatefulLoss", "train_stateful_char_rnn"]
 
@@ -129,13 +130,6 @@ def train_stateful_char_rnn(recipe: CharRNNRecipe | None = None, progress: bool 
     :func:`~lm_course.rnn.train_char_rnn`. Notebook section: "Random windows
     or a carried state?".
     """
-    from dataclasses import replace
-
-    from lm_course.device import seed_everything
-    from lm_course.rnn import REFERENCE_RECIPE, RNNLanguageModel, corpus_ids
-    from lm_course.tokenizers import corpus_tokenizer
-    from lm_course.train import TrainConfig, train
-
     recipe = replace(recipe or REFERENCE_RECIPE, **overrides)
     seed_everything(recipe.seed)  # the same initial weights as train_char_rnn with this recipe
     model = RNNLanguageModel(corpus_tokenizer().vocab_size, recipe.hidden_size, recipe.kind,

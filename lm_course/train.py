@@ -10,7 +10,9 @@ The recipe:
   tokens from one long token stream; the model sees ``x = w[:-1]`` and is
   trained to predict ``y = w[1:]`` at every position (cross-entropy);
 * AdamW with linear warm-up and cosine decay of the learning rate, and
-  gradient-norm clipping;
+  gradient-norm clipping: the schedule (:func:`cosine_lr`) and the
+  parameter groups (:func:`adamw_param_groups`) are the course's only ones,
+  shared with chapter 7's :func:`lm_course.finetune.fine_tune`;
 * the validation loss measured every ``eval_interval`` steps on a fixed set
   of validation windows (the same windows each time, so the curve is smooth);
 * a ``tqdm.auto`` progress bar with the running loss;
@@ -25,17 +27,17 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lm_course.interface import inference
+from lm_course.interface import check_count, inference
 
-__all__ = ["TrainConfig", "TrainHistory", "train", "random_windows", "lm_loss", "lr_at", "make_optimizer",
-           "training_step"]
+__all__ = ["TrainConfig", "TrainHistory", "train", "random_windows", "lm_loss", "cosine_lr", "lr_at",
+           "adamw_param_groups", "make_optimizer", "training_step"]
 
 
 @dataclass
@@ -68,6 +70,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
         if self.warmup_steps < 0:
             raise ValueError("TrainConfig.warmup_steps must be >= 0")
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise ValueError(f"TrainConfig.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
         if self.autocast not in (None, "bfloat16", "float16"):
             raise ValueError(f"TrainConfig.autocast must be None, 'bfloat16' or 'float16', got {self.autocast!r}")
 
@@ -126,41 +130,76 @@ def lm_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
 
 
+def cosine_lr(step: int, *, lr: float, steps: int, warmup_steps: int, min_lr_ratio: float) -> float:
+    """The course's one learning-rate schedule, at ``step`` (0-based): a
+    linear warm-up from ``lr / warmup_steps`` to ``lr`` over the first
+    ``warmup_steps`` steps, then half a cosine from ``lr`` down to
+    ``lr * min_lr_ratio`` at step ``steps`` (nanoGPT's ``get_lr``). Steps
+    past ``steps`` stay at ``lr * min_lr_ratio``.
+
+    >>> [round(cosine_lr(s, lr=1.0, steps=10, warmup_steps=2, min_lr_ratio=0.1), 3) for s in (0, 1, 2, 6, 10)]
+    [0.5, 1.0, 1.0, 0.55, 0.1]
+
+    Used by every training loop of the package: :func:`train` (through
+    :func:`lr_at`) and :func:`lm_course.finetune.fine_tune`. Notebook
+    section: ``02_tokens_and_embeddings.ipynb``, "Training" (written there
+    by hand); ``07_finetuning.ipynb`` reuses it.
+    """
+    check_count(step, "step")
+    check_count(warmup_steps, "warmup_steps")
+    if check_count(steps, "steps") < 1:
+        raise ValueError("steps must be an integer >= 1, got 0")
+    if not lr > 0:
+        raise ValueError(f"lr must be > 0, got {lr!r}")
+    if not 0 <= min_lr_ratio <= 1:
+        raise ValueError(f"min_lr_ratio must be in [0, 1], got {min_lr_ratio!r}")
+    if warmup_steps and step < warmup_steps:
+        return lr * (step + 1) / warmup_steps
+    span = max(1, steps - warmup_steps)
+    progress = min(1.0, (step - warmup_steps) / span)  # 0 -> 1 over the decay
+    cosine = 0.5 * (1 + math.cos(math.pi * progress))  # 1 -> 0
+    return lr * (min_lr_ratio + (1 - min_lr_ratio) * cosine)
+
+
 def lr_at(step: int, config: TrainConfig) -> float:
-    """The learning rate :func:`train` uses at ``step`` (0-based): a linear
-    warm-up from ``lr / warmup_steps`` to ``lr`` over the first
-    ``warmup_steps`` steps, then a cosine from ``lr`` down to
-    ``lr * min_lr_ratio`` at the last step.
+    """The learning rate :func:`train` uses at ``step`` (0-based):
+    :func:`cosine_lr` with the ``lr``, ``steps``, ``warmup_steps`` and
+    ``min_lr_ratio`` of ``config``.
 
     Notebook section: ``02_tokens_and_embeddings.ipynb``, "Training".
     """
-    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-        raise ValueError(f"step must be an int >= 0, got {step!r}")
-    return _lr_at(step, config)
+    return cosine_lr(step, lr=config.lr, steps=config.steps, warmup_steps=config.warmup_steps,
+                     min_lr_ratio=config.min_lr_ratio)
 
 
-def _lr_at(step: int, cfg: TrainConfig) -> float:
-    if cfg.warmup_steps and step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    span = max(1, cfg.steps - cfg.warmup_steps)
-    progress = min(1.0, (step - cfg.warmup_steps) / span)
-    cosine = 0.5 * (1 + math.cos(math.pi * progress))
-    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cosine)
+def adamw_param_groups(params: Iterable[nn.Parameter], weight_decay: float) -> list[dict]:
+    """The course's one AdamW parameter grouping: the trainable parameters
+    with 2 or more dimensions (weight matrices, embeddings) get
+    ``weight_decay``; the others (biases, LayerNorm gains) get none. Frozen
+    parameters (``requires_grad=False``) are left out, and so is a group that
+    would be empty. Pass the result to ``torch.optim.AdamW``.
+
+    Used by :func:`make_optimizer` (so by :func:`train`) and by
+    :func:`lm_course.finetune.fine_tune`. Notebook section:
+    ``02_tokens_and_embeddings.ipynb``, "Training".
+    """
+    if not weight_decay >= 0:
+        raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
+    trainable = [p for p in params if p.requires_grad]
+    groups = [{"params": [p for p in trainable if p.dim() >= 2], "weight_decay": weight_decay},
+              {"params": [p for p in trainable if p.dim() < 2], "weight_decay": 0.0}]
+    return [g for g in groups if g["params"]]
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
-    """The AdamW optimiser of :func:`train`: weight decay on the matrices
-    (parameters with 2 or more dimensions), none on biases and other vectors.
+    """The AdamW optimiser of :func:`train`: the groups of
+    :func:`adamw_param_groups` (weight decay on the matrices only), the
+    ``lr`` and ``betas`` of ``config``.
 
     Notebook section: ``02_tokens_and_embeddings.ipynb``, "Training".
     """
-    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
-    return torch.optim.AdamW(
-        [{"params": decay, "weight_decay": config.weight_decay},
-         {"params": no_decay, "weight_decay": 0.0}],
-        lr=config.lr, betas=config.betas,
-    )
+    return torch.optim.AdamW(adamw_param_groups(model.parameters(), config.weight_decay),
+                             lr=config.lr, betas=config.betas)
 
 
 def training_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
@@ -262,7 +301,7 @@ def train(model: nn.Module, train_ids: Sequence[int] | torch.Tensor,
         if cfg.time_budget is not None and time.perf_counter() - start > cfg.time_budget:
             history.stopped_early = f"time budget of {cfg.time_budget:.0f} s reached"
             break
-        lr = _lr_at(step, cfg)
+        lr = lr_at(step, cfg)
         for group in optimizer.param_groups:
             group["lr"] = lr
         x, y = batch(data, gen)

@@ -1,7 +1,8 @@
-"""lm_course.finetune: passages, the classifier, the training loop, bad input."""
+"""lm_course.finetune: the objectives, the classifier, the training loop, evaluation, bad input.
+
+The genre dataset it trains on is tested in tests/test_genre_data.py."""
 
 import math
-import re
 
 import matplotlib
 import pytest
@@ -11,11 +12,10 @@ import torch.nn.functional as F
 matplotlib.use("Agg")
 
 from lm_course import finetune as ft  # noqa: E402
+from lm_course.corpus import corpus_tokenizer  # noqa: E402
 from lm_course.gpt import GPT, GPTConfig  # noqa: E402
-from lm_course.tokenizers import UnknownCharacterError, corpus_tokenizer  # noqa: E402
-
-PLAY = "ROMEO:\nBut soft, what light\nthrough yonder window breaks?\n\nJULIET:\nAy me!\n\nROMEO:\nShe speaks."
-
+from lm_course.tokenizers import UnknownCharacterError  # noqa: E402
+from lm_course.train import cosine_lr  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
@@ -28,103 +28,6 @@ def tok():
 def tiny_gpt(seed: int = 0) -> GPT:
     torch.manual_seed(seed)
     return GPT(GPTConfig(vocab_size=63, block_size=24, n_layer=1, n_head=2, n_embd=16)).eval()
-
-
-# ---- passages and datasets -------------------------------------------------
-def test_speech_lines_drop_the_speakers():
-    assert ft.speech_lines(PLAY) == ["But soft, what light", "through yonder window breaks?", "Ay me!",
-                                     "She speaks."]
-    assert ft.speech_lines(PLAY, keep_speakers=True)[:2] == ["ROMEO:", "But soft, what light"]
-    with pytest.raises(TypeError):
-        ft.speech_lines(None)
-
-
-def test_make_passages_packs_whole_lines():
-    got = ft.make_passages(PLAY, max_chars=40, min_chars=5)
-    assert got == ["But soft, what light", "through yonder window breaks?\nAy me!", "She speaks."]
-    assert all(len(p) <= 40 for p in got)
-    assert ft.make_passages(PLAY, max_chars=40, min_chars=12) == got[:2]  # the short last piece is dropped
-    long = "X:\n" + "word " * 30
-    pieces = ft.make_passages(long, max_chars=22, min_chars=1)
-    assert all(len(p) <= 22 for p in pieces) and " ".join(pieces).split() == ["word"] * 30
-    with pytest.raises(ValueError):
-        ft.make_passages(PLAY, max_chars=10, min_chars=20)
-
-
-def test_split_plays_are_held_out_and_labelled():
-    from lm_course.data import TEST_PLAYS, TRAIN_PLAYS, VAL_PLAYS, play_genres
-
-    splits = ft.split_plays()
-    genres = play_genres()
-    # the test set is every play the language model never trained on
-    assert set(splits["test"]) == set(VAL_PLAYS + TEST_PLAYS)
-    assert set(splits["val"]) == set(ft.CLASSIFIER_VAL_PLAYS) <= set(TRAIN_PLAYS)
-    assert set(splits["train"]) <= set(TRAIN_PLAYS) and not set(splits["train"]) & set(splits["val"])
-    assert splits["test"]["julius-caesar"] == "tragedy" and genres["julius-caesar"] == "roman"
-    for split in splits.values():
-        for play, label in split.items():
-            assert play in ft.FOLIO_TRAGEDIES or genres[play] == {"comedy": "comedies", "tragedy": "tragedies"}[label]
-    assert sorted(set(splits["train"].values())) == ["comedy", "tragedy"]
-    assert len(splits["train"]) == 9  # 5 comedies and 4 tragedies
-    assert sorted(splits["test"].values()) == ["comedy", "comedy", "tragedy", "tragedy"]
-    assert sorted(splits["val"].values()) == ["comedy", "tragedy"]
-
-
-def test_genre_datasets_are_balanced_disjoint_and_seeded():
-    kw = dict(max_chars=96, n_train_per_class=40, n_val_per_class=20, n_test_per_class=20)
-    ds = ft.genre_datasets(**kw, seed=3)
-    assert ds["train"].counts() == {"comedy": 40, "tragedy": 40}
-    assert ds["val"].counts() == ds["test"].counts() == {"comedy": 20, "tragedy": 20}
-    assert set(ds["test"].play_counts().values()) == {10}  # equal shares: two plays per class
-    assert sorted(ds["train"].play_counts().values()) == [8] * 5 + [10] * 4  # 40 = 5 x 8 = 4 x 10
-    plays = {k: set(v.plays) for k, v in ds.items()}
-    assert not plays["train"] & (plays["val"] | plays["test"]) and not plays["val"] & plays["test"]
-    speaker = re.compile(r"^[A-Z][A-Z ',-]+:$")  # HAMLET:, FIRST MURDERER:
-    assert all(32 <= len(t) <= 96 for t in ds["train"].texts)
-    assert not any(speaker.match(line) for t in ds["train"].texts for line in t.split("\n"))
-    again = ft.genre_datasets(**kw, seed=3)
-    assert again["train"].texts == ds["train"].texts
-    assert ft.genre_datasets(**kw, seed=4)["train"].texts != ds["train"].texts
-    odd = ft.genre_datasets(max_chars=96, n_train_per_class=42, n_val_per_class=5, n_test_per_class=7)
-    assert odd["train"].counts() == {"comedy": 42, "tragedy": 42} and odd["test"].counts()["comedy"] == 7
-    with pytest.raises(ValueError, match="equal shares"):
-        ft.genre_datasets(n_train_per_class=10**6)
-    with pytest.raises(ValueError):
-        ft.genre_datasets(n_val_per_class=0)
-
-
-def test_dataset_checks_its_fields():
-    with pytest.raises(ValueError):
-        ft.GenreDataset(["a"], [0, 1], ["p"])
-    with pytest.raises(ValueError):
-        ft.GenreDataset(["a"], [2], ["p"])
-    assert ft.GenreDataset(["a", "b"], [0, 0], ["p", "q"]).play_counts() == {"p": 1, "q": 1}
-
-
-# ---- encoding and bad input ---------------------------------------------------
-def test_encode_passage_bad_input(tok):
-    assert ft.encode_passage(tok, "Ay me!", 24).tolist() == tok.encode("Ay me!")
-    with pytest.raises(ValueError, match="empty"):
-        ft.encode_passage(tok, "", 24)
-    with pytest.raises(ValueError, match="empty"):
-        ft.encode_passage(tok, "  \n ", 24)
-    with pytest.raises(UnknownCharacterError):
-        ft.encode_passage(tok, "caf\u00e9 5", 24)
-    with pytest.raises(TypeError):
-        ft.encode_passage(tok, 42, 24)
-    long = "a" * 30
-    assert len(ft.encode_passage(tok, long, 24)) == 24  # cropped to its first 24 characters
-    with pytest.raises(ValueError, match="block_size"):
-        ft.encode_passage(tok, long, 24, crop=False)
-
-
-def test_pad_batch():
-    idx, lengths = ft.pad_batch([torch.tensor([5, 6, 7]), torch.tensor([8])], pad_id=0)
-    assert idx.tolist() == [[5, 6, 7], [8, 0, 0]] and lengths.tolist() == [3, 1]
-    with pytest.raises(ValueError):
-        ft.pad_batch([])
-    with pytest.raises(ValueError):
-        ft.pad_batch([torch.tensor([], dtype=torch.long)])
 
 
 # ---- the two pre-training objectives ------------------------------------------
@@ -270,7 +173,8 @@ def test_probe_with_cached_features_equals_running_the_body():
         idx, lengths = ft.pad_batch([x[i] for i in pick.tolist()])
         loss = F.cross_entropy(manual(idx, lengths), torch.tensor(y)[pick])
         for group in opt.param_groups:
-            group["lr"] = ft._lr_at(step, cfg)
+            group["lr"] = cosine_lr(step, lr=cfg.lr, steps=cfg.steps, warmup_steps=cfg.warmup_steps,
+                                    min_lr_ratio=cfg.min_lr_ratio)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_([manual.head.weight, manual.head.bias], 1.0)

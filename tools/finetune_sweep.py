@@ -52,6 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lm_course import finetune as ft  # noqa: E402
+from lm_course import genre_data  # noqa: E402
 from lm_course.gpt import load_reference_model  # noqa: E402
 
 #: The notebook's protocol (it asserts that it uses the same).
@@ -96,12 +97,12 @@ class Sweep:
     def __init__(self, quick: bool):
         self.quick = quick
         self.gpt, self.tok = load_reference_model(small=True)
-        self.data = ft.genre_datasets(**PROTOCOL["data"])
+        self.data = genre_data.genre_datasets(**PROTOCOL["data"])
         self.enc = {s: d.encode(self.tok, self.gpt.config.block_size) for s, d in self.data.items()}
         self.steps = 12 if quick else PROTOCOL["steps"]
         if quick:  # a few passages, to test the script in seconds
             for s, n in (("train", 64), ("val", 32), ("test", 32)):
-                self.enc[s], self.data[s] = self.enc[s][:n], ft.GenreDataset(
+                self.enc[s], self.data[s] = self.enc[s][:n], genre_data.GenreDataset(
                     self.data[s].texts[:n], self.data[s].labels[:n], self.data[s].plays[:n])
         self.features: dict[tuple[str, str], torch.Tensor] = {}
 

@@ -15,7 +15,11 @@ from functools import lru_cache
 
 import torch
 
+from lm_course.corpus import corpus_tokenizer
+from lm_course.data import load_shakespeare
+from lm_course.evaluate import bits_per_token
 from lm_course.exercises._check import call_student, close, report, require_number
+from lm_course.unigram import UnigramLM
 
 __all__ = ["check_log_prob_of_word", "check_entropy_bits",
            "check_bits_per_character", "check_words_seen_twice"]
@@ -23,10 +27,6 @@ __all__ = ["check_log_prob_of_word", "check_entropy_bits",
 
 @lru_cache(maxsize=1)
 def _unigram():
-    from lm_course.data import load_shakespeare
-    from lm_course.tokenizers import corpus_tokenizer
-    from lm_course.unigram import UnigramLM
-
     tok = corpus_tokenizer()
     return tok, UnigramLM(tok.vocab_size).fit(tok.encode(load_shakespeare("train")))
 
@@ -166,8 +166,6 @@ def check_bits_per_character(fn: Callable) -> bool:
     ``-1/(N-1) sum_{t=2..N} log2 p(x_t | x_<t)`` of ``model`` (anything with
     ``next_token_probs(context)``) on the list of ``N >= 2`` token ids ``ids``,
     as :func:`lm_course.evaluate.bits_per_token` computes it."""
-    from lm_course.evaluate import bits_per_token
-
     name = "Exercise 3 (bits per character)"
     g = torch.Generator().manual_seed(1)
     cases = [(_ToyBigram(3, seed=0), [0, 1]), (_ToyBigram(3, seed=0), [2, 0, 1, 1, 0])]
@@ -198,7 +196,6 @@ def check_bits_per_character(fn: Callable) -> bool:
 def check_words_seen_twice(answer: object) -> bool:
     """Exercise 4: how many different words occur exactly twice in the
     training split (lower-cased, as counted by ``viz.corpus.word_counts``)."""
-    from lm_course.data import load_shakespeare
     from lm_course.viz.corpus import word_counts
 
     name = "Exercise 4 (the long tail)"

@@ -17,8 +17,11 @@ from functools import lru_cache
 
 import torch
 
+from lm_course.corpus import corpus_tokenizer
+from lm_course.data import load_names, load_shakespeare
 from lm_course.exercises._check import close, report, require_number
 from lm_course.exercises._check import call_student
+from lm_course.ngram import NGramLM, bigram_count_matrix, default_lambdas
 
 __all__ = [
     "check_mle_table",
@@ -36,9 +39,6 @@ __all__ = [
 
 @lru_cache(maxsize=1)
 def _names_counts() -> tuple[torch.Tensor, list[str]]:
-    from lm_course.data import load_names
-    from lm_course.ngram import bigram_count_matrix
-
     return bigram_count_matrix(load_names())
 
 
@@ -319,8 +319,6 @@ class _CountsOnly:
 def _small_counts() -> tuple[_CountsOnly, list[int]]:
     """A random text over 5 tokens: token 4 never occurs, token 3 only at the
     very end (so contexts ending in it are never followed by anything)."""
-    from lm_course.ngram import NGramLM
-
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(0, 3, (59,), generator=g).tolist() + [3]
     return _CountsOnly(NGramLM(4).fit(ids, 5)), ids
@@ -328,10 +326,6 @@ def _small_counts() -> tuple[_CountsOnly, list[int]]:
 
 @lru_cache(maxsize=1)
 def _shakespeare_counts() -> _CountsOnly:
-    from lm_course.data import load_shakespeare
-    from lm_course.ngram import NGramLM
-    from lm_course.tokenizers import corpus_tokenizer
-
     tok = corpus_tokenizer()
     return _CountsOnly(NGramLM(5).fit(tok.encode(load_shakespeare("train")), tok.vocab_size))
 
@@ -374,9 +368,6 @@ _JM_SLIPS = {
 def _jm_cases() -> list[tuple[object, list[int], list[int], tuple[float, ...]]]:
     """``(counts, h, ws, lambdas)`` for orders 2, 3 and 4, then the
     5-gram of the chapter after ``King``."""
-    from lm_course.ngram import default_lambdas
-    from lm_course.tokenizers import corpus_tokenizer
-
     small, ids = _small_counts()
     ws = list(range(5))
     cases = [(small, [ids[0]], ws, (0.1, 0.3, 0.6)),
@@ -416,8 +407,6 @@ def _run_probability_cases(fn: Callable, name: str, stub_hint: str, cases, refer
 
 
 def _shown(reference, counts, h, ws, setting, context: str) -> str:
-    from lm_course.tokenizers import corpus_tokenizer
-
     tok = corpus_tokenizer()
     return ", ".join(f"p({tok.decode([w])!r} | {context!r}) = {reference(counts, w, h, setting):.3g}" for w in ws)
 
@@ -486,8 +475,6 @@ _KN_SLIPS = {
 def _kn_cases() -> list[tuple[object, list[int], list[int], float]]:
     """``(counts, h, ws, D)``: the small random text with every kind of
     context, and a few characters after ``Ki`` in Shakespeare."""
-    from lm_course.tokenizers import corpus_tokenizer
-
     small, ids = _small_counts()
     ws = list(range(5))
     cases = [(small, [ids[0], ids[1]], ws, 0.75),

@@ -16,13 +16,13 @@ import random
 from collections.abc import Callable
 
 from lm_course.exercises._check import MISSING, call_or_report, call_student, report
+from lm_course.tokenizers import BPETokenizer
+from lm_course.tokenizers.bpe import SPLIT_PATTERN, merge_pair
 
 __all__ = ["check_merge", "check_pair_counts", "check_train_bpe", "check_mlp_logits", "check_training_step",
            "pair_counts_reference", "train_bpe_reference", "mlp_logits_reference"]
 
 def _reference_merge(ids, pair, new_id):
-    from lm_course.tokenizers.bpe import merge_pair
-
     return merge_pair(ids, pair, new_id)
 
 
@@ -152,8 +152,6 @@ def train_bpe_reference(text: str, num_merges: int, *, tie: str = "smallest", sp
     pre-split) and ``min_count=1`` build wrong versions."""
     import re
 
-    from lm_course.tokenizers.bpe import SPLIT_PATTERN
-
     chunks = [list(c.encode("utf-8")) for c in (re.findall(SPLIT_PATTERN, text) if split else [text])]
     merges = []
     for k in range(num_merges):
@@ -188,8 +186,6 @@ def _bpe_texts() -> list[tuple[str, int]]:
 
 def _package_merges(text: str, num_merges: int) -> list[tuple[int, int]]:
     import warnings
-
-    from lm_course.tokenizers import BPETokenizer
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # stopping early (no pair occurs twice) is part of the exercise

@@ -17,7 +17,9 @@ from collections.abc import Callable
 import torch
 import torch.nn as nn
 
-from lm_course.exercises._check import report
+from lm_course.exercises._check import MISSING, call_or_report, report
+from lm_course.rnn import RNNLanguageModel
+from lm_course.rnn_training import StatefulLoss, consecutive_lanes
 
 __all__ = ["check_bptt_grad_W_hh", "check_clip_grad_norm", "check_lstm_step", "check_gru_step",
            "check_rnn_forward", "check_stateful_tbptt", "rnn_forward_reference", "stateful_reference",
@@ -417,9 +419,6 @@ _STATEFUL_SIZES = [("rnn", 4, 6, 4), ("lstm", 3, 5, 5), ("gru", 2, 7, 3)]  # kin
 def _stateful_setup(kind: str, lanes: int, block: int, windows: int):
     """A fresh small model (the same weights at every call), its SGD
     optimiser, the token stream and its lanes."""
-    from lm_course.rnn import RNNLanguageModel
-    from lm_course.rnn_training import consecutive_lanes
-
     with torch.random.fork_rng():
         torch.manual_seed(7)
         model = RNNLanguageModel(9, hidden_size=12, kind=kind, embed_size=6)
@@ -433,8 +432,6 @@ def _stateful_setup(kind: str, lanes: int, block: int, windows: int):
 
 def _package_stateful(kind: str, lanes: int, block: int, windows: int) -> tuple[list[float], list[torch.Tensor]]:
     """The package's stateful training: :class:`StatefulLoss` in the course's loop."""
-    from lm_course.rnn_training import StatefulLoss
-
     model, optimizer, ids, _, _ = _stateful_setup(kind, lanes, block, windows)
     loss_fn = StatefulLoss(ids, lanes, block)
     losses = []
@@ -462,8 +459,6 @@ def check_stateful_tbptt(fn: Callable) -> bool:
     the detached state, and returns the list of losses; compared (losses and
     final weights) with :class:`lm_course.rnn_training.StatefulLoss` on small
     vanilla RNN, LSTM and GRU models."""
-    from lm_course.exercises._check import MISSING, call_or_report
-
     name = "Exercise 6 (stateful truncated BPTT)"
     stub = ("state = None; for each window a:a+block_size of inputs and targets: logits, state = "
             "model(x, state, return_state=True); loss = cross-entropy; zero_grad, backward, step; "

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 
 import torch
 
-from lm_course.attention import MultiHeadAttention, causal_mask, scaled_dot_product_attention
+from lm_course.attention import (MultiHeadAttention, causal_mask, scaled_dot_product_attention,
+                                 sinusoidal_positional_encoding)
 from lm_course.exercises._check import MISSING, call_or_report, report
+from lm_course.toy_attention import ToyAttentionModel, make_batch, toy_accuracy
 
 __all__ = ["check_multi_head_attention", "check_window_mask", "check_copy_model", "check_masked_attention",
            "check_causal_mask", "check_split_merge_heads", "check_positional_encoding"]
@@ -232,8 +234,6 @@ def check_window_mask(answer: object) -> bool:
 def check_copy_model(answer: object) -> bool:
     """Exercise 3: a :class:`~lm_course.toy_attention.ToyAttentionModel`
     trained on the *copy* task, whose attention forms the diagonal."""
-    from lm_course.toy_attention import ToyAttentionModel, make_batch, toy_accuracy
-
     name = "Exercise 3 (learning to copy)"
     if _no_answer(answer, name):
         return False
@@ -536,7 +536,6 @@ def check_positional_encoding(pe_fn: object) -> bool:
     """Exercise 7: ``pe_fn(T, d)`` returns the ``(T, d)`` float encoding of
     :func:`lm_course.attention.sinusoidal_positional_encoding` (Vaswani et al.
     2017, section 3.5), odd ``d`` included (the last column is a sine)."""
-    from lm_course.attention import sinusoidal_positional_encoding
     name = "Exercise 7 (sinusoidal positions)"
     if _no_answer(pe_fn, name):
         return False

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from lm_course.exercises._check import report
+from lm_course.gpt import GPT, Block, GPTConfig
 
 __all__ = ["check_layer_norm", "check_gelu", "check_gpt_block", "check_first_position_score",
            "check_parameter_count", "block_weights"]
@@ -117,8 +118,6 @@ def block_weights(C: int = 16, n_head: int = 4, seed: int = 0, scale: float = 0.
     as in ``Block.state_dict()`` (``"ln_1.weight"``, ``"attn.c_attn.weight"``,
     ...; Linear weights are ``(out, in)``). Larger than GPT-2's initialisation
     (``scale``), so that every piece of the block changes the output."""
-    from lm_course.gpt import Block, GPTConfig
-
     if C % n_head:
         raise ValueError(f"C ({C}) must be divisible by n_head ({n_head})")
     block = Block(GPTConfig(vocab_size=2, block_size=2, n_layer=1, n_head=n_head, n_embd=C))
@@ -204,8 +203,6 @@ def _block_cases() -> list[tuple[torch.Tensor, dict[str, torch.Tensor], int]]:
 
 def _package_block(x: torch.Tensor, p: dict[str, torch.Tensor], n_head: int) -> torch.Tensor:
     """What :class:`lm_course.gpt.Block` computes with the weights ``p``."""
-    from lm_course.gpt import Block, GPTConfig
-
     block = Block(GPTConfig(vocab_size=2, block_size=x.size(1), n_layer=1, n_head=n_head, n_embd=x.size(2)))
     block.load_state_dict(p)
     with torch.no_grad():
@@ -321,8 +318,6 @@ _COUNT_MISTAKES = [
 
 def _package_count(config, tied: bool) -> int:
     """What :class:`lm_course.gpt.GPT` counts (with the head untied by hand when ``tied=False``)."""
-    from lm_course.gpt import GPT
-
     with torch.random.fork_rng(devices=[]):  # the notebook's random state is left alone
         model = GPT(config)
     n = model.num_parameters()
@@ -330,8 +325,6 @@ def _package_count(config, tied: bool) -> int:
 
 
 def _count_configs() -> list[tuple[object, bool]]:
-    from lm_course.gpt import GPTConfig
-
     rng = random.Random(random.SystemRandom().randrange(2**31))
     fixed = [GPTConfig(65, 64, 4, 4, 128), GPTConfig(11, 8, 2, 2, 16, bias=False), GPTConfig(7, 5, 1, 1, 4),
              GPTConfig(30, 12, 3, 3, 24)]

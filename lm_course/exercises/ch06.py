@@ -29,7 +29,8 @@ from lm_course.attention import causal_mask, scaled_dot_product_attention
 from lm_course.exercises._check import MISSING as _MISSING
 from lm_course.exercises._check import call_or_report as _call
 from lm_course.exercises._check import report
-from lm_course.sampling import filter_logits
+from lm_course.gpt import GPT, GPTConfig
+from lm_course.sampling import filter_logits, generate
 
 __all__ = ["check_top_k", "check_nucleus", "check_cached_attention", "check_generate", "check_beam_step"]
 
@@ -263,8 +264,6 @@ def check_cached_attention(attention_step: Callable) -> bool:
 def _toy_gpt(seed: int, block_size: int = 6):
     """A small random GPT with peaked next-token distributions (its embeddings
     scaled up), so that a wrong temperature or a wrong axis changes the samples."""
-    from lm_course.gpt import GPT, GPTConfig
-
     with torch.random.fork_rng(devices=[]):  # the notebook's random state is left alone
         torch.manual_seed(seed)
         model = GPT(GPTConfig(vocab_size=13, block_size=block_size, n_layer=1, n_head=2, n_embd=16)).eval()
@@ -320,8 +319,6 @@ def check_generate(generate_fn: object) -> bool:
     sampling with a temperature, the context cropped to ``block_size``; the same
     tokens as ``lm_course.sampling.generate(..., do_sample=True, use_cache=False)``
     with the same seed."""
-    from lm_course.sampling import generate
-
     name = "Exercise 4 (the decoding loop)"
     suspects, first_where = None, None  # the mistakes that explain every wrong case, and the first one
     for model, idx, n, temperature, seed in _generate_cases():

@@ -35,6 +35,8 @@ import torch
 from lm_course.exercises._check import MISSING as _MISSING
 from lm_course.exercises._check import call_or_report as _call
 from lm_course.exercises._check import report
+from lm_course.finetune import GPTClassifier, paired_difference
+from lm_course.gpt import GPT, GPTConfig
 
 __all__ = ["check_paired_difference", "check_prefix_lm_mask", "check_last_token_pool", "check_head_logits",
            "check_trainable_parameters"]
@@ -71,8 +73,6 @@ def check_paired_difference(paired_se: object) -> bool:
     passages classifiers A and B got right. Return ``acc_A - acc_B`` and its
     paired standard error ``std(d, ddof=1) / sqrt(N)`` of ``d = a - b``, as
     two floats."""
-    from lm_course.finetune import paired_difference
-
     name = "Exercise 1 (a paired difference)"
     for a, b in _paired_cases():
         got = _call(name, paired_se, (a.clone(), b.clone()), "turn the booleans into numbers, take the "
@@ -204,9 +204,6 @@ def check_last_token_pool(last_token_pool: object) -> bool:
 # --------------------------------------------------------------------------
 def _head_case(seed: int, B: int = 5, C: int = 6, K: int = 2):
     """A GPTClassifier(normalize=True) with random running statistics, in eval mode."""
-    from lm_course.finetune import GPTClassifier
-    from lm_course.gpt import GPT, GPTConfig
-
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     clf = GPTClassifier(GPT(GPTConfig(vocab_size=8, block_size=4, n_layer=1, n_head=1, n_embd=C)), K,
@@ -272,9 +269,6 @@ def check_head_logits(head_logits: object) -> bool:
 # --------------------------------------------------------------------------
 def _toy_classifier(seed: int = 0, normalize: bool = False):
     """A small :class:`~lm_course.finetune.GPTClassifier` (random body) for the checker."""
-    from lm_course.finetune import GPTClassifier
-    from lm_course.gpt import GPT, GPTConfig
-
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return GPTClassifier(GPT(GPTConfig(vocab_size=17, block_size=8, n_layer=1, n_head=2, n_embd=8)),

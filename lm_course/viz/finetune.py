@@ -12,7 +12,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from lm_course.finetune import CLASSES, FineTuneHistory
+from lm_course.attention import causal_mask
+from lm_course.attention_view import visible_tokens
+from lm_course.finetune import FineTuneHistory
+from lm_course.genre_data import CLASSES
 
 __all__ = ["plot_lm_masks", "plot_accuracy_curves", "plot_confusion_matrix", "plot_class_probs"]
 
@@ -26,8 +29,6 @@ def plot_lm_masks(tokens: Sequence[str], masked: Sequence[int] = (), axes=None):
     are shown as such, and their rows marked as prediction targets).
     Returns the Figure.
     """
-    from lm_course.attention import causal_mask
-
     tokens = [str(t) for t in tokens]
     T = len(tokens)
     if T == 0:
@@ -35,7 +36,6 @@ def plot_lm_masks(tokens: Sequence[str], masked: Sequence[int] = (), axes=None):
     masked = sorted(set(int(i) for i in masked))
     if any(not 0 <= i < T for i in masked):
         raise ValueError(f"masked positions must be in 0..{T - 1}")
-    from lm_course.attention_view import visible_tokens
 
     shown = visible_tokens(tokens)
     mlm_shown = ["[M]" if i in masked else t for i, t in enumerate(shown)]
