@@ -30,6 +30,17 @@ contained the merged pair (an index ``pair -> chunks`` says which), with a
 heap to find the next most frequent pair. A full recount per merge would
 be hundreds of times slower.
 
+**GPT-2's own merges** (chapter 2, "GPT-2's tokenizer"):
+:meth:`BPETokenizer.from_gpt2` loads GPT-2's ``vocab.json`` and
+``merges.txt`` into this same class, and its ``encode`` gives GPT-2's ids
+exactly. Only three things differ from a tokenizer trained here, all
+constructor options: GPT-2 numbers its 256 byte tokens in another order
+(``byte_ids``; its merge ``k`` still creates token ``256 + k``), it splits
+with its original pattern :data:`GPT2_SPLIT_PATTERN` (compiled with the
+``regex`` package, which has ``\\p{L}``), and it has one special token,
+``<|endoftext|>`` = 50256 (``special_tokens``; ``encode`` treats it as
+ordinary text unless told otherwise with ``allowed_special``).
+
 Showing its work, in the spirit of minGPT's ``bpe.py``:
 :meth:`BPETokenizer.merge_steps` returns every intermediate split of a
 word, ``encode(text, verbose=True)`` prints them, ``merge_counts`` holds the
@@ -43,12 +54,12 @@ import json
 import re
 import warnings
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 from lm_course.tokenizers.visible import visible
 
-__all__ = ["BPETokenizer", "SPLIT_PATTERN", "bytes_to_unicode", "merge_pair", "visible"]
+__all__ = ["BPETokenizer", "GPT2_SPLIT_PATTERN", "SPLIT_PATTERN", "bytes_to_unicode", "merge_pair", "visible"]
 
 #: GPT-2's pre-tokenisation pattern in Python ``re`` syntax: English
 #: contractions, an optional space + letters, an optional space + digits, an
@@ -56,7 +67,24 @@ __all__ = ["BPETokenizer", "SPLIT_PATTERN", "bytes_to_unicode", "merge_pair", "v
 #: a non-space (so the space before a word stays with the word), whitespace.
 SPLIT_PATTERN = r"""'(?:s|t|re|ve|m|ll|d)| ?[^\W\d_]+| ?\d+| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+"""
 
+#: GPT-2's own pattern (OpenAI's ``encoder.py``), for the ``regex`` package:
+#: ``\p{L}`` is any Unicode letter, ``\p{N}`` any Unicode number.
+GPT2_SPLIT_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+
 _N_BYTES = 256
+
+
+def _compile(pattern: str):
+    """``pattern`` compiled by Python's :mod:`re`, or, when it uses what ``re``
+    lacks (``\\p{L}``, as GPT-2's pattern does), by the ``regex`` package."""
+    try:
+        return re.compile(pattern)
+    except re.error:
+        try:
+            import regex
+        except ImportError:
+            raise ImportError(f"the pattern {pattern!r} needs the `regex` package: pip install regex") from None
+        return regex.compile(pattern)
 
 
 def merge_pair(ids: Sequence[int], pair: tuple[int, int], new_id: int) -> list[int]:
@@ -128,12 +156,22 @@ class BPETokenizer:
         merge_counts: how often each pair occurred in the training text when
             it was merged (``None`` for a tokenizer not trained here).
         pattern: the pre-splitting regular expression.
+        byte_ids: the id of each byte's token, ``byte_ids[b]``: ``b`` itself
+            here, GPT-2's own order for :meth:`from_gpt2`.
+        special_tokens: tokens that no merge makes, numbered after the
+            merges, e.g. GPT-2's ``{"<|endoftext|>": 50256}``.
     """
 
     def __init__(self, merges: Sequence[Sequence[int]] = (), pattern: str = SPLIT_PATTERN,
-                 merge_counts: Sequence[int] | None = None):
+                 merge_counts: Sequence[int] | None = None, byte_ids: Sequence[int] | None = None,
+                 special_tokens: Mapping[str, int] | None = None):
+        self.byte_ids: list[int] = list(range(_N_BYTES)) if byte_ids is None else [int(i) for i in byte_ids]
+        if sorted(self.byte_ids) != list(range(_N_BYTES)):
+            raise ValueError("byte_ids must give the 256 byte tokens the ids 0..255, each id once")
+        self.vocab: list[bytes] = [b""] * _N_BYTES  # id -> bytes
+        for b, i in enumerate(self.byte_ids):
+            self.vocab[i] = bytes([b])
         self.merges: list[tuple[int, int]] = []
-        self.vocab: list[bytes] = [bytes([b]) for b in range(_N_BYTES)]  # id -> bytes
         for k, pair in enumerate(merges):
             if len(pair) != 2:
                 raise ValueError(f"merge {k} must be a pair of token ids, got {pair!r}")
@@ -149,8 +187,14 @@ class BPETokenizer:
             raise ValueError("merge_counts must have one count per merge")
         self.merge_counts: list[int] | None = list(merge_counts) if merge_counts is not None else None
         self.ranks: dict[tuple[int, int], int] = {p: k for k, p in enumerate(self.merges)}
+        self.special_tokens: dict[str, int] = dict(sorted((special_tokens or {}).items(), key=lambda kv: kv[1]))
+        for name, i in self.special_tokens.items():
+            if i != len(self.vocab):
+                raise ValueError(f"special token {name!r} must have the id {len(self.vocab)} (the next "
+                                 f"after the merges and the special tokens before it), got {i}")
+            self.vocab.append(_utf8(name))
         self.pattern = pattern
-        self._regex = re.compile(pattern)
+        self._regex = _compile(pattern)
         self._cache: dict[str, list[int]] = {}
 
     # ------------------------------------------------------------------ training
@@ -182,7 +226,7 @@ class BPETokenizer:
             raise ValueError(f"min_frequency must be >= 1, got {min_frequency}")
         _utf8(text)  # a clear error for lone surrogates
 
-        chunk_counts = Counter(re.findall(pattern, text))
+        chunk_counts = Counter(_compile(pattern).findall(text))
         words = [list(chunk.encode("utf-8")) for chunk in chunk_counts]  # distinct chunks
         freqs = list(chunk_counts.values())  # how often each occurs
 
@@ -266,17 +310,47 @@ class BPETokenizer:
                 self._cache[chunk] = ids
         return ids
 
-    def encode(self, text: str, verbose: bool = False) -> list[int]:
+    def encode(self, text: str, verbose: bool = False,
+               allowed_special: str | Collection[str] = ()) -> list[int]:
         """Text to token ids. ``verbose=True`` prints, for each chunk, the
-        merges applied step by step (see :meth:`merge_steps`)."""
+        merges applied step by step (see :meth:`merge_steps`).
+
+        ``allowed_special``: the special tokens (``"all"``, or a set of names
+        such as ``{"<|endoftext|>"}``) that become their own id where they
+        occur in ``text``. By default none: ``"<|endoftext|>"`` in a text is
+        ordinary text, seven tokens for GPT-2 (tiktoken raises an error there
+        unless told; Hugging Face always gives the special id).
+        """
         _check_text(text)
         _utf8(text)
+        specials = self._special_splitter(allowed_special)
         out: list[int] = []
-        for chunk in self._regex.findall(text):
-            if verbose:
-                print(self.show_merge_steps(chunk))
-            out.extend(self._encode_chunk(chunk))
+        # split(text) around the special tokens: text, special, text, ... (no special: [text])
+        for k, part in enumerate(specials.split(text) if specials else [text]):
+            if k % 2:
+                out.append(self.special_tokens[part])
+                continue
+            for chunk in self._regex.findall(part):
+                if verbose:
+                    print(self.show_merge_steps(chunk))
+                out.extend(self._encode_chunk(chunk))
         return out
+
+    def _special_splitter(self, allowed: str | Collection[str]) -> re.Pattern | None:
+        """A regular expression matching the allowed special tokens, or
+        ``None`` when none is allowed."""
+        if allowed == "all":
+            names = set(self.special_tokens)
+        else:
+            names = {allowed} if isinstance(allowed, str) else set(allowed)
+        unknown = sorted(str(n) for n in names - set(self.special_tokens))
+        if unknown:
+            raise ValueError(f"allowed_special holds {unknown}, which are not special tokens of this "
+                             f"tokenizer (it has {sorted(self.special_tokens) or 'none'})")
+        if not names:
+            return None
+        longest_first = sorted(names, key=len, reverse=True)
+        return re.compile("(" + "|".join(map(re.escape, longest_first)) + ")")
 
     def _check_ids(self, ids: Sequence[int]) -> list[int]:
         from lm_course.interface import as_id_tensor
@@ -311,7 +385,7 @@ class BPETokenizer:
         earliest-learned pair present) and the resulting ids. The last entry
         is the encoding of ``chunk``.
         """
-        ids = list(_utf8(_check_text(chunk, "chunk")))
+        ids = [self.byte_ids[b] for b in _utf8(_check_text(chunk, "chunk"))]  # the byte tokens
         steps: list[tuple[int | None, list[int]]] = [(None, ids)]
         while len(ids) >= 2:
             rank = min((self.ranks.get(p, len(self.merges)) for p in zip(ids, ids[1:])))
@@ -339,26 +413,29 @@ class BPETokenizer:
         """The tokenizer made of the first ``vocab_size - 256`` merges.
 
         Training is greedy, so this is exactly what training with the smaller
-        ``vocab_size`` on the same text would have produced.
+        ``vocab_size`` on the same text would have produced. Special tokens
+        are not kept.
         """
         if not _N_BYTES <= vocab_size <= self.vocab_size:
             raise ValueError(f"vocab_size must be in {_N_BYTES}..{self.vocab_size}, got {vocab_size}")
         k = vocab_size - _N_BYTES
         counts = self.merge_counts[:k] if self.merge_counts is not None else None
-        return BPETokenizer(self.merges[:k], pattern=self.pattern, merge_counts=counts)
+        return BPETokenizer(self.merges[:k], pattern=self.pattern, merge_counts=counts, byte_ids=self.byte_ids)
 
     # ------------------------------------------------------------------ saving
     def to_json(self) -> str:
         return json.dumps({"type": "byte_bpe", "version": 1, "pattern": self.pattern,
                            "merges": [list(p) for p in self.merges],
-                           "merge_counts": self.merge_counts})
+                           "merge_counts": self.merge_counts, "byte_ids": self.byte_ids,
+                           "special_tokens": self.special_tokens})
 
     @classmethod
     def from_json(cls, blob: str) -> "BPETokenizer":
         data = json.loads(blob)
         if not isinstance(data, dict) or data.get("type") != "byte_bpe":
             raise ValueError("not a byte-level BPE description (expected \"type\": \"byte_bpe\")")
-        return cls(data["merges"], pattern=data["pattern"], merge_counts=data.get("merge_counts"))
+        return cls(data["merges"], pattern=data["pattern"], merge_counts=data.get("merge_counts"),
+                   byte_ids=data.get("byte_ids"), special_tokens=data.get("special_tokens"))
 
     def save(self, path: str | Path) -> None:
         """Write the merges (and pattern) as JSON: no pickle."""
@@ -373,7 +450,8 @@ class BPETokenizer:
         Hugging Face's tokenizer (``gpt2_tokenizer(directory)``) can load the
         merges learned here; on text our pre-split treats like GPT-2's
         (ASCII, most letters) both give the same ids. Token ids are ours:
-        bytes 0..255, then one per merge."""
+        the byte tokens (ids 0..255, numbered by ``byte_ids``), one per
+        merge, then the special tokens."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         table = bytes_to_unicode()
@@ -384,9 +462,60 @@ class BPETokenizer:
         (directory / "merges.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
         return directory
 
+    @classmethod
+    def from_gpt2(cls, name_or_path: str = "gpt2", local_files_only: bool | None = None) -> "BPETokenizer":
+        """GPT-2's own tokenizer as a :class:`BPETokenizer`: its 50,000
+        merges, its ids (50,257 tokens, ``<|endoftext|>`` = 50256) and its
+        pre-split pattern, so that ``encode`` gives exactly GPT-2's ids and
+        ``merge_steps`` shows how GPT-2 splits a word (chapter 2, "GPT-2's
+        tokenizer").
+
+        The files are found as :func:`lm_course.tokenizers.gpt2_tokenizer`
+        finds them (for ``"gpt2"``: the copy shipped in ``data/gpt2/``, no
+        network). In ``merges.txt`` line ``k`` is merge ``k``; each token is
+        written in GPT-2's printable spelling of its bytes
+        (:func:`bytes_to_unicode`), and ``vocab.json`` gives each spelling
+        its id, so GPT-2's id of byte ``b`` is ``vocab[bytes_to_unicode()[b]]``.
+
+        >>> gpt2 = BPETokenizer.from_gpt2()
+        >>> gpt2.encode("Hello world"), gpt2.token_str(50256)
+        ([15496, 995], '<|endoftext|>')
+
+        Raises:
+            GPT2TokenizerUnavailable: the files cannot be found (see
+                :func:`lm_course.tokenizers.gpt2_tokenizer`).
+            ValueError: the files are not a byte-level BPE numbered as
+                GPT-2's (merge ``k`` makes token ``256 + k``).
+        """
+        from lm_course.tokenizers.gpt2 import gpt2_files_dir
+
+        directory = gpt2_files_dir(name_or_path, local_files_only)
+        vocab: dict[str, int] = json.loads((directory / "vocab.json").read_text(encoding="utf-8"))
+        lines = (directory / "merges.txt").read_text(encoding="utf-8").splitlines()
+        pairs = [line.split(" ") for line in lines if line and not line.startswith("#version")]
+        table = bytes_to_unicode()
+        missing = [b for b in range(_N_BYTES) if table[b] not in vocab]
+        if missing:
+            raise ValueError(f"{directory / 'vocab.json'} has no token for the bytes {missing[:5]}...: "
+                             "not a byte-level BPE vocabulary")
+        byte_ids = [vocab[table[b]] for b in range(_N_BYTES)]  # GPT-2's id of each byte's token
+        merges = []
+        for k, pair in enumerate(pairs):
+            if len(pair) != 2 or vocab.get(pair[0] + pair[1]) != _N_BYTES + k:
+                raise ValueError(f"merge {k} in {directory / 'merges.txt'} ({' '.join(pair)!r}) does not "
+                                 f"make token {_N_BYTES + k} of vocab.json, as GPT-2's merge {k} does")
+            merges.append((vocab[pair[0]], vocab[pair[1]]))
+        specials = {name: i for name, i in vocab.items() if i >= _N_BYTES + len(merges)}
+        if len(vocab) != _N_BYTES + len(merges) + len(specials):
+            raise ValueError(f"{directory / 'vocab.json'} has {len(vocab)} tokens; 256 bytes, "
+                             f"{len(merges)} merges and {len(specials)} special tokens should make "
+                             f"{_N_BYTES + len(merges) + len(specials)}")
+        return cls(merges, pattern=GPT2_SPLIT_PATTERN, byte_ids=byte_ids, special_tokens=specials)
+
     def __repr__(self) -> str:
         return f"BPETokenizer(vocab_size={self.vocab_size})"
 
     def __eq__(self, other: object) -> bool:
         return (isinstance(other, BPETokenizer) and other.merges == self.merges
-                and other.pattern == self.pattern)
+                and other.pattern == self.pattern and other.byte_ids == self.byte_ids
+                and other.special_tokens == self.special_tokens)

@@ -31,8 +31,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from lm_course import hub
+from lm_course.data import data_dir
 
-__all__ = ["gpt2_tokenizer", "GPT2TokenizerUnavailable", "GPT2_FILES", "shipped_gpt2_dir"]
+__all__ = ["gpt2_tokenizer", "gpt2_files_dir", "GPT2TokenizerUnavailable", "GPT2_FILES", "shipped_gpt2_dir"]
 
 #: The files of GPT-2's tokenizer: the token -> id table and the merges in order.
 GPT2_FILES = ("vocab.json", "merges.txt")
@@ -54,8 +55,6 @@ class GPT2TokenizerUnavailable(hub.HubUnavailable):
 
 def shipped_gpt2_dir() -> Path:
     """``data/gpt2/``: GPT-2's ``vocab.json`` and ``merges.txt``, shipped."""
-    from lm_course.data import data_dir  # the corpus module; no cycle (it imports no tokenizer)
-
     return data_dir() / "gpt2"
 
 
@@ -85,19 +84,12 @@ def _download(repo_id: str) -> Path:
         ) from err
 
 
-def gpt2_tokenizer(name_or_path: str = "gpt2", local_files_only: bool | None = None):
-    """GPT-2's byte-level BPE as a ``transformers`` tokenizer (50,257 tokens
-    for ``"gpt2"``).
+def gpt2_files_dir(name_or_path: str = "gpt2", local_files_only: bool | None = None) -> Path:
+    """The directory holding ``vocab.json`` and ``merges.txt`` of
+    ``name_or_path``, found in the order of this module's docstring (shared
+    by :func:`gpt2_tokenizer` and :meth:`lm_course.tokenizers.BPETokenizer.from_gpt2`).
 
-    Args:
-        name_or_path: a hub repository id (``"gpt2"``) or a local directory
-            with ``vocab.json`` and ``merges.txt``.
-        local_files_only: never touch the network. ``None`` (default): only
-            when ``HF_HUB_OFFLINE`` is set.
-
-    Raises:
-        GPT2TokenizerUnavailable: the files are not local, not cached, and
-            cannot be downloaded; the message says how to get them.
+    Args and errors: as :func:`gpt2_tokenizer`.
     """
     local_files_only = hub.is_offline(local_files_only)
     path = Path(name_or_path).expanduser()
@@ -125,6 +117,24 @@ def gpt2_tokenizer(name_or_path: str = "gpt2", local_files_only: bool | None = N
                     f"hub cannot be reached from this machine (no network?).\n{_HOW_TO_GET_IT}"
                 )
             directory = _download(name_or_path)
+    return directory
+
+
+def gpt2_tokenizer(name_or_path: str = "gpt2", local_files_only: bool | None = None):
+    """GPT-2's byte-level BPE as a ``transformers`` tokenizer (50,257 tokens
+    for ``"gpt2"``).
+
+    Args:
+        name_or_path: a hub repository id (``"gpt2"``) or a local directory
+            with ``vocab.json`` and ``merges.txt``.
+        local_files_only: never touch the network. ``None`` (default): only
+            when ``HF_HUB_OFFLINE`` is set.
+
+    Raises:
+        GPT2TokenizerUnavailable: the files are not local, not cached, and
+            cannot be downloaded; the message says how to get them.
+    """
+    directory = gpt2_files_dir(name_or_path, local_files_only)
 
     from transformers import GPT2TokenizerFast
 
