@@ -27,6 +27,22 @@ weights as ``Conv1D`` (``(in, out)``), i.e. transposed with respect to our
 Shapes: ``B`` batch, ``T`` new tokens, ``P`` cached (past) tokens,
 ``S = P + T`` keys, ``C`` = n_embd, ``nh`` = n_head, ``hs`` = C // nh,
 ``V`` = vocab_size.
+
+Fast decoding (``06_gpt2_sampling.ipynb``, "The KV cache": where the time of
+a one-token step goes). A decoding step runs one new token (``T == 1``)
+against the cache; its time is mostly the time of reading every weight
+once, and three named steps keep other work out of it:
+
+1. *No mask for one query* (:func:`attention_mask`): the newest token may
+   attend to all ``S`` cached positions, so there is nothing to mask; when a
+   mask is needed (several new tokens after a cache, or chapter 4's attention
+   with ``output_attentions``) it is built once per forward, not per layer.
+2. *The head only where logits are needed* (``forward(logits_to_keep=...)``):
+   the LM head (V x C, the largest matrix of GPT-2) runs over the last
+   positions only; decoding needs the last one (the prefill of a 16-token
+   prompt otherwise multiplies 16 rows by it).
+3. *bfloat16 is opt-in*: ``model.to(torch.bfloat16)`` halves the bytes each
+   step reads; the decoders upcast the logits to float32 before filtering.
 """
 
 from __future__ import annotations
@@ -46,7 +62,7 @@ from lm_course.data import data_dir
 from lm_course.interface import Generates, as_id_tensor, inference_method
 from lm_course.tokenizers.char import CharTokenizer
 
-__all__ = ["GPTConfig", "GPTOutput", "GPT", "KVCache", "save_gpt", "load_gpt", "reference_model_path", "load_reference_model"]
+__all__ = ["GPTConfig", "GPTOutput", "GPT", "KVCache", "attention_mask", "save_gpt", "load_gpt", "reference_model_path", "load_reference_model"]
 
 # one (key, value) pair per layer, each (B, nh, S, hs)
 KVCache = tuple[tuple[torch.Tensor, torch.Tensor], ...]
@@ -62,7 +78,9 @@ class GPTConfig:
     n_layer: int  # number of Transformer blocks
     n_head: int  # attention heads per block
     n_embd: int  # width of the residual stream (C); must be divisible by n_head
-    dropout: float = 0.0  # dropout on embeddings, attention weights and residual branches (training only)
+    dropout: float = 0.0  # dropout on embeddings and residual branches (training only)
+    attn_dropout: float | None = None  # dropout on attention weights; None: the same as dropout. Any
+    #                                    value > 0 rules out the fused attention kernel (slower steps)
     bias: bool = True  # biases in Linear layers and LayerNorms (GPT-2 has them)
 
     def __post_init__(self) -> None:
@@ -75,8 +93,15 @@ class GPTConfig:
                 f"GPTConfig.n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head}): "
                 "each head gets n_embd // n_head features"
             )
-        if not 0.0 <= float(self.dropout) < 1.0:
-            raise ValueError(f"GPTConfig.dropout must be in [0, 1), got {self.dropout!r}")
+        for name in ("dropout", "attn_dropout"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= float(value) < 1.0:
+                raise ValueError(f"GPTConfig.{name} must be in [0, 1), got {value!r}")
+
+    @property
+    def attention_dropout(self) -> float:
+        """The dropout on attention weights (``attn_dropout``, else ``dropout``)."""
+        return self.dropout if self.attn_dropout is None else self.attn_dropout
 
     @property
     def head_size(self) -> int:
@@ -90,10 +115,28 @@ class GPTConfig:
 class GPTOutput:
     """What :meth:`GPT.forward` returns."""
 
-    logits: torch.Tensor  # (B, T, V): next-token scores at every new position
+    logits: torch.Tensor  # (B, T', V): next-token scores at the last T' new positions (T' = T unless
+    #                       forward's logits_to_keep asks for fewer)
     past_key_values: KVCache | None = None  # with use_cache: per layer (k, v), each (B, nh, S, hs)
     attentions: tuple[torch.Tensor, ...] | None = None  # with output_attentions: per layer (B, nh, T, S)
     hidden_states: tuple[torch.Tensor, ...] | None = None  # with output_hidden_states: n_layer + 1 of (B, T, C)
+
+
+def attention_mask(T: int, S: int, device: torch.device | str | None = None,
+                   fused: bool = True) -> torch.Tensor | None:
+    """The attention mask ``(T, S)`` that ``T`` queries over ``S`` keys need
+    (the queries are the last ``T`` of the ``S`` positions), or ``None`` when
+    no tensor is needed.
+
+    Fast-decoding step 1 (module docstring): a single query (``T == 1``,
+    every step of cached decoding) may attend to all ``S`` keys, so it is not
+    masked at all; with ``S == T`` the fused kernel's ``is_causal=True``
+    masks without a tensor (``fused=False``, chapter 4's attention, needs the
+    tensor). Otherwise :func:`lm_course.attention.causal_mask`.
+    """
+    if T == 1 or (S == T and fused):
+        return None
+    return causal_mask(T, S, device=device)  # (T, S), True = may attend
 
 
 class CausalSelfAttention(nn.Module):
@@ -105,16 +148,19 @@ class CausalSelfAttention(nn.Module):
         self.n_head, self.n_embd = config.n_head, config.n_embd
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v together
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)  # mixes the heads
-        self.dropout = config.dropout
-        self.attn_dropout = nn.Dropout(config.dropout)
+        self.dropout = config.attention_dropout
+        self.attn_dropout = nn.Dropout(config.attention_dropout)
         self.resid_dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor, layer_past: tuple[torch.Tensor, torch.Tensor] | None = None,
-                output_attentions: bool = False
+                output_attentions: bool = False, mask: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor], torch.Tensor | None]:
         """Returns ``(y, (k, v), weights)``: the output (B, T, C), the keys and
         values of all ``S = P + T`` positions (the cache for the next call) and
-        the attention weights (B, nh, T, S) when ``output_attentions``."""
+        the attention weights (B, nh, T, S) when ``output_attentions``.
+        ``mask``: the ``(T, S)`` mask of :func:`attention_mask` if the caller
+        built it (:meth:`GPT.forward` does, once for every layer); ``None``
+        makes it here when one is needed."""
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(self.n_embd, dim=2)  # 3 x (B, T, C)
         q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
@@ -125,19 +171,19 @@ class CausalSelfAttention(nn.Module):
             k = torch.cat([past_k, k], dim=2)  # (B, nh, S, hs)
             v = torch.cat([past_v, v], dim=2)  # (B, nh, S, hs)
         S = k.size(2)
+        if mask is None:  # (T, S) or None: nothing to mask (fast-decoding step 1)
+            mask = attention_mask(T, S, device=x.device, fused=not output_attentions)
         weights = None
         if output_attentions:
             # chapter 4's attention, which returns its weights
-            mask = causal_mask(T, S, device=x.device)  # (T, S), True = may attend
             _, weights = scaled_dot_product_attention(q, k, v, mask)  # weights (B, nh, T, S)
             y = self.attn_dropout(weights) @ v  # (B, nh, T, hs)
         else:
             # the fused kernel: same numbers, much faster, no weights
             drop = self.dropout if self.training else 0.0
-            if S == T:
-                y = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, is_causal=True)  # (B, nh, T, hs)
+            if mask is None:  # S == T: the causal triangle; T == 1: one query sees every key, no mask
+                y = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, is_causal=T > 1)  # (B, nh, T, hs)
             else:  # queries are the last T of S positions
-                mask = causal_mask(T, S, device=x.device)  # (T, S)
                 y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)  # (B, nh, T, hs)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C): heads side by side
         y = self.resid_dropout(self.c_proj(y))  # (B, T, C)
@@ -169,9 +215,9 @@ class Block(nn.Module):
         self.mlp = MLP(config)
 
     def forward(self, x: torch.Tensor, layer_past: tuple[torch.Tensor, torch.Tensor] | None = None,
-                output_attentions: bool = False
+                output_attentions: bool = False, mask: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor], torch.Tensor | None]:
-        a, present, weights = self.attn(self.ln_1(x), layer_past, output_attentions)  # (B, T, C)
+        a, present, weights = self.attn(self.ln_1(x), layer_past, output_attentions, mask)  # (B, T, C)
         x = x + a  # (B, T, C): the residual stream
         x = x + self.mlp(self.ln_2(x))  # (B, T, C)
         return x, present, weights
@@ -246,8 +292,9 @@ class GPT(Generates, nn.Module):
     # ---- the forward pass -------------------------------------------------
     def forward(self, idx: torch.Tensor, past_key_values: KVCache | None = None,
                 use_cache: bool = False, output_attentions: bool = False,
-                output_hidden_states: bool = False) -> GPTOutput:
-        """Next-token logits for every position of ``idx`` (B, T).
+                output_hidden_states: bool = False, logits_to_keep: int = 0) -> GPTOutput:
+        """Next-token logits for every position of ``idx`` (B, T), or for its
+        last ``logits_to_keep``.
 
         Args:
             idx: ``(B, T)`` long tensor of token ids.
@@ -260,22 +307,40 @@ class GPT(Generates, nn.Module):
             output_hidden_states: also return the residual stream entering
                 each block and, last, the output of ``ln_f`` (as Hugging Face
                 does), ``n_layer + 1`` tensors of shape (B, T, C).
+            logits_to_keep: ``0`` (the default): logits at all ``T``
+                positions, ``(B, T, V)``; ``n >= 1``: only at the last ``n``,
+                ``(B, min(n, T), V)``, the same numbers as the last rows of
+                the full logits (``transformers``' name and meaning). Decoding
+                needs only the last position (fast-decoding step 2; the head
+                is GPT-2's largest matrix); training and scoring need all.
 
         Raises:
             ValueError: ``idx`` is not a 2-D tensor of ids in the vocabulary,
-                or ``P + T`` exceeds ``block_size`` (there is no position
-                embedding beyond it; crop the context first).
+                is on another device than the model, or ``P + T`` exceeds
+                ``block_size`` (there is no position embedding beyond it;
+                crop the context first).
+            TypeError: ``idx`` holds no integer ids, or ``logits_to_keep``
+                is not an int.
         """
         if not isinstance(idx, torch.Tensor) or idx.dim() != 2:
             shape = tuple(idx.shape) if isinstance(idx, torch.Tensor) else type(idx).__name__
             raise ValueError(f"idx must be a (B, T) tensor of token ids, got {shape}")
         if idx.is_floating_point() or idx.dtype == torch.bool:
             raise TypeError(f"idx must hold integer token ids, got dtype {idx.dtype}")
+        if idx.device != self.device:  # e.g. a CPU prompt for a model on cuda
+            raise ValueError(f"idx is on {idx.device} but the model is on {self.device}; "
+                             "move it first: idx.to(model.device)")
         B, T = idx.shape
         if T == 0:
             raise ValueError("idx holds no tokens (T = 0); a GPT needs at least one token of context")
-        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= self.config.vocab_size):
-            raise ValueError(f"idx holds token ids outside the vocabulary 0..{self.config.vocab_size - 1}")
+        if idx.numel():  # (a batch of 0 rows has no ids to check)
+            lowest, highest = torch.aminmax(idx)  # one pass; ~3 us of a ~40 ms CPU step (measured): kept
+            if int(lowest) < 0 or int(highest) >= self.config.vocab_size:
+                raise ValueError(f"idx holds token ids outside the vocabulary 0..{self.config.vocab_size - 1}")
+        if isinstance(logits_to_keep, bool) or not isinstance(logits_to_keep, int):
+            raise TypeError(f"logits_to_keep must be an int (0 = every position), got {logits_to_keep!r}")
+        if logits_to_keep < 0:
+            raise ValueError(f"logits_to_keep must be >= 0 (0 = every position, n = the last n), got {logits_to_keep}")
         P = 0
         if past_key_values is not None:
             if len(past_key_values) != self.config.n_layer:
@@ -290,18 +355,22 @@ class GPT(Generates, nn.Module):
         pos = torch.arange(P, P + T, dtype=torch.long, device=idx.device)  # (T,)
         x = self.transformer.wte(idx) + self.transformer.wpe(pos)  # (B, T, C)
         x = self.transformer.drop(x)  # (B, T, C)
+        # fast-decoding step 1: one mask for every layer, none for a one-token step
+        mask = attention_mask(T, P + T, device=idx.device, fused=not output_attentions)  # (T, S) or None
         presents, attentions, hidden = [], [], []
         for i, block in enumerate(self.transformer.h):
             if output_hidden_states:
                 hidden.append(x)  # (B, T, C)
             layer_past = past_key_values[i] if past_key_values is not None else None
-            x, present, weights = block(x, layer_past, output_attentions)  # (B, T, C)
+            x, present, weights = block(x, layer_past, output_attentions, mask)  # (B, T, C)
             presents.append(present)
             attentions.append(weights)
         x = self.transformer.ln_f(x)  # (B, T, C)
         if output_hidden_states:
             hidden.append(x)  # (B, T, C)
-        logits = self.lm_head(x)  # (B, T, V)
+        if logits_to_keep:  # fast-decoding step 2: the head only where logits are needed
+            x = x[:, -logits_to_keep:]  # (B, T', C), T' = min(logits_to_keep, T)
+        logits = self.lm_head(x)  # (B, T', V)
         return GPTOutput(
             logits=logits,
             past_key_values=tuple(presents) if use_cache else None,
@@ -336,8 +405,8 @@ class GPT(Generates, nn.Module):
                 f"{self.context_length}; pass context[-{self.context_length}:]"
             )
         idx = ids[None].to(self.device)  # (1, T)
-        logits = self(idx).logits[0, -1]  # (V,)
-        return torch.softmax(logits.float(), dim=-1).cpu()  # (V,)
+        logits = self(idx, logits_to_keep=1).logits[0, -1]  # (V,): the head at the last position only
+        return torch.softmax(logits.float(), dim=-1).cpu()  # (V,), float32 also for a bfloat16 model
 
     @inference_method
     def token_log_probs(self, ids: Sequence[int] | torch.Tensor, stride: int | None = None,

@@ -95,7 +95,7 @@ def hf_config_from_gpt(config: GPTConfig, eos_token_id: int | None = None) -> di
         "vocab_size": config.vocab_size, "n_positions": config.block_size, "n_layer": config.n_layer,
         "n_head": config.n_head, "n_embd": config.n_embd, "n_inner": None,
         "activation_function": "gelu_new", "layer_norm_epsilon": 1e-5,
-        "resid_pdrop": config.dropout, "embd_pdrop": config.dropout, "attn_pdrop": config.dropout,
+        "resid_pdrop": config.dropout, "embd_pdrop": config.dropout, "attn_pdrop": config.attention_dropout,
         "scale_attn_weights": True, "tie_word_embeddings": True, "use_cache": True,
         "initializer_range": 0.02, "bos_token_id": eos_token_id, "eos_token_id": eos_token_id,
         "dtype": "float32",

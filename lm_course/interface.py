@@ -21,7 +21,8 @@ import torch
 from lm_course.logit_filters import check_sampling_args, filter_logits
 
 __all__ = ["LanguageModel", "Generates", "as_id_tensor", "check_token_ids", "check_distribution",
-           "inference", "inference_method", "sampling_generator", "check_count"]
+           "inference", "inference_method", "sampling_generator", "draw_tokens", "check_eos_token_id",
+           "check_count"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -144,24 +145,60 @@ def check_count(value: int, what: str) -> int:
     return value
 
 
-def sampling_generator(seed: int | None = None,
-                       generator: torch.Generator | None = None) -> torch.Generator | None:
+def sampling_generator(seed: int | None = None, generator: torch.Generator | None = None,
+                       device: torch.device | str | None = None) -> torch.Generator | None:
     """The course's one seeding rule for sampling.
 
     ``seed=n``: a fresh ``torch.Generator`` seeded with ``n`` (the same sample
-    every time); ``generator=g``: draw from ``g`` (successive calls continue
-    its stream); neither: ``None``, i.e. torch's global generator (so
-    ``seed_everything`` makes a whole notebook repeatable). Both: an error.
+    every time), made on ``device`` (default the CPU; pass ``model.device``
+    to draw where a GPU model's logits are); ``generator=g``: draw from ``g``
+    (successive calls continue its stream); neither: ``None``, i.e. torch's
+    global generator (so ``seed_everything`` makes a whole notebook
+    repeatable). Both: an error. Wherever the generator lives,
+    :func:`draw_tokens` draws on its device. Notebook sections:
+    ``00_welcome.ipynb``, "One question, many models", and
+    ``06_gpt2_sampling.ipynb``, "Temperature".
     """
     if seed is not None and generator is not None:
         raise ValueError("pass either seed or generator, not both")
     if seed is not None:
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError(f"seed must be an int, got {seed!r}")
-        return torch.Generator().manual_seed(seed)
+        return torch.Generator(device=torch.device("cpu" if device is None else device)).manual_seed(seed)
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
     return generator
+
+
+def draw_tokens(probs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One token id per row of ``probs`` (``(V,)`` -> ``(1,)``, ``(B, V)`` ->
+    ``(B, 1)``), on ``probs``' device.
+
+    ``torch.multinomial`` needs its generator on the device of the
+    probabilities, so the draw happens where ``generator`` is: a CPU generator
+    (the playground's, ``torch.Generator().manual_seed(s)``) with a model on
+    ``cuda`` moves the ``(B, V)`` probabilities to the CPU for the draw and the
+    ids back, and gives the same ids as a CPU model with the same
+    probabilities. Without a generator torch's global one on ``probs``' device
+    draws. Notebook section: ``06_gpt2_sampling.ipynb``, "Temperature".
+    """
+    if generator is None or generator.device == probs.device:
+        return torch.multinomial(probs, 1, generator=generator)  # (B, 1) or (1,)
+    drawn = torch.multinomial(probs.to(generator.device), 1, generator=generator)  # on the generator's device
+    return drawn.to(probs.device)  # (B, 1) or (1,)
+
+
+def check_eos_token_id(eos_token_id: int | None, vocab_size: int) -> int | None:
+    """``eos_token_id`` if it is ``None`` or a token id ``0 .. vocab_size - 1``
+    (an ``int``, not a bool), else a clear error (``06_gpt2_sampling.ipynb``,
+    "Beam search")."""
+    if eos_token_id is None:
+        return None
+    if isinstance(eos_token_id, bool) or not isinstance(eos_token_id, int):
+        raise TypeError(f"eos_token_id must be an int token id or None, got {eos_token_id!r}")
+    if not 0 <= eos_token_id < vocab_size:
+        raise ValueError(f"eos_token_id {eos_token_id} is outside the vocabulary 0..{vocab_size - 1}")
+    return eos_token_id
 
 
 class Generates:
@@ -178,18 +215,24 @@ class Generates:
 
     def generate(self, context: Sequence[int] | torch.Tensor, max_new_tokens: int, *,
                  temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-                 seed: int | None = None, generator: torch.Generator | None = None) -> list[int]:
+                 seed: int | None = None, generator: torch.Generator | None = None,
+                 eos_token_id: int | None = None) -> list[int]:
         """``context`` followed by ``max_new_tokens`` sampled token ids, as a list.
 
         Each token is drawn from ``softmax(filter_logits(log p, temperature,
         top_k, top_p))``; the defaults sample from the model's distribution
         unchanged. Seeding follows :func:`sampling_generator` (``seed=`` for a
         repeatable sample, ``generator=`` to continue a stream, neither for the
-        global generator).
+        global generator); the seeded generator is a CPU one because
+        ``next_token_probs`` answers on the CPU, so a seed names the same
+        random stream whichever device the model is on. With ``eos_token_id``
+        sampling stops after that token (it is kept), as ``transformers``
+        does, so the list may be shorter.
         """
         ids = check_token_ids(context, self.vocab_size, "context")
         check_count(max_new_tokens, "max_new_tokens")
         check_sampling_args(temperature, top_k, top_p)
+        eos = check_eos_token_id(eos_token_id, self.vocab_size)
         gen = sampling_generator(seed, generator)
         reshape = temperature != 1.0 or top_k is not None or top_p is not None
         with inference(self):
@@ -198,7 +241,9 @@ class Generates:
                 if reshape:
                     scores = filter_logits(scores, temperature, top_k, top_p)  # (V,)
                 probs = torch.softmax(scores, dim=-1)  # (V,), in the model's dtype
-                ids.append(int(torch.multinomial(probs, 1, generator=gen)))
+                ids.append(int(draw_tokens(probs, gen)))
+                if ids[-1] == eos:  # never true without an eos_token_id (eos is None)
+                    break
                 if i + 1 < max_new_tokens:
                     scores, state = self._next_step(ids, state)
         return ids

@@ -9,27 +9,38 @@ penalty", "Beam search" and "The KV cache".
   ``top_p_filter``; defined in :mod:`lm_course.logit_filters`, importable
   from here).
 * :func:`generate` is the whole decoding loop: greedy or sampling, batched,
-  with a seeded ``torch.Generator`` and GPT's KV cache.
-* :func:`beam_search` keeps the ``num_beams`` most probable continuations.
+  with a seeded ``torch.Generator`` and GPT's KV cache; it stops at an
+  end-of-text token when given one.
+* :func:`beam_search` keeps the ``num_beams`` most probable continuations;
+  with an end-of-text token, beams that emit it are finished hypotheses
+  ranked with ``transformers``' length penalty.
 * :func:`generation_timings` times :func:`generate`, token by token (the
   KV-cache benchmark).
 
 The model is the course's :class:`lm_course.gpt.GPT` (or anything with the
-same ``forward(idx, past_key_values=None, use_cache=False)`` returning an
-object with ``.logits`` and ``.past_key_values``, and a
-``config.block_size``).
+same ``forward(idx, past_key_values=None, use_cache=False, logits_to_keep=0)``
+returning an object with ``.logits`` and ``.past_key_values``, and a
+``config.block_size`` and ``config.vocab_size``). A model in bfloat16
+(``model.to(torch.bfloat16)``, fast-decoding step 3 of :mod:`lm_course.gpt`)
+works too: its logits are upcast to float32 before any filter or softmax.
+
+Devices: the prompt is moved to the model's device and every tensor made here
+is made on it; a ``torch.Generator`` may live on another device (the CPU one
+of ``torch.Generator().manual_seed(s)``): the draw then happens on the
+generator's device (:func:`lm_course.interface.draw_tokens`).
 
 Shapes: ``B`` batch, ``T`` tokens so far, ``V`` vocabulary, ``K`` beams.
 """
 
 from __future__ import annotations
 
+import math
 import time
 
 import torch
 import torch.nn as nn
 
-from lm_course.interface import inference
+from lm_course.interface import check_eos_token_id, draw_tokens, inference, sampling_generator
 from lm_course.logit_filters import (apply_repetition_penalty, apply_temperature, check_sampling_args,
                                      filter_logits, top_k_filter, top_p_filter)
 
@@ -58,25 +69,29 @@ def _check_prompt(model: nn.Module, idx: torch.Tensor, max_new_tokens: int, use_
 
 
 def _next_logits(model: nn.Module, idx: torch.Tensor, past, use_cache: bool):
-    """Logits ``(B, V)`` of the token after ``idx`` ``(B, T)``, and the new cache.
+    """Float32 logits ``(B, V)`` of the token after ``idx`` ``(B, T)``, and the new cache.
 
     With the cache only the newest token goes through the model (the keys and
     values of the others are in ``past``). Without it, or once the text is
     longer than ``block_size`` (there are no positions beyond it), the whole
-    context, cropped to its last ``block_size`` tokens, is run again.
+    context, cropped to its last ``block_size`` tokens, is run again. Either
+    way the LM head runs at the last position only (``logits_to_keep=1``,
+    fast-decoding step 2 of :mod:`lm_course.gpt`): the others' logits are
+    never used.
     """
     block_size = model.config.block_size
     if use_cache and past is not None and idx.size(1) <= block_size:
-        out = model(idx[:, -1:], past_key_values=past, use_cache=True)  # one new token, P = T - 1 cached
+        out = model(idx[:, -1:], past_key_values=past, use_cache=True, logits_to_keep=1)  # one new token
     else:
-        out = model(idx[:, -block_size:], use_cache=use_cache)  # the (cropped) context from scratch
-    return out.logits[:, -1, :], out.past_key_values  # (B, V), cache of every layer
+        out = model(idx[:, -block_size:], use_cache=use_cache, logits_to_keep=1)  # the (cropped) context
+    # (B, V); .float() is a no-op for a float32 model and upcasts a bfloat16 one (step 3)
+    return out.logits[:, -1, :].float(), out.past_key_values
 
 
 def generate(model: nn.Module, idx: torch.Tensor, max_new_tokens: int, do_sample: bool = False,
              temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
              repetition_penalty: float = 1.0, use_cache: bool = True,
-             generator: torch.Generator | None = None) -> torch.Tensor:
+             generator: torch.Generator | None = None, eos_token_id: int | None = None) -> torch.Tensor:
     """Continue each prompt row of ``idx`` ``(B, T)`` by ``max_new_tokens`` tokens.
 
     Greedy (``do_sample=False``: the most probable token) or sampling from the
@@ -86,58 +101,155 @@ def generate(model: nn.Module, idx: torch.Tensor, max_new_tokens: int, do_sample
     the newest token and reuses the cached keys and values; without it each
     step reruns the context cropped to ``block_size``. Both give the same
     tokens. Returns ``(B, T + max_new_tokens)``.
+
+    ``eos_token_id`` (GPT-2's ``<|endoftext|>`` is 50256): a row that
+    emits it is finished, the token kept; as in ``transformers``, a finished
+    row is padded with more of it while the others go on, and the loop stops
+    once every row is finished, so the result may be shorter, ``(B, T + n)``
+    with ``n <= max_new_tokens``. ``None`` (the default): no token stops it.
+    A ``generator`` on another device than the model draws on its own device
+    (see :func:`lm_course.interface.draw_tokens`).
+    Notebook sections: ``06_gpt2_sampling.ipynb``, "Greedy decoding and its
+    loops" to "The KV cache".
     """
     check_sampling_args(temperature, top_k, top_p, repetition_penalty)
+    generator = sampling_generator(generator=generator)  # a torch.Generator or None, else a clear error
     idx = _check_prompt(model, idx, max_new_tokens, use_cache)
+    eos = check_eos_token_id(eos_token_id, model.config.vocab_size)
+    running = torch.ones(idx.size(0), 1, dtype=torch.bool, device=idx.device)  # (B, 1): not finished yet
     past = None
     with inference(model):
         for _ in range(max_new_tokens):
             logits, past = _next_logits(model, idx, past, use_cache)  # (B, V)
             logits = filter_logits(logits, temperature, top_k, top_p, repetition_penalty, idx)  # (B, V)
             if do_sample:
-                idx_next = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator)  # (B, 1)
+                idx_next = draw_tokens(torch.softmax(logits, dim=-1), generator)  # (B, 1)
             else:
                 idx_next = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
+            if eos is not None:
+                idx_next = idx_next.masked_fill(~running, eos)  # (B, 1): finished rows get padding
+                running = running & (idx_next != eos)  # (B, 1)
             idx = torch.cat([idx, idx_next], dim=1)  # (B, T + 1)
+            if eos is not None and not bool(running.any()):
+                break  # every row has emitted the end-of-text token
     return idx
 
 
 def beam_search(model: nn.Module, idx: torch.Tensor, max_new_tokens: int, num_beams: int,
-                use_cache: bool = True) -> torch.Tensor:
+                use_cache: bool = True, eos_token_id: int | None = None,
+                length_penalty: float = 1.0) -> torch.Tensor:
     """The most probable continuation of each prompt that beam search finds.
 
     Keeps, at every step, the ``num_beams`` continuations with the highest
     total log-probability ``sum_t ln p(x_t | x_<t)`` among all one-token
     extensions of the current beams; returns the best one, ``(B, T +
-    max_new_tokens)``. ``num_beams=1`` is greedy decoding.
-
-    Length handling: an end-of-text token is treated as an ordinary token
-    (``transformers``' beam search would finish a beam there), so every beam has
-    exactly ``max_new_tokens`` new tokens and their summed log-probabilities
-    compare fairly; no length penalty is needed (``transformers``'
-    ``length_penalty`` only matters when beams stop at different lengths).
+    max_new_tokens)``. ``num_beams=1`` is greedy decoding (:func:`generate`).
     Past ``block_size`` the context is cropped, as in :func:`generate`.
+
+    Without ``eos_token_id`` (the default) every beam has exactly
+    ``max_new_tokens`` new tokens, so their summed log-probabilities compare
+    fairly and ``length_penalty`` changes nothing.
+
+    With ``eos_token_id`` this is ``transformers``' beam search (its defaults,
+    ``early_stopping=False``). At each step the ``2 * num_beams`` best
+    extensions are ranked; an end-of-text extension among the first
+    ``num_beams`` becomes a *finished hypothesis* with the score
+    ``sum of log-probs / n ** length_penalty``, ``n`` its number of new tokens
+    (the end-of-text token included), and the best ``num_beams`` extensions
+    that are not end-of-text go on. Each prompt keeps its ``num_beams`` best
+    hypotheses; it is done once it has ``num_beams`` of them and its best
+    running beam, scored at the current length, cannot beat the worst of them.
+    At ``max_new_tokens`` the running beams that rank among the first
+    ``num_beams`` become hypotheses too, so a prompt whose beams never all
+    finished still gets its best hypothesis. ``length_penalty > 0`` favours
+    longer hypotheses (the score is a negative sum divided by a growing
+    length), ``0`` compares raw sums, ``< 0`` favours shorter ones. The
+    result is each prompt's best hypothesis, padded with the end-of-text id to
+    the longest, ``(B, T + n)`` with ``n <= max_new_tokens``; ``num_beams=1``
+    stops at the end-of-text token like greedy :func:`generate` (as
+    ``transformers`` does). Notebook section: ``06_gpt2_sampling.ipynb``,
+    "Beam search".
     """
     if isinstance(num_beams, bool) or not isinstance(num_beams, int) or num_beams < 1:
         raise ValueError(f"num_beams must be an int >= 1, got {num_beams!r}")
+    if isinstance(length_penalty, bool) or not isinstance(length_penalty, (int, float)) \
+            or not math.isfinite(length_penalty):
+        raise ValueError(f"length_penalty must be a finite number, got {length_penalty!r}")
     idx = _check_prompt(model, idx, max_new_tokens, use_cache)
+    eos = check_eos_token_id(eos_token_id, model.config.vocab_size)
+    if max_new_tokens == 0:
+        return idx  # (B, T): nothing to search
+    if eos is not None and num_beams == 1:
+        return generate(model, idx, max_new_tokens, use_cache=use_cache, eos_token_id=eos)
     B, K = idx.size(0), num_beams
     beams = idx.repeat_interleave(K, dim=0)  # (B*K, T): K copies of each prompt
     scores = torch.full((B, K), float("-inf"), device=idx.device)  # (B, K) total log-probability
     scores[:, 0] = 0.0  # the copies are identical: only the first is live at the start
+    offsets = torch.arange(B, device=idx.device)[:, None] * K  # (B, 1): each prompt's first beam row
+    hypotheses: list[list[tuple[float, torch.Tensor]]] = [[] for _ in range(B)]  # best first, at most K
+    done = [False] * B
     past = None
     with inference(model):
-        for _ in range(max_new_tokens):
+        for step in range(max_new_tokens):
             logits, past = _next_logits(model, beams, past, use_cache)  # (B*K, V)
             logp = torch.log_softmax(logits.float(), dim=-1)  # (B*K, V)
             V = logp.size(-1)
             candidates = (scores.reshape(B * K, 1) + logp).reshape(B, K * V)  # (B, K*V)
-            scores, flat = candidates.topk(K, dim=-1)  # (B, K) best extensions, sorted
-            rows = (torch.arange(B, device=idx.device)[:, None] * K + flat // V).reshape(-1)  # (B*K,) parents
+            if eos is None:
+                scores, flat = candidates.topk(K, dim=-1)  # (B, K) best extensions, sorted
+            else:
+                top, flat2 = candidates.topk(2 * K, dim=-1)  # (B, 2K): K spares for the beams that end
+                ends = flat2 % V == eos  # (B, 2K)
+                last = step == max_new_tokens - 1  # the horizon finishes every beam
+                _collect_hypotheses(hypotheses, done, beams, flat2, ends | last, offsets, V, K,
+                                    top / (step + 1) ** length_penalty)  # scored as hypotheses of step+1 tokens
+                scores, keep = top.masked_fill(ends, float("-inf")).topk(K, dim=-1)  # (B, K) go on
+                flat = flat2.gather(1, keep)  # (B, K)
+            rows = (offsets + flat // V).reshape(-1)  # (B*K,) parents
             beams = torch.cat([beams[rows], (flat % V).reshape(-1, 1)], dim=1)  # (B*K, T + 1)
             if past is not None:  # each beam keeps its parent's keys and values
                 past = tuple((k[rows], v[rows]) for k, v in past)
-    return beams.reshape(B, K, -1)[:, 0]  # (B, T + max_new_tokens): the best beam
+            if eos is not None:
+                best_now = (scores[:, 0] / (step + 1) ** length_penalty).tolist()  # (B,) at the current length
+                for b in range(B):  # done: K hypotheses and none of them beaten by the best beam
+                    done[b] = done[b] or (len(hypotheses[b]) == K and best_now[b] <= hypotheses[b][-1][0])
+                if all(done):
+                    break
+    if eos is None:
+        return beams.reshape(B, K, -1)[:, 0]  # (B, T + max_new_tokens): the best beam
+    best = [h[0][1] for h in hypotheses]  # B of (T + n_b,)
+    out = torch.full((B, max(len(ids) for ids in best)), eos, dtype=torch.long, device=idx.device)  # (B, T + n)
+    for b, ids in enumerate(best):
+        out[b, :len(ids)] = ids
+    return out
+
+
+def _collect_hypotheses(hypotheses: list[list[tuple[float, torch.Tensor]]], done: list[bool],
+                        beams: torch.Tensor, flat: torch.Tensor, finished: torch.Tensor,
+                        offsets: torch.Tensor, V: int, K: int, penalised: torch.Tensor) -> None:
+    """Add this step's finished extensions to each prompt's best ``K`` hypotheses.
+
+    ``flat`` ``(B, 2K)``: the best extensions, best first, as indices into
+    ``K * V`` (beam, token) of ``beams`` ``(B*K, T)``; ``finished``
+    ``(B, 2K)`` marks the ones that end here and ``penalised`` ``(B, 2K)``
+    holds their length-penalised scores. Only
+    the first ``K`` ranks may finish (the rest are spares), and a prompt that
+    is done takes no more (``transformers``' rules).
+    """
+    rank_ok = torch.arange(flat.size(1), device=flat.device) < K  # (2K,)
+    take = (finished & rank_ok).nonzero().tolist()  # [(b, j), ...]
+    if not take:
+        return
+    rows = (offsets + flat // V).tolist()  # (B, 2K) parent rows
+    values = penalised.tolist()  # (B, 2K)
+    for b, j in take:
+        if done[b]:
+            continue
+        ids = torch.cat([beams[rows[b][j]], (flat[b, j] % V).reshape(1)])  # (T + step + 1,)
+        hyps = hypotheses[b]
+        hyps.append((values[b][j], ids))
+        hyps.sort(key=lambda h: h[0], reverse=True)  # stable: an earlier one wins a tie
+        del hyps[K:]
 
 
 # ---- the KV-cache benchmark ------------------------------------------------

@@ -118,6 +118,70 @@ def test_kv_cache_step_by_step_equals_the_full_forward():
     assert out.attentions[0].shape == (2, 4, 7, 12)
 
 
+def test_logits_to_keep_runs_the_head_on_the_last_positions_only():
+    """Fast-decoding step 2: the same numbers as the last rows of the full
+    logits, shape (B, min(n, T), V); 0 keeps every position."""
+    m = _model()
+    x = _ids(2, 9)
+    full = m(x).logits  # (2, 9, V)
+    assert torch.equal(m(x, logits_to_keep=0).logits, full)
+    rows = []
+    hook = m.lm_head.register_forward_hook(lambda mod, args, out: rows.append(args[0].size(1)))
+    try:
+        for n, kept in ((1, 1), (4, 4), (9, 9), (50, 9)):
+            out = m(x, logits_to_keep=n, use_cache=True)
+            assert out.logits.shape == (2, kept, V)
+            assert torch.allclose(out.logits, full[:, -kept:], atol=1e-6)
+            assert out.past_key_values[0][0].shape == (2, 4, 9, 8)  # the cache still holds every position
+    finally:
+        hook.remove()
+    assert rows == [1, 4, 9, 9]  # the head saw only the kept positions
+    past = m(x[:, :5], use_cache=True).past_key_values  # after a cache, too
+    step = m(x[:, 5:], past_key_values=past, logits_to_keep=2).logits
+    assert torch.allclose(step, full[:, -2:], atol=1e-5)
+    for bad, error in ((-1, ValueError), (True, TypeError), (1.0, TypeError), (None, TypeError)):
+        with pytest.raises(error, match="logits_to_keep"):
+            m(x, logits_to_keep=bad)
+
+
+def test_next_token_probs_runs_the_head_on_one_position():
+    m = _model()
+    rows = []
+    hook = m.lm_head.register_forward_hook(lambda mod, args, out: rows.append(tuple(args[0].shape)))
+    try:
+        p = m.next_token_probs([1, 2, 3, 4, 5])
+    finally:
+        hook.remove()
+    assert rows == [(1, 1, 32)]
+    assert torch.allclose(p, torch.softmax(m(torch.tensor([[1, 2, 3, 4, 5]])).logits[0, -1], -1), atol=1e-6)
+
+
+def test_attention_mask_none_for_one_query_and_built_once_per_forward(monkeypatch):
+    """Fast-decoding step 1: a one-token step builds no mask; several new
+    tokens after a cache build one (T, S) mask for all layers."""
+    import lm_course.gpt as gpt
+    from lm_course.attention import causal_mask
+
+    assert gpt.attention_mask(1, 7) is None  # one query sees all 7 keys
+    assert gpt.attention_mask(5, 5) is None  # the fused kernel's is_causal
+    assert torch.equal(gpt.attention_mask(5, 5, fused=False), causal_mask(5, 5))  # chapter 4's attention
+    assert torch.equal(gpt.attention_mask(2, 5), causal_mask(2, 5))
+    m = _model(n_layer=3)
+    x = _ids(1, 8)
+    full = m(x).logits  # (1, 8, V)
+    built = []
+    monkeypatch.setattr(gpt, "causal_mask", lambda *a, **k: built.append(a) or causal_mask(*a, **k))
+    past = m(x[:, :5], use_cache=True).past_key_values
+    assert built == []  # S == T: is_causal, no tensor
+    out = m(x[:, 5:7], past_key_values=past, use_cache=True)
+    assert built == [(2, 7)]  # once, not once per layer
+    assert torch.allclose(out.logits, full[:, 5:7], atol=1e-5)
+    step = m(x[:, 7:], past_key_values=out.past_key_values, output_attentions=True)
+    assert built == [(2, 7)]  # a one-token step: no mask, on both attention paths
+    assert torch.allclose(step.logits[:, 0], full[:, 7], atol=1e-5)
+    assert all(torch.allclose(w.sum(-1), torch.ones(1)) and w.shape == (1, 4, 1, 8) for w in step.attentions)
+
+
 def test_context_longer_than_block_size_is_a_clear_error():
     m = _model()
     with pytest.raises(ValueError, match="block_size"):

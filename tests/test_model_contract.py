@@ -227,7 +227,8 @@ def test_one_generate_signature(model):
     import inspect
 
     params = list(inspect.signature(model.generate).parameters)
-    assert params == ["context", "max_new_tokens", "temperature", "top_k", "top_p", "seed", "generator"]
+    assert params == ["context", "max_new_tokens", "temperature", "top_k", "top_p", "seed", "generator",
+                      "eos_token_id"]
     out = model.generate([1, 2], 7, seed=3)
     assert out[:2] == [1, 2] and len(out) == 9 and all(0 <= t < model.vocab_size for t in out)
     assert model.generate([1, 2], 0) == [1, 2]
@@ -245,6 +246,20 @@ def test_generate_seeding_rule(model):
     first, second = model.generate([1, 2], 10, generator=g), model.generate([1, 2], 10, generator=g)
     assert first == a[:12]  # a generator's stream continues across calls
     assert len(second) == 12
+
+
+def test_generate_stops_at_eos(model):
+    """``eos_token_id``: the same draws, up to and including the first
+    end-of-text token (kept), then nothing more, as in ``transformers``."""
+    a = model.generate([1, 2], 20, seed=5)
+    eos = a[4]  # a token this model does draw, third of the new ones
+    first = a.index(eos, 2)  # its first appearance among the new tokens
+    assert model.generate([1, 2], 20, seed=5, eos_token_id=eos) == a[:first + 1]
+    assert model.generate([1, 2], 0, eos_token_id=eos) == [1, 2]
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        model.generate([1, 2], 3, eos_token_id=model.vocab_size)
+    with pytest.raises(TypeError, match="eos_token_id must be an int"):
+        model.generate([1, 2], 3, eos_token_id=1.0)
 
 
 def test_generate_top_k_1_is_greedy(model):

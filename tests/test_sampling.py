@@ -198,6 +198,61 @@ def test_kv_cache_gives_the_same_tokens(model, kwargs):
     assert torch.equal(with_cache, without)
 
 
+@pytest.mark.parametrize("kwargs", [
+    dict(),
+    dict(do_sample=True, temperature=0.7, top_k=10, top_p=0.9, repetition_penalty=1.3),
+])
+def test_generate_equals_the_plain_loop_over_full_logits(model, kwargs):
+    """The fast-decoding steps (no mask for one query, the head at the last
+    position only) change no token: generate, with and without the cache,
+    gives the ids of the plain loop that runs the whole cropped context and
+    the head at every position each step (what generate did before them),
+    greedy and seeded sampling, past block_size too."""
+    from lm_course.interface import draw_tokens
+
+    idx = torch.randint(0, 40, (2, 4), generator=torch.Generator().manual_seed(5))
+    gen = torch.Generator().manual_seed(11)
+    ids = idx.clone()
+    with torch.no_grad():
+        for _ in range(25):
+            logits = model(ids[:, -model.config.block_size:]).logits[:, -1]  # (B, V): all positions' head
+            logits = filter_logits(logits, kwargs.get("temperature", 1.0), kwargs.get("top_k"), kwargs.get("top_p"),
+                                   kwargs.get("repetition_penalty", 1.0), ids)
+            nxt = draw_tokens(torch.softmax(logits, -1), gen) if kwargs.get("do_sample") \
+                else logits.argmax(-1, keepdim=True)
+            ids = torch.cat([ids, nxt], 1)  # (B, T + 1)
+    for use_cache in (True, False):
+        out = generate(model, idx, 25, use_cache=use_cache, generator=torch.Generator().manual_seed(11), **kwargs)
+        assert torch.equal(out, ids), use_cache
+
+
+def test_bfloat16_decoding(model):
+    """Fast-decoding step 3: model.to(torch.bfloat16) runs end to end, the
+    decoders see float32 logits, and its greedy tokens agree with float32's
+    (teacher-forced: given float32's text, bfloat16 picks the same next token
+    at all 112 steps here, measured, and free-running greedy text is
+    identical; asserted: >= 90% and the first token)."""
+    import copy
+
+    from lm_course.sampling import _next_logits
+
+    half = copy.deepcopy(model).to(torch.bfloat16)
+    idx = torch.randint(0, 40, (8, 3), generator=torch.Generator().manual_seed(4))  # (8, 3)
+    logits, past = _next_logits(half, idx, None, True)
+    assert logits.dtype == torch.float32 and logits.shape == (8, 40) and past[0][0].dtype == torch.bfloat16
+    sampled = generate(half, idx, 20, do_sample=True, top_p=0.9, generator=torch.Generator().manual_seed(0))
+    assert sampled.shape == (8, 23) and sampled.dtype == torch.long
+    assert beam_search(half, idx[:2], 5, 3).shape == (2, 8)
+    assert half.next_token_probs([1, 2]).dtype == torch.float32
+    N = 14  # prompt + N - 1 = 16 = block_size: the cached path throughout
+    greedy = generate(model, idx, N)  # (8, 3 + N), float32
+    assert torch.equal(generate(half, idx, N, use_cache=False)[:, :4], greedy[:, :4])  # the first new token
+    with torch.no_grad():
+        forced = half(greedy[:, :-1], logits_to_keep=N).logits.float().argmax(-1)  # (8, N): bf16's pick each step
+    agreement = (forced == greedy[:, 3:]).float().mean().item()
+    assert agreement >= 0.9, agreement
+
+
 def test_batch_rows_are_independent(model):
     idx = torch.tensor([[1, 2, 3], [7, 8, 9]])
     both = generate(model, idx, 12)
@@ -294,6 +349,69 @@ def test_beam_search_bad_input(model):
         beam_search(model, torch.tensor([[1]]), 3, 0)
     with pytest.raises(ValueError, match="max_new_tokens"):
         beam_search(model, torch.tensor([[1]]), -2, 2)
+
+
+# ---- devices -----------------------------------------------------------
+# No GPU here: what a CPU can check is that generators are made where asked
+# and that a draw happens on the generator's device, its ids coming back to
+# the model's (a CUDA model with the playground's CPU generator).
+
+def test_sampling_generator_on_the_models_device(model, monkeypatch):
+    from lm_course.interface import sampling_generator
+
+    g = sampling_generator(5, device=model.device)
+    assert g.device.type == model.device.type == "cpu"
+    assert torch.equal(torch.rand(4, generator=g), torch.rand(4, generator=torch.Generator().manual_seed(5)))
+    assert sampling_generator(5).device == torch.device("cpu")  # the default: the CPU
+
+    class FakeGenerator:  # this torch cannot make a CUDA generator; record what is asked for
+        def __init__(self, device="cpu"):
+            self.device = torch.device(device)
+
+        def manual_seed(self, seed):
+            self.seed = seed
+            return self
+
+    monkeypatch.setattr(torch, "Generator", FakeGenerator)
+    monkeypatch.setattr(GPT, "device", property(lambda self: torch.device("cuda", 0)))
+    g = sampling_generator(7, device=model.device)
+    assert isinstance(g, FakeGenerator) and g.device == torch.device("cuda", 0) and g.seed == 7
+
+
+def test_draw_tokens_draws_where_the_generator_is(monkeypatch):
+    from lm_course.interface import draw_tokens
+
+    probs = torch.softmax(torch.randn(3, 10, generator=torch.Generator().manual_seed(0)) * 3, -1)  # (B, V)
+    same = draw_tokens(probs, torch.Generator().manual_seed(1))  # (B, 1)
+    assert torch.equal(same, torch.multinomial(probs, 1, generator=torch.Generator().manual_seed(1)))
+    assert draw_tokens(probs[0], torch.Generator().manual_seed(1)).shape == (1,)
+
+    class Elsewhere:  # a generator on another device than the probabilities
+        device = torch.device("meta")
+
+    seen = []
+
+    def spy(p, n, generator=None):
+        seen.append((p.device, p.shape, generator))
+        return torch.zeros(p.shape[:-1] + (n,), dtype=torch.long)  # stands for ids drawn there
+
+    monkeypatch.setattr(torch, "multinomial", spy)
+    out = draw_tokens(probs, Elsewhere())
+    assert seen[0][0] == torch.device("meta") and seen[0][1] == (3, 10) and isinstance(seen[0][2], Elsewhere)
+    assert out.device == probs.device and out.shape == (3, 1)  # the ids come back to the model's device
+
+
+def test_gpt_forward_names_a_device_mismatch(model, monkeypatch):
+    """A prompt left on the CPU for a model on cuda (the playground's chart
+    calls the model directly) gets an error that says what to do."""
+    monkeypatch.setattr(GPT, "device", property(lambda self: torch.device("cuda", 0)))
+    with pytest.raises(ValueError, match=r"idx is on cpu but the model is on cuda:0; .*idx.to\(model.device\)"):
+        model(torch.tensor([[1, 2]]))
+
+
+def test_generate_checks_the_generator(model):
+    with pytest.raises(TypeError, match="generator must be a torch.Generator"):
+        generate(model, torch.tensor([[1, 2]]), 3, do_sample=True, generator=7)
 
 
 # ---- timings -----------------------------------------------------------
