@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8888
 PYTEST_ARGS ?=
 
-.PHONY: install lab test test-unit test-notebooks bench notebooks badges clean
+.PHONY: install lab test test-unit test-notebooks bench notebooks badges slides classroom clean
 
 $(STAMP): requirements-lock.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,8 +48,23 @@ notebooks: install
 badges: install
 	$(PY) tools/badges.py
 
+# Every benchmark (bench/run.py; about 20 minutes on an idle 2-core machine), written to
+# bench/RESULTS.md. Its extra packages are installed here only, not by `make install`.
+# Pass options with BENCH_ARGS, e.g. make bench BENCH_ARGS="--only generation" (or "--quick").
 bench: install
-	$(PY) bench/run.py
+	$(PY) -m pip install -r requirements-bench.txt
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+# Every chapter as an offline reveal.js deck in build/slides/ (open any *.slides.html;
+# reveal.js and MathJax are copied beside them, nothing is fetched). In JupyterLab,
+# RISE shows the same slides live: open a chapter and press Alt+R.
+slides: install
+	$(PY) -m lm_course slides --export build/slides
+
+# Prepare and check this machine for a class: versions, GPT-2 cached (when the hub
+# can be reached), the decks built, chapter 0's first cells run; prints READY or NOT READY.
+classroom: install
+	$(PY) -m lm_course classroom
 
 clean:
 	rm -rf $(VENV) data/cache .pytest_cache
