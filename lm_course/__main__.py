@@ -7,6 +7,9 @@ Commands:
     make-reference {gpt,gpt-small,mlp,lstm}
                 re-make a shipped model in data/ from its recipe (an hour or
                 more each; the file records how it was made and its scores)
+    slides      check (--check) or write (--write) the notebooks' slide
+                metadata, or export offline HTML decks (--export DIR)
+    classroom   prepare and check this machine for a class (ready / not ready)
 """
 
 from __future__ import annotations
@@ -15,17 +18,16 @@ import argparse
 import sys
 from pathlib import Path
 
+from lm_course.data import SPLITS, load_shakespeare
+from lm_course.env import environment_report
+
 
 def _info(args: argparse.Namespace) -> int:
-    from lm_course.env import environment_report
-
     environment_report()
     return 0
 
 
 def _corpus(args: argparse.Namespace) -> int:
-    from lm_course.data import SPLITS, load_shakespeare
-
     for split in SPLITS:
         text = load_shakespeare(split)
         print(f"{split:>5}: {len(text):>9,} characters, sha256 verified")
@@ -64,6 +66,32 @@ def _make_reference(args: argparse.Namespace) -> int:
     return 0
 
 
+def _slides(args: argparse.Namespace) -> int:
+    import nbformat
+
+    from lm_course import slides
+
+    notebooks = args.notebooks or sorted((Path(__file__).resolve().parent.parent / "notebooks")
+                                         .glob("[0-9][0-9]_*.ipynb"))
+    if args.write:
+        for path in notebooks:
+            print(f"{path.name}: {'updated' if slides.write_slide_metadata(path) else 'unchanged'}")
+    if args.export is not None:
+        for deck in slides.export_decks(notebooks, args.export):
+            print(f"wrote {deck}")
+    problems = {p.name: slides.check_slides(nbformat.read(p, as_version=4)) for p in notebooks}
+    for name, found in problems.items():
+        for problem in found:
+            print(f"{name}: {problem}", file=sys.stderr)
+    return 1 if any(problems.values()) else 0
+
+
+def _classroom(args: argparse.Namespace) -> int:
+    from lm_course.classroom import main as classroom
+
+    return classroom(download=not args.no_download)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lm_course", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -77,6 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
     make.add_argument("kind", choices=["gpt", "gpt-small", "mlp", "lstm"])
     make.add_argument("--out", type=Path, default=None, help="where to write it (default: the repository's data/)")
     make.set_defaults(func=_make_reference)
+    slides = sub.add_parser("slides", help="the notebooks' slide metadata and offline decks")
+    slides.add_argument("notebooks", nargs="*", type=Path, help="default: every chapter")
+    slides.add_argument("--write", action="store_true", help="(re)write the slide metadata by the rules")
+    slides.add_argument("--export", type=Path, default=None, metavar="DIR", help="write offline HTML decks to DIR")
+    slides.set_defaults(func=_slides)
+    classroom = sub.add_parser("classroom", help="prepare and check this machine for a class")
+    classroom.add_argument("--no-download", action="store_true", help="do not try to cache GPT-2's weights")
+    classroom.set_defaults(func=_classroom)
     return parser
 
 

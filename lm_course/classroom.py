@@ -1,0 +1,138 @@
+"""Is this machine ready for a class? ``python -m lm_course classroom``
+(``make classroom``) prepares and checks it, and prints a short report.
+
+It (1) lists the versions a class depends on (Python, torch, JupyterLab, the
+widget and slide extensions); (2) caches GPT-2's weights when the Hugging
+Face hub can be reached, and says plainly when it cannot (the course then
+runs on its own reference models: nothing else needs the network); (3)
+builds the offline slide decks (:func:`lm_course.slides.export_decks`); (4)
+runs the first cells of ``00_welcome.ipynb`` in a headless kernel, up to the
+end of "Check your setup"; (5) compares the memory available with what one
+chapter's kernel needs. The teacher's guide (``docs/teaching.md``) says when
+to run it: the day before, on the projector machine and on a student laptop.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Check", "run_checks", "main", "KERNEL_MEMORY_MB"]
+
+ROOT = Path(__file__).resolve().parent.parent
+KERNEL_MEMORY_MB = 1536  # the design's budget for one chapter's kernel; every chapter's peak is under it
+_VERSIONS = ("torch", "jupyterlab", "ipywidgets", "jupyterlab_widgets", "jupyterlab-rise", "bertviz",
+             "transformers")
+
+
+@dataclass
+class Check:
+    """One line of the report: ``ok`` False means the class cannot go ahead as planned."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+def _versions() -> Check:
+    found = {"python": platform.python_version()}
+    for name in _VERSIONS:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = "missing"
+    missing = [k for k, v in found.items() if v == "missing"]
+    detail = ", ".join(f"{k} {v}" for k, v in found.items())
+    return Check("packages", not missing, detail + (f" (install with `make install`: {missing} missing)"
+                                                    if missing else ""))
+
+
+def _gpt2(download: bool) -> Check:
+    from huggingface_hub import try_to_load_from_cache
+
+    from lm_course import hub
+
+    cached = isinstance(try_to_load_from_cache("gpt2", "model.safetensors"), str)
+    if not cached and download and not hub.is_offline() and hub.hub_reachable():
+        from lm_course.gpt2_weights import GPT2WeightsUnavailable, download as fetch
+
+        try:
+            fetch("gpt2")
+            cached = True
+        except GPT2WeightsUnavailable:
+            pass
+    if cached:
+        return Check("GPT-2 weights", True, "cached: chapters 6 and 7 use GPT-2 124M")
+    return Check("GPT-2 weights", True,
+                 "not cached and the Hugging Face hub cannot be reached: chapters 6 and 7 use the course's "
+                 "reference GPT instead (everything else runs as usual; GPT-2's tokenizer ships with the course)")
+
+
+def _decks(out: Path) -> Check:
+    from lm_course.slides import export_decks
+
+    decks = export_decks(sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")), out)
+    return Check("slide decks", bool(decks), f"{len(decks)} offline decks in {out} (open index: any *.slides.html)")
+
+
+def _welcome(timeout: int = 300) -> Check:
+    """Run 00_welcome.ipynb's cells up to the end of its "Check your setup" section."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = ROOT / "notebooks" / "00_welcome.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    headings = [i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.startswith("## ")]
+    setup = next((i for i in headings if "setup" in nb.cells[i].source.splitlines()[0].lower()), None)
+    if setup is None:
+        return Check("chapter 0", False, "no 'Check your setup' section found in 00_welcome.ipynb")
+    end = next((i for i in headings if i > setup), len(nb.cells))
+    nb.cells = [c for c in nb.cells[:end] if "colab-setup" not in c.metadata.get("tags", [])]
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    start = time.perf_counter()
+    try:
+        client.execute()
+    except Exception as err:  # a cell error, a missing kernel: the report says which
+        return Check("chapter 0", False, f"its first cells failed: {type(err).__name__}: {str(err)[:200]}")
+    code = sum(c.cell_type == "code" for c in nb.cells)
+    return Check("chapter 0", True, f"its first {code} code cells ran in {time.perf_counter() - start:.0f} s")
+
+
+def _memory() -> Check:
+    try:
+        info = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
+        available = int(info["MemAvailable"].split()[0]) / 1024
+    except (OSError, KeyError, ValueError):
+        return Check("memory", True, "unknown (no /proc/meminfo); one chapter needs up to "
+                                     f"{KERNEL_MEMORY_MB:,} MB")
+    return Check("memory", available >= KERNEL_MEMORY_MB,
+                 f"{available:,.0f} MB available; one chapter's kernel needs up to {KERNEL_MEMORY_MB:,} MB"
+                 + ("" if available >= KERNEL_MEMORY_MB else ": close other programs, run one chapter at a time"))
+
+
+def run_checks(download: bool = True, decks: Path | None = ROOT / "build" / "slides",
+               run_welcome: bool = True) -> list[Check]:
+    """Every check of the module docstring, in order (``decks=None`` or
+    ``run_welcome=False`` skips those steps)."""
+    checks = [_versions(), _gpt2(download)]
+    if decks is not None:
+        checks.append(_decks(decks))
+    if run_welcome:
+        checks.append(_welcome())
+    checks.append(_memory())
+    return checks
+
+
+def main(download: bool = True) -> int:
+    """Print the report; 0 when the machine is ready, 1 when it is not."""
+    checks = run_checks(download)
+    width = max(len(c.name) for c in checks)
+    for c in checks:
+        print(f"{'ok ' if c.ok else 'NO '} {c.name:<{width}}  {c.detail}")
+    ready = all(c.ok for c in checks)
+    print("READY for class" if ready else "NOT READY: fix the lines marked NO")
+    return 0 if ready else 1
