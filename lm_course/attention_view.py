@@ -11,7 +11,8 @@ machines) it shows an empty box. :func:`head_view` and :func:`model_view` call
 bertviz, then inline the libraries vendored in ``lm_course/vendor/`` (see its
 README for versions and licences) and drop every CDN reference: the result is
 one self-contained HTML fragment that works in JupyterLab, VS Code and Colab,
-or as a standalone page (:func:`save_html`).
+or as a standalone page (:func:`save_html`). The fragment sits in a box that
+scrolls (:func:`framed`), since bertviz draws at a fixed size.
 
 Accepted attention formats (the course's own models and bertviz's):
 
@@ -38,8 +39,8 @@ import torch
 
 from lm_course.tokenizers.visible import visible
 
-__all__ = ["head_view", "model_view", "save_html", "offline_html", "stack_attention", "visible_tokens",
-           "VENDOR_DIR", "VENDORED_SCRIPTS"]
+__all__ = ["head_view", "model_view", "save_html", "offline_html", "framed", "stack_attention", "visible_tokens",
+           "VENDOR_DIR", "VENDORED_SCRIPTS", "FRAME_STYLE"]
 
 VENDOR_DIR = Path(__file__).with_name("vendor")
 
@@ -50,6 +51,11 @@ _D3_MODULES = ("d3-array", "d3-collection", "d3-color", "d3-format", "d3-interpo
 VENDORED_SCRIPTS: tuple[Path, ...] = tuple(VENDOR_DIR / m / f"{m}.min.js" for m in _D3_MODULES) + (
     VENDOR_DIR / "jquery" / "jquery.slim.min.js",
 )
+
+# The box a view is drawn in. bertviz draws at a fixed size (the model view is
+# 970 px wide, and about 3,500 px tall for chapter 6's GPT): the box scrolls in
+# both directions instead of cutting the view off at the notebook's edge.
+FRAME_STYLE = "overflow:auto;max-width:100%;max-height:80vh"
 
 _PLACEHOLDER = ("(attention view: it is drawn by JavaScript when the cell runs; if this text stays, "
                 "re-run the cell or trust the notebook)")
@@ -222,7 +228,15 @@ def _render(kind: str, bertviz_kwargs: dict[str, Any]):
 
     view = {"head": bv_head_view, "model": bv_model_view}[kind]
     raw = view(**bertviz_kwargs, html_action="return")
-    return HTML(offline_html(raw.data))
+    return HTML(framed(offline_html(raw.data), kind))
+
+
+def framed(fragment: str, kind: str = "view") -> str:
+    """``fragment`` inside a box that scrolls when the view is larger than
+    the notebook (:data:`FRAME_STYLE`), classed ``lm-course-attention-view``
+    and ``lm-course-{kind}-view`` so a page (or a browser test) can find it."""
+    return (f'<div class="lm-course-attention-view lm-course-{html_lib.escape(kind)}-view" '
+            f'style="{FRAME_STYLE}">\n{fragment}\n</div>')
 
 
 def head_view(attention: Any, tokens: Sequence[str] | str, key_tokens: Sequence[str] | str | None = None, *,

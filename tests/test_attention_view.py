@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from lm_course.attention_view import (VENDOR_DIR, VENDORED_SCRIPTS, head_view, model_view, offline_html,
-                                      save_html, stack_attention, visible_tokens)
+from lm_course.attention_view import (FRAME_STYLE, VENDOR_DIR, VENDORED_SCRIPTS, framed, head_view, model_view,
+                                      offline_html, save_html, stack_attention, visible_tokens)
 
 # XML namespace names that d3 passes to document.createElementNS: identifiers
 # that a browser never fetches.
@@ -124,6 +124,42 @@ def test_views_inline_every_vendored_library_and_no_loader():
     parser.feed(html)
     assert [t for t, _ in parser.tags if t == "script"] == ["script"]  # one inline script, no loader
     assert html.count("</script") == 1
+
+
+# ------------------------------------------------------------------ the frame
+
+class _Depth(HTMLParser):
+    """The outermost element and whether it stays open until the end."""
+
+    def __init__(self):
+        super().__init__()
+        self.depth, self.first, self.closed_early = 0, None, False
+
+    def handle_starttag(self, tag, attrs):
+        if self.depth == 0 and self.first is not None:
+            self.closed_early = True  # a second top-level element: the first one closed before the end
+        if self.first is None:
+            self.first = (tag, dict(attrs))
+        if tag not in ("meta", "br", "img", "input", "link", "hr"):
+            self.depth += 1
+
+    def handle_endtag(self, tag):
+        self.depth -= 1
+
+
+@pytest.mark.parametrize("view, kind", [(head_view, "head"), (model_view, "model")])
+def test_views_sit_in_a_box_that_scrolls(view, kind):
+    html = view(_layers(L=3, H=4, T=12), list("abcdefghijkl")).data
+    parser = _Depth()
+    parser.feed(html)
+    tag, attrs = parser.first
+    assert tag == "div" and f"lm-course-{kind}-view" in attrs["class"].split()
+    assert attrs["style"] == FRAME_STYLE
+    style = dict(part.split(":") for part in FRAME_STYLE.split(";"))
+    assert style["overflow"] == "auto" and style["max-width"] == "100%" and style["max-height"].endswith("vh")
+    assert not parser.closed_early and parser.depth == 0  # the box holds the whole view, script included
+    assert html.rstrip().endswith("</div>") and html.index("<script") > html.index(FRAME_STYLE)
+    assert framed("<p>x</p>", kind).count(FRAME_STYLE) == 1
 
 
 # ------------------------------------------------------------------ the data

@@ -9,6 +9,7 @@ from lm_course.gpt import GPT, GPTConfig
 from lm_course.sampling import generate
 from lm_course.tokenizers import CharTokenizer
 from lm_course.widgets import sampling_playground
+from lm_course.widgets.playground import CONTROL_WIDTH, DESCRIPTION_WIDTH
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +109,63 @@ def test_figure_draws(setup):
     fig = pg.figure(pg.next_token_view())
     ax = fig.axes[0]
     assert len(ax.patches) == 4 and "Next token" in ax.get_title()
+
+
+def test_the_info_line_reads_right_for_greedy_and_for_one_token_left(setup):
+    model, tok = setup
+    pg = sampling_playground(model, tok, prompt="abc")
+    assert "sampling picks among 10 of the 10 tokens" in pg.info.value
+    pg.top_k.value = 1
+    assert "the filters leave 1 of the 10 tokens, so sampling always picks it" in pg.info.value
+    pg.top_k.value = 0
+    pg.mode.value = "greedy"
+    assert "greedy decoding takes the most probable of the 10 tokens" in pg.info.value
+    assert "of 1 of" not in pg.info.value and "top one of" not in pg.info.value
+
+
+def test_a_message_replaces_the_chart(setup):
+    model, tok = setup
+    pg = sampling_playground(model, tok, prompt="abc")
+    assert len(pg.chart.outputs) == 1 and "image/png" in pg.chart.outputs[0]["data"]
+    pg.prompt.value = "abZ"
+    assert pg.chart.outputs == () and "⚠" in pg.info.value  # no chart of "abc" beside the message
+    pg.prompt.value = "ab"
+    assert len(pg.chart.outputs) == 1
+
+
+def _px(width: str) -> int:
+    assert width.endswith("px"), width
+    return int(width[:-2])
+
+
+def test_sliders_keep_room_for_their_description_and_readout(setup):
+    model, tok = setup
+    pg = sampling_playground(model, tok, prompt="abc")
+    sliders = (pg.temperature, pg.top_k, pg.top_p, pg.repetition_penalty, pg.max_new_tokens)
+    for s in sliders:
+        # a fixed width that flexbox cannot shrink (the readouts were clipped when it did)
+        assert s.layout.width == s.layout.min_width == CONTROL_WIDTH
+        assert s.style.description_width == DESCRIPTION_WIDTH
+        assert 7.5 * len(s.description) <= _px(DESCRIPTION_WIDTH)  # ~7.5 px a character at 13 px
+        # a readout format that shows every value whole, in at most 4 characters (0.95, 2.50, 500)
+        assert s.readout_format == (".2f" if isinstance(s.value, float) else "d")
+        assert max(len(format(v, s.readout_format)) for v in (s.min, s.max, s.step)) <= 4
+        assert _px(CONTROL_WIDTH) - _px(DESCRIPTION_WIDTH) >= 200  # room for the track and the readout
+    assert format(0.95, pg.top_p.readout_format) == "0.95"
+    assert format(pg.top_k.value, pg.top_k.readout_format) == "0"
+    row = pg.widget.children[1]
+    assert "wrap" in row.layout.flex_flow  # a narrow window puts the chart under the controls
+    assert row.children[0].layout.min_width == CONTROL_WIDTH
+
+
+def test_summary_is_the_text_fallback(setup):
+    model, tok = setup
+    pg = sampling_playground(model, tok, prompt="ab\nc", max_new_tokens=5)
+    text = pg.summary()
+    assert "ab↵c" in text and "temperature 1.00" in text and "top next tokens:" in text
+    label, p = pg.next_token_view().tokens[0][1:]
+    assert f"{label} {p:.3f}" in text
+    pg.generate()
+    assert f"last generated: {pg.last_text}" in pg.summary()
+    pg.prompt.value = "Z"
+    assert "'Z'" in pg.summary()

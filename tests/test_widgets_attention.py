@@ -39,6 +39,51 @@ def test_explorer_shows_a_message_for_text_it_cannot_read(model):
     assert not ex.last_view.ok
 
 
+def test_maps_are_captioned_with_their_layer_and_head(model):
+    ex = attention_explorer(model, text="abcdefgh")
+    ex.layer.value = 1
+    fig = ex.figure(ex.last_view)  # every head of layer 1: a grid
+    titles = [ax.get_title() for ax in fig.axes if ax.get_images()]
+    assert titles == ["layer 1, head 0", "layer 1, head 1"]
+    assert "layer 1" in fig._suptitle.get_text()
+    ex.head.value = 1
+    maps = [ax for ax in ex.figure(ex.last_view).axes if ax.get_images()]
+    assert len(maps) == 1 and maps[0].get_title() == "Attention in layer 1, head 1"
+    torch.testing.assert_close(torch.tensor(maps[0].get_images()[0].get_array()), ex.last_view.weights)
+    ex.head.value = "mean"
+    assert "layer 1, mean of heads" in [ax for ax in ex.figure(ex.last_view).axes if ax.get_images()][0].get_title()
+
+
+def test_every_head_is_a_selection_the_dropdown_can_show(model):
+    ex = attention_explorer(model, text="abcdefgh")
+    # a Dropdown whose value is None has no selection (the browser draws an empty box)
+    assert ex.head.value is not None and ex.head.index == 0 and ex.head.label == "every head"
+    assert ex.last_view.head is None and ex.last_view.weights.shape == (2, 8, 8)
+    ex.head.value = 0
+    ex.head.index = 0  # and back, as the reader picks it again
+    assert ex.last_view.head is None and ex.last_view.weights.shape == (2, 8, 8)
+
+
+def test_a_message_replaces_the_map_of_the_previous_text(model):
+    ex = attention_explorer(model, text="abcdefgh")
+    assert len(ex.output.outputs) == 1 and "image/png" in ex.output.outputs[0]["data"]
+    ex.text.value = "abcdefg!"
+    assert ex.output.outputs == () and "⚠" in ex.info.value
+    ex.text.value = "hgfedcba"
+    assert len(ex.output.outputs) == 1
+    assert "hgfedcba" in ex.summary() and "head 1:" in ex.summary()
+    ex.head.value = 0
+    first = ex.summary().splitlines()[-1]  # head 0: each query and the key it attends to most
+    weights = ex.last_view.weights  # (T, S)
+    assert first.startswith("head 0: h→") and f"{float(weights[0].max()):.2f}" in first.split(",")[0]
+
+
+def test_query_explorer_draws_and_summarises():
+    ex = query_explorer()
+    assert len(ex.output.outputs) == 1 and "image/png" in ex.output.outputs[0]["data"]
+    assert "cat 0.465" in ex.summary() and "3.38 legs" in ex.summary()
+
+
 def test_explorer_on_precomputed_weights():
     layers = [torch.softmax(torch.randn(1, 3, 4, 4), -1) for _ in range(2)]
     ex = attention_explorer(attentions=layers, tokens=list("abcd"))

@@ -94,6 +94,31 @@ def test_unknown_characters_show_a_message(models, tok):
     assert ex.last_view.ok
 
 
+def _pngs(output):
+    return [o for o in output.outputs if o["output_type"] == "display_data" and "image/png" in o["data"]]
+
+
+def test_a_message_replaces_the_chart_of_the_previous_text(models, tok):
+    ex = next_token_explorer(models, tok, context="the c")
+    assert len(_pngs(ex.output)) == 1 and len(ex.output.outputs) == 1  # one chart, nothing else
+    before = ex.output.outputs
+    ex.text.value = "the ZEBRA"
+    assert ex.output.outputs == ()  # the chart titled with "the c" is gone, only the message is left
+    assert "⚠" in ex.info.value
+    ex.text.value = "the m"
+    assert len(_pngs(ex.output)) == 1 and ex.output.outputs != before  # a new chart, for the new text
+
+
+def test_summary_is_the_text_fallback(models, tok):
+    ex = next_token_explorer(models, tok, context="the c", top_k=3)
+    text = ex.summary()
+    assert "3-gram KN" in text and "the␣c" in text
+    label, p = ex.last_view.tokens[0][1:]
+    assert f"{label} {p:.3f}" in text and "bits" in text
+    ex.text.value = "ZZ"
+    assert "'Z'" in ex.summary() and "bits" not in ex.summary()
+
+
 def test_typed_text_is_never_evaluated(models, tok):
     ex = next_token_explorer(models, tok)
     ex.text.value = "__import__('os').system('false')"

@@ -71,12 +71,10 @@ def readme_with_links(readme: str, repo: str) -> str:
 
 
 def badge_markdown(notebook: Path, repo: str) -> str:
-    """Markdown for the Colab and Binder badges of ``notebook``."""
+    """Markdown for the Colab and Binder links of ``notebook``: plain links,
+    no badge images, so an offline notebook loads nothing from outside hosts."""
     colab, binder = launch_urls(notebook, repo)
-    return (
-        f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab}) "
-        f"[![Binder](https://mybinder.org/badge_logo.svg)]({binder})"
-    )
+    return f"[Open in Colab]({colab}) · [Launch on Binder]({binder})"
 
 
 def colab_setup_code(repo: str) -> str:

@@ -25,6 +25,9 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from progress_text import finalize  # noqa: E402  (a sibling script of tools/)
+
 
 def execute(path: Path, timeout: int = 600) -> float:
     nb = nbformat.read(path, as_version=4)
@@ -33,6 +36,7 @@ def execute(path: Path, timeout: int = 600) -> float:
     start = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - start
+    finalize(nb)  # saved tqdm bars read their final line, not "0/N"
     nbformat.write(nb, path)
     return seconds
 

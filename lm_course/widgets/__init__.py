@@ -12,6 +12,8 @@ from lm_course._lazy import lazy_exports
 _WHERE = {
     # chapter 1, reused by chapters 2, 3, 5, 6: type a context, see the next tokens
     "next_token_explorer": "lm_course.widgets.explorer",
+    # chapter 2: type a text, see its BPE tokens and merge steps, drag the vocabulary size
+    "bpe_explorer": "lm_course.widgets.bpe",
     # chapter 4: explore attention heads and layers
     "attention_explorer": "lm_course.widgets.attention",
     "query_explorer": "lm_course.widgets.attention",

@@ -30,12 +30,16 @@ from typing import Any
 import torch
 
 from lm_course.interface import inference
+from lm_course.widgets._common import display_widget, error_html, shorten, show_figure
 
 __all__ = ["AttentionExplorer", "AttentionExplorerView", "attention_explorer",
            "QueryExplorer", "QueryView", "query_explorer", "DEFAULT_LOOKUP", "DEFAULT_VALUES",
            "DEFAULT_VALUE_NAMES"]
 
 _MEAN = "mean"
+# The head dropdown's value for "every head". Not None: a Dropdown whose value
+# is None has no selection, and the browser shows an empty box.
+_EVERY = "every"
 
 
 @dataclass
@@ -47,6 +51,7 @@ class AttentionExplorerView:
     layer: int = 0
     head: int | str | None = None  # an index, "mean" or None (every head)
     weights: torch.Tensor | None = None  # (T, S) for one head/mean, (H, T, S) for every head
+    layers: torch.Tensor | None = field(default=None, repr=False)  # (L, H, T, S): every layer's maps
     message: str = ""  # why there is no map, else ""
 
     @property
@@ -99,8 +104,8 @@ class AttentionExplorer:
         self.layer = widgets.IntSlider(value=0, min=0, max=max(n_layers - 1, 0), description="layer",
                                        disabled=n_layers == 1, continuous_update=False)
         self.head = widgets.Dropdown(
-            options=[("every head", None), ("mean of heads", _MEAN)] + [(f"head {h}", h) for h in range(n_heads)],
-            value=None if n_heads > 1 else 0, description="head")
+            options=[("every head", _EVERY), ("mean of heads", _MEAN)] + [(f"head {h}", h) for h in range(n_heads)],
+            value=_EVERY if n_heads > 1 else 0, description="head")
         self.info = widgets.HTML()
         self.output = widgets.Output()
         controls = [c for c in (self.text,) if c is not None] + [widgets.HBox([self.layer, self.head])]
@@ -145,13 +150,14 @@ class AttentionExplorer:
     def view(self) -> AttentionExplorerView:
         """What the widget shows now (computed, not drawn; what tests check)."""
         text = "" if self.text is None else self.text.value
-        view = AttentionExplorerView(text, layer=self.layer.value, head=self.head.value)
+        head = None if self.head.value == _EVERY else self.head.value
+        view = AttentionExplorerView(text, layer=self.layer.value, head=head)
         try:
             stacked, tokens = self._fixed if self._fixed is not None else self._attentions(text)
         except (ValueError, TypeError) as err:  # unknown character, too long, a model's refusal
             view.message = f"Cannot show this text: {err}"
             return view
-        view.tokens = tokens
+        view.tokens, view.layers = tokens, stacked
         if not 0 <= view.layer < stacked.size(0):
             view.message = f"layer {view.layer} does not exist (the model has {stacked.size(0)})"
             return view
@@ -165,36 +171,63 @@ class AttentionExplorer:
         return view
 
     # -------------------------------------------------------------- the drawing
-    def refresh(self) -> AttentionExplorerView:
-        """Recompute and redraw; returns the view."""
+    @staticmethod
+    def _head_name(head: int | str | None) -> str:
+        return "every head" if head is None else "mean of heads" if head == _MEAN else f"head {head}"
+
+    def figure(self, view: AttentionExplorerView):
+        """The heatmap(s) of ``view`` as a closed matplotlib figure; every map
+        is captioned with its layer and head."""
         import matplotlib.pyplot as plt
-        from IPython.display import display
 
         from lm_course.viz.attention import plot_attention
 
+        if not view.ok:
+            raise ValueError(f"nothing to draw: {view.message}")
+        T = view.weights.size(-2)
+        queries = view.tokens[-T:]  # with a KV cache, queries are the last T tokens
+        layers = list(view.layers[:, None])  # L x (1, H, T, S): one tensor per layer
+        fig = plot_attention(layers, queries, view.tokens, layer=view.layer, head=view.head, max_cols=4,
+                             title=f"Attention in layer {view.layer}, {self._head_name(view.head)}")
+        plt.close(fig)
+        return fig
+
+    def refresh(self) -> AttentionExplorerView:
+        """Recompute and redraw (the map is removed when there is a message
+        instead); returns the view."""
         view = self.last_view = self.view()
-        with self.output:
-            self.output.clear_output(wait=True)
-            if view.ok:
-                T = view.weights.size(-2)
-                queries = view.tokens[-T:]  # with a KV cache, queries are the last T tokens
-                head = ("" if view.head is None
-                        else " (mean of heads)" if view.head == _MEAN else f", head {view.head}")
-                fig = plot_attention(view.weights, queries, view.tokens, max_cols=4,
-                                     title=f"Attention in layer {view.layer}{head}")
-                display(fig)
-                plt.close(fig)
+        show_figure(self.output, self.figure(view) if view.ok else None)
         if view.ok:
             self.info.value = (f"{len(view.tokens)} tokens · each row (a query) sums to 1 · "
                                "brighter = more attention")
         else:
-            self.info.value = f'<span style="color:#b00020">⚠ {html.escape(view.message)}</span>'
+            self.info.value = error_html(view.message)
         return view
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
+    def summary(self, view: AttentionExplorerView | None = None, max_queries: int = 16) -> str:
+        """What the widget shows (default: now) as plain text, the static
+        fallback for readers without a kernel: for each map, the key each
+        query attends to most, with its weight."""
+        from lm_course.attention_view import visible_tokens
 
-        display(self.widget)
+        view = self.last_view if view is None else view
+        head = f"Attention explorer · text “{shorten(view.text)}” · layer {view.layer}, {self._head_name(view.head)}"
+        if not view.ok:
+            return f"{head}\n{view.message}"
+        maps = view.weights if view.weights.dim() == 3 else view.weights[None]  # (H', T, S)
+        names = ([f"head {h}" for h in range(maps.size(0))] if view.head is None
+                 else [self._head_name(view.head)])
+        T = maps.size(-2)
+        queries, keys = visible_tokens(view.tokens[-T:]), visible_tokens(view.tokens)
+        lines = [head, "each query → the key it attends to most (weight):"]
+        for name, m in zip(names, maps):
+            best, where = m.max(dim=-1)  # (T,), (T,)
+            pairs = [f"{queries[t]}→{keys[int(where[t])]} {float(best[t]):.2f}" for t in range(min(T, max_queries))]
+            lines.append(f"{name}: " + ", ".join(pairs) + (", …" if T > max_queries else ""))
+        return "\n".join(lines)
+
+    def _ipython_display_(self) -> None:
+        display_widget(self.widget, self.summary())
 
 
 def attention_explorer(model: Any = None, tokenizer: Any = None, text: str = "", *, attentions: Any = None,
@@ -299,43 +332,56 @@ class QueryExplorer:
         return QueryView(q, scores, weights, weights @ self.values)  # output: (dv,)
 
     def refresh(self) -> QueryView:
-        import matplotlib.pyplot as plt
-        from IPython.display import display
-
+        """Recompute and redraw; returns the view."""
         v = self.view()
-        with self.output:
-            self.output.clear_output(wait=True)
-            fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.6), constrained_layout=True)
-            ax1.scatter(self.keys[:, 0], self.keys[:, 1], s=40 + 400 * v.weights.numpy(), c="tab:blue",
-                        alpha=0.7, label="keys (size = weight)")
-            for (x, y), name in zip(self.keys.tolist(), self.labels):
-                ax1.annotate(name, (x, y), textcoords="offset points", xytext=(6, 6))
-            ax1.annotate("", xy=v.query.tolist(), xytext=(0, 0),
-                         arrowprops=dict(arrowstyle="->", color="tab:red", lw=2))
-            ax1.plot([], [], color="tab:red", lw=2, label="query")
-            ax1.set(xlim=(-3.2, 3.2), ylim=(-3.2, 3.2), xlabel="dimension 1", ylabel="dimension 2",
-                    title="Query and keys")
-            ax1.axhline(0, color="grey", lw=0.5)
-            ax1.axvline(0, color="grey", lw=0.5)
-            ax1.legend(loc="lower left", fontsize=8)
-            formula = "softmax(q·k / √d)" if self.scaled.value else "softmax(q·k)"
-            if self.sharpness.value != 1:
-                formula = formula.replace("q·k", f"{self.sharpness.value:g} q·k")
-            ax2.bar(self.labels, v.weights.numpy(), color="tab:blue", label=formula)
-            ax2.set(ylim=(0, 1), xlabel="key", ylabel="attention weight", title="Weights (they sum to 1)")
-            ax2.legend(fontsize=8)
-            display(fig)
-            plt.close(fig)
-        weights = ", ".join(f"{name} {w:.3f}" for name, w in zip(self.labels, v.weights.tolist()))
-        out = ", ".join(f"{x:.2f} {name}" for x, name in zip(v.output.tolist(), self.value_names))
-        self.info.value = (f"weights: {html.escape(weights)}<br>"
-                           f"output = Σ weight × value = <code>{html.escape(out)}</code>")
+        show_figure(self.output, self.figure(v))
+        self.info.value = (f"weights: {html.escape(self._weights_text(v))}<br>"
+                           f"output = Σ weight × value = <code>{html.escape(self._output_text(v))}</code>")
         return v
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
+    def _weights_text(self, v: QueryView) -> str:
+        return ", ".join(f"{name} {w:.3f}" for name, w in zip(self.labels, v.weights.tolist()))
 
-        display(self.widget)
+    def _output_text(self, v: QueryView) -> str:
+        return ", ".join(f"{x:.2f} {name}" for x, name in zip(v.output.tolist(), self.value_names))
+
+    def figure(self, v: QueryView):
+        """The query, the keys and the weights of ``v`` (a closed matplotlib figure)."""
+        import matplotlib.pyplot as plt
+
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.6), constrained_layout=True)
+        ax1.scatter(self.keys[:, 0], self.keys[:, 1], s=40 + 400 * v.weights.numpy(), c="tab:blue",
+                    alpha=0.7, label="keys (size = weight)")
+        for (x, y), name in zip(self.keys.tolist(), self.labels):
+            ax1.annotate(name, (x, y), textcoords="offset points", xytext=(6, 6))
+        ax1.annotate("", xy=v.query.tolist(), xytext=(0, 0),
+                     arrowprops=dict(arrowstyle="->", color="tab:red", lw=2))
+        ax1.plot([], [], color="tab:red", lw=2, label="query")
+        ax1.set(xlim=(-3.2, 3.2), ylim=(-3.2, 3.2), xlabel="dimension 1", ylabel="dimension 2",
+                title="Query and keys")
+        ax1.axhline(0, color="grey", lw=0.5)
+        ax1.axvline(0, color="grey", lw=0.5)
+        ax1.legend(loc="lower left", fontsize=8)
+        formula = "softmax(q·k / √d)" if self.scaled.value else "softmax(q·k)"
+        if self.sharpness.value != 1:
+            formula = formula.replace("q·k", f"{self.sharpness.value:g} q·k")
+        ax2.bar(self.labels, v.weights.numpy(), color="tab:blue", label=formula)
+        ax2.set(ylim=(0, 1), xlabel="key", ylabel="attention weight", title="Weights (they sum to 1)")
+        ax2.legend(fontsize=8)
+        plt.close(fig)
+        return fig
+
+    def summary(self, v: QueryView | None = None) -> str:
+        """What the widget shows (default: now) as plain text, the static
+        fallback for readers without a kernel."""
+        v = self.view() if v is None else v
+        q = ", ".join(f"{x:.2f}" for x in v.query.tolist())
+        return (f"Query explorer · query ({q}) · sharpness {self.sharpness.value:g}"
+                f"{' · divided by √d' if self.scaled.value else ''}\n"
+                f"weights: {self._weights_text(v)}\noutput = Σ weight × value = {self._output_text(v)}")
+
+    def _ipython_display_(self) -> None:
+        display_widget(self.widget, self.summary())
 
 
 def query_explorer(keys: Mapping[str, Sequence[float]] | None = None, values: Any = None,

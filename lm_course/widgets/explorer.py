@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from lm_course.interface import LanguageModel, as_id_tensor
 from lm_course.tokenizers.visible import visible
 from lm_course.viz.distributions import entropy_bits, top_tokens
+from lm_course.widgets._common import display_widget, error_html, shorten, show_figure
 
 __all__ = ["ExplorerView", "NextTokenExplorer", "next_token_explorer"]
 
@@ -153,14 +154,10 @@ class NextTokenExplorer:
         self.refresh()
 
     def refresh(self) -> ExplorerView:
-        """Recompute the view and redraw the chart; returns the view."""
-        from IPython.display import display
-
+        """Recompute the view and redraw the chart (removed when there is a
+        message instead); returns the view."""
         view = self.last_view = self.view()
-        with self.output:
-            self.output.clear_output(wait=True)
-            if view.ok:
-                display(self.figure(view))
+        show_figure(self.output, self.figure(view) if view.ok else None)
         self.info.value = self._info_html(view)
         return view
 
@@ -182,18 +179,29 @@ class NextTokenExplorer:
         plt.close(fig)
         return fig
 
+    def _seen(self, view: ExplorerView) -> str:
+        return visible(self.tokenizer.decode(view.context_ids)) if view.context_ids else "∅ (empty)"
+
     def _info_html(self, view: ExplorerView) -> str:
         if not view.ok:
-            return f'<span style="color:#b00020">⚠ {html.escape(view.message)}</span>'
-        seen = visible(self.tokenizer.decode(view.context_ids)) if view.context_ids else "∅ (empty)"
+            return error_html(view.message)
         return (f"{html.escape(view.model_name)} reads the last {len(view.context_ids)} token(s): "
-                f"<code>{html.escape(seen)}</code> · entropy of its prediction: "
+                f"<code>{html.escape(self._seen(view))}</code> · entropy of its prediction: "
                 f"{view.entropy:.2f} bits")
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
+    def summary(self, view: ExplorerView | None = None) -> str:
+        """What the widget shows (default: now), as plain text: the static
+        fallback a notebook keeps for readers without a kernel."""
+        view = self.last_view if view is None else view
+        head = f"Next-token explorer · {view.model_name} · context “{shorten(view.context)}”"
+        if not view.ok:
+            return f"{head}\n{view.message}"
+        tokens = "  ".join(f"{label} {p:.3f}" for _, label, p in view.tokens)
+        return (f"{head}\nreads the last {len(view.context_ids)} token(s); top {len(view.tokens)} next tokens: "
+                f"{tokens}\nentropy of the prediction: {view.entropy:.2f} bits")
 
-        display(self.widget)
+    def _ipython_display_(self) -> None:
+        display_widget(self.widget, self.summary())
 
 
 def next_token_explorer(models: Mapping[str, LanguageModel] | LanguageModel, tokenizer,

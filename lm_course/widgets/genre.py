@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from lm_course.finetune import CLASSES, GPTClassifier, classify_text
+from lm_course.widgets._common import display_widget, error_html, shorten
 
 __all__ = ["GenreView", "GenreBox", "genre_box"]
 
@@ -87,7 +88,7 @@ class GenreBox:
 
     def _html(self, view: GenreView) -> str:
         if not view.ok:
-            return f'<span style="color:#b00020">⚠ {html.escape(view.message)}</span>'
+            return error_html(view.message)
         colours = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
         rows = []
         for name, probs in view.probs.items():
@@ -101,10 +102,21 @@ class GenreBox:
         note = (f"<i>only the first {self.block_size} characters are read</i>" if view.cropped else "")
         return "".join(rows) + note
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
+    def summary(self, view: GenreView | None = None) -> str:
+        """What the box shows (default: now) as plain text, the static
+        fallback for readers without a kernel."""
+        view = self.last_view if view is None else view
+        lines = [f"Comedy or tragedy? · passage “{shorten(view.text)}”"]
+        if not view.ok:
+            return "\n".join(lines + [view.message])
+        for name, probs in view.probs.items():
+            lines.append(f"{name}: " + ", ".join(f"P({c}) = {p:.2f}" for c, p in probs.items()))
+        if view.cropped:
+            lines.append(f"(only the first {self.block_size} characters are read)")
+        return "\n".join(lines)
 
-        display(self.widget)
+    def _ipython_display_(self) -> None:
+        display_widget(self.widget, self.summary())
 
 
 def genre_box(models: Mapping[str, GPTClassifier], tokenizer, text: str = "",

@@ -28,8 +28,16 @@ from lm_course.interface import inference
 from lm_course.sampling import check_sampling_args, filter_logits, generate
 from lm_course.tokenizers.visible import visible
 from lm_course.viz.distributions import top_tokens
+from lm_course.widgets._common import display_widget, error_html, shorten, show_figure
 
-__all__ = ["NextTokenView", "SamplingPlayground", "sampling_playground"]
+__all__ = ["NextTokenView", "SamplingPlayground", "sampling_playground", "CONTROL_WIDTH", "DESCRIPTION_WIDTH"]
+
+# The sliders' layout. Each control keeps this width (min_width: a narrow
+# window wraps the chart below the controls instead of squeezing them), and
+# the readouts have fixed formats, so that "0.95" and the top-k's "0" stay
+# whole at a 1280-px window (seen clipped to "0.9" and "(" before).
+CONTROL_WIDTH = "400px"
+DESCRIPTION_WIDTH = "120px"  # fits the longest description, "top-k (0=off)"
 
 
 @dataclass
@@ -76,27 +84,38 @@ class SamplingPlayground:
         self.model, self.tokenizer, self.top_n = model, tokenizer, top_n
         V = model.config.vocab_size
         cu = dict(continuous_update=continuous_update)
-        wide = widgets.Layout(width="95%")
         self.prompt = widgets.Textarea(value=prompt, description="prompt", placeholder="type a prompt...",
                                        layout=widgets.Layout(width="95%", height="4em"), **cu)
         self.mode = widgets.ToggleButtons(options=["sample", "greedy"], value="sample", description="decoding")
+
+        def fixed() -> dict:  # a fresh Layout and style per control
+            return dict(layout=widgets.Layout(width=CONTROL_WIDTH, min_width=CONTROL_WIDTH),
+                        style={"description_width": DESCRIPTION_WIDTH})
+
         self.temperature = widgets.FloatSlider(value=1.0, min=0.05, max=2.5, step=0.05, description="temperature",
-                                               **cu)
-        self.top_k = widgets.IntSlider(value=0, min=0, max=min(V, 100), description="top-k (0=off)", **cu)
-        self.top_p = widgets.FloatSlider(value=1.0, min=0.01, max=1.0, step=0.01, description="top-p (1=off)", **cu)
+                                               readout_format=".2f", **cu, **fixed())
+        self.top_k = widgets.IntSlider(value=0, min=0, max=min(V, 100), description="top-k (0=off)",
+                                       readout_format="d", **cu, **fixed())
+        self.top_p = widgets.FloatSlider(value=1.0, min=0.01, max=1.0, step=0.01, description="top-p (1=off)",
+                                         readout_format=".2f", **cu, **fixed())
         self.repetition_penalty = widgets.FloatSlider(value=1.0, min=1.0, max=2.0, step=0.05,
-                                                      description="rep. penalty", **cu)
+                                                      description="rep. penalty", readout_format=".2f", **cu,
+                                                      **fixed())
         self.max_new_tokens = widgets.IntSlider(value=max_new_tokens, min=1, max=max(500, max_new_tokens),
-                                                description="new tokens", **cu)
-        self.seed = widgets.BoundedIntText(value=seed, min=0, max=2**31 - 1, description="seed")
+                                                description="new tokens", readout_format="d", **cu, **fixed())
+        self.seed = widgets.BoundedIntText(value=seed, min=0, max=2**31 - 1, description="seed",
+                                           layout=widgets.Layout(width="250px"),
+                                           style={"description_width": DESCRIPTION_WIDTH})
         self.button = widgets.Button(description="Generate", button_style="primary", icon="play")
         self.chart, self.info, self.result = widgets.Output(), widgets.HTML(), widgets.HTML()
-        for control in (self.prompt, self.temperature, self.top_k, self.top_p, self.repetition_penalty):
-            control.layout = wide if control is self.prompt else widgets.Layout(width="420px")
-            control.style = {"description_width": "110px"}
+        self.prompt.style = {"description_width": DESCRIPTION_WIDTH}
+        self.mode.style = {"description_width": DESCRIPTION_WIDTH}
         controls = widgets.VBox([self.mode, self.temperature, self.top_k, self.top_p, self.repetition_penalty,
-                                 self.max_new_tokens, widgets.HBox([self.seed, self.button])])
-        self.widget = widgets.VBox([self.prompt, widgets.HBox([controls, self.chart]), self.info, self.result])
+                                 self.max_new_tokens, widgets.HBox([self.seed, self.button])],
+                                layout=widgets.Layout(min_width=CONTROL_WIDTH, flex="0 0 auto"))
+        self.widget = widgets.VBox([self.prompt,
+                                    widgets.HBox([controls, self.chart], layout=widgets.Layout(flex_flow="row wrap")),
+                                    self.info, self.result])
         self.last_text = ""
         self.button.on_click(lambda _: self.generate())
         for control in (self.prompt, self.mode, self.temperature, self.top_k, self.top_p, self.repetition_penalty):
@@ -154,14 +173,14 @@ class SamplingPlayground:
         idx, cropped, message = self._prompt_ids()
         if message:
             self.last_text = ""
-            self.result.value = _error_html(message)
+            self.result.value = error_html(message, quote=False)
             return ""
         generator = torch.Generator().manual_seed(int(self.seed.value))
         try:
             out = generate(self.model, idx, int(self.max_new_tokens.value), generator=generator, **self.settings())
         except (TypeError, ValueError) as err:
             self.last_text = ""
-            self.result.value = _error_html(str(err))
+            self.result.value = error_html(str(err), quote=False)
             return ""
         self.last_text = self.tokenizer.decode(out[0, idx.size(1):].tolist())
         shown_prompt = self.tokenizer.decode(idx[0].tolist())
@@ -174,22 +193,45 @@ class SamplingPlayground:
 
     # ---- the drawing -------------------------------------------------------------
     def refresh(self) -> NextTokenView:
-        """Recompute and redraw the chart and the info line."""
-        from IPython.display import display
-
+        """Recompute and redraw the chart (removed when the prompt gives a
+        message instead) and the info line."""
         view = self.next_token_view()
-        with self.chart:
-            self.chart.clear_output(wait=True)
-            if view.ok:
-                display(self.figure(view))
-        if not view.ok:
-            self.info.value = _error_html(view.message)
-        else:
-            rule = "sampling picks among" if self.mode.value == "sample" else "greedy takes the top one of"
-            cropped = f" (prompt cropped to its last {self.model.config.block_size} tokens)" if view.cropped else ""
-            self.info.value = (f"Next token: {rule} {view.kept:,} of {view.vocab_size:,} tokens{cropped}. "
-                               "Press Generate to sample a continuation.")
+        show_figure(self.chart, self.figure(view) if view.ok else None)
+        self.info.value = error_html(view.message, quote=False) if not view.ok else html.escape(self._rule(view))
         return view
+
+    def _rule(self, view: NextTokenView) -> str:
+        """The info line: how the next token is chosen from the chart."""
+        V = f"{view.vocab_size:,}"
+        if self.mode.value == "greedy":
+            rule = f"greedy decoding takes the most probable of the {V} tokens"
+        elif view.kept == 1:
+            rule = f"the filters leave 1 of the {V} tokens, so sampling always picks it, as greedy decoding would"
+        else:
+            rule = f"sampling picks among {view.kept:,} of the {V} tokens"
+        cropped = f" (prompt cropped to its last {self.model.config.block_size} tokens)" if view.cropped else ""
+        press = "see the greedy continuation" if self.mode.value == "greedy" else "sample a continuation"
+        return f"Next token: {rule}{cropped}. Press Generate to {press}."
+
+    def summary(self) -> str:
+        """What the widget shows now as plain text (the prompt's end, the
+        settings, the top of the chart, the last generated text): the
+        static fallback for readers without a kernel."""
+        s = self.settings()
+        knobs = ("greedy" if not s["do_sample"] else
+                 f"temperature {s['temperature']:.2f}, top-k {s['top_k'] or 'off'}, "
+                 f"top-p {'off' if s['top_p'] is None else format(s['top_p'], '.2f')}")
+        lines = [f"Sampling playground · prompt “{shorten(self.prompt.value)}” · {knobs}, "
+                 f"repetition penalty {s['repetition_penalty']:.2f}, seed {self.seed.value}"]
+        view = self.next_token_view()
+        if not view.ok:
+            lines.append(view.message)
+        else:
+            lines.append(self._rule(view))
+            lines.append("top next tokens: " + "  ".join(f"{label} {p:.3f}" for _, label, p in view.tokens))
+        if self.last_text:
+            lines.append(f"last generated: {self.last_text}")
+        return "\n".join(lines)
 
     def figure(self, view: NextTokenView):
         """The bar chart of ``view`` (a closed matplotlib figure)."""
@@ -210,13 +252,7 @@ class SamplingPlayground:
         return fig
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
-
-
-def _error_html(message: str) -> str:
-    return f'<span style="color:#b00020">⚠ {html.escape(message, quote=False)}</span>'
+        display_widget(self.widget, self.summary())
 
 
 def sampling_playground(model, tokenizer, prompt: str = "", max_new_tokens: int = 200, top_n: int = 12,
