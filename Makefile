@@ -18,6 +18,9 @@ $(STAMP): requirements-lock.txt pyproject.toml
 	$(PY) -m pip install --upgrade "pip>=24"
 	$(PY) -m pip install -r requirements-lock.txt
 	$(PY) -m pip install --no-deps --no-build-isolation -e .
+	# jupyterlab-rise pulls in jupyterlab-mathjax3, an extension for JupyterLab 3 that
+	# JupyterLab 4 cannot load (it renders math itself): switch it off.
+	$(VENV)/bin/jupyter labextension disable --level=sys_prefix @jupyterlab/mathjax3-extension
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -111,7 +111,7 @@ def run(quick: bool = False, plot_dir: Path | None = None, plan: Plan | None = N
     from lm_course.data import load_shakespeare
     from lm_course.evaluate import bits_per_token
     from lm_course.ngram import NGramLM
-    from lm_course.tokenizers import corpus_ids, corpus_tokenizer
+    from lm_course.corpus import corpus_ids, corpus_tokenizer
 
     plan = plan or (QUICK if quick else FULL)
     started = time.perf_counter()

@@ -91,7 +91,7 @@ def candidates(plan: Plan) -> tuple[list[Candidate], list[str]]:
     from lm_course.mlp import load_reference_mlp
     from lm_course.ngram import NGramLM
     from lm_course.rnn import RNNLanguageModel, load_reference_rnn
-    from lm_course.tokenizers import corpus_ids, corpus_tokenizer
+    from lm_course.corpus import corpus_ids, corpus_tokenizer
 
     notes: list[str] = []
     vocab = corpus_tokenizer().vocab_size

@@ -120,7 +120,7 @@ def _chars_per_s(summary: Summary, chars: int) -> str:
 def run(quick: bool = False, plot_dir: Path | None = None, plan: Plan | None = None) -> Section:
     """Run the section; returns its table and raw numbers."""
     from lm_course.reference import RECIPE
-    from lm_course.tokenizers import corpus_ids, corpus_tokenizer
+    from lm_course.corpus import corpus_ids, corpus_tokenizer
     from lm_course.train import lm_loss, make_optimizer, random_windows, training_step
 
     plan = plan or (QUICK if quick else FULL)

@@ -255,7 +255,7 @@ def train_char_mlp(recipe: MLPRecipe = REFERENCE_MLP_RECIPE, progress: bool = Tr
     :func:`lm_course.train.train`; ``overrides`` replace recipe fields, e.g.
     ``train_char_mlp(n_hidden=512, steps=200)``."""
     from lm_course.device import seed_everything
-    from lm_course.tokenizers import corpus_ids, corpus_tokenizer
+    from lm_course.corpus import corpus_ids, corpus_tokenizer
     from lm_course.train import TrainConfig, train
 
     recipe = replace(recipe, **overrides)
@@ -284,7 +284,7 @@ def make_reference_mlp(path: str | Path | None = None, progress: bool = True, **
     the validation/test bits per character *of the model as loaded from the
     file*. Returns ``(path, extra)``. Over an hour on one CPU core."""
     from lm_course.evaluate import bits_per_token
-    from lm_course.tokenizers import corpus_ids
+    from lm_course.corpus import corpus_ids
 
     recipe = replace(REFERENCE_MLP_RECIPE, **overrides)
     path = Path(path) if path is not None else reference_mlp_path()

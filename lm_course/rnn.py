@@ -38,8 +38,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from lm_course.corpus import corpus_ids, corpus_tokenizer
 from lm_course.interface import Generates, as_id_tensor, inference_method
-from lm_course.tokenizers import corpus_ids  # noqa: F401  (re-exported: chapter 3 imports it from here)
 
 __all__ = [
     "KINDS",
@@ -51,7 +51,6 @@ __all__ = [
     "load_rnn",
     "CharRNNRecipe",
     "REFERENCE_RECIPE",
-    "corpus_ids",
     "train_char_rnn",
     "reference_checkpoint_path",
     "make_reference_checkpoint",
@@ -443,8 +442,6 @@ def train_char_rnn(recipe: CharRNNRecipe = REFERENCE_RECIPE, progress: bool = Tr
 
     recipe = replace(recipe, **overrides)
     seed_everything(recipe.seed)
-    from lm_course.tokenizers import corpus_tokenizer
-
     vocab_size = corpus_tokenizer().vocab_size
     model = RNNLanguageModel(vocab_size, recipe.hidden_size, recipe.kind, recipe.num_layers, recipe.embed_size,
                              recipe.dropout)

@@ -10,7 +10,8 @@ the speaker view) or ``skip``. :func:`slide_types` assigns them by the rules
 below, which :func:`write_slide_metadata` stores in the notebooks and
 :func:`check_slides` enforces (``tests/test_slides.py``):
 
-1. a ``#`` or ``##`` heading starts a slide, a ``###`` heading a sub-slide;
+1. a ``#`` or ``##`` heading starts a slide, a ``###`` heading a sub-slide
+   (unless it follows a bare ``##`` heading, whose slide it then fills);
 2. an exercise (``**Exercise ...``) starts a sub-slide;
 3. a text that follows code (e.g. "What to notice") starts a sub-slide: one
    result, then one idea about it;
@@ -71,10 +72,14 @@ def slide_types(cells: Sequence) -> list[str]:
     previous = None  # the last cell shown on a slide (not skipped, not notes)
     for cell in cells:
         level = _heading_level(cell)
+        bare_heading_before = (previous is not None and _heading_level(previous) in (1, 2)
+                               and len(previous.source.split()) <= 8)
         if _is_skipped(cell):
             kind = "skip"
         elif level in (1, 2):
             kind = "slide"
+        elif level >= 3 and bare_heading_before:
+            kind = "-"
         elif level >= 3 or cell.source.lstrip().startswith("**Exercise"):
             kind = "subslide"
         elif cell.cell_type == "markdown" and len(cell.source.split()) > NOTES_WORDS:

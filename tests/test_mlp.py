@@ -201,7 +201,7 @@ def test_make_reference_mlp_end_to_end(tmp_path):
 def test_shipped_mlp_checkpoint():
     """The shipped, longer-trained MLP: small, loads, and its recorded score is what it scores."""
     from lm_course.mlp import load_reference_mlp, reference_mlp_path
-    from lm_course.tokenizers import corpus_ids
+    from lm_course.corpus import corpus_ids
 
     assert reference_mlp_path().stat().st_size < 6_000_000
     model, record = load_reference_mlp()

@@ -104,7 +104,7 @@ def _text(model):
     if model.vocab_size == V:
         return _TEXT
     from lm_course.data import load_shakespeare
-    from lm_course.tokenizers import corpus_tokenizer
+    from lm_course.corpus import corpus_tokenizer
     return corpus_tokenizer().encode(load_shakespeare("val")[:300])
 
 

@@ -11,7 +11,7 @@ import torch
 from lm_course.data import load_shakespeare
 from lm_course.evaluate import bits_per_token
 from lm_course.ngram import SMOOTHINGS, NGramLM, bigram_count_matrix, default_lambdas
-from lm_course.tokenizers import corpus_tokenizer
+from lm_course.corpus import corpus_tokenizer
 from lm_course.unigram import UnigramLM
 
 

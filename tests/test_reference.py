@@ -12,7 +12,8 @@ from safetensors.torch import save_file
 from lm_course.checkpoints import CheckpointError
 from lm_course.gpt import GPT, GPTConfig, load_gpt, load_reference_model, reference_model_path, save_gpt
 from lm_course.reference import RECIPE, load_reference_info
-from lm_course.tokenizers import CharTokenizer, corpus_tokenizer
+from lm_course.corpus import corpus_tokenizer
+from lm_course.tokenizers import CharTokenizer
 from lm_course.train import TrainConfig
 
 

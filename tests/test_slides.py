@@ -43,6 +43,8 @@ def test_rules_on_a_small_chapter():
              new_markdown_cell("<details><summary>Solution</summary>\n\n```python\nx\n```\n</details>")]
     assert slides.slide_types(cells) == ["skip", "slide", "-", "slide", "-", "subslide", "notes",
                                          "subslide", "subslide", "-", "skip"]
+    bare = [new_markdown_cell("# Title"), new_markdown_cell("## 6. Positions"), new_markdown_cell("### Order\nText.")]
+    assert slides.slide_types(bare) == ["slide", "slide", "-"]  # the sub-heading fills the bare heading's slide
 
 
 def test_check_flags_each_problem():

@@ -3,7 +3,8 @@
 import pytest
 
 from lm_course.data import load_shakespeare
-from lm_course.tokenizers import CharTokenizer, UnknownCharacterError, corpus_tokenizer
+from lm_course.corpus import corpus_tokenizer
+from lm_course.tokenizers import CharTokenizer, UnknownCharacterError
 
 
 def test_round_trip_on_the_validation_split():

@@ -45,7 +45,7 @@ from lm_course.device import seed_everything  # noqa: E402
 from lm_course.evaluate import bits_per_token  # noqa: E402
 from lm_course.gpt import GPT, GPTConfig  # noqa: E402
 from lm_course.rnn import RNNLanguageModel  # noqa: E402
-from lm_course.tokenizers import corpus_tokenizer  # noqa: E402
+from lm_course.corpus import corpus_tokenizer  # noqa: E402
 from lm_course.train import TrainConfig, train  # noqa: E402
 
 

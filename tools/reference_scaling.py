@@ -28,7 +28,7 @@ from lm_course.data import data_dir, load_shakespeare
 from lm_course.device import seed_everything
 from lm_course.gpt import GPT, GPTConfig
 from lm_course.reference import load_reference_info
-from lm_course.tokenizers import corpus_tokenizer
+from lm_course.corpus import corpus_tokenizer
 from lm_course.train import TrainConfig, train
 
 # (name, n_layer, n_embd, block_size, steps, lr): steps chosen for about 2.5 minutes each on 2 cores
