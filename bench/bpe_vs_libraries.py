@@ -33,7 +33,6 @@ costs. Serves ``02_tokens_and_embeddings.ipynb``, "Byte-pair encoding" and
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -239,14 +238,9 @@ def run(quick: bool = False, plot_dir: Path | None = None, plan: Plan | None = N
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a slice of the training split, 1 round")
-    args = parser.parse_args(argv)
-    from bench.report import machine_info, render_section
+    from bench.report import section_main
 
-    section = run(args.quick)
-    print(render_section(section, machine_info(), ROOT / "bench"))
-    return 1 if section.checks_failed else 0
+    return section_main(run, __doc__, "a slice of the training split, 1 round", argv)
 
 
 if __name__ == "__main__":

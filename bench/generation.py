@@ -45,7 +45,6 @@ exits with status 1). Serves ``06_gpt2_sampling.ipynb``, "The KV cache".
 
 from __future__ import annotations
 
-import argparse
 import copy
 import sys
 import tempfile
@@ -446,22 +445,15 @@ def _plot(summaries: dict, plan: Plan, parameters: int, path: Path) -> Path:
     axes[0][0].set_ylabel("tokens / s")
     axes[0][0].legend()
     fig.suptitle(f"Greedy decoding, GPT-2 shape ({parameters / 1e6:.0f}M parameters, random weights), batch 1")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    from bench.report import save_figure
+
+    return save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="tiny shapes, 1 round: checks that it runs")
-    args = parser.parse_args(argv)
-    from bench.report import machine_info, render_section
+    from bench.report import section_main
 
-    section = run(args.quick)
-    print(render_section(section, machine_info(), ROOT / "bench"))
-    return 1 if section.checks_failed else 0
+    return section_main(run, __doc__, "tiny shapes, 1 round: checks that it runs", argv)
 
 
 if __name__ == "__main__":

@@ -131,3 +131,27 @@ def render_section(section: Section, info: dict, rel_to: Path) -> str:
             rel = plot
         parts += [f"![{section.title}]({rel.as_posix()})", ""]
     return "\n".join(parts).rstrip() + "\n"
+
+
+def save_figure(fig, path: Path) -> Path:
+    """Write a benchmark's figure (80 dpi, its folder made) and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def section_main(run, doc: str, quick_help: str, argv: list[str] | None = None) -> int:
+    """The command line of one section's module (``python bench/<section>.py
+    [--quick]``): run it, print its Markdown; 1 if an identity check failed."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    args = parser.parse_args(argv)
+    section = run(args.quick)
+    print(render_section(section, machine_info(), Path(__file__).resolve().parent))
+    return 1 if section.checks_failed else 0

@@ -28,7 +28,6 @@ Serves the widgets of chapters 1-6 ("Explore the model" cells).
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections.abc import Callable
@@ -224,21 +223,15 @@ def _plot(medians: dict[int, list[tuple[str, float, float]]], path: Path) -> Pat
     ax.set_xlabel("next_token_probs, median ms (log scale)")
     ax.grid(axis="x", alpha=0.3)
     ax.legend(loc="upper right", fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    from bench.report import save_figure
+
+    return save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smaller models where built, fewer calls")
-    args = parser.parse_args(argv)
-    from bench.report import machine_info, render_section
+    from bench.report import section_main
 
-    print(render_section(run(args.quick), machine_info(), ROOT / "bench"))
-    return 0
+    return section_main(run, __doc__, "smaller models where built, fewer calls", argv)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ Characters per second = batch x block size / seconds per step. Serves
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import functools
 import sys
@@ -194,13 +193,9 @@ def run(quick: bool = False, plot_dir: Path | None = None, plan: Plan | None = N
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a tiny model, 1 round")
-    args = parser.parse_args(argv)
-    from bench.report import machine_info, render_section
+    from bench.report import section_main
 
-    print(render_section(run(args.quick), machine_info(), ROOT / "bench"))
-    return 0
+    return section_main(run, __doc__, "a tiny model, 1 round", argv)
 
 
 if __name__ == "__main__":

@@ -14,11 +14,11 @@ to run it: the day before, on the projector machine and on a student laptop.
 
 from __future__ import annotations
 
-import importlib.metadata
-import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from lm_course.env import package_versions
 
 __all__ = ["Check", "run_checks", "main", "KERNEL_MEMORY_MB"]
 
@@ -38,12 +38,7 @@ class Check:
 
 
 def _versions() -> Check:
-    found = {"python": platform.python_version()}
-    for name in _VERSIONS:
-        try:
-            found[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            found[name] = "missing"
+    found = package_versions(_VERSIONS)
     missing = [k for k, v in found.items() if v == "missing"]
     detail = ", ".join(f"{k} {v}" for k, v in found.items())
     return Check("packages", not missing, detail + (f" (install with `make install`: {missing} missing)"

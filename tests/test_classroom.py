@@ -1,0 +1,28 @@
+"""The classroom check (``python -m lm_course classroom``): each step and the report."""
+
+from __future__ import annotations
+
+from lm_course import classroom
+
+
+def test_versions_gpt2_and_memory_without_side_effects(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # never download in a test
+    checks = {c.name: c for c in classroom.run_checks(download=False, decks=None, run_welcome=False)}
+    assert list(checks) == ["packages", "GPT-2 weights", "memory"]
+    assert checks["packages"].ok and "jupyterlab-rise" in checks["packages"].detail
+    assert checks["GPT-2 weights"].ok  # the course runs either way: only the text differs
+    assert "MB available" in checks["memory"].detail or "unknown" in checks["memory"].detail
+
+
+def test_a_missing_package_makes_the_machine_not_ready(monkeypatch, capsys):
+    monkeypatch.setattr(classroom, "_VERSIONS", ("torch", "surely-not-installed-pkg"))
+    monkeypatch.setattr(classroom, "run_checks", lambda download: [classroom._versions()])
+    assert classroom.main(download=False) == 1
+    out = capsys.readouterr().out
+    assert "NO  packages" in out and "surely-not-installed-pkg" in out and "NOT READY" in out
+
+
+def test_chapter_0_first_cells_run_headless():
+    check = classroom._welcome()
+    assert check.ok, check.detail
+    assert "code cells ran" in check.detail
