@@ -135,3 +135,25 @@ def test_widget_and_bertviz_render_in_jupyterlab(lab, tmp_path):
         page.screenshot(path=str(folder / "jupyterlab.png"), full_page=True)
         assert not [u for u in view.blocked if "cdn" in u or "unpkg" in u], view.blocked
         assert view.errors == [], view.errors
+
+
+def test_rise_presents_a_chapter_as_slides(lab):
+    """RISE (jupyterlab-rise) serves a notebook as a reveal.js deck, using the
+    slide metadata that lm_course.slides wrote: chapter 0's slides, offline."""
+    url, token, log = lab
+    root = log.parent
+    chapter = Path(__file__).resolve().parent.parent / "notebooks" / "00_welcome.ipynb"
+    (root / "slides.ipynb").write_bytes(chapter.read_bytes())
+    wanted = sum(c.metadata.get("slideshow", {}).get("slide_type") == "slide"
+                 for c in nbformat.read(chapter, as_version=4).cells)
+    with offline_page(width=1280, height=800) as view:
+        page = view.page
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(f"{url}/rise/slides.ipynb?token={token}")
+        _accept_kernel_dialog(page)
+        page.wait_for_selector(".reveal .slides > section", state="attached")
+        assert page.locator(".reveal .slides > section").count() == wanted
+        assert "chapter 0" in page.inner_text(".reveal .slides > section.present").lower()
+        page.keyboard.press("ArrowRight")
+        page.wait_for_selector(".reveal .slides > section.present:nth-child(2)", state="attached")
+        assert view.errors == [], view.errors
