@@ -60,9 +60,9 @@ def _gpt2(download: bool) -> Check:
         except GPT2WeightsUnavailable:
             pass
     if cached:
-        return Check("GPT-2 weights", True, "cached: chapters 6 and 7 use GPT-2 124M")
+        return Check("GPT-2 weights", True, "cached: chapter 6 uses GPT-2 124M")
     return Check("GPT-2 weights", True,
-                 "not cached and the Hugging Face hub cannot be reached: chapters 6 and 7 use the course's "
+                 "not cached and the Hugging Face hub cannot be reached: chapter 6 uses the course's "
                  "reference GPT instead (everything else runs as usual; GPT-2's tokenizer ships with the course)")
 
 
@@ -70,7 +70,7 @@ def _decks(out: Path) -> Check:
     from lm_course.slides import export_decks
 
     decks = export_decks(sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")), out)
-    return Check("slide decks", bool(decks), f"{len(decks)} offline decks in {out} (open index: any *.slides.html)")
+    return Check("slide decks", bool(decks), f"{len(decks)} offline decks in {out} (open any *.slides.html in a browser)")
 
 
 def _welcome(timeout: int = 300) -> Check:
@@ -94,7 +94,8 @@ def _welcome(timeout: int = 300) -> Check:
     except Exception as err:  # a cell error, a missing kernel: the report says which
         return Check("chapter 0", False, f"its first cells failed: {type(err).__name__}: {str(err)[:200]}")
     code = sum(c.cell_type == "code" for c in nb.cells)
-    return Check("chapter 0", True, f"its first {code} code cells ran in {time.perf_counter() - start:.0f} s")
+    return Check("chapter 0", True, f"{code} code cell{'s' * (code != 1)} up to the end of \"Check your setup\" "
+                                     f"ran in {time.perf_counter() - start:.0f} s")
 
 
 def _memory() -> Check:
