@@ -374,14 +374,9 @@ def test_paired_difference():
 
 # ---- the learning-rate sweep (tools/finetune_sweep.py) --------------------------------
 def _sweep_module():
-    import importlib.util
-    from pathlib import Path
+    from tool_util import load_tool
 
-    path = Path(__file__).resolve().parents[1] / "tools" / "finetune_sweep.py"
-    spec = importlib.util.spec_from_file_location("finetune_sweep", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("finetune_sweep")
 
 
 def test_sweep_ladder_and_choice():

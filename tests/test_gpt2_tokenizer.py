@@ -114,18 +114,16 @@ def test_the_tool_rebuilds_the_shipped_files(tmp_path):
     """tools/gpt2_tokenizer_files.py turns GPT-2's ranks into exactly the shipped
     files (here on ranks recovered from the shipped vocab: the same table)."""
     import base64
-    import importlib.util
     import io
     import json
     import tarfile
-    from pathlib import Path
 
     from lm_course.tokenizers.bpe import bytes_to_unicode
     from lm_course.tokenizers.gpt2 import shipped_gpt2_dir
 
-    spec = importlib.util.spec_from_file_location("gpt2_files", Path(__file__).parent.parent / "tools" / "gpt2_tokenizer_files.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    from tool_util import load_tool
+
+    tool = load_tool("gpt2_tokenizer_files")
     back = {c: b for b, c in bytes_to_unicode().items()}
     vocab = json.loads((shipped_gpt2_dir() / "vocab.json").read_text(encoding="utf-8"))
     lines = "".join(f"{base64.b64encode(bytes(back[c] for c in tok)).decode()} {r}\n"

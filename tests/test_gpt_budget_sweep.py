@@ -1,24 +1,20 @@
 """tools/gpt_budget_sweep.py: the tables of 05_transformer.ipynb ("Training on a
 CPU") can be re-run; here a quick run of a few seconds and the table layout."""
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from tool_util import load_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "tools" / "gpt_budget_sweep.py"
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("gpt_budget_sweep", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("gpt_budget_sweep")
 
 
 def test_tables_match_the_notebook():

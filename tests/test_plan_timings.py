@@ -2,24 +2,19 @@
 exercises that exist, and the guide's timing tables match the notebooks' timing
 metadata. Reads notebooks, runs none."""
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from tool_util import load_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "tools" / "plan_timings.py"
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("plan_timings", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("plan_timings")
 
 
 pt = load_script()

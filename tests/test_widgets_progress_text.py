@@ -2,16 +2,14 @@
 (what readers without the widget see), read from the saved widget state."""
 
 import copy
-import importlib.util
 from pathlib import Path
 
 import nbformat
 import pytest
+from tool_util import load_tool
 
 ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location("progress_text", ROOT / "tools" / "progress_text.py")
-progress_text = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(progress_text)
+progress_text = load_tool("progress_text")
 
 
 def _notebook(value: float, total: float = 400.0):
