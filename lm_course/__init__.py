@@ -13,25 +13,30 @@ it. Importing the package is cheap: heavy modules load when first used.
     lm_course.unigram         chapter 0's unigram model
     lm_course.ngram           chapter 1: n-grams up to Kneser-Ney
     lm_course.train           the training loop, its LR schedule and AdamW groups (chapters 2, 3, 5, 7)
-    lm_course.mlp             chapter 2: Bengio et al.'s MLP language model (+ the shipped one)
+    lm_course.mlp             chapter 2: Bengio et al.'s MLP language model (+ the shipped one's recipe)
     lm_course.mixture         chapter 2: interpolated mixtures of models
-    lm_course.rnn             chapter 3: RNN, LSTM and GRU language models (+ the shipped LSTM)
+    lm_course.rnn             chapter 3: RNN, LSTM and GRU language models (+ the shipped LSTM's recipe)
     lm_course.rnn_analysis    chapter 3: gradient norms, gates, context resets, units
     lm_course.rnn_training    chapter 3: stateful truncated back-propagation through time
     lm_course.attention       chapter 4: attention, masks, positions
     lm_course.toy_attention   chapter 4: the toy reversal / copy task
     lm_course.attention_view  chapters 4-6: bertviz views that draw offline
     lm_course.gpt             chapters 5-6: the GPT, its KV cache
-    lm_course.reference       chapter 5: the shipped reference GPT (recipe, file, loader)
+    lm_course.reference       the shipped models (gpt, gpt-small, mlp, lstm): make, load; the GPT's recipe
     lm_course.gpt2_weights    chapter 6: GPT-2's Hugging Face weights in and out of the GPT
     lm_course.hub             chapter 6: the Hugging Face hub, cache first, offline-safe
     lm_course.sampling        chapter 6: the batched decoder with a KV cache, beams, timings
     lm_course.genre_data      chapter 7: comedy-or-tragedy passages of the corpus, split by play
     lm_course.finetune        chapter 7: objectives, the GPT classifier, fine-tuning, evaluation
-    lm_course.checkpoints     the safetensors checkpoint format of the shipped models
-    lm_course.device, env     device choice and seeds; the versions report
-    lm_course.viz             plots;  lm_course.widgets: interactive widgets
+    lm_course.recipes         the one recipe type of the shipped models, and train_recipe()
+    lm_course.checkpoints     the one safetensors checkpoint format of the shipped models
+    lm_course.device          device choice and seeds
+    lm_course.env             chapter 0: the versions report ("Check your setup")
+    lm_course.viz             plots
+    lm_course.widgets         interactive widgets
     lm_course.exercises       the exercise checkers, one module per chapter
+    lm_course.slides          every chapter as slides: slide metadata, its checks, offline decks
+    lm_course.classroom       is this machine ready for a class? (python -m lm_course classroom)
 """
 
 __version__ = "0.1.0"

@@ -21,6 +21,9 @@ from pathlib import Path
 from lm_course.data import SPLITS, load_shakespeare
 from lm_course.env import environment_report
 
+#: the names of ``lm_course.reference.RECIPES`` (written out: the parser does not import torch)
+SHIPPED_MODELS = ("gpt", "gpt-small", "mlp", "lstm")
+
 
 def _info(args: argparse.Namespace) -> int:
     environment_report()
@@ -47,22 +50,12 @@ def _download(args: argparse.Namespace) -> int:
 
 
 def _make_reference(args: argparse.Namespace) -> int:
-    """One command for the three shipped models; each recipe lives with its model."""
-    if args.kind in ("gpt", "gpt-small"):
-        from lm_course.reference import make_reference
+    """One command for the shipped models: ``lm_course.reference.RECIPES[kind]``."""
+    from lm_course.reference import make_reference
 
-        path, record = make_reference(args.kind, args.out)
-    elif args.kind == "mlp":
-        from lm_course.mlp import make_reference_mlp
-
-        path, record = make_reference_mlp(args.out)
-    else:
-        from lm_course.rnn import make_reference_checkpoint
-
-        path, record = make_reference_checkpoint(args.out)
+    path, record = make_reference(args.kind, args.out)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
-    if "val_bpc" in record:
-        print(f"val {record['val_bpc']:.4f} / test {record['test_bpc']:.4f} bits per character")
+    print(f"val {record['val_bpc']:.4f} / test {record['test_bpc']:.4f} bits per character")
     return 0
 
 
@@ -102,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("names", nargs="*", default=["gpt2"], help="hub names, default gpt2")
     download.set_defaults(func=_download)
     make = sub.add_parser("make-reference", help="re-make a shipped model (data/) from its recipe")
-    make.add_argument("kind", choices=["gpt", "gpt-small", "mlp", "lstm"])
+    make.add_argument("kind", choices=SHIPPED_MODELS)
     make.add_argument("--out", type=Path, default=None, help="where to write it (default: the repository's data/)")
     make.set_defaults(func=_make_reference)
     slides = sub.add_parser("slides", help="the notebooks' slide metadata and offline decks")

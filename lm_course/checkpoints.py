@@ -1,9 +1,12 @@
-"""Saving and loading the course's small models as safetensors files.
+"""Saving and loading the course's models as safetensors files: the one
+checkpoint format of every shipped model.
 
-Used by :mod:`lm_course.rnn` (the shipped LSTM, chapter 3) and
-:mod:`lm_course.mlp` (the shipped MLP, chapter 2, section "A wider MLP,
-trained for two hours, with dropout"). A checkpoint is one ``.safetensors`` file: the tensors, plus string
-metadata holding
+Used by :mod:`lm_course.mlp` (the shipped MLP, chapter 2, section "A wider
+MLP, trained for two hours, with dropout"), :mod:`lm_course.rnn` (the
+shipped LSTM, chapter 3) and :mod:`lm_course.gpt` (the reference GPTs,
+chapters 5-7), all made by :func:`lm_course.reference.make_reference`. A
+checkpoint is one ``.safetensors`` file: the tensors, plus string metadata
+holding
 
 * ``format``: which kind of model it is (e.g. ``"lm_course.mlp"``), checked on
   loading so that an LSTM file is never read as an MLP;

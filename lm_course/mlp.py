@@ -37,14 +37,13 @@ formula itself, which for one window is the fast way.
 
 The shipped MLP. A notebook can afford a minute of training; section "A
 wider MLP, trained for two hours, with dropout" loads ``data/mlp_reference.safetensors``, a wider MLP
-trained for 118 minutes by :func:`make_reference_mlp` with the recipe
-:data:`REFERENCE_MLP_RECIPE` (recreate it with ``python -m lm_course
-make-reference mlp``).
+trained for 118 minutes with the recipe :data:`REFERENCE_MLP_RECIPE`
+(recreate it with ``python -m lm_course make-reference mlp``, which calls
+:func:`lm_course.reference.make_reference`).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -53,10 +52,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from lm_course.checkpoints import CheckpointError, load_checked_state, read_checkpoint, save_checkpoint
+from lm_course.data import data_dir
 from lm_course.interface import Generates, as_id_tensor, inference_method
+from lm_course.recipes import Recipe, train_recipe
+from lm_course.train import TrainHistory
 
 __all__ = ["MLPConfig", "MLPLanguageModel", "MLPRecipe", "REFERENCE_MLP_RECIPE", "train_char_mlp",
-           "save_mlp", "load_mlp", "reference_mlp_path", "make_reference_mlp", "load_reference_mlp"]
+           "save_mlp", "load_mlp", "reference_mlp_path", "load_reference_mlp"]
 
 
 @dataclass
@@ -203,8 +206,6 @@ def save_mlp(model: MLPLanguageModel, path: str | Path, extra: dict | None = Non
              dtype: torch.dtype | None = None) -> Path:
     """Save an MLP as safetensors with its config (and any JSON-able ``extra``)
     in the metadata; ``dtype=torch.float16`` halves the file."""
-    from lm_course.checkpoints import save_checkpoint
-
     return save_checkpoint(model, path, _FORMAT, asdict(model.config), extra, dtype)
 
 
@@ -212,8 +213,6 @@ def load_mlp(path: str | Path) -> tuple[MLPLanguageModel, dict]:
     """Load a model saved by :func:`save_mlp` (float32, eval mode); returns
     ``(model, extra)``. A file of another kind, or whose tensors do not fit
     its config, raises :class:`lm_course.checkpoints.CheckpointError`."""
-    from lm_course.checkpoints import CheckpointError, load_checked_state, read_checkpoint
-
     config, tensors, extra = read_checkpoint(path, _FORMAT, "lm_course MLP")
     try:
         model = MLPLanguageModel(MLPConfig(**config))
@@ -225,9 +224,11 @@ def load_mlp(path: str | Path) -> tuple[MLPLanguageModel, dict]:
 
 # --------------------------------------------------------------------- the shipped, longer-trained MLP
 @dataclass(frozen=True)
-class MLPRecipe:
+class MLPRecipe(Recipe):
     """Everything that determines an MLP trained on the corpus (a comment per
-    field). Same recipe, same thread count, same library versions: same weights."""
+    field; the names are :class:`MLPConfig`'s and
+    :class:`~lm_course.train.TrainConfig`'s, see :class:`lm_course.recipes.Recipe`).
+    Same recipe, same thread count, same library versions: same weights."""
 
     context_length: int = 8  # n: characters of context (a 9-gram's)
     n_embd: int = 64  # d: 64 >= V + 1 rows, so each position's lookup table can be any (V+1) x H table
@@ -244,61 +245,31 @@ class MLPRecipe:
     seed: int = 0  # seeds the initial weights and the batches
     threads: int = 1  # torch threads: fixed, because results depend (slightly) on it
 
+    def build_model(self, vocab_size: int) -> MLPLanguageModel:
+        return MLPLanguageModel(self.by_name(MLPConfig, vocab_size=vocab_size))
+
+    def save(self, model: MLPLanguageModel, path: str | Path, record: dict) -> Path:
+        return save_mlp(model, path, record, dtype=torch.float16)  # float16: half the file
+
+    def load(self, path: str | Path) -> tuple[MLPLanguageModel, dict]:
+        return load_mlp(path)
+
 
 #: The recipe of the shipped checkpoint ``data/mlp_reference.safetensors``.
 REFERENCE_MLP_RECIPE = MLPRecipe()
 
 
 def train_char_mlp(recipe: MLPRecipe = REFERENCE_MLP_RECIPE, progress: bool = True,
-                   **overrides) -> tuple[MLPLanguageModel, "TrainHistory"]:  # noqa: F821
-    """Build and train an MLP on the corpus's training split with
-    :func:`lm_course.train.train`; ``overrides`` replace recipe fields, e.g.
-    ``train_char_mlp(n_hidden=512, steps=200)``."""
-    from lm_course.device import seed_everything
-    from lm_course.corpus import corpus_ids, corpus_tokenizer
-    from lm_course.train import TrainConfig, train
-
-    recipe = replace(recipe, **overrides)
-    torch.set_num_threads(recipe.threads)
-    seed_everything(recipe.seed)
-    model = MLPLanguageModel(MLPConfig(vocab_size=corpus_tokenizer().vocab_size, context_length=recipe.context_length,
-                                       n_embd=recipe.n_embd, n_hidden=recipe.n_hidden, dropout=recipe.dropout))
-    config = TrainConfig(steps=recipe.steps, batch_size=recipe.batch_size, block_size=recipe.block_size,
-                         lr=recipe.lr, weight_decay=recipe.weight_decay, warmup_steps=recipe.warmup_steps,
-                         min_lr_ratio=recipe.min_lr_ratio, eval_interval=recipe.eval_interval,
-                         seed=recipe.seed, progress=progress)
-    history = train(model, corpus_ids("train"), corpus_ids("val"), config)
-    return model, history
+                   **overrides) -> tuple[MLPLanguageModel, TrainHistory]:
+    """Build and train an MLP on the corpus's training split
+    (:func:`lm_course.recipes.train_recipe`); ``overrides`` replace recipe
+    fields, e.g. ``train_char_mlp(n_hidden=512, steps=200)``."""
+    return train_recipe(replace(recipe, **overrides), progress)
 
 
 def reference_mlp_path() -> Path:
     """Where the shipped MLP lives (``data/mlp_reference.safetensors``)."""
-    from lm_course.data import data_dir
-
     return data_dir() / "mlp_reference.safetensors"
-
-
-def make_reference_mlp(path: str | Path | None = None, progress: bool = True, **overrides) -> tuple[Path, dict]:
-    """Train :data:`REFERENCE_MLP_RECIPE` (with ``overrides``) from scratch and
-    save it as float16 safetensors, with the recipe, the training history and
-    the validation/test bits per character *of the model as loaded from the
-    file*. Returns ``(path, extra)``. Over an hour on one CPU core."""
-    from lm_course.evaluate import bits_per_token
-    from lm_course.corpus import corpus_ids
-
-    recipe = replace(REFERENCE_MLP_RECIPE, **overrides)
-    path = Path(path) if path is not None else reference_mlp_path()
-    cpu0 = time.process_time()
-    model, history = train_char_mlp(recipe, progress=progress)
-    extra = {"recipe": asdict(recipe), "history": asdict(history),
-             "training_seconds": round(history.seconds, 1),
-             "training_cpu_seconds": round(time.process_time() - cpu0, 1),
-             "made_with": {"torch": torch.__version__, "date": time.strftime("%Y-%m-%d")}}
-    save_mlp(model, path, extra, dtype=torch.float16)
-    loaded, _ = load_mlp(path)  # score what a reader will load: the float16 weights
-    extra.update({f"{split}_bpc": round(bits_per_token(loaded, corpus_ids(split)), 6) for split in ("val", "test")})
-    save_mlp(loaded, path, extra, dtype=torch.float16)
-    return path, extra
 
 
 def load_reference_mlp() -> tuple[MLPLanguageModel, dict]:

@@ -1,22 +1,37 @@
-"""The course's reference GPT: a character-level model trained on the
-Shakespeare training split for longer than a notebook can, shipped in
-``data/`` so that later chapters can use a good model without training one.
+"""The course's shipped models, made and loaded one way, and the recipe of
+the reference GPT.
 
-Explained in ``05_transformer.ipynb`` ("The reference checkpoint", with the
-scaling study that chose its size); chapters 6 and 7 load it with
-:func:`lm_course.gpt.load_reference_model` when GPT-2's weights cannot be had.
+Four models are trained for longer than a notebook can and shipped in
+``data/``, so that a chapter can use a good model without training one:
 
-Make it (deterministic for a given seed, PyTorch version, thread count and
-CPU; about 85 minutes on 2 cores with bfloat16 units)::
+* ``gpt``: ``reference_gpt.safetensors``, :data:`RECIPE` (chapters 5 and 6; the
+  best model of the course);
+* ``gpt-small``: ``reference_gpt_small.safetensors``, :data:`SMALL_RECIPE`
+  (chapter 7 fine-tunes it);
+* ``mlp``: ``mlp_reference.safetensors``, :data:`lm_course.mlp.REFERENCE_MLP_RECIPE`
+  (chapter 2);
+* ``lstm``: ``rnn_lstm_reference.safetensors``, :data:`lm_course.rnn.REFERENCE_RECIPE`
+  (chapter 3).
+
+Each recipe is a :class:`lm_course.recipes.Recipe`. One command makes any of
+them (deterministic for a given recipe, PyTorch version, thread count and
+CPU; the reference GPT takes about 85 minutes on 2 cores with bfloat16
+units)::
 
     python -m lm_course make-reference gpt     # writes data/reference_gpt.safetensors
 
-The file is a checkpoint of :mod:`lm_course.checkpoints`, like the shipped MLP
-and LSTM: the weights as float16 (the language-model head is tied to the token
-embedding and stored once), and in its metadata the
-:class:`~lm_course.gpt.GPTConfig`, the tokenizer's characters, the recipe, the
-training time and curve, and the validation/test bits per character *of the
-model as loaded from the file*.
+:func:`make_reference` trains the recipe (:func:`lm_course.recipes.train_recipe`),
+saves the model, scores the model *as loaded from the file* on the
+validation and test splits, and saves it again with its record: the recipe,
+the command, the training history, time and curve, and the scores. Every
+file is a checkpoint of :mod:`lm_course.checkpoints` (the model's config and
+the record in the safetensors metadata); :func:`load_reference` reads any of
+them as ``(model, record)``.
+
+The reference GPT is explained in ``05_transformer.ipynb`` ("The reference
+checkpoint", with the scaling study that chose its size); chapters 6 and 7
+load it with :func:`lm_course.gpt.load_reference_model` when GPT-2's weights
+cannot be had.
 """
 
 from __future__ import annotations
@@ -24,29 +39,34 @@ from __future__ import annotations
 import math
 import platform
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
+import torch.nn as nn
 
-from lm_course.data import load_shakespeare
-from lm_course.device import seed_everything
+from lm_course.corpus import corpus_ids, corpus_tokenizer
 from lm_course.evaluate import bits_per_token
 from lm_course.gpt import GPT, GPTConfig, load_gpt, reference_model_path, save_gpt
-from lm_course.corpus import corpus_tokenizer
-from lm_course.tokenizers import CharTokenizer
-from lm_course.train import TrainConfig, TrainHistory, train
+from lm_course.mlp import REFERENCE_MLP_RECIPE, reference_mlp_path
+from lm_course.recipes import Recipe, train_recipe
+from lm_course.rnn import REFERENCE_RECIPE as REFERENCE_LSTM_RECIPE
+from lm_course.rnn import reference_checkpoint_path
+from lm_course.scoreboard import record as record_score
+from lm_course.tokenizers.char import CharTokenizer
+from lm_course.train import TrainHistory
 
-__all__ = ["ReferenceRecipe", "RECIPE", "SMALL_RECIPE", "RECIPES", "SCOREBOARD_NAME", "train_reference",
-           "make_reference", "load_reference_info"]
+__all__ = ["ReferenceRecipe", "RECIPE", "SMALL_RECIPE", "RECIPES", "SCOREBOARD_NAME", "reference_path",
+           "train_reference", "make_reference", "load_reference", "load_reference_info"]
 
 SCOREBOARD_NAME = "GPT reference checkpoint"  # its row on the course scoreboard
 
 
 @dataclass(frozen=True)
-class ReferenceRecipe:
-    """How the reference GPT is made (a comment per field); chosen by the
-    scaling study in ``data/README.md``."""
+class ReferenceRecipe(Recipe):
+    """How the reference GPT is made (a comment per field; the names are
+    :class:`~lm_course.gpt.GPTConfig`'s and :class:`~lm_course.train.TrainConfig`'s);
+    chosen by the scaling study in ``data/README.md``."""
 
     n_layer: int = 6  # Transformer blocks
     n_head: int = 6  # attention heads per block (head size 32)
@@ -66,15 +86,17 @@ class ReferenceRecipe:
     threads: int = 2  # torch threads: fixed, because results depend (slightly) on it
 
     def gpt_config(self, vocab_size: int) -> GPTConfig:
-        return GPTConfig(vocab_size=vocab_size, block_size=self.block_size, n_layer=self.n_layer,
-                         n_head=self.n_head, n_embd=self.n_embd, dropout=self.dropout)
+        return self.by_name(GPTConfig, vocab_size=vocab_size)
 
-    def train_config(self, progress: bool = True) -> TrainConfig:
-        """The :class:`~lm_course.train.TrainConfig` of this recipe: every
-        field of the recipe that the training loop knows, by name."""
-        known = TrainConfig.__dataclass_fields__
-        return TrainConfig(**{k: v for k, v in asdict(self).items() if k in known},
-                           progress=progress, device="cpu")
+    def build_model(self, vocab_size: int) -> GPT:
+        return GPT(self.gpt_config(vocab_size))
+
+    def save(self, model: GPT, path: str | Path, record: dict) -> Path:
+        return save_gpt(model, path, corpus_tokenizer(), record)  # float16; the tied head stored once
+
+    def load(self, path: str | Path) -> tuple[GPT, dict]:
+        model, _, record = load_gpt(path)  # the tokenizer is the corpus's (and in the record)
+        return model, record
 
 
 RECIPE = ReferenceRecipe()
@@ -85,21 +107,39 @@ RECIPE = ReferenceRecipe()
 SMALL_RECIPE = ReferenceRecipe(n_layer=4, n_head=4, n_embd=128, steps=6000, lr=5e-3, warmup_steps=100,
                                weight_decay=0.01, eval_interval=250, autocast=None, threads=1)
 
-RECIPES = {"gpt": RECIPE, "gpt-small": SMALL_RECIPE}  # python -m lm_course make-reference <name>
+#: Every shipped model: ``python -m lm_course make-reference <name>`` makes ``RECIPES[name]``.
+RECIPES: dict[str, Recipe] = {"gpt": RECIPE, "gpt-small": SMALL_RECIPE, "mlp": REFERENCE_MLP_RECIPE,
+                              "lstm": REFERENCE_LSTM_RECIPE}
+
+
+def _recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise ValueError(f"no shipped model is called {name!r}; choose one of {sorted(RECIPES)}")
+    return RECIPES[name]
+
+
+def reference_path(name: str) -> Path:
+    """Where the shipped model ``name`` (a key of :data:`RECIPES`) lives in ``data/``."""
+    _recipe(name)
+    return {"gpt": reference_model_path, "gpt-small": lambda: reference_model_path(small=True),
+            "mlp": reference_mlp_path, "lstm": reference_checkpoint_path}[name]()
 
 
 def train_reference(recipe: ReferenceRecipe = RECIPE, progress: bool = True
                     ) -> tuple[GPT, CharTokenizer, TrainHistory]:
-    """Train the reference GPT on the training split; returns
-    ``(model, tokenizer, history)``. Seeds everything from ``recipe.seed``."""
-    torch.set_num_threads(recipe.threads)
-    tok = corpus_tokenizer()
-    train_ids = torch.tensor(tok.encode(load_shakespeare("train")))  # (N_train,)
-    val_ids = torch.tensor(tok.encode(load_shakespeare("val")))  # (N_val,)
-    seed_everything(recipe.seed)
-    model = GPT(recipe.gpt_config(tok.vocab_size))
-    history = train(model, train_ids, val_ids, recipe.train_config(progress))
-    return model, tok, history
+    """Train a reference GPT on the training split; returns ``(model,
+    tokenizer, history)`` (:func:`lm_course.recipes.train_recipe`)."""
+    model, history = train_recipe(recipe, progress)
+    return model, corpus_tokenizer(), history
+
+
+def load_reference(name: str = "gpt") -> tuple[nn.Module, dict]:
+    """The shipped model ``name`` (a key of :data:`RECIPES`; eval mode,
+    float32, CPU) and the record saved with it by :func:`make_reference`."""
+    path = reference_path(name)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing; make it with `python -m lm_course make-reference {name}`")
+    return _recipe(name).load(path)
 
 
 def load_reference_info(path: str | Path | None = None, *, small: bool = False) -> dict:
@@ -116,56 +156,53 @@ def load_reference_info(path: str | Path | None = None, *, small: bool = False) 
 PREFIX_CHARS = 20_000  # a quick check: the score on the first characters of the validation split
 
 
-def _evaluate(model: GPT, tokenizer: CharTokenizer) -> dict:
-    val = tokenizer.encode(load_shakespeare("val"))
+def _scores(model: nn.Module) -> dict:
+    """The bits per character of ``model`` on the validation and test splits
+    (and on the first :data:`PREFIX_CHARS` of validation), with the time each took."""
     scores = {"val_prefix_chars": PREFIX_CHARS,
-              "val_prefix_bpc": round(bits_per_token(model, val[:PREFIX_CHARS]), 6)}
+              "val_prefix_bpc": round(bits_per_token(model, corpus_ids("val")[:PREFIX_CHARS]), 6)}
     for split in ("val", "test"):
         start = time.perf_counter()
-        scores[f"{split}_bpc"] = round(bits_per_token(model, tokenizer.encode(load_shakespeare(split))), 6)
+        scores[f"{split}_bpc"] = round(bits_per_token(model, corpus_ids(split)), 6)
         scores[f"{split}_eval_seconds"] = round(time.perf_counter() - start, 1)
     return scores
 
 
-def make_reference(name: str = "gpt", path: str | Path | None = None, progress: bool = True) -> tuple[Path, dict]:
-    """Train ``RECIPES[name]`` from scratch, save it (float16), then score the
-    model *as loaded from the file* and save the record with it; returns
-    ``(path, record)``. The main reference (``"gpt"``) also writes its
-    scoreboard row when saved to the repository's ``data/``."""
-    recipe = RECIPES[name]
-    path = Path(path) if path is not None else reference_model_path(small=name == "gpt-small")
+def make_reference(name: str = "gpt", path: str | Path | None = None, progress: bool = True,
+                   **overrides) -> tuple[Path, dict]:
+    """Train the shipped model ``name`` (``RECIPES[name]``, with ``overrides``
+    replacing recipe fields, e.g. ``steps=2``) from scratch, save it, then
+    score the model *as loaded from the file* and save the record with it;
+    returns ``(path, record)``. ``path`` defaults to the shipped file
+    (:func:`reference_path`). The main reference (``"gpt"``) also writes its
+    scoreboard row, to the committed board when saved to the repository's
+    ``data/``."""
+    recipe = replace(_recipe(name), **overrides)
+    path = Path(path) if path is not None else reference_path(name)
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    model, tok, history = train_reference(recipe, progress)
-    train_wall, train_cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-    record = _record(name, recipe, history, train_wall, train_cpu)
-    return _save_scored(model, tok, path, record, record_score=name == "gpt")
-
-
-def _record(name: str, recipe: ReferenceRecipe, history: TrainHistory, wall: float, cpu: float) -> dict:
-    return {
+    model, history = train_recipe(recipe, progress)
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    command = f"python -m lm_course make-reference {name}"
+    record = {
         "recipe": asdict(recipe),
-        "command": f"python -m lm_course make-reference {name}",
+        "command": command if not overrides else f"lm_course.reference.make_reference({name!r}, **{overrides!r})",
         "training_seconds": round(wall, 1),
         "training_cpu_seconds": round(cpu, 1),
         "final_window_val_loss_bits": round(history.val_loss[-1] / math.log(2), 4),
-        "val_loss_bits_curve": {str(s): round(v / math.log(2), 4) for s, v in zip(history.eval_steps, history.val_loss)},
+        "val_loss_bits_curve": {str(step): round(v / math.log(2), 4)
+                                for step, v in zip(history.eval_steps, history.val_loss)},
+        "history": asdict(history),
         "made_with": {"torch": torch.__version__, "python": platform.python_version(),
                       "machine": platform.machine(), "date": time.strftime("%Y-%m-%d")},
     }
-
-
-def _save_scored(model: GPT, tok: CharTokenizer, path: Path, record: dict, record_score: bool) -> tuple[Path, dict]:
-    save_gpt(model, path, tok, record)
-    loaded, tok, _ = load_gpt(path)  # the float16 weights a reader gets
-    record = {**record, **_evaluate(loaded, tok)}
-    save_gpt(loaded, path, tok, record)  # float16 -> float32 -> float16 is exact: same weights
-    if record_score:
-        from lm_course.scoreboard import record as record_row
-
+    recipe.save(model, path, record)
+    loaded, _ = recipe.load(path)  # the weights a reader gets (float16 for the GPTs and the MLP)
+    record = {**record, **_scores(loaded)}
+    recipe.save(loaded, path, record)  # float16 -> float32 -> float16 is exact: the same weights
+    if name == "gpt":
         c, r = loaded.config, record["recipe"]
-        record_row(SCOREBOARD_NAME, record["val_bpc"], record["test_bpc"], chapter=5,
-                   reference=path.resolve() == reference_model_path().resolve(),
-                   notes=f"{loaded.num_parameters():,} params, {c.n_layer} layers x {c.n_head} heads x {c.n_embd}, "
-                         f"context {c.block_size}, {r['steps']} steps x {r['batch_size']} windows "
-                         f"(python -m lm_course make-reference gpt)")
+        record_score(SCOREBOARD_NAME, record["val_bpc"], record["test_bpc"], chapter=5,
+                     reference=path.resolve() == reference_model_path().resolve(),
+                     notes=f"{loaded.num_parameters():,} params, {c.n_layer} layers x {c.n_head} heads x {c.n_embd}, "
+                           f"context {c.block_size}, {r['steps']} steps x {r['batch_size']} windows ({command})")
     return path, record

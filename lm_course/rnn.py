@@ -13,9 +13,9 @@ Explained in ``03_rnns.ipynb``:
 * "A character-level LSTM": :class:`RNNLanguageModel` wraps PyTorch's fused
   ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` (fast, batched) between an embedding
   and a linear read-out, and implements the course's
-  :class:`~lm_course.interface.LanguageModel` (``next_token_probs`` runs the
-  recurrence step by step over the context, ``token_log_probs`` scores a long
-  text in batched chunks).
+  :class:`~lm_course.interface.LanguageModel` (``next_token_probs`` reads the
+  whole context in one call from a zero state, ``token_log_probs`` scores a
+  long text in batched chunks).
 
 Truncated backpropagation through time
     The course's training loop (:func:`lm_course.train.train`) cuts random
@@ -28,18 +28,20 @@ Truncated backpropagation through time
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lm_course.corpus import corpus_ids, corpus_tokenizer
+from lm_course.checkpoints import load_checked_state, read_checkpoint, save_checkpoint
+from lm_course.data import data_dir
 from lm_course.interface import Generates, as_id_tensor, inference_method
+from lm_course.recipes import Recipe, train_recipe
+from lm_course.train import TrainHistory
 
 __all__ = [
     "KINDS",
@@ -53,7 +55,6 @@ __all__ = [
     "REFERENCE_RECIPE",
     "train_char_rnn",
     "reference_checkpoint_path",
-    "make_reference_checkpoint",
     "load_reference_rnn",
 ]
 
@@ -195,8 +196,8 @@ class RNNLanguageModel(Generates, nn.Module):
 
     ``forward`` is the fast batched path used for training (``(B, T)`` ids to
     ``(B, T, V)`` logits, every sequence starting from a zero state unless a
-    ``state`` is passed). ``next_token_probs`` reads a context one token at a
-    time, carrying the state; ``token_log_probs`` scores a long text.
+    ``state`` is passed). ``next_token_probs`` reads a whole context in one such
+    call and reads out its last step; ``token_log_probs`` scores a long text.
 
     The model has no window: ``context_length`` is ``None``. It needs at least
     one token of context (it was never trained to predict the first token of
@@ -376,13 +377,13 @@ class RNNLanguageModel(Generates, nn.Module):
 _FORMAT = "lm_course.rnn"  # the metadata "format" of an RNN checkpoint
 
 
-def save_rnn(model: RNNLanguageModel, path: str | Path, extra: dict | None = None) -> Path:
+def save_rnn(model: RNNLanguageModel, path: str | Path, extra: dict | None = None,
+             dtype: torch.dtype | None = None) -> Path:
     """Save weights as safetensors, with the config (and any JSON-able
     ``extra``, e.g. a training history) in the file's metadata
-    (:func:`lm_course.checkpoints.save_checkpoint`)."""
-    from lm_course.checkpoints import save_checkpoint
-
-    return save_checkpoint(model, path, _FORMAT, asdict(model.config), extra)
+    (:func:`lm_course.checkpoints.save_checkpoint`); ``dtype=torch.float16``
+    halves the file."""
+    return save_checkpoint(model, path, _FORMAT, asdict(model.config), extra, dtype)
 
 
 def load_rnn(path: str | Path) -> tuple[RNNLanguageModel, dict]:
@@ -392,20 +393,19 @@ def load_rnn(path: str | Path) -> tuple[RNNLanguageModel, dict]:
     the file is not such a checkpoint or its tensors do not fit the config it
     declares.
     """
-    from lm_course.checkpoints import load_checked_state, read_checkpoint
-
     config, tensors, extra = read_checkpoint(path, _FORMAT, "lm_course RNN")
     model = RNNLanguageModel(**asdict(RNNConfig(**config)))
     load_checked_state(model, tensors, path)
     return model, extra
 
 
-
 # --------------------------------------------------------------------- training on the corpus
 @dataclass(frozen=True)
-class CharRNNRecipe:
+class CharRNNRecipe(Recipe):
     """Everything that determines a character model trained on the corpus
-    (a comment per field). Same recipe and same library versions: same weights."""
+    (a comment per field; the names are :class:`RNNConfig`'s and
+    :class:`~lm_course.train.TrainConfig`'s, see :class:`lm_course.recipes.Recipe`).
+    Same recipe and same library versions: same weights."""
 
     kind: str = "lstm"  # "rnn", "lstm" or "gru"
     hidden_size: int = 256  # width of the hidden state
@@ -419,6 +419,22 @@ class CharRNNRecipe:
     grad_clip: float = 1.0  # global gradient-norm clipping
     eval_interval: int = 250  # steps between validation measurements
     seed: int = 0  # seeds the weights and the batches
+    # weight decay 0.01 and a cosine down to lr * 0.1: TrainConfig's defaults
+
+    @property
+    def warmup_steps(self) -> int:
+        """Linear warm-up steps: a tenth of the run, at most 100 (not a field:
+        the shipped LSTM's recorded recipe predates it)."""
+        return min(100, self.steps // 10)
+
+    def build_model(self, vocab_size: int) -> RNNLanguageModel:
+        return RNNLanguageModel(**asdict(self.by_name(RNNConfig, vocab_size=vocab_size)))
+
+    def save(self, model: RNNLanguageModel, path: str | Path, record: dict) -> Path:
+        return save_rnn(model, path, record)  # float32: 1.6 MB
+
+    def load(self, path: str | Path) -> tuple[RNNLanguageModel, dict]:
+        return load_rnn(path)
 
 
 #: The recipe of the shipped checkpoint ``data/rnn_lstm_reference.safetensors``.
@@ -426,55 +442,26 @@ REFERENCE_RECIPE = CharRNNRecipe()
 
 
 def train_char_rnn(recipe: CharRNNRecipe = REFERENCE_RECIPE, progress: bool = True,
-                   **overrides) -> tuple[RNNLanguageModel, "TrainHistory"]:  # noqa: F821
-    """Build and train a character model on the corpus with
-    :func:`lm_course.train.train`; ``overrides`` replace recipe fields,
-    e.g. ``train_char_rnn(kind="gru", steps=200)``.
+                   **overrides) -> tuple[RNNLanguageModel, TrainHistory]:
+    """Build and train a character model on the corpus
+    (:func:`lm_course.recipes.train_recipe`); ``overrides`` replace recipe
+    fields, e.g. ``train_char_rnn(kind="gru", steps=200)``.
 
     Every window of ``block_size`` characters starts from a zero state, so this
     is truncated BPTT of length ``block_size``. Notebook section: "A
     character-level LSTM" (and the RNN / LSTM / GRU comparison).
     """
-    from dataclasses import replace
-
-    from lm_course.device import seed_everything
-    from lm_course.train import TrainConfig, train
-
-    recipe = replace(recipe, **overrides)
-    seed_everything(recipe.seed)
-    vocab_size = corpus_tokenizer().vocab_size
-    model = RNNLanguageModel(vocab_size, recipe.hidden_size, recipe.kind, recipe.num_layers, recipe.embed_size,
-                             recipe.dropout)
-    config = TrainConfig(steps=recipe.steps, batch_size=recipe.batch_size, block_size=recipe.block_size,
-                         lr=recipe.lr, grad_clip=recipe.grad_clip, eval_interval=recipe.eval_interval,
-                         warmup_steps=min(100, recipe.steps // 10), seed=recipe.seed, progress=progress)
-    history = train(model, corpus_ids("train"), corpus_ids("val"), config)
-    return model, history
+    return train_recipe(replace(recipe, **overrides), progress)
 
 
 def reference_checkpoint_path() -> Path:
     """Where the shipped LSTM checkpoint lives (``data/rnn_lstm_reference.safetensors``)."""
-    from lm_course.data import data_dir
-
     return data_dir() / "rnn_lstm_reference.safetensors"
 
 
-def make_reference_checkpoint(path: str | Path | None = None, progress: bool = True) -> tuple[Path, dict]:
-    """Train :data:`REFERENCE_RECIPE` from scratch and save it (with its recipe
-    and training history) as safetensors. The shipped file took 88 minutes of one core (its record says so).
-
-    Recreate the shipped file with ``python -m lm_course make-reference lstm``.
-    Returns ``(path, extra)`` like the other shipped models' makers.
-    """
-    model, history = train_char_rnn(REFERENCE_RECIPE, progress=progress)
-    extra = {"recipe": asdict(REFERENCE_RECIPE), "history": asdict(history)}
-    return save_rnn(model, path or reference_checkpoint_path(), extra), extra
-
-
-def load_reference_rnn() -> tuple[RNNLanguageModel, "TrainHistory"]:  # noqa: F821
-    """The shipped LSTM and the history of the run that trained it."""
-    from lm_course.train import TrainHistory
-
+def load_reference_rnn() -> tuple[RNNLanguageModel, TrainHistory]:
+    """The shipped LSTM and the history of the run that trained it (made by
+    ``python -m lm_course make-reference lstm``; 88 minutes of one core)."""
     path = reference_checkpoint_path()
     if not path.exists():
         raise FileNotFoundError(
@@ -482,30 +469,3 @@ def load_reference_rnn() -> tuple[RNNLanguageModel, "TrainHistory"]:  # noqa: F8
         )
     model, extra = load_rnn(path)
     return model, TrainHistory(**extra["history"])
-
-
-def _main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m lm_course.rnn",
-                                     description="Train the course's recurrent character models.")
-    parser.add_argument("command", choices=["train"],
-                        help="train one model and report (the shipped LSTM: python -m lm_course make-reference lstm)")
-    parser.add_argument("--kind", choices=KINDS, default=REFERENCE_RECIPE.kind)
-    parser.add_argument("--steps", type=int, default=REFERENCE_RECIPE.steps)
-    parser.add_argument("--out", type=Path, default=None, help="where to save the weights")
-    args = parser.parse_args(argv)
-    from lm_course.evaluate import bits_per_token
-
-    model, history = train_char_rnn(kind=args.kind, steps=args.steps)
-    if args.out:
-        save_rnn(model, args.out, {"history": asdict(history)})
-    val, test = (bits_per_token(model, corpus_ids(s)) for s in ("val", "test"))
-    print(json.dumps({"kind": args.kind, "steps": args.steps, "val_bpc": round(val, 4),
-                      "test_bpc": round(test, 4), "seconds": round(history.seconds, 1),
-                      "parameters": model.num_parameters()}))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_main())

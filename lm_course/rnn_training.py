@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from lm_course.corpus import corpus_ids, corpus_tokenizer
 from lm_course.device import seed_everything
 from lm_course.rnn import REFERENCE_RECIPE, CharRNNRecipe, RNNLanguageModel
-from lm_course.train import TrainConfig, TrainHistory, train
+from lm_course.train import TrainHistory, train
 
 __all__ = ["consecutive_lanes", "StatefulLoss", "train_stateful_char_rnn"]
 
@@ -132,12 +132,8 @@ def train_stateful_char_rnn(recipe: CharRNNRecipe | None = None, progress: bool 
     """
     recipe = replace(recipe or REFERENCE_RECIPE, **overrides)
     seed_everything(recipe.seed)  # the same initial weights as train_char_rnn with this recipe
-    model = RNNLanguageModel(corpus_tokenizer().vocab_size, recipe.hidden_size, recipe.kind,
-                             recipe.num_layers, recipe.embed_size, recipe.dropout)
-    config = TrainConfig(steps=recipe.steps, batch_size=recipe.batch_size, block_size=recipe.block_size,
-                         lr=recipe.lr, grad_clip=recipe.grad_clip, eval_interval=recipe.eval_interval,
-                         warmup_steps=min(100, recipe.steps // 10), seed=recipe.seed, progress=progress)
+    model = recipe.build_model(corpus_tokenizer().vocab_size)
     train_ids = corpus_ids("train")
     loss = StatefulLoss(train_ids, recipe.batch_size, recipe.block_size)
-    history = train(model, train_ids, corpus_ids("val"), config, loss_fn=loss)
+    history = train(model, train_ids, corpus_ids("val"), recipe.train_config(progress), loss_fn=loss)
     return model, history

@@ -186,15 +186,16 @@ def test_load_rejects_other_and_mismatched_files(model, tmp_path):
 def test_make_reference_mlp_end_to_end(tmp_path):
     """The shipped file's recipe, shrunk to seconds: trains, saves float16, records the scores of the
     loaded file, and is reproducible."""
-    from lm_course.mlp import REFERENCE_MLP_RECIPE, load_mlp, make_reference_mlp
+    from lm_course.mlp import REFERENCE_MLP_RECIPE, load_mlp
+    from lm_course.reference import make_reference
 
     small = dict(n_hidden=32, n_embd=8, steps=6, batch_size=4, block_size=16, eval_interval=3, warmup_steps=2)
-    path, extra = make_reference_mlp(tmp_path / "a.safetensors", progress=False, **small)
+    path, extra = make_reference("mlp", tmp_path / "a.safetensors", progress=False, **small)
     loaded, record = load_mlp(path)
     assert record["recipe"] == dict(vars(REFERENCE_MLP_RECIPE), **small)
     assert record["val_bpc"] == extra["val_bpc"] and 3.0 < record["val_bpc"] < 6.5
     assert len(record["history"]["train_loss"]) == 6
-    again, _ = make_reference_mlp(tmp_path / "b.safetensors", progress=False, **small)
+    again, _ = make_reference("mlp", tmp_path / "b.safetensors", progress=False, **small)
     assert all(torch.equal(a, b) for a, b in zip(loaded.parameters(), load_mlp(again)[0].parameters()))
 
 
