@@ -7,6 +7,8 @@ GPT" (and "The tutorials' generate(), side by side" for the export).
   ``model.safetensors`` from a local directory, or from the Hugging Face hub
   (``"gpt2"``, ``"gpt2-medium"``, ``"gpt2-large"``, ``"gpt2-xl"``,
   ``"distilgpt2"``, any GPT-2 repository), cached by ``huggingface_hub``.
+* :func:`as_transformers` builds ``transformers``' ``GPT2LMHeadModel``
+  around a course GPT's own tensors (no second copy of the weights).
 * :func:`download` caches a hub model ahead of time
   (``python -m lm_course download gpt2``) for a classroom without network.
 * :func:`save_hf_gpt2` writes a course GPT in the same format, so
@@ -37,8 +39,8 @@ import torch
 from lm_course import hub
 from lm_course.gpt import GPT, GPTConfig
 
-__all__ = ["GPT2WeightsUnavailable", "load_gpt2", "download", "save_hf_gpt2", "gpt_config_from_hf",
-           "hf_config_from_gpt"]
+__all__ = ["GPT2WeightsUnavailable", "load_gpt2", "download", "save_hf_gpt2", "as_transformers",
+           "gpt_config_from_hf", "hf_config_from_gpt"]
 
 # GPT-2's Conv1D layers: stored (in, out), transposed into nn.Linear's (out, in)
 _CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
@@ -279,3 +281,31 @@ def save_hf_gpt2(model: GPT, directory: str | os.PathLike, eos_token_id: int | N
     save_file(tensors, str(directory / "model.safetensors"), metadata={"format": "pt"})
     (directory / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     return directory
+
+
+def as_transformers(model: GPT, eos_token_id: int | None = None):
+    """``transformers``' ``GPT2LMHeadModel`` computing with the very tensors
+    of the course GPT ``model``: no copy (the Conv1D weights are transposed
+    views of ours), so both libraries can run side by side in one model's
+    memory, 500 MB instead of 1 GB for GPT-2 small
+    (``06_gpt2_sampling.ipynb``, "The tutorials' generate(), side by side").
+    Changing either model's weights changes both. ``eos_token_id``: as
+    :func:`save_hf_gpt2`. Returns the model in eval mode.
+
+    Raises:
+        TypeError: ``model`` is not a course GPT.
+    """
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    if not isinstance(model, GPT):
+        raise TypeError(f"as_transformers expects a course GPT, got {type(model).__name__}")
+    with torch.device("meta"):  # no time or memory spent on a random initialisation
+        hf = GPT2LMHeadModel(GPT2Config(**hf_config_from_gpt(model.config, eos_token_id)))
+    state = {name: (tensor.t() if name.endswith(_CONV1D) else tensor)  # (out, in) viewed as Conv1D's (in, out)
+             for name, tensor in model.state_dict().items()}
+    hf.load_state_dict(state, assign=True)
+    hf.lm_head.weight = hf.transformer.wte.weight  # re-tie: one tensor, two roles
+    leftover = [n for n, t in [*hf.named_parameters(), *hf.named_buffers()] if t.is_meta]
+    if leftover:
+        raise RuntimeError(f"GPT2LMHeadModel has tensors the course GPT does not set: {leftover[:3]}")
+    return hf.eval()

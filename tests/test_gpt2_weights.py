@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from lm_course.gpt import GPT, GPTConfig
-from lm_course.gpt2_weights import GPT2WeightsUnavailable, load_gpt2, save_hf_gpt2
+from lm_course.gpt2_weights import GPT2WeightsUnavailable, as_transformers, load_gpt2, save_hf_gpt2
 from lm_course.sampling import beam_search, generate
 
 
@@ -85,6 +85,34 @@ def test_logits_and_generation_equal_transformers(hf_dir):
     beams = hf.generate(idx, attention_mask=mask, max_new_tokens=15, do_sample=False, num_beams=4,
                         pad_token_id=0)
     assert torch.equal(beam_search(model, idx, 15, num_beams=4), beams)
+
+
+def test_as_transformers_shares_the_tensors(hf_dir):
+    hf_original, directory = hf_dir
+    model = GPT.from_pretrained(directory)
+    hf = as_transformers(model)
+    assert type(hf).__name__ == "GPT2LMHeadModel" and not hf.training
+    assert hf.lm_head.weight is hf.transformer.wte.weight  # still tied
+    block, theirs = model.transformer.h[1], hf.transformer.h[1]
+    for ours, hf_weight in [(model.transformer.wte.weight, hf.transformer.wte.weight),
+                            (block.attn.c_attn.weight, theirs.attn.c_attn.weight),
+                            (block.mlp.c_proj.weight, theirs.mlp.c_proj.weight)]:
+        assert ours.data_ptr() == hf_weight.data_ptr()  # the same memory, not a copy
+    assert torch.equal(theirs.attn.c_attn.weight, block.attn.c_attn.weight.t())  # seen as Conv1D's (in, out)
+    idx = torch.randint(0, 101, (2, 20), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(hf(idx).logits, hf_original(idx).logits)  # transformers' own numbers
+    mask = torch.ones_like(idx)
+    greedy = hf.generate(idx, attention_mask=mask, max_new_tokens=20, do_sample=False, pad_token_id=0)
+    assert torch.equal(generate(model, idx, 20), greedy)
+    with torch.no_grad():  # one set of weights: changing one model changes the other
+        model.transformer.h[0].mlp.c_fc.weight.zero_()
+        assert not hf.transformer.h[0].mlp.c_fc.weight.any()
+
+
+def test_as_transformers_refuses_other_models():
+    with pytest.raises(TypeError, match="course GPT"):
+        as_transformers(torch.nn.Linear(2, 2))
 
 
 def test_the_equality_test_can_fail(hf_dir, tmp_path):

@@ -11,6 +11,10 @@ committed ``data/scoreboard.json`` (sets ``LM_COURSE_REFERENCE=1``).
 cache folder (``LM_COURSE_CACHE``), as a student's first run: the committed
 copies then show cold-cache times, and their scoreboards star only the rows
 that the notebooks run so far really measured.
+
+:func:`run_notebook` runs a notebook in a fresh kernel without writing it
+back and reports its time and the kernel's peak memory (``bench/run.py``'s
+notebook budgets and ``tests/test_colab_path.py`` use it).
 """
 
 from __future__ import annotations
@@ -39,6 +43,49 @@ def execute(path: Path, timeout: int = 600) -> float:
     finalize(nb)  # saved tqdm bars read their final line, not "0/N"
     nbformat.write(nb, path)
     return seconds
+
+
+def _peak_rss_mb(pid: int) -> float | None:
+    """The peak resident memory (``VmHWM``) of process ``pid`` in MB, or None."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def run_notebook(path: Path, threads: int | None = None, env: dict[str, str] | None = None,
+                 timeout: int = 900) -> dict:
+    """Execute ``path`` top to bottom in a fresh kernel (the file is not
+    written); return ``{"notebook", "seconds", "peak_rss_mb", "cell_seconds"}``.
+
+    ``threads``: torch's thread count in the kernel (``OMP_NUM_THREADS``;
+    ``None``: the default). ``env``: extra environment variables for the
+    kernel. A cell that raises stops the run with nbclient's
+    ``CellExecutionError``, which names the cell.
+    """
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    kernel_env = {**os.environ, **(env or {})}
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        if threads is not None:
+            kernel_env[name] = str(threads)
+        else:
+            kernel_env.pop(name, None)
+    cell_seconds = []
+    start = time.perf_counter()
+    with client.setup_kernel(env=kernel_env):
+        for index, cell in enumerate(nb.cells):
+            began = time.perf_counter()
+            client.execute_cell(cell, index)
+            cell_seconds.append(time.perf_counter() - began)
+        seconds = time.perf_counter() - start
+        process = getattr(client.km.provisioner, "process", None)
+        peak = _peak_rss_mb(process.pid) if process is not None else None
+    return {"notebook": path.name, "seconds": seconds, "peak_rss_mb": peak, "cell_seconds": cell_seconds}
 
 
 def main(argv: list[str] | None = None) -> int:
