@@ -43,6 +43,11 @@ once, and three named steps keep other work out of it:
    prompt otherwise multiplies 16 rows by it).
 3. *bfloat16 is opt-in*: ``model.to(torch.bfloat16)`` halves the bytes each
    step reads; the decoders upcast the logits to float32 before filtering.
+
+Keystrokes (:class:`PrefixCache`): a widget asks for the next-token
+distribution after every keystroke, and typing mostly appends to the text,
+so the keys and values of the unchanged prefix are kept from the previous
+call and only the changed tail runs through the model.
 """
 
 from __future__ import annotations
@@ -59,10 +64,11 @@ import torch.nn.functional as F
 from lm_course.attention import causal_mask, scaled_dot_product_attention
 from lm_course.checkpoints import CheckpointError, load_checked_state, read_checkpoint, save_checkpoint
 from lm_course.data import data_dir
-from lm_course.interface import Generates, as_id_tensor, inference_method
+from lm_course.interface import Generates, as_id_tensor, inference, inference_method
 from lm_course.tokenizers.char import CharTokenizer
 
-__all__ = ["GPTConfig", "GPTOutput", "GPT", "KVCache", "attention_mask", "save_gpt", "load_gpt", "reference_model_path", "load_reference_model"]
+__all__ = ["GPTConfig", "GPTOutput", "GPT", "KVCache", "PrefixCache", "attention_mask", "save_gpt", "load_gpt",
+           "reference_model_path", "load_reference_model"]
 
 # one (key, value) pair per layer, each (B, nh, S, hs)
 KVCache = tuple[tuple[torch.Tensor, torch.Tensor], ...]
@@ -393,6 +399,12 @@ class GPT(Generates, nn.Module):
         character models). A context longer than ``context_length`` raises
         too: crop it with ``context[-model.context_length:]``.
         """
+        idx = self._context_ids(context)[None].to(self.device)  # (1, T)
+        logits = self(idx, logits_to_keep=1).logits[0, -1]  # (V,): the head at the last position only
+        return torch.softmax(logits.float(), dim=-1).cpu()  # (V,), float32 also for a bfloat16 model
+
+    def _context_ids(self, context: Sequence[int] | torch.Tensor) -> torch.Tensor:
+        """``context`` as a checked ``(T,)`` id tensor with 1 <= T <= context_length."""
         ids = as_id_tensor(context, self.vocab_size, "context")  # (T,)
         if len(ids) == 0:
             raise ValueError(
@@ -404,9 +416,7 @@ class GPT(Generates, nn.Module):
                 f"context of {len(ids)} tokens is longer than the model's context_length "
                 f"{self.context_length}; pass context[-{self.context_length}:]"
             )
-        idx = ids[None].to(self.device)  # (1, T)
-        logits = self(idx, logits_to_keep=1).logits[0, -1]  # (V,): the head at the last position only
-        return torch.softmax(logits.float(), dim=-1).cpu()  # (V,), float32 also for a bfloat16 model
+        return ids
 
     @inference_method
     def token_log_probs(self, ids: Sequence[int] | torch.Tensor, stride: int | None = None,
@@ -520,3 +530,59 @@ def load_reference_model(path: str | Path | None = None, *, small: bool = False)
         raise FileNotFoundError(f"{path} is missing; make it with `python -m lm_course make-reference {kind}`")
     model, tokenizer, _ = load_gpt(path)
     return model, tokenizer
+
+
+class PrefixCache:
+    """Next-token logits for a context that changes a little at a time (a
+    text being typed): the keys and values of the previous call's context are
+    kept, and a new call runs through the model only the tokens after the
+    longest prefix it shares with the previous one (at least the last token).
+    Typing one character at the end of a 64-token text then costs one
+    decoding step instead of a 64-position forward pass. Used by the widgets
+    (``06_gpt2_sampling.ipynb``, "The sampling playground"); the numbers are
+    those of ``model.next_token_probs`` up to float32 rounding.
+
+    The cache is dropped whenever the model's weights change (trained,
+    loaded, moved or cast: every parameter's version counter and storage are
+    compared), so it can never answer with stale weights.
+
+    >>> model = GPT(GPTConfig(vocab_size=10, block_size=16, n_layer=1, n_head=2, n_embd=8))
+    >>> cache = PrefixCache(model)
+    >>> cache.next_token_probs([1, 2, 3]).shape, cache.reused
+    (torch.Size([10]), 0)
+    >>> _ = cache.next_token_probs([1, 2, 3, 4]); cache.reused  # one new token ran
+    3
+    """
+
+    def __init__(self, model: GPT):
+        if not isinstance(model, GPT):
+            raise TypeError(f"PrefixCache needs a course GPT (it reuses its KV cache), got {type(model).__name__}")
+        self.model = model
+        self.reused = 0  # positions the last call took from the cache
+        self._ids: torch.Tensor | None = None  # (S,) the previous context
+        self._past: KVCache | None = None  # its keys and values, per layer (1, nh, S, hs)
+        self._weights: tuple | None = None  # the weights they were computed with
+
+    def _weights_key(self) -> tuple:
+        return tuple((p.data_ptr(), p.dtype, p.device, p._version) for p in self.model.parameters())
+
+    def next_logits(self, context: Sequence[int] | torch.Tensor) -> torch.Tensor:
+        """``(vocab_size,)`` float32 logits of the token after ``context``
+        (checked as :meth:`GPT.next_token_probs` checks it)."""
+        model = self.model
+        ids = model._context_ids(context).to(model.device)  # (T,)
+        key = self._weights_key()
+        keep = 0
+        if self._ids is not None and key == self._weights:
+            n = min(len(ids) - 1, len(self._ids))  # the last token always runs: its logits are the answer
+            same = ids[:n] == self._ids[:n]  # (n,)
+            keep = n if bool(same.all()) else int(same.long().argmin())  # the first difference
+        with inference(model):
+            past = tuple((k[:, :, :keep], v[:, :, :keep]) for k, v in self._past) if keep else None
+            out = model(ids[None, keep:], past_key_values=past, use_cache=True, logits_to_keep=1)
+        self._ids, self._past, self._weights, self.reused = ids, out.past_key_values, key, keep
+        return out.logits[0, -1].float()  # (V,)
+
+    def next_token_probs(self, context: Sequence[int] | torch.Tensor) -> torch.Tensor:
+        """``(vocab_size,)`` distribution of the token after ``context``, on the CPU."""
+        return torch.softmax(self.next_logits(context), dim=-1).cpu()  # (V,)

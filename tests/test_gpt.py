@@ -284,3 +284,60 @@ def test_dropout_only_in_training():
     assert not torch.allclose(m(x).logits, m(x).logits)
     out = m(x, output_attentions=True)  # the weights path also drops out in training
     assert out.logits.shape == (2, 8, V)
+
+
+# ---- the widgets' prefix cache ----------------------------------------------
+
+def test_prefix_cache_equals_next_token_probs_while_typing():
+    from lm_course.gpt import PrefixCache
+
+    model = _model()
+    cache = PrefixCache(model)
+    rng = torch.Generator().manual_seed(3)
+    text = torch.randint(0, model.vocab_size, (20,), generator=rng).tolist()
+    edits = [text[:1], text[:2], text[:12], text[:13], text[:13],  # typing, then the same text again
+             text[:9],  # backspaces
+             text[:5] + [7, 7, 7] + text[8:13],  # a change in the middle
+             [text[1]] + text[1:13],  # a change at the start: nothing can be reused
+             text[:15], text[:16]]  # typing again, to the whole window
+    reused = []
+    for context in edits:
+        expected = model.next_token_probs(context)  # (V,)
+        got = cache.next_token_probs(context)
+        assert got.shape == expected.shape and torch.allclose(got, expected, atol=1e-6), context
+        reused.append(cache.reused)
+    assert reused == [0, 1, 2, 12, 12, 8, 5, 0, 0, 15]  # only the tail after the shared prefix ran
+
+
+def test_prefix_cache_never_answers_with_old_weights():
+    from lm_course.gpt import PrefixCache
+
+    model = _model()
+    cache = PrefixCache(model)
+    context = [1, 2, 3, 4, 5]
+    cache.next_token_probs(context[:4])
+    with torch.no_grad():
+        model.transformer.h[0].mlp.c_fc.weight.mul_(3.0)  # in place: the same tensor, new values
+    assert cache.next_token_probs(context).allclose(model.next_token_probs(context), atol=1e-6)
+    assert cache.reused == 0
+    model.load_state_dict(_model(seed=5).state_dict())  # loaded in place
+    assert cache.next_token_probs(context).allclose(model.next_token_probs(context), atol=1e-6)
+    assert cache.reused == 0
+
+
+def test_prefix_cache_checks_its_input():
+    from lm_course.gpt import PrefixCache
+
+    model = _model()
+    cache = PrefixCache(model)
+    with pytest.raises(ValueError, match="at least one token"):
+        cache.next_token_probs([])
+    with pytest.raises(ValueError, match="longer than"):
+        cache.next_token_probs([1] * (model.config.block_size + 1))
+    with pytest.raises(ValueError, match="outside"):
+        cache.next_token_probs([model.vocab_size])
+    with pytest.raises(TypeError, match="course GPT"):
+        PrefixCache(torch.nn.Linear(2, 2))
+    model.train()
+    cache.next_token_probs([1, 2])
+    assert model.training  # the caller's mode is restored

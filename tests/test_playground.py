@@ -169,3 +169,20 @@ def test_summary_is_the_text_fallback(setup):
     assert f"last generated: {pg.last_text}" in pg.summary()
     pg.prompt.value = "Z"
     assert "'Z'" in pg.summary()
+
+
+def test_a_keystroke_reuses_the_prompt_before_it(setup):
+    from lm_course.viz.distributions import top_tokens
+
+    model, tok = setup
+    pg = sampling_playground(model, tok, prompt="abc de", top_n=5)
+    first = pg.next_token_view()
+    pg.prompt.value = "abc def"  # one character typed
+    typed = pg.next_token_view()
+    assert pg._prefix.reused == len(tok.encode("abc de"))  # only the new character ran
+    with torch.no_grad():
+        logits = model(torch.tensor([tok.encode("abc def")])).logits[0, -1]  # (V,)
+    expected = top_tokens(torch.softmax(logits, -1), tokenizer=tok, top_k=pg.top_n)
+    assert [t[0] for t in typed.tokens] == [t[0] for t in expected]
+    assert all(abs(a[2] - b[2]) < 1e-6 for a, b in zip(typed.tokens, expected))
+    assert first.tokens != typed.tokens

@@ -26,6 +26,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from lm_course.gpt import GPT, PrefixCache
 from lm_course.interface import LanguageModel, as_id_tensor
 from lm_course.tokenizers.visible import visible
 from lm_course.viz.distributions import entropy_bits, top_tokens
@@ -97,6 +98,9 @@ class NextTokenExplorer:
             raise TypeError(f"context must be a str, got {type(context).__name__}")
         self.tokenizer = tokenizer
         self.max_context_chars = max_context_chars
+        # a GPT answers a keystroke from the keys and values of the text before it (lm_course.gpt.PrefixCache)
+        self._ask = {name: (PrefixCache(m) if isinstance(m, GPT) else m).next_token_probs
+                     for name, m in self.models.items()}
         self.text = widgets.Textarea(value=context, description="context",
                                      continuous_update=continuous_update,
                                      placeholder="type some text...",
@@ -141,7 +145,7 @@ class NextTokenExplorer:
             ids = ids[len(ids) - window:] if 0 < window < len(ids) else (ids if window else [])
         view.context_ids = list(ids)
         try:
-            probs = model.next_token_probs(as_id_tensor(ids, model.vocab_size, "context").tolist())
+            probs = self._ask[name](as_id_tensor(ids, model.vocab_size, "context").tolist())
         except ValueError as err:  # the model refuses this context (e.g. it needs one token)
             view.message = f"{name} cannot predict from this context: {err}"
             return view

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from lm_course.gpt import GPT, PrefixCache
 from lm_course.interface import inference
 from lm_course.sampling import check_sampling_args, filter_logits, generate
 from lm_course.tokenizers.visible import visible
@@ -82,6 +83,8 @@ class SamplingPlayground:
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
         self.model, self.tokenizer, self.top_n = model, tokenizer, top_n
+        # a keystroke in the prompt runs only the changed tail through a GPT (lm_course.gpt.PrefixCache)
+        self._prefix = PrefixCache(model) if isinstance(model, GPT) else None
         V = model.config.vocab_size
         cu = dict(continuous_update=continuous_update)
         self.prompt = widgets.Textarea(value=prompt, description="prompt", placeholder="type a prompt...",
@@ -156,8 +159,11 @@ class SamplingPlayground:
             check_sampling_args(s["temperature"], s["top_k"], s["top_p"], s["repetition_penalty"])
         except (TypeError, ValueError) as err:
             return NextTokenView(vocab_size=V, message=str(err))
-        with inference(self.model):
-            logits = self.model(idx).logits[0, -1].float()  # (V,)
+        if self._prefix is not None:
+            logits = self._prefix.next_logits(idx[0])  # (V,)
+        else:
+            with inference(self.model):
+                logits = self.model(idx).logits[0, -1].float()  # (V,)
         penalty = dict(repetition_penalty=s["repetition_penalty"], prev_tokens=idx[0])
         if s["do_sample"]:
             filtered = filter_logits(logits, s["temperature"], s["top_k"], s["top_p"], **penalty)  # (V,)
