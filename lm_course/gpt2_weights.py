@@ -188,19 +188,22 @@ def _read_checkpoint(files: list[Path], model, source: str) -> dict[str, torch.T
     state: dict[str, torch.Tensor] = {}
     for file in files:
         with safe_open(str(file), framework="pt") as f:
-            for key in f.keys():
-                name = key if key.startswith(("transformer.", "lm_head.")) else "transformer." + key
-                if _BUFFERS.search(name):
-                    continue
+            keys = list(f.keys())
+        for key in keys:
+            name = key if key.startswith(("transformer.", "lm_head.")) else "transformer." + key
+            if _BUFFERS.search(name):
+                continue
+            # one memory map per tensor, closed at once, and a copy that does not point into it: otherwise
+            # the file's pages stay mapped beside the copies (GPT-2 small: ~400 MB more resident memory)
+            with safe_open(str(file), framework="pt") as f:
                 tensor = f.get_tensor(key)
-                if name.endswith(_CONV1D):
-                    tensor = tensor.t().contiguous()  # (in, out) -> (out, in)
-                if name not in expected:
-                    raise ValueError(f"{source}: unexpected tensor {key!r}; not a GPT-2 checkpoint?")
-                if tensor.shape != expected[name].shape:
-                    raise ValueError(f"{source}: {name} has shape {tuple(tensor.shape)} but the model built "
-                                     f"from config.json expects {tuple(expected[name].shape)}")
-                state[name] = tensor.to(expected[name].dtype)
+                tensor = tensor.t().contiguous() if name.endswith(_CONV1D) else tensor.clone()  # (out, in)
+            if name not in expected:
+                raise ValueError(f"{source}: unexpected tensor {key!r}; not a GPT-2 checkpoint?")
+            if tensor.shape != expected[name].shape:
+                raise ValueError(f"{source}: {name} has shape {tuple(tensor.shape)} but the model built "
+                                 f"from config.json expects {tuple(expected[name].shape)}")
+            state[name] = tensor.to(expected[name].dtype)
     head = state.pop("lm_head.weight", None)
     if head is not None and not torch.equal(head, state.get("transformer.wte.weight", head)):
         raise ValueError(f"{source}: lm_head.weight differs from the token embedding; the course's GPT "
