@@ -5,8 +5,21 @@ objectives, :func:`causal_lm_targets` and :func:`masked_lm_targets`), "A head
 on a pre-trained body" (:class:`GPTClassifier`), "Three ways to use the same
 architecture" (:func:`make_classifier`, :func:`fine_tune`, the learning rates
 chosen by ``tools/finetune_sweep.py`` and read by :func:`load_sweep`), "A
-baseline without pre-training" (:class:`NGramGenreClassifier`) and "The
-held-out test" (:func:`evaluate`, :func:`paired_difference`).
+baseline without pre-training" (:class:`NGramGenreClassifier`), "The
+held-out test" (:func:`evaluate`, :func:`paired_difference`) and "GPT-2 on
+the same task" (:meth:`GPTClassifier.train_last_blocks`,
+:func:`prefix_states`).
+
+Any GPT of the course's class works, of any vocabulary and width: the
+reference GPT (characters, width 128) or GPT-2 (``GPT.from_pretrained``,
+50,257 BPE tokens, width 768), with the matching tokenizer. **A frozen
+prefix runs once.** When the embeddings and the first blocks are frozen
+(a linear probe; or :meth:`GPTClassifier.train_last_blocks`, which trains
+only the last blocks and the head), their output never changes, so
+:func:`fine_tune` computes the residual stream entering the first trained
+block once per passage (:func:`prefix_states`, in eval mode) and every step
+runs only the blocks after it: for GPT-2 with its last block trained, one
+block of twelve per step instead of all of them.
 
 The data, comedy or tragedy passages split by play, is
 :mod:`lm_course.genre_data`; the names the notebook calls as ``ft.<name>``
@@ -51,6 +64,8 @@ __all__ = [
     "FineTuneHistory",
     "fine_tune",
     "pooled_features",
+    "PrefixStates",
+    "prefix_states",
     "predict_proba",
     "Evaluation",
     "evaluate",
@@ -168,18 +183,93 @@ class GPTClassifier(nn.Module):
         """Number of parameters that training will change."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
-    def features(self, idx: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """Pooled final hidden states ``(B, C)`` of a right-padded batch."""
-        B, T = idx.shape
+    def train_last_blocks(self, n_blocks: int) -> "GPTClassifier":
+        """Train only the last ``n_blocks`` Transformer blocks, the final
+        LayerNorm and the head; freeze the embeddings and every earlier block.
+        ``0`` is the linear probe (:meth:`freeze_body`); the GPT-2 section of
+        ``07_finetuning.ipynb`` trains GPT-2's last block(s) this way. The
+        frozen prefix then runs once per passage (:func:`prefix_states`)."""
+        n_layer = self.gpt.config.n_layer
+        if isinstance(n_blocks, bool) or not isinstance(n_blocks, int) or not 0 <= n_blocks <= n_layer:
+            raise ValueError(f"n_blocks must be an int in 0..{n_layer} (the GPT's blocks), got {n_blocks!r}")
+        self.freeze_body(True)
+        if n_blocks:
+            for module in (*self.gpt.transformer.h[n_layer - n_blocks:], self.gpt.transformer.ln_f):
+                module.requires_grad_(True)
+        for p in self.head.parameters():
+            p.requires_grad_(True)
+        return self
+
+    @property
+    def frozen_prefix(self) -> int:
+        """How many leading blocks are frozen together with the embeddings
+        (0 when the embeddings or the first block train; ``n_layer`` when no
+        block trains): their output is the same at every training step."""
+        t = self.gpt.transformer
+        if t.wte.weight.requires_grad or t.wpe.weight.requires_grad:
+            return 0
+        n = 0
+        for block in t.h:
+            if any(p.requires_grad for p in block.parameters()):
+                break
+            n += 1
+        return n
+
+    def _pool(self, h: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+        """Pool final hidden states ``h`` (B, T, C) of a right-padded batch to ``(B, C)``."""
+        B, T, _ = h.shape
         if lengths is None:
-            lengths = torch.full((B,), T, dtype=torch.long, device=idx.device)  # (B,)
+            lengths = torch.full((B,), T, dtype=torch.long, device=h.device)  # (B,)
         if lengths.shape != (B,) or int(lengths.min()) < 1 or int(lengths.max()) > T:
             raise ValueError(f"lengths must be a (B,) tensor of values in 1..{T}")
-        h = self.gpt(idx, output_hidden_states=True).hidden_states[-1]  # (B, T, C)
+        lengths = lengths.to(h.device)
         if self.pooling == "last":
             return h[torch.arange(B, device=h.device), lengths - 1]  # (B, C)
         real = (torch.arange(T, device=h.device)[None, :] < lengths[:, None]).to(h.dtype)  # (B, T)
         return (h * real[..., None]).sum(1) / lengths[:, None].to(h.dtype)  # (B, C)
+
+    def features(self, idx: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Pooled final hidden states ``(B, C)`` of a right-padded batch ``idx`` (B, T)."""
+        # logits_to_keep=1: the LM head (50,257 x 768 for GPT-2) runs on one position, and is unused
+        h = self.gpt(idx, output_hidden_states=True, logits_to_keep=1).hidden_states[-1]  # (B, T, C)
+        return self._pool(h, lengths)  # (B, C)
+
+    def hidden_before(self, idx: torch.Tensor, block: int) -> torch.Tensor:
+        """The residual stream entering block ``block`` (B, T, C): the token and
+        position embeddings, then blocks ``0 .. block-1`` (``block = n_layer``:
+        after the last block, before ``ln_f``). The same numbers as
+        ``gpt(idx, output_hidden_states=True).hidden_states[block]`` for
+        ``block < n_layer``, without running the rest."""
+        t, cfg = self.gpt.transformer, self.gpt.config
+        self._check_block(block)
+        if not isinstance(idx, torch.Tensor) or idx.dim() != 2 or idx.is_floating_point():
+            raise ValueError("idx must be a (B, T) tensor of token ids")
+        if not 1 <= idx.size(1) <= cfg.block_size:
+            raise ValueError(f"idx has {idx.size(1)} positions; the GPT's block_size is {cfg.block_size}")
+        pos = torch.arange(idx.size(1), device=idx.device)  # (T,)
+        x = t.drop(t.wte(idx) + t.wpe(pos))  # (B, T, C)
+        for b in t.h[:block]:
+            x = b(x)[0]  # (B, T, C)
+        return x
+
+    def features_from(self, x: torch.Tensor, lengths: torch.Tensor | None, block: int) -> torch.Tensor:
+        """Pooled features ``(B, C)`` from the residual stream ``x`` (B, T, C)
+        entering block ``block`` (:meth:`hidden_before`, or the cached states
+        of :func:`prefix_states`, right-padded): blocks ``block ..
+        n_layer-1``, ``ln_f``, then the pooling. ``features_from(
+        hidden_before(idx, k), lengths, k)`` equals ``features(idx, lengths)``
+        for every ``k``."""
+        self._check_block(block)
+        if x.dim() != 3 or x.size(-1) != self.gpt.config.n_embd:
+            raise ValueError(f"x must be (B, T, {self.gpt.config.n_embd}), got {tuple(x.shape)}")
+        for b in self.gpt.transformer.h[block:]:
+            x = b(x)[0]  # (B, T, C)
+        return self._pool(self.gpt.transformer.ln_f(x), lengths)  # (B, C)
+
+    def _check_block(self, block: int) -> None:
+        n_layer = self.gpt.config.n_layer
+        if isinstance(block, bool) or not isinstance(block, int) or not 0 <= block <= n_layer:
+            raise ValueError(f"block must be an int in 0..{n_layer} (the GPT's blocks), got {block!r}")
 
     def classify_features(self, feats: torch.Tensor) -> torch.Tensor:
         """The head: ``(B, C)`` features to ``(B, n_classes)`` logits."""
@@ -275,37 +365,116 @@ def _check_encoded(seqs: Sequence[torch.Tensor], labels: Sequence[int], n_classe
     return y
 
 
+@dataclass
+class PrefixStates:
+    """What a frozen prefix of a GPT computes for encoded passages, once
+    (:func:`prefix_states`): the residual stream entering block ``block``."""
+
+    block: int  # the first block NOT run: the states enter transformer.h[block]
+    states: list[torch.Tensor]  # one (T_i, C) float32 tensor per passage, on the CPU
+
+    def __len__(self) -> int:
+        return len(self.states)
+
+
 @torch.no_grad()
-def pooled_features(model: GPTClassifier, seqs: Sequence[torch.Tensor], batch_size: int = 64) -> torch.Tensor:
+def prefix_states(model: GPTClassifier, seqs: Sequence[torch.Tensor], block: int | None = None,
+                  batch_size: int = 64) -> PrefixStates:
+    """The residual stream entering block ``block`` (default: the model's
+    :attr:`~GPTClassifier.frozen_prefix`, the first block that trains) of
+    each encoded passage, computed once in eval mode, kept on the CPU.
+    Batched in order of length (little padding); in the order of ``seqs``.
+    With a causal model a passage's states do not depend on the padding after
+    it, so each is cut to its own length. :func:`fine_tune`,
+    :func:`pooled_features`, :func:`predict_proba` and :func:`evaluate` take
+    them (``prefix=``) and run only the blocks from ``block`` on.
+    ``07_finetuning.ipynb``, "GPT-2 on the same task".
+
+    Raises ``ValueError`` when ``block`` is 0 or not a block of the GPT, or
+    when there are no passages.
+    """
+    if not isinstance(model, GPTClassifier):
+        raise TypeError(f"model must be a GPTClassifier, got {type(model).__name__}")
+    block = model.frozen_prefix if block is None else block
+    n_layer = model.gpt.config.n_layer
+    if isinstance(block, bool) or not isinstance(block, int) or not 1 <= block <= n_layer:
+        raise ValueError(f"block must be an int in 1..{n_layer} (states after at least one block; "
+                         f"the model's frozen prefix is {model.frozen_prefix}), got {block!r}")
+    if len(seqs) == 0:
+        raise ValueError("no passages to compute prefix states of")
+    device = next(model.parameters()).device
+    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+    states: list[torch.Tensor | None] = [None] * len(seqs)
+    with inference(model):
+        for b in range(0, len(seqs), batch_size):
+            pick = order[b:b + batch_size]
+            idx, lengths = pad_batch([seqs[i] for i in pick])  # (B, T), (B,)
+            x = model.hidden_before(idx.to(device), block).float()  # (B, T, C)
+            for j, i in enumerate(pick):
+                states[i] = x[j, :int(lengths[j])].to("cpu", copy=True)  # (T_i, C), its own memory
+    return PrefixStates(block, states)
+
+
+def _check_prefix(model: GPTClassifier, prefix: PrefixStates, seqs: Sequence[torch.Tensor], what: str) -> None:
+    """``prefix`` must belong to ``seqs`` and end where the model's frozen prefix allows."""
+    if not isinstance(prefix, PrefixStates):
+        raise TypeError(f"{what} must be the PrefixStates of prefix_states(), got {type(prefix).__name__}")
+    if len(prefix) != len(seqs) or any(len(h) != len(s) for h, s in zip(prefix.states, seqs)):
+        raise ValueError(f"{what} do not match the passages (another set, or other tokens?)")
+    if not 1 <= prefix.block <= model.frozen_prefix:
+        raise ValueError(f"{what} enter block {prefix.block}, but the model trains block(s) before it "
+                         f"(its frozen prefix is {model.frozen_prefix} blocks): recompute them")
+
+
+def _pad_states(states: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad ``(T_i, C)`` states with zeros into ``(B, T_max, C)``, with the lengths ``(B,)``."""
+    lengths = torch.tensor([len(h) for h in states], dtype=torch.long)  # (B,)
+    return nn.utils.rnn.pad_sequence(list(states), batch_first=True), lengths  # (B, T_max, C), (B,)
+
+
+@torch.no_grad()
+def pooled_features(model: GPTClassifier, seqs: Sequence[torch.Tensor], batch_size: int = 64,
+                    prefix: PrefixStates | None = None) -> torch.Tensor:
     """The pooled features ``(N, C)`` of encoded passages (the body in eval
     mode). Passages are batched in order of length, so little is padded; the
     result is in the order of ``seqs``. A frozen body gives the same features
     every time: compute them once and pass them to :func:`fine_tune`,
-    :func:`predict_proba` or :func:`evaluate`."""
+    :func:`predict_proba` or :func:`evaluate`. ``prefix``: the passages'
+    :func:`prefix_states`; then only the blocks after the prefix run."""
     if len(seqs) == 0:
         raise ValueError("no passages to compute features of")
+    if prefix is not None:
+        _check_prefix(model, prefix, seqs, "the prefix states")
     device = next(model.parameters()).device
     order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
     out = torch.empty(len(seqs), model.gpt.config.n_embd)  # (N, C)
     with inference(model):
         for b in range(0, len(seqs), batch_size):
             pick = order[b:b + batch_size]
-            idx, lengths = pad_batch([seqs[i] for i in pick])  # (B, T), (B,)
-            out[pick] = model.features(idx.to(device), lengths.to(device)).float().cpu()  # (B, C)
+            if prefix is None:
+                idx, lengths = pad_batch([seqs[i] for i in pick])  # (B, T), (B,)
+                feats = model.features(idx.to(device), lengths.to(device))  # (B, C)
+            else:
+                x, lengths = _pad_states([prefix.states[i] for i in pick])  # (B, T, C), (B,)
+                feats = model.features_from(x.to(device), lengths.to(device), prefix.block)  # (B, C)
+            out[pick] = feats.float().cpu()  # (B, C)
     return out
 
 
 
 @torch.no_grad()
 def predict_proba(model: GPTClassifier, seqs: Sequence[torch.Tensor], batch_size: int = 64,
-                  features: torch.Tensor | None = None) -> torch.Tensor:
+                  features: torch.Tensor | None = None, prefix: PrefixStates | None = None) -> torch.Tensor:
     """Class probabilities ``(N, n_classes)`` for encoded passages (eval mode).
 
     ``features``: the pooled features of ``seqs`` if already computed
-    (a frozen body gives the same features every time)."""
+    (a frozen body gives the same features every time); ``prefix``: their
+    :func:`prefix_states` (only the blocks after the prefix run)."""
     device = next(model.parameters()).device
+    if features is not None and prefix is not None:
+        raise ValueError("pass features or prefix, not both")
     with inference(model):
-        feats = pooled_features(model, seqs, batch_size) if features is None else features  # (N, C)
+        feats = pooled_features(model, seqs, batch_size, prefix) if features is None else features  # (N, C)
         probs = torch.softmax(model.classify_features(feats.to(device)).float(), dim=-1).cpu()  # (N, K)
     return probs
 
@@ -313,7 +482,8 @@ def predict_proba(model: GPTClassifier, seqs: Sequence[torch.Tensor], batch_size
 def fine_tune(model: GPTClassifier, train_seqs: Sequence[torch.Tensor], train_labels: Sequence[int],
               val_seqs: Sequence[torch.Tensor] | None = None, val_labels: Sequence[int] | None = None,
               config: FineTuneConfig | None = None, train_features: torch.Tensor | None = None,
-              val_features: torch.Tensor | None = None, **overrides) -> FineTuneHistory:
+              val_features: torch.Tensor | None = None, train_prefix: PrefixStates | None = None,
+              val_prefix: PrefixStates | None = None, **overrides) -> FineTuneHistory:
     """Train ``model`` (its trainable parameters) to classify encoded passages.
 
     Batches of ``batch_size`` passages are drawn in shuffled epochs (seeded);
@@ -327,6 +497,14 @@ def fine_tune(model: GPTClassifier, train_seqs: Sequence[torch.Tensor], train_la
     at a fraction of the cost. ``train_features`` / ``val_features``: those
     features, already computed by :func:`pooled_features` (e.g. shared by two
     probes); only for a frozen body.
+
+    The same holds for a frozen *prefix*: when the embeddings and the first
+    blocks are frozen (:meth:`GPTClassifier.train_last_blocks`), the residual
+    stream entering the first trained block is computed once per passage
+    (:func:`prefix_states`) and each step runs only the blocks from there on;
+    ``train_prefix`` / ``val_prefix``: those states, already computed (e.g.
+    shared by a probe and the model that then trains its last block). The
+    frozen blocks run in eval mode (no dropout), as the probe's features do.
 
     With ``restore_best=True`` the model ends with the parameters of the
     evaluation with the lowest validation cross-entropy (the earliest of
@@ -353,15 +531,31 @@ def fine_tune(model: GPTClassifier, train_seqs: Sequence[torch.Tensor], train_la
     frozen = model.body_frozen
     if not frozen and (train_features is not None or val_features is not None):
         raise ValueError("train_features / val_features are only for a frozen body (a linear probe)")
+    if (train_features is not None and train_prefix is not None) or (val_features is not None
+                                                                     and val_prefix is not None):
+        raise ValueError("pass the features or the prefix states of a set, not both")
+    if val_prefix is not None and not has_val:
+        raise ValueError("val_prefix needs val_seqs")
     if cfg.restore_best and not has_val:
         raise ValueError("restore_best needs a validation set")
     cpu0, wall0 = time.process_time(), time.perf_counter()
+    for what, prefix, seqs in (("train_prefix", train_prefix, train_seqs), ("val_prefix", val_prefix, val_seqs)):
+        if prefix is not None:
+            _check_prefix(model, prefix, seqs, what)
+    # a frozen prefix (not the whole body): its output once per passage, then only the blocks after it
+    cached = not frozen and model.frozen_prefix >= 1
+    if cached:
+        if train_prefix is None:
+            train_prefix = prefix_states(model, train_seqs, batch_size=cfg.eval_batch_size)
+        if has_val and val_prefix is None:
+            val_prefix = prefix_states(model, val_seqs, batch_size=cfg.eval_batch_size)
     train_feats = val_feats = None
     if frozen:
-        train_feats = (pooled_features(model, train_seqs, cfg.eval_batch_size) if train_features is None
-                       else train_features).to(device)  # (N, C)
+        train_feats = (pooled_features(model, train_seqs, cfg.eval_batch_size, train_prefix)
+                       if train_features is None else train_features).to(device)  # (N, C)
         if has_val:
-            val_feats = pooled_features(model, val_seqs, cfg.eval_batch_size) if val_features is None else val_features
+            val_feats = (pooled_features(model, val_seqs, cfg.eval_batch_size, val_prefix)
+                         if val_features is None else val_features)  # (N_val, C)
         for what, feats, n in (("train_features", train_feats, len(train_seqs)),
                                ("val_features", val_feats, len(val_seqs) if has_val else 0)):
             if feats is not None and tuple(feats.shape) != (n, model.gpt.config.n_embd):
@@ -376,7 +570,8 @@ def fine_tune(model: GPTClassifier, train_seqs: Sequence[torch.Tensor], train_la
 
     def evaluate_now(step: int) -> None:
         nonlocal best_state
-        probs = predict_proba(model, val_seqs, cfg.eval_batch_size, val_feats)  # (N_val, K)
+        probs = predict_proba(model, val_seqs, cfg.eval_batch_size, val_feats,
+                              val_prefix if cached else None)  # (N_val, K)
         history.eval_steps.append(step)
         history.val_loss.append(float(F.nll_loss(probs.clamp_min(1e-12).log(), y_val)))
         history.val_acc.append(float((probs.argmax(-1) == y_val).float().mean()))
@@ -399,6 +594,10 @@ def fine_tune(model: GPTClassifier, train_seqs: Sequence[torch.Tensor], train_la
         model.train()
         if frozen:
             logits = model.classify_features(train_feats[pick])  # (B, K)
+        elif cached:  # only the trained blocks run
+            x, lengths = _pad_states([train_prefix.states[i] for i in pick.tolist()])  # (B, T, C), (B,)
+            feats = model.features_from(x.to(device), lengths.to(device), train_prefix.block)  # (B, C)
+            logits = model.classify_features(feats)  # (B, K)
         else:
             idx, lengths = pad_batch([train_seqs[i] for i in pick.tolist()])  # (B, T), (B,)
             logits = model(idx.to(device), lengths.to(device))  # (B, K)
@@ -474,11 +673,12 @@ class Evaluation:
 
 
 def evaluate(model: GPTClassifier, seqs: Sequence[torch.Tensor], labels: Sequence[int],
-             batch_size: int = 64, features: torch.Tensor | None = None) -> Evaluation:
+             batch_size: int = 64, features: torch.Tensor | None = None,
+             prefix: PrefixStates | None = None) -> Evaluation:
     """Accuracy (with its standard error), probabilities and confusion matrix.
-    ``features``: see :func:`predict_proba`."""
+    ``features``, ``prefix``: see :func:`predict_proba`."""
     y = _check_encoded(seqs, labels, model.n_classes, model.block_size, "the evaluation set")
-    probs = predict_proba(model, seqs, batch_size, features)  # (N, K)
+    probs = predict_proba(model, seqs, batch_size, features, prefix)  # (N, K)
     pred = probs.argmax(-1)  # (N,)
     acc = float((pred == y).float().mean())
     return Evaluation(acc, math.sqrt(acc * (1 - acc) / len(y)), probs, pred, y,

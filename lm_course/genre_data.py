@@ -31,10 +31,17 @@ is then sampled to the same size, in equal shares from its plays
 (:func:`genre_datasets`), with a fixed seed.
 
 Long inputs: a GPT has ``block_size`` positions. :func:`encode_passage` crops a
-longer text to its *first* ``block_size`` characters by default
-(``crop=False`` raises ``ValueError`` instead); empty text and characters
-outside the vocabulary raise. :func:`pad_batch` right-pads encoded passages
-into one batch.
+passage of more tokens to its *first* ``block_size`` tokens by default
+(characters, with the reference GPT's character-level tokenizer;
+``crop=False`` raises ``ValueError`` instead); empty text and characters
+outside the vocabulary raise. Any tokenizer with ``encode(text) -> ids``
+works: the course's character-level one, or GPT-2's BPE
+(:func:`lm_course.tokenizers.gpt2_tokenizer`, the optional GPT-2 section of the
+chapter). :func:`pad_batch` right-pads encoded passages into one batch.
+
+Smaller sets of the same passages (the chapter's shortened GPT-2 run on a CPU):
+:meth:`GenreDataset.balanced_indices` picks passages of each class in equal
+shares from its plays, and :meth:`GenreDataset.subset` keeps them.
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ __all__ = [
     "CLASSIFIER_VAL_PLAYS",
     "split_plays",
     "GenreDataset",
+    "equal_shares",
     "speech_lines",
     "make_passages",
     "genre_datasets",
@@ -97,6 +105,15 @@ def split_plays() -> dict[str, dict[str, str]]:
     return out
 
 
+def equal_shares(n: int, k: int) -> list[int]:
+    """``n`` items in ``k`` equal shares, the first ``n % k`` shares one larger:
+    ``equal_shares(10, 4) == [3, 3, 2, 2]`` (how a class's passages are shared
+    among its plays, the plays in alphabetical order)."""
+    if k < 1 or n < 0:
+        raise ValueError(f"need n >= 0 items and k >= 1 shares, got n={n}, k={k}")
+    return [n // k + (i < n % k) for i in range(k)]
+
+
 @dataclass
 class GenreDataset:
     """Labelled passages (one split)."""
@@ -129,6 +146,41 @@ class GenreDataset:
     def encode(self, tokenizer, block_size: int, crop: bool = True) -> list[torch.Tensor]:
         """Each passage as a 1-D id tensor (see :func:`encode_passage`)."""
         return [encode_passage(tokenizer, t, block_size, crop) for t in self.texts]
+
+    def balanced_indices(self, n_per_class: int) -> list[int]:
+        """Indices of ``n_per_class`` passages of each class, in equal shares
+        from the class's plays (:func:`equal_shares`, the plays in alphabetical
+        order, as :func:`genre_datasets` shares them): the *first* passages of
+        each play in the dataset's order, which :func:`genre_datasets` shuffled.
+        Returned in the dataset's order. A smaller, still balanced set of the
+        same passages (``07_finetuning.ipynb``, the shortened GPT-2 run on a CPU).
+
+        Raises ``ValueError`` when a play has fewer passages than its share.
+        """
+        if isinstance(n_per_class, bool) or not isinstance(n_per_class, int) or n_per_class < 1:
+            raise ValueError(f"n_per_class must be an int >= 1, got {n_per_class!r}")
+        by_play: dict[str, list[int]] = {}
+        for i, play in enumerate(self.plays):
+            by_play.setdefault(play, []).append(i)
+        picked: list[int] = []
+        for k, cls in enumerate(self.classes):
+            plays = sorted({p for p, y in zip(self.plays, self.labels) if y == k})
+            if not plays:
+                raise ValueError(f"the dataset has no passage of class {cls!r}")
+            for share, play in zip(equal_shares(n_per_class, len(plays)), plays):
+                if share > len(by_play[play]):
+                    raise ValueError(f"{play} has {len(by_play[play])} passages, fewer than its share of "
+                                     f"{share} for {n_per_class} {cls} passages")
+                picked += by_play[play][:share]
+        return sorted(picked)
+
+    def subset(self, indices: Sequence[int]) -> "GenreDataset":
+        """The passages at ``indices``, in that order (e.g. :meth:`balanced_indices`)."""
+        for i in indices:
+            if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(self):
+                raise ValueError(f"index {i!r} is not in 0..{len(self) - 1}")
+        return GenreDataset([self.texts[i] for i in indices], [self.labels[i] for i in indices],
+                            [self.plays[i] for i in indices], self.classes)
 
 
 def speech_lines(play_text: str, keep_speakers: bool = False) -> list[str]:
@@ -217,7 +269,7 @@ def genre_datasets(max_chars: int = 96, n_train_per_class: int | None = 500,
         rows = []
         for i, cls in enumerate(CLASSES):
             class_plays = by_class[cls]
-            shares = [n // len(class_plays) + (k < n % len(class_plays)) for k in range(len(class_plays))]
+            shares = equal_shares(n, len(class_plays))
             if not 1 <= n or any(share > len(passages[p]) for share, p in zip(shares, class_plays)):
                 raise ValueError(f"the {split} split allows at most {n_max} passages per class in equal "
                                  f"shares of its plays; asked for {n} per class")
@@ -231,22 +283,33 @@ def genre_datasets(max_chars: int = 96, n_train_per_class: int | None = 500,
 def encode_passage(tokenizer, text: str, block_size: int, crop: bool = True) -> torch.Tensor:
     """One passage as a ``(T,)`` long tensor of ids, ``1 <= T <= block_size``.
 
+    ``tokenizer``: anything with ``encode(text) -> list of ids``: the course's
+    character-level tokenizer (one id per character), a
+    :class:`~lm_course.tokenizers.BPETokenizer`, or GPT-2's
+    (:func:`~lm_course.tokenizers.gpt2_tokenizer`).
+
     Raises ``ValueError`` on empty (or all-whitespace) text and
     :class:`~lm_course.tokenizers.UnknownCharacterError` (a ``ValueError``) on a
-    character outside the tokenizer's vocabulary. A text longer than
-    ``block_size`` is cropped to its first ``block_size`` characters, or
-    rejected with ``ValueError`` when ``crop=False``.
+    character outside the tokenizer's vocabulary. A text of more than
+    ``block_size`` tokens is cropped to its first ``block_size`` tokens
+    (characters, for the character-level tokenizer), or rejected with
+    ``ValueError`` when ``crop=False``.
     """
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
     if not text.strip():
         raise ValueError("the text is empty: there is nothing to classify")
-    if len(text) > block_size:
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
+        raise ValueError(f"block_size must be an int >= 1, got {block_size!r}")
+    ids = list(tokenizer.encode(text))
+    if not ids:  # a tokenizer may drop what it cannot encode
+        raise ValueError(f"the tokenizer encoded {text[:40]!r} to no tokens: there is nothing to classify")
+    if len(ids) > block_size:
         if not crop:
-            raise ValueError(f"the text has {len(text)} characters, more than the model's "
+            raise ValueError(f"the text has {len(ids)} tokens, more than the model's "
                              f"block_size of {block_size}; shorten it or pass crop=True")
-        text = text[:block_size]
-    return torch.tensor(tokenizer.encode(text), dtype=torch.long)  # (T,)
+        ids = ids[:block_size]  # the first block_size tokens
+    return torch.tensor(ids, dtype=torch.long)  # (T,)
 
 
 def pad_batch(seqs: Sequence[torch.Tensor], pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -182,6 +182,183 @@ def test_probe_with_cached_features_equals_running_the_body():
     assert torch.allclose(manual.head.weight, cached.head.weight, atol=1e-6)
 
 
+# ---- a frozen prefix: the last blocks train, the first run once ----------------------------
+def deep_gpt(seed: int = 0, n_layer: int = 3, **shape) -> GPT:
+    torch.manual_seed(seed)
+    cfg = dict(vocab_size=63, block_size=24, n_layer=n_layer, n_head=2, n_embd=16) | shape
+    return GPT(GPTConfig(**cfg)).eval()
+
+
+def test_hidden_before_and_features_from_split_the_body():
+    gpt = deep_gpt()
+    clf = ft.GPTClassifier(gpt, 2)
+    idx, lengths = ft.pad_batch([torch.tensor([1, 2, 3, 4, 5]), torch.tensor([6, 7])])
+    with torch.no_grad():
+        hidden = gpt(idx, output_hidden_states=True).hidden_states  # 4 x (B, T, C)
+        whole = clf.features(idx, lengths)  # (B, C)
+        for k in range(4):
+            x = clf.hidden_before(idx, k)  # (B, T, C)
+            if k < 3:
+                assert torch.allclose(x, hidden[k], atol=1e-6), k  # the stream entering block k
+            assert torch.allclose(clf.features_from(x, lengths, k), whole, atol=1e-5), k
+        assert torch.allclose(gpt.transformer.ln_f(clf.hidden_before(idx, 3)), hidden[3], atol=1e-6)
+    for bad in (-1, 4, 1.0, True):
+        with pytest.raises(ValueError, match="block must be"):
+            clf.hidden_before(idx, bad)
+    with pytest.raises(ValueError, match="block_size"):
+        clf.hidden_before(torch.zeros(1, 30, dtype=torch.long), 1)
+    with pytest.raises(ValueError, match="token ids"):
+        clf.hidden_before(torch.zeros(1, 3), 1)
+    with pytest.raises(ValueError, match=r"\(B, T, 16\)"):
+        clf.features_from(torch.zeros(1, 3, 8), None, 1)
+
+
+def test_train_last_blocks_and_the_frozen_prefix():
+    gpt = deep_gpt()
+    clf = ft.GPTClassifier(gpt, 2)
+    block = sum(p.numel() for p in gpt.transformer.h[0].parameters())
+    ln_f = sum(p.numel() for p in gpt.transformer.ln_f.parameters())
+    assert clf.frozen_prefix == 0 and not clf.body_frozen  # everything trains by default
+    assert clf.train_last_blocks(1).num_trainable() == block + ln_f + 34 and clf.frozen_prefix == 2
+    assert clf.train_last_blocks(3).num_trainable() == 3 * block + ln_f + 34 and clf.frozen_prefix == 0
+    assert not gpt.transformer.wte.weight.requires_grad  # the embeddings never train here
+    assert clf.train_last_blocks(0).body_frozen and clf.num_trainable() == 34 and clf.frozen_prefix == 3
+    for bad in (-1, 4, 1.5, True):
+        with pytest.raises(ValueError, match="n_blocks"):
+            clf.train_last_blocks(bad)
+    clf.freeze_body(False)
+    clf.gpt.transformer.wpe.weight.requires_grad_(False)
+    assert clf.frozen_prefix == 0  # the token embedding still trains
+
+
+def _count_calls(module: torch.nn.Module) -> list[int]:
+    calls = [0]
+    module.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    return calls
+
+
+def test_fine_tune_runs_a_frozen_prefix_once():
+    x, y = toy_task(16)
+    vx, vy = toy_task(8, seed=1)
+    model = ft.GPTClassifier(deep_gpt(), 2).train_last_blocks(1)
+    first, last = _count_calls(model.gpt.transformer.h[0]), _count_calls(model.gpt.transformer.h[2])
+    h = ft.fine_tune(model, x, y, vx, vy, steps=10, batch_size=4, eval_interval=5, progress=False)
+    assert first[0] == 2  # once for the 16 training passages, once for the 8 validation ones (one batch each)
+    assert last[0] == 10 + 3  # every step, and the three evaluations
+    assert h.trainable_parameters == model.num_trainable() and h.eval_steps == [0, 5, 10]
+    # given prefix states: block 0 does not run at all
+    pre, vpre = ft.prefix_states(model, x), ft.prefix_states(model, vx)
+    assert pre.block == 2 and len(pre) == 16 and [len(s) for s in pre.states] == [len(s) for s in x]
+    first[0] = 0
+    ft.fine_tune(model, x, y, vx, vy, steps=4, batch_size=4, progress=False, train_prefix=pre, val_prefix=vpre)
+    ev = ft.evaluate(model, vx, vy, prefix=vpre)
+    assert first[0] == 0 and ev.accuracy == pytest.approx(ft.evaluate(model, vx, vy).accuracy)
+    assert torch.allclose(ev.probs, ft.predict_proba(model, vx), atol=1e-5)
+
+
+def test_fine_tune_with_a_frozen_prefix_equals_running_the_body():
+    """The cached prefix changes the cost, not the result: the same steps with
+    the whole GPT running every step give the same parameters."""
+    from lm_course.train import adamw_param_groups
+
+    x, y = toy_task(16)
+    # (no BatchNorm: it removes any shift of the features, so ln_f's bias would get a gradient
+    # of pure rounding noise, which Adam turns into steps of size lr in either direction)
+    cached = ft.GPTClassifier(deep_gpt(), 2).train_last_blocks(1)
+    manual = ft.GPTClassifier(deep_gpt(), 2).train_last_blocks(1)
+    manual.head.load_state_dict(cached.head.state_dict())
+    cfg = ft.FineTuneConfig(steps=6, batch_size=4, lr=1e-3, progress=False)
+    ft.fine_tune(cached, x, y, config=cfg)
+
+    params = [p for p in manual.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(adamw_param_groups(params, cfg.weight_decay), lr=cfg.lr)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    order, cursor = torch.randperm(len(x), generator=gen), 0
+    for step in range(cfg.steps):
+        if cursor + 4 > len(x):
+            order, cursor = torch.randperm(len(x), generator=gen), 0
+        pick, cursor = order[cursor:cursor + 4], cursor + 4
+        manual.train()
+        idx, lengths = ft.pad_batch([x[i] for i in pick.tolist()])
+        loss = F.cross_entropy(manual(idx, lengths), torch.tensor(y)[pick])  # the whole GPT runs
+        for group in opt.param_groups:
+            group["lr"] = cosine_lr(step, lr=cfg.lr, steps=cfg.steps, warmup_steps=cfg.warmup_steps,
+                                    min_lr_ratio=cfg.min_lr_ratio)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+    for (name, a), b in zip(cached.state_dict().items(), manual.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-5), name
+    assert not torch.equal(cached.gpt.transformer.h[2].mlp.c_fc.weight, deep_gpt().transformer.h[2].mlp.c_fc.weight)
+
+
+def test_prefix_states_bad_input():
+    x, y = toy_task(8)
+    model = ft.GPTClassifier(deep_gpt(), 2).train_last_blocks(1)
+    with pytest.raises(ValueError, match="block must be"):
+        ft.prefix_states(model, x, block=0)
+    with pytest.raises(ValueError, match="block must be"):
+        ft.prefix_states(model, x, block=4)
+    with pytest.raises(ValueError, match="no passages"):
+        ft.prefix_states(model, [])
+    with pytest.raises(TypeError):
+        ft.prefix_states(model.gpt, x)
+    pre = ft.prefix_states(model, x)
+    with pytest.raises(ValueError, match="do not match"):
+        ft.fine_tune(model, x[:4], y[:4], train_prefix=pre, progress=False)
+    with pytest.raises(ValueError, match="do not match"):
+        ft.evaluate(model, x[::-1], y, prefix=pre)  # the same passages in another order
+    with pytest.raises(TypeError, match="PrefixStates"):
+        ft.evaluate(model, x, y, prefix=pre.states)
+    with pytest.raises(ValueError, match="val_prefix needs"):
+        ft.fine_tune(model, x, y, val_prefix=pre, progress=False)
+    with pytest.raises(ValueError, match="not both"):
+        ft.predict_proba(model, x, features=torch.zeros(8, 16), prefix=pre)
+    model.train_last_blocks(2)  # block 1 trains now: states entering block 2 are stale
+    with pytest.raises(ValueError, match="recompute"):
+        ft.fine_tune(model, x, y, train_prefix=pre, progress=False)
+    probe = ft.GPTClassifier(deep_gpt(), 2).train_last_blocks(0)
+    with pytest.raises(ValueError, match="not both"):
+        ft.fine_tune(probe, x, y, train_features=torch.zeros(8, 16), train_prefix=pre, progress=False)
+
+
+def test_a_probe_from_prefix_states_equals_the_plain_probe():
+    x, y = toy_task(16)
+    a = ft.GPTClassifier(deep_gpt(), 2).train_last_blocks(0)
+    b = ft.GPTClassifier(deep_gpt(), 2).train_last_blocks(0)
+    b.head.load_state_dict(a.head.state_dict())
+    ft.fine_tune(a, x, y, steps=5, batch_size=4, lr=1e-2, progress=False)
+    ft.fine_tune(b, x, y, steps=5, batch_size=4, lr=1e-2, progress=False, train_prefix=ft.prefix_states(b, x, 2))
+    assert torch.allclose(a.head.weight, b.head.weight, atol=1e-5)
+
+
+def test_a_gpt2_shaped_classifier_with_gpt2s_tokenizer():
+    """Chapter 7's GPT-2 section on a tiny random GPT of GPT-2's vocabulary,
+    with GPT-2's real tokenizer (offline, data/gpt2/), and a head on width 768."""
+    from lm_course.tokenizers import gpt2_tokenizer
+
+    bpe = gpt2_tokenizer()
+    gpt = deep_gpt(n_layer=2, vocab_size=50257, block_size=64, n_head=12, n_embd=96)
+    texts = ["O, I am slain! Some surgeon, ho!", "Ha! a fat woman! the knight may be robbed",
+             "Caf\u00e9 \u2014 \u201cna\u00efve\u201d, she said.", "To be, or not to be"] * 4
+    labels = [1, 0, 0, 1] * 4
+    seqs = [ft.encode_passage(bpe, t, gpt.config.block_size) for t in texts]
+    assert max(int(s.max()) for s in seqs) > 1000  # GPT-2 ids, not characters
+    model = ft.GPTClassifier(gpt, 2, normalize=True).train_last_blocks(1)
+    assert model.frozen_prefix == 1 and model.features(*ft.pad_batch(seqs[:3])).shape == (3, 96)
+    h = ft.fine_tune(model, seqs, labels, seqs[:8], labels[:8], steps=20, batch_size=4, lr=3e-3,
+                     eval_interval=10, progress=False)
+    assert h.final_val_acc == 1.0, h.val_acc  # four distinct passages, memorised
+    probs = ft.classify_text(model, bpe, "Caf\u00e9 \u2014 \u201cna\u00efve\u201d, she said.")
+    assert probs["comedy"] > 0.5
+    wide = ft.GPTClassifier(deep_gpt(n_layer=2, vocab_size=300, block_size=16, n_head=12, n_embd=768), 2)
+    assert wide.head.in_features == 768 and wide.train_last_blocks(1).frozen_prefix == 1
+    few = [torch.tensor([1, 2, 3]), torch.tensor([200, 7])]
+    assert ft.pooled_features(wide, few).shape == (2, 768)
+    ft.fine_tune(wide, few, [0, 1], steps=2, batch_size=2, progress=False)
+
+
 def test_fine_tune_bad_input():
     model = ft.make_classifier("full", tiny_gpt())
     x, y = toy_task(8)

@@ -105,6 +105,64 @@ def test_encode_passage_bad_input(tok):
         gd.encode_passage(tok, long, 24, crop=False)
 
 
+def test_encode_passage_crops_tokens_with_any_tokenizer():
+    """GPT-2's BPE (chapter 7's GPT-2 section): the crop counts tokens, not characters."""
+    from lm_course.tokenizers import gpt2_tokenizer
+
+    bpe = gpt2_tokenizer()  # offline: the files shipped in data/gpt2/
+    text = "But soft, what light through yonder window breaks? caf\u00e9 \u2014 \u201cna\u00efve\u201d"
+    ids = gd.encode_passage(bpe, text, 1024)
+    assert ids.tolist() == bpe.encode(text) and ids.dtype == torch.long
+    assert len(ids) < len(text) and int(ids.max()) > 1000  # word pieces, ids beyond any character vocabulary
+    assert gd.encode_passage(bpe, text, 5).tolist() == bpe.encode(text)[:5]  # the first 5 tokens
+    with pytest.raises(ValueError, match="tokens, more than the model's block_size of 5"):
+        gd.encode_passage(bpe, text, 5, crop=False)
+    with pytest.raises(ValueError, match="block_size"):
+        gd.encode_passage(bpe, text, 0)
+
+    class Silent:  # a tokenizer that drops everything
+        def encode(self, text):
+            return []
+
+    with pytest.raises(ValueError, match="no tokens"):
+        gd.encode_passage(Silent(), "Ay me!", 24)
+
+
+def test_equal_shares():
+    assert gd.equal_shares(10, 4) == [3, 3, 2, 2] and gd.equal_shares(8, 4) == [2] * 4
+    assert sum(gd.equal_shares(101, 5)) == 101 and gd.equal_shares(0, 2) == [0, 0]
+    with pytest.raises(ValueError):
+        gd.equal_shares(3, 0)
+
+
+def test_balanced_indices_and_subset():
+    ds = gd.genre_datasets(max_chars=96, n_train_per_class=40, n_val_per_class=20, n_test_per_class=20)
+    train = ds["train"]
+    pick = train.balanced_indices(10)
+    assert pick == sorted(pick) and len(set(pick)) == 20
+    small = train.subset(pick)
+    assert small.counts() == {"comedy": 10, "tragedy": 10}
+    # equal shares of each class's plays, the first plays alphabetically take one more (10 = 5 x 2, 4 x 2 + 2)
+    comedies = sorted(p for p, y in zip(train.plays, train.labels) if y == 0)
+    tragedies = sorted({p for p, y in zip(train.plays, train.labels) if y == 1})
+    assert sorted(small.play_counts()[p] for p in set(comedies)) == [2] * 5
+    assert [small.play_counts()[p] for p in tragedies] == [3, 3, 2, 2]
+    # the first passages of each play, in the dataset's order
+    first_hamlet = [i for i, p in enumerate(train.plays) if p == tragedies[0]][:3]
+    assert [i for i in pick if train.plays[i] == tragedies[0]] == first_hamlet
+    assert small.texts == [train.texts[i] for i in pick] and small.labels == [train.labels[i] for i in pick]
+    assert train.subset([3, 1]).texts == [train.texts[3], train.texts[1]]
+    assert train.balanced_indices(40) == list(range(len(train)))  # everything, in order
+    with pytest.raises(ValueError, match="fewer than its share"):
+        train.balanced_indices(41)
+    with pytest.raises(ValueError):
+        train.balanced_indices(0)
+    with pytest.raises(ValueError):
+        train.subset([len(train)])
+    with pytest.raises(ValueError, match="class 'tragedy'"):
+        train.subset([i for i in range(len(train)) if train.labels[i] == 0]).balanced_indices(2)
+
+
 def test_pad_batch():
     idx, lengths = gd.pad_batch([torch.tensor([5, 6, 7]), torch.tensor([8])], pad_id=0)
     assert idx.tolist() == [[5, 6, 7], [8, 0, 0]] and lengths.tolist() == [3, 1]
