@@ -31,8 +31,9 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 lab: install
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --port=$(PORT) $(ROOT_FLAG) $(LAB_ARGS)
 
-# Unit tests, then every notebook under nbval (outputs of cells marked
-# NBVAL_CHECK_OUTPUT are compared), then the browser test.
+# Unit tests and the browser tests (tests/browser/: the course's notebooks in JupyterLab
+# and Notebook 7, every widget used, about 9 minutes), then every notebook under nbval
+# (outputs of cells marked NBVAL_CHECK_OUTPUT are compared).
 test: install
 	$(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg $(PYTEST_ARGS)

@@ -11,18 +11,12 @@ Set ``LM_COURSE_SCREENSHOTS=/some/dir`` to keep the screenshot.
 from __future__ import annotations
 
 import os
-import secrets
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from browser_util import have_chromium, offline_page
+from browser_util import accept_kernel_dialog, have_chromium, jupyter_server, offline_page
 
 pytestmark = pytest.mark.skipif(not have_chromium(), reason="needs /usr/bin/chromium (apt-get install chromium)")
 
@@ -45,70 +39,27 @@ CELLS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """A JupyterLab server on 127.0.0.1 with one notebook; yields (url, token)."""
+    """A JupyterLab server on 127.0.0.1 with one notebook, check.ipynb."""
     root = tmp_path_factory.mktemp("lab")
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, root / "check.ipynb")
-    port, token = _free_port(), secrets.token_hex(16)
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / ".config"), "JUPYTER_RUNTIME_DIR": str(root / ".runtime")}
-    log = open(root / "jupyterlab.log", "w")  # a file, not a pipe: a full pipe would block the server
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-         f"--LabApp.user_settings_dir={root / '.settings'}", f"--LabApp.workspaces_dir={root / '.workspaces'}",
-         "--LabApp.news_url=", "--ServerApp.allow_root=True"],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + TIMEOUT_MS / 1000
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=5)
-            break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                pytest.fail("JupyterLab did not start:\n" + (root / "jupyterlab.log").read_text())
-            time.sleep(1)
-    yield url, token, root / "jupyterlab.log"
-    server.terminate()
-    try:
-        server.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        server.kill()
-    log.close()
-
-
-def _accept_kernel_dialog(page, wait_ms: int = 5_000) -> None:
-    """Click "Select" if the Select Kernel dialog is (or soon becomes) open."""
-    accept = page.locator(".jp-Dialog .jp-mod-accept")
-    try:
-        accept.wait_for(timeout=wait_ms)
-    except Exception:  # no dialog: nothing to do
-        return
-    accept.click()
-    page.locator(".jp-Dialog").wait_for(state="detached")
+    with jupyter_server(root, "lab", timeout_s=TIMEOUT_MS / 1000) as server:
+        yield server
 
 
 def test_widget_and_bertviz_render_in_jupyterlab(lab, tmp_path):
-    url, token, log = lab
     with offline_page(width=1280, height=1600) as view:
         page = view.page
         page.set_default_timeout(TIMEOUT_MS)
-        page.goto(f"{url}/lab/tree/check.ipynb?token={token}")
+        page.goto(lab.notebook_url("check.ipynb"))
         page.wait_for_selector(".jp-Notebook .jp-Cell")
         # JupyterLab may ask which kernel to use: accept the notebook's own (Python 3)
-        _accept_kernel_dialog(page)
+        accept_kernel_dialog(page)
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", state="attached")
-        _accept_kernel_dialog(page)
+        accept_kernel_dialog(page)
         page.get_by_role("menuitem", name="Run", exact=True).click()
         page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
 
@@ -140,20 +91,19 @@ def test_widget_and_bertviz_render_in_jupyterlab(lab, tmp_path):
 def test_rise_presents_a_chapter_as_slides(lab):
     """RISE (jupyterlab-rise) serves a notebook as a reveal.js deck, using the
     slide metadata that lm_course.slides wrote: chapter 0's slides, offline."""
-    url, token, log = lab
-    root = log.parent
     chapter = Path(__file__).resolve().parent.parent / "notebooks" / "00_welcome.ipynb"
-    (root / "slides.ipynb").write_bytes(chapter.read_bytes())
+    (lab.root / "slides.ipynb").write_bytes(chapter.read_bytes())
     wanted = sum(c.metadata.get("slideshow", {}).get("slide_type") == "slide"
                  for c in nbformat.read(chapter, as_version=4).cells)
     with offline_page(width=1280, height=800) as view:
         page = view.page
         page.set_default_timeout(TIMEOUT_MS)
-        page.goto(f"{url}/rise/slides.ipynb?token={token}")
-        _accept_kernel_dialog(page)
+        page.goto(f"{lab.url}/rise/slides.ipynb?token={lab.token}")
+        accept_kernel_dialog(page)
         page.wait_for_selector(".reveal .slides > section", state="attached")
         assert page.locator(".reveal .slides > section").count() == wanted
         assert "chapter 0" in page.inner_text(".reveal .slides > section.present").lower()
+        page.wait_for_selector(".reveal.ready", state="attached")  # reveal.js listens to the keys from now on
         page.keyboard.press("ArrowRight")
         page.wait_for_selector(".reveal .slides > section.present:nth-child(2)", state="attached")
         assert view.errors == [], view.errors
