@@ -53,7 +53,7 @@ def _make_reference(args: argparse.Namespace) -> int:
     """One command for the shipped models: ``lm_course.reference.RECIPES[kind]``."""
     from lm_course.reference import make_reference
 
-    path, record = make_reference(args.kind, args.out)
+    path, record = make_reference(args.kind, args.out, state_path=args.state)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
     print(f"val {record['val_bpc']:.4f} / test {record['test_bpc']:.4f} bits per character")
     return 0
@@ -97,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     make = sub.add_parser("make-reference", help="re-make a shipped model (data/) from its recipe")
     make.add_argument("kind", choices=SHIPPED_MODELS)
     make.add_argument("--out", type=Path, default=None, help="where to write it (default: the repository's data/)")
+    make.add_argument("--state", type=Path, default=None, metavar="FILE",
+                      help="save the training state to FILE every 500 steps; if FILE exists, carry on from it "
+                           "(same weights as one uninterrupted run)")
     make.set_defaults(func=_make_reference)
     slides = sub.add_parser("slides", help="the notebooks' slide metadata and offline decks")
     slides.add_argument("notebooks", nargs="*", type=Path, help="default: every chapter")

@@ -55,9 +55,11 @@ class Recipe(ABC):
         names = [f.name for f in fields(config_class) if f.name not in given and hasattr(self, f.name)]
         return config_class(**{name: getattr(self, name) for name in names}, **given)
 
-    def train_config(self, progress: bool = True) -> TrainConfig:
-        """The :class:`~lm_course.train.TrainConfig` of this recipe, by name."""
-        return self.by_name(TrainConfig, progress=progress)
+    def train_config(self, progress: bool = True, state_path: str | Path | None = None) -> TrainConfig:
+        """The :class:`~lm_course.train.TrainConfig` of this recipe, by name
+        (``state_path``: a resumable run's state file, see :func:`~lm_course.train.train`)."""
+        return self.by_name(TrainConfig, progress=progress,
+                            state_path=None if state_path is None else str(state_path))
 
     @abstractmethod
     def build_model(self, vocab_size: int) -> nn.Module:
@@ -73,16 +75,19 @@ class Recipe(ABC):
         """``(model, record)`` of a file written by :meth:`save` (eval mode, float32)."""
 
 
-def train_recipe(recipe: Recipe, progress: bool = True) -> tuple[nn.Module, TrainHistory]:
+def train_recipe(recipe: Recipe, progress: bool = True, state_path: str | Path | None = None
+                 ) -> tuple[nn.Module, TrainHistory]:
     """Train ``recipe``'s model from scratch on the corpus's training split
     (the validation split gives the curve) with :func:`lm_course.train.train`:
     fix the thread count if the recipe does, seed everything from
     ``recipe.seed``, build, train. Returns ``(model, history)``; the same
-    recipe, thread count and library versions give the same weights."""
+    recipe, thread count and library versions give the same weights. With
+    ``state_path`` the run saves its state there as it goes and, if the file
+    exists, carries on from it (same weights as one uninterrupted run)."""
     threads = getattr(recipe, "threads", None)  # the LSTM's recipe fixes none
     if threads is not None:
         torch.set_num_threads(threads)
     seed_everything(recipe.seed)
     model = recipe.build_model(corpus_tokenizer().vocab_size)
-    history = train(model, corpus_ids("train"), corpus_ids("val"), recipe.train_config(progress))
+    history = train(model, corpus_ids("train"), corpus_ids("val"), recipe.train_config(progress, state_path))
     return model, history

@@ -169,25 +169,27 @@ def _scores(model: nn.Module) -> dict:
 
 
 def make_reference(name: str = "gpt", path: str | Path | None = None, progress: bool = True,
-                   **overrides) -> tuple[Path, dict]:
+                   state_path: str | Path | None = None, **overrides) -> tuple[Path, dict]:
     """Train the shipped model ``name`` (``RECIPES[name]``, with ``overrides``
     replacing recipe fields, e.g. ``steps=2``) from scratch, save it, then
     score the model *as loaded from the file* and save the record with it;
     returns ``(path, record)``. ``path`` defaults to the shipped file
     (:func:`reference_path`). The main reference (``"gpt"``) also writes its
     scoreboard row, to the committed board when saved to the repository's
-    ``data/``."""
+    ``data/``. With ``state_path`` the training can be stopped and started
+    again (:func:`lm_course.recipes.train_recipe`); the times recorded are
+    the sittings' sums, and the state file is removed once the model is saved."""
     recipe = replace(_recipe(name), **overrides)
     path = Path(path) if path is not None else reference_path(name)
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    model, history = train_recipe(recipe, progress)
-    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    model, history = train_recipe(recipe, progress, state_path)
+    wall, cpu = history.seconds, history.cpu_seconds
     command = f"python -m lm_course make-reference {name}"
     record = {
         "recipe": asdict(recipe),
         "command": command if not overrides else f"lm_course.reference.make_reference({name!r}, **{overrides!r})",
         "training_seconds": round(wall, 1),
         "training_cpu_seconds": round(cpu, 1),
+        "resumed_at_steps": history.resumed_at,
         "final_window_val_loss_bits": round(history.val_loss[-1] / math.log(2), 4),
         "val_loss_bits_curve": {str(step): round(v / math.log(2), 4)
                                 for step, v in zip(history.eval_steps, history.val_loss)},
@@ -199,6 +201,8 @@ def make_reference(name: str = "gpt", path: str | Path | None = None, progress: 
     loaded, _ = recipe.load(path)  # the weights a reader gets (float16 for the GPTs and the MLP)
     record = {**record, **_scores(loaded)}
     recipe.save(loaded, path, record)  # float16 -> float32 -> float16 is exact: the same weights
+    if state_path is not None:
+        Path(state_path).unlink(missing_ok=True)  # the run is complete
     if name == "gpt":
         c, r = loaded.config, record["recipe"]
         record_score(SCOREBOARD_NAME, record["val_bpc"], record["test_bpc"], chapter=5,

@@ -16,7 +16,13 @@ The recipe:
 * the validation loss measured every ``eval_interval`` steps on a fixed set
   of validation windows (the same windows each time, so the curve is smooth);
 * a ``tqdm.auto`` progress bar with the running loss;
-* optional early stopping (``patience``) and a wall-clock ``time_budget``.
+* optional early stopping (``patience``) and a wall-clock ``time_budget``;
+* an optional resumable state file (``state_path``): every
+  ``state_interval`` steps the weights, the optimiser's moments, the step,
+  both random generators and the history so far are written there, and a
+  run started with an existing file carries on from it, giving the weights
+  the uninterrupted run would have given (a long run can span several
+  sittings; ``python -m lm_course make-reference gpt --state FILE``).
 
 With ``time_budget=None`` the run is fully deterministic for a given seed:
 same batches, same initial weights (if the caller seeds before building the
@@ -26,9 +32,11 @@ model), same numbers.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn as nn
@@ -61,9 +69,11 @@ class TrainConfig:
     progress: bool = True  # show a tqdm progress bar
     device: str | None = None  # None: the model's device
     autocast: str | None = None  # "bfloat16": mixed precision (matmuls in bf16, weights and optimiser in float32)
+    state_path: str | None = None  # resumable run: the training state is saved here; an existing file resumes
+    state_interval: int = 500  # steps between two saves of the training state (with state_path)
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "block_size", "eval_interval", "eval_batches"):
+        for name in ("steps", "batch_size", "block_size", "eval_interval", "eval_batches", "state_interval"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
@@ -87,7 +97,9 @@ class TrainHistory:
     eval_train_loss: list[float] = field(default_factory=list)  # on fixed train windows
     val_loss: list[float] = field(default_factory=list)  # on fixed validation windows
     lr: list[float] = field(default_factory=list)  # learning rate at each step
-    seconds: float = 0.0  # wall-clock time of the whole run
+    seconds: float = 0.0  # wall-clock time of the whole run (summed over sittings if resumed)
+    cpu_seconds: float = 0.0  # CPU time of the training process(es), all threads
+    resumed_at: list[int] = field(default_factory=list)  # steps at which a resumed run carried on
     stopped_early: str | None = None  # why training stopped before `steps`
 
     @property
@@ -224,6 +236,48 @@ def training_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.T
     return loss.item()
 
 
+#: TrainConfig fields that may differ between the sittings of one resumable run
+_RESUMABLE_FREELY = ("progress", "state_path", "state_interval", "time_budget")
+
+
+def _state_config(cfg: TrainConfig) -> dict:
+    return {k: v for k, v in asdict(cfg).items() if k not in _RESUMABLE_FREELY}
+
+
+def _save_state(path: str | Path, step: int, cfg: TrainConfig, model: nn.Module,
+                optimizer: torch.optim.Optimizer, gen: torch.Generator, history: TrainHistory,
+                best: float, evals_since_best: int, running: float | None) -> None:
+    """Write the whole training state at the start of ``step`` to ``path``
+    (atomically: a run stopped while writing keeps the previous file)."""
+    state = {"format": "lm_course training state 1", "step": step, "config": _state_config(cfg),
+             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+             "batch_generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
+             "history": asdict(history), "best": best, "evals_since_best": evals_since_best,
+             "running": running}
+    tmp = Path(f"{path}.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _load_state(path: str | Path, cfg: TrainConfig, model: nn.Module,
+                optimizer: torch.optim.Optimizer, gen: torch.Generator) -> dict:
+    """Restore a state written by :func:`_save_state` into ``model``,
+    ``optimizer``, ``gen`` and torch's global generator (dropout draws from
+    it); returns the state. Refuses a state of another configuration."""
+    state = torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain data only
+    if not isinstance(state, dict) or state.get("format") != "lm_course training state 1":
+        raise ValueError(f"{path} is not a training state written by lm_course.train")
+    if state["config"] != _state_config(cfg):
+        diff = {k: (state["config"].get(k), v) for k, v in _state_config(cfg).items() if state["config"].get(k) != v}
+        raise ValueError(f"{path} holds a run of another configuration (saved, now): {diff}; "
+                         "delete it to start afresh")
+    model.load_state_dict(state["model"])  # raises on a shape mismatch
+    optimizer.load_state_dict(state["optimizer"])
+    gen.set_state(state["batch_generator"])
+    torch.set_rng_state(state["torch_rng"])
+    return state
+
+
 @torch.no_grad()
 def _mean_loss(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]],
                loss_fn: Callable) -> float:
@@ -272,8 +326,15 @@ def train(model: nn.Module, train_ids: Sequence[int] | torch.Tensor,
                 return plain_loss_fn(model, x, y).float()
 
     history = TrainHistory()
-    best, evals_since_best = math.inf, 0
-    start = time.perf_counter()
+    best, evals_since_best, running, first_step = math.inf, 0, None, 0
+    if cfg.state_path is not None and Path(cfg.state_path).exists():  # carry on where the last sitting stopped
+        state = _load_state(cfg.state_path, cfg, model, optimizer, gen)
+        history = TrainHistory(**state["history"])
+        best, evals_since_best, running, first_step = (state["best"], state["evals_since_best"],
+                                                       state["running"], state["step"])
+        history.resumed_at.append(first_step)
+    start = time.perf_counter() - history.seconds  # wall and CPU time carry over from earlier sittings
+    cpu_start = time.process_time() - history.cpu_seconds
     model.train()
 
     def evaluate(step: int) -> None:
@@ -290,10 +351,11 @@ def train(model: nn.Module, train_ids: Sequence[int] | torch.Tensor,
 
     from tqdm.auto import tqdm
 
-    bar = tqdm(range(cfg.steps), desc="training", disable=not cfg.progress, leave=True)
-    running = None
+    bar = tqdm(range(first_step, cfg.steps), desc="training", disable=not cfg.progress, leave=True,
+               initial=first_step, total=cfg.steps)
     for step in bar:
-        if step % cfg.eval_interval == 0:
+        resumed_here = step == first_step and first_step > 0  # this step's evaluation is in the saved history
+        if step % cfg.eval_interval == 0 and not resumed_here:
             evaluate(step)
             if cfg.patience is not None and evals_since_best > cfg.patience:
                 history.stopped_early = f"validation loss has not improved for {cfg.patience} evaluations"
@@ -301,6 +363,10 @@ def train(model: nn.Module, train_ids: Sequence[int] | torch.Tensor,
         if cfg.time_budget is not None and time.perf_counter() - start > cfg.time_budget:
             history.stopped_early = f"time budget of {cfg.time_budget:.0f} s reached"
             break
+        if cfg.state_path is not None and step % cfg.state_interval == 0 and step > 0 and not resumed_here:
+            history.seconds, history.cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+            _save_state(cfg.state_path, step, cfg, model, optimizer, gen, history, best, evals_since_best,
+                        running)
         lr = lr_at(step, cfg)
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -319,5 +385,5 @@ def train(model: nn.Module, train_ids: Sequence[int] | torch.Tensor,
         evaluate(cfg.steps)
     bar.close()
     model.eval()
-    history.seconds = time.perf_counter() - start
+    history.seconds, history.cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     return history

@@ -13,7 +13,9 @@ import pytest
 import torch
 
 from lm_course import __main__ as cli
+from lm_course import recipes as recipes_module
 from lm_course import reference
+from lm_course import train as train_module
 from lm_course.corpus import corpus_ids
 from lm_course.device import seed_everything
 from lm_course.evaluate import bits_per_token
@@ -207,14 +209,17 @@ def test_stateful_training_gives_the_weights_of_the_old_code():
 def test_the_command_makes_any_shipped_model(name, tmp_path, monkeypatch, capsys):
     made = []
 
-    def fake_make(kind, out):
-        made.append((kind, out))
+    def fake_make(kind, out, state_path=None):
+        made.append((kind, out, state_path))
         out.write_bytes(b"x" * 1000)
         return out, {"val_bpc": 2.5, "test_bpc": 2.75}
 
     monkeypatch.setattr(reference, "make_reference", fake_make)
     assert cli.main(["make-reference", name, "--out", str(tmp_path / "m.safetensors")]) == 0
-    assert made == [(name, tmp_path / "m.safetensors")]
+    assert cli.main(["make-reference", name, "--out", str(tmp_path / "m.safetensors"),
+                     "--state", str(tmp_path / "s.pt")]) == 0
+    assert made == [(name, tmp_path / "m.safetensors", None),
+                    (name, tmp_path / "m.safetensors", tmp_path / "s.pt")]
     assert capsys.readouterr().out.splitlines()[-1] == "val 2.5000 / test 2.7500 bits per character"
 
 
@@ -223,3 +228,35 @@ def test_the_command_knows_exactly_the_shipped_models(capsys):
     with pytest.raises(SystemExit):
         cli.main(["make-reference", "gpt3"])
     assert "invalid choice: 'gpt3'" in capsys.readouterr().err
+
+
+def test_make_reference_with_a_state_file_resumes_and_removes_it(tmp_path, monkeypatch):
+    """``make-reference --state FILE``: a run stopped after a save carries on from FILE on the next call and
+    gives the weights of an uninterrupted run; the file is gone once the model is saved."""
+    monkeypatch.setattr(reference, "record_score", lambda *args, **kwargs: None)
+    tiny = {**TINY["gpt"], "steps": 4, "eval_interval": 2}
+    straight, _ = make_reference("gpt", tmp_path / "a.safetensors", progress=False, **tiny)
+    state = tmp_path / "state.pt"
+    real_step = train_module.training_step
+    calls = 0
+
+    def stop_in_step_3(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        if calls == 4:
+            raise KeyboardInterrupt
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "training_step", stop_in_step_3)
+    real_train = recipes_module.train
+    monkeypatch.setattr(recipes_module, "train",  # save at step 2 (the default interval is 500)
+                        lambda model, ids, val, cfg: real_train(model, ids, val, replace(cfg, state_interval=2)))
+    with pytest.raises(KeyboardInterrupt):
+        make_reference("gpt", tmp_path / "b.safetensors", progress=False, state_path=state, **tiny)
+    assert state.exists()
+    monkeypatch.setattr(train_module, "training_step", real_step)
+    path, record = make_reference("gpt", tmp_path / "b.safetensors", progress=False, state_path=state, **tiny)
+    assert not state.exists() and record["resumed_at_steps"] == [2]
+    a, _ = RECIPES["gpt"].load(straight)
+    b, _ = RECIPES["gpt"].load(path)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
