@@ -12,6 +12,7 @@ lines) is read from the page.
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +25,8 @@ from browser_util import accept_kernel_dialog, jupyter_server, offline_page
 #: a page that shows it shows the text instead of the widget.
 from lm_course.widgets._common import FALLBACK_NOTE
 
-__all__ = ["CourseNotebook", "FALLBACK_NOTE", "REPORT", "Report", "copy_without_outputs", "open_and_run_all",
-           "cell_index", "shut_down_kernels", "WidgetDriver", "NotebookRunner", "FrontEnds"]
+__all__ = ["CourseNotebook", "FALLBACK_NOTE", "REPORT", "Report", "open_and_run_all",
+           "cell_index", "copy_for_run", "letters", "saved_outputs", "widget_outputs", "shut_down_kernels", "WidgetDriver", "NotebookRunner", "FrontEnds"]
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 VIEW_CLASS = "lm-course-attention-view"  # lm_course.attention_view.framed
@@ -83,6 +84,8 @@ class CourseNotebook:
     cells: list  # the notebook's cells (nbformat), as in the committed file
     state: dict  # the front end's model after the run (see _STATE_JS)
     front_end: str = "lab"  # the server's app: "lab" (JupyterLab) or "notebook" (Notebook 7)
+    before: dict = field(default_factory=dict)  # the saved widget outputs as first shown (saved_outputs)
+    before_errors: list = field(default_factory=list)  # JavaScript errors raised by then
 
     @property
     def label(self) -> str:
@@ -107,17 +110,73 @@ class CourseNotebook:
         return [i for i, c in enumerate(self.state["cells"]) if c["code"] and c["count"] is None]
 
 
-def copy_without_outputs(source: Path, folder: Path) -> Path:
-    """A copy of ``source`` in ``folder`` with every output and execution
-    count removed: what the page shows after Run All then comes from this run
-    only, and the committed notebook is never touched."""
+def copy_for_run(source: Path, folder: Path) -> Path:
+    """A copy of ``source`` in ``folder`` with its outputs as committed and
+    every execution count removed: the page first shows what a reader sees
+    on opening the chapter (:func:`saved_outputs`), and a cell that Run All
+    did not reach has no count (:meth:`CourseNotebook.not_run`). The
+    committed notebook is never touched."""
     nb = nbformat.read(source, as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
+            cell.execution_count = None
+            for out in cell.outputs:
+                if "execution_count" in out:
+                    out.execution_count = None
     path = folder / source.name
     nbformat.write(nb, path)
     return path
+
+
+def widget_outputs(cells) -> dict[int, list[str]]:
+    """{cell index: the saved text form of each widget output} of a notebook's cells (nbformat)."""
+    found = {}
+    for i, cell in enumerate(cells):
+        texts = ["".join(o.get("data", {}).get("text/plain", "")) for o in cell.get("outputs", [])
+                 if WIDGET_MIME in o.get("data", {})]
+        if texts:
+            found[i] = texts
+    return found
+
+
+def letters(text: str) -> str:
+    """The letters and digits of ``text``: JupyterLab draws a text output with its own spacing and bar glyphs."""
+    return re.sub(r"[\W_]+", "", text)
+
+
+# For cells i: the text of the outputs and how many ipywidgets elements are drawn there.
+_OUTPUTS_JS = """(indices) => {
+  const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  if (!panel || !panel.content || !panel.content.widgets) { return null; }
+  return indices.map(i => {
+    const cell = panel.content.widgets[i];
+    const area = cell && cell.node.querySelector('.jp-OutputArea');
+    return area ? {text: area.textContent, widgets: area.querySelectorAll('.jupyter-widgets').length} : null;
+  });
+}"""
+
+
+def saved_outputs(page, cells, timeout_s: float = 30.0) -> dict[int, dict | None]:
+    """What the page shows, before anything runs, in each cell that was saved
+    with widget outputs: ``{index: {"text", "widgets", "saved"}}`` once each
+    such output is drawn, either as the widget (from the widget state saved
+    in the notebook) or as its saved text form (or after ``timeout_s``)."""
+    saved = widget_outputs(cells)
+
+    def drawn(shown) -> bool:
+        return shown is not None and all(
+            s is not None and (s["widgets"] >= len(saved[i]) or all(
+                letters(t.strip().splitlines()[-1]) in letters(s["text"]) for t in saved[i] if t.strip()))
+            for i, s in zip(saved, shown))
+
+    deadline = time.monotonic() + timeout_s
+    shown = page.evaluate(_OUTPUTS_JS, list(saved))
+    while not drawn(shown) and time.monotonic() < deadline:
+        time.sleep(0.3)
+        shown = page.evaluate(_OUTPUTS_JS, list(saved))
+    time.sleep(0.5)  # anything drawn late (an error display would come now)
+    shown = page.evaluate(_OUTPUTS_JS, list(saved)) or [None] * len(saved)
+    return {i: None if s is None else {**s, "saved": saved[i]} for i, s in zip(saved, shown)}
 
 
 def cell_index(cells, needle: str) -> int:
@@ -145,11 +204,13 @@ def _wait_state(page, ready, what: str, timeout_s: float) -> dict:
         time.sleep(0.5)
 
 
-def open_and_run_all(page, server, path: Path, timeout_s: float = 600.0) -> tuple[float, dict]:
+def open_and_run_all(page, server, path: Path, timeout_s: float = 600.0,
+                     before=lambda page: None) -> tuple[float, dict]:
     """Open ``path`` (in the server's root) in ``server``'s front end, wait
-    for an idle kernel, click Run > Run All Cells and wait until no cell is
-    running or queued and the kernel is idle again (Run All stops at the
-    first error). Returns (seconds from the click to the end, final state)."""
+    for an idle kernel, call ``before(page)`` (e.g. to read the saved
+    outputs), click Run > Run All Cells and wait until no cell is running or
+    queued and the kernel is idle again (Run All stops at the first error).
+    Returns (seconds from the click to the end, final state)."""
     page.goto(server.notebook_url(path.name))
     page.wait_for_selector(".jp-Notebook .jp-Cell")
     dialog = page.locator(".jp-Dialog .jp-mod-accept")
@@ -161,6 +222,7 @@ def open_and_run_all(page, server, path: Path, timeout_s: float = 600.0) -> tupl
         return s["kernel"] == "idle"
 
     _wait_state(page, kernel_ready, f"{path.name}: the kernel did not start", 180)
+    before(page)
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
     start = time.monotonic()
@@ -316,12 +378,18 @@ class NotebookRunner:
         self._stack = contextlib.ExitStack()
         view = self._stack.enter_context(offline_page(width=self.width, height=self.height))
         view.page.set_default_timeout(self.timeout_ms)
-        path = copy_without_outputs(self.notebooks / f"{name}.ipynb", self.server.root)
+        path = copy_for_run(self.notebooks / f"{name}.ipynb", self.server.root)
         self.current = CourseNotebook(name, path, view.page, view, 0.0, nbformat.read(path, as_version=4).cells, {},
                                       self.server.app)
         self.failure = ""
+
+        def read_saved_outputs(page) -> None:
+            self.current.before = saved_outputs(page, self.current.cells)
+            self.current.before_errors = list(view.errors)
+
         try:
-            self.current.seconds, self.current.state = open_and_run_all(view.page, self.server, path)
+            self.current.seconds, self.current.state = open_and_run_all(view.page, self.server, path,
+                                                                        before=read_saved_outputs)
         except Exception as err:
             self.failure = f"{type(err).__name__}: {err}"
             raise

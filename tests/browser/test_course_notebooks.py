@@ -2,7 +2,10 @@
 
 For each notebook that holds a widget or an attention view: JupyterLab
 (served on a free localhost port) opens a copy of it in the system's
-headless Chromium with every non-local request blocked; Run All; the kernel
+headless Chromium with every non-local request blocked. First, as a reader
+sees it on opening, nothing run: every saved widget output is drawn either
+as the widget (from the widget state saved in the notebook) or as its text
+form, never "Error displaying widget". Then Run All; the kernel
 must go idle with no error output and every code cell run. Then, for every
 widget of the notebook: it is a live widget (never its text form), and a
 student's action changes what it shows (typing, a slider, a dropdown, a
@@ -13,8 +16,9 @@ build/browser-screenshots/ (listed at the end of the run, with what each
 action changed and the time per notebook).
 
 The notebooks run one at a time, each in its own kernel, in the order of the
-course, with a new course cache (see conftest.py). The copies are served from
-a temporary folder: the committed notebooks are never touched.
+course, with a new course cache (see conftest.py). The copies (outputs as
+committed, execution counts removed) are served from a temporary folder: the
+committed notebooks are never touched.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from course_page import REPORT, CourseNotebook, FrontEnds, WidgetDriver, cell_index
+from course_page import FALLBACK_NOTE, REPORT, CourseNotebook, FrontEnds, WidgetDriver, cell_index, letters
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
@@ -194,6 +198,30 @@ def _notebooks(front_end: str, names) -> list:
 RUNS = _notebooks("lab", COURSE) + _notebooks("notebook", CLASSIC)
 WIDGET_RUNS = _in("lab", WIDGETS) + _in("notebook", WIDGETS)
 VIEW_RUNS = _in("lab", VIEWS) + _in("notebook", VIEWS)
+
+
+@pytest.mark.parametrize("notebook", RUNS, indirect=True)
+def test_saved_widgets_show_before_a_kernel_runs(notebook):
+    """As committed, before Run All: each saved widget output is drawn from
+    the notebook's saved widget state or shows its saved text form (for a
+    course widget, a readable summary ending in FALLBACK_NOTE); no "Error
+    displaying widget", no JavaScript error by then."""
+    label = f"{notebook.label} (as committed, nothing run)"
+    assert notebook.before, f"{label}: no saved widget output found"
+    for i, out in notebook.before.items():
+        assert out is not None, f"{label}: cell {i} shows no outputs"
+        assert "Error displaying widget" not in out["text"], f"{label}: cell {i} shows {out['text'][:300]!r}"
+        if out["widgets"] < len(out["saved"]):  # not drawn from the saved state: then its text form
+            for text in filter(str.strip, out["saved"]):
+                last = text.strip().splitlines()[-1]
+                assert letters(last) in letters(out["text"]), (
+                    f"{label}: cell {i} shows neither its saved widget nor its text form {last!r}: "
+                    f"{out['text'][:300]!r}")
+    if any(w.notebook == notebook.name and w.course for w in WIDGETS):
+        assert any(FALLBACK_NOTE in t for out in notebook.before.values() if out for t in out["saved"]), \
+            f"{label}: no course widget was saved with its readable text form (ending {FALLBACK_NOTE!r})"
+    errors = [e for e in notebook.before_errors if e not in ALLOWED_PAGE_ERRORS.get(notebook.front_end, {})]
+    assert errors == [], f"{label}: JavaScript errors: {errors}"
 
 
 @pytest.mark.parametrize("notebook", RUNS, indirect=True)
