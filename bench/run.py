@@ -77,7 +77,7 @@ ALIASES = {"ngram_vs_nltk": "ngram", "bpe_vs_libraries": "bpe", "training_throug
            "kv_cache": "generation", "budgets": "notebooks"}
 #: rough seconds of each full section on the course's 2-core machine, for the up-front estimate (the
 #: notebooks: per notebook and pass, from the committed notebooks' cell timings, 352 s for all 8 on 1 thread)
-ESTIMATE_S = {"generation": 760, "responsiveness": 60, "ngram": 90, "bpe": 50, "training": 80, "notebooks": 55}
+ESTIMATE_S = {"generation": 480, "responsiveness": 60, "ngram": 90, "bpe": 50, "training": 80, "notebooks": 55}
 QUICK_ESTIMATE_S = {"generation": 10, "responsiveness": 10, "ngram": 10, "bpe": 10, "training": 10, "notebooks": 15}
 QUICK_NOTEBOOK = "00_welcome.ipynb"  # --quick executes only this notebook
 
