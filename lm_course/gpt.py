@@ -64,7 +64,7 @@ import torch.nn.functional as F
 from lm_course.attention import causal_mask, scaled_dot_product_attention
 from lm_course.checkpoints import CheckpointError, load_checked_state, read_checkpoint, save_checkpoint
 from lm_course.data import data_dir
-from lm_course.interface import Generates, as_id_tensor, inference, inference_method
+from lm_course.interface import Generates, as_id_tensor, inference, inference_method, target_log_probs
 from lm_course.tokenizers.char import CharTokenizer
 
 __all__ = ["GPTConfig", "GPTOutput", "GPT", "KVCache", "PrefixCache", "attention_mask", "save_gpt", "load_gpt",
@@ -455,8 +455,7 @@ class GPT(Generates, nn.Module):
             windows = data[chunk[:, None] + offsets]  # (K, W+1)
             x = windows[:, :-1].to(device)  # (K, W)
             y = windows[:, 1:].to(device)  # (K, W)
-            logp = torch.log_softmax(self(x).logits.float(), dim=-1)  # (K, W, V)
-            logp = logp.gather(-1, y[..., None])[..., 0].double().cpu()  # (K, W): ln p of each target
+            logp = target_log_probs(self(x).logits, y)  # (K, W): ln p of each target
             for k, a in enumerate(chunk.tolist()):
                 first = max(scored_to + 1, a + 1)  # first target not yet scored
                 last = a + W  # the window's last target

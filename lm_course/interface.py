@@ -22,7 +22,7 @@ from lm_course.logit_filters import check_sampling_args, filter_logits
 
 __all__ = ["LanguageModel", "Generates", "as_id_tensor", "check_token_ids", "check_distribution",
            "inference", "inference_method", "sampling_generator", "draw_tokens", "check_eos_token_id",
-           "check_count"]
+           "check_count", "target_log_probs"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -136,6 +136,20 @@ def check_distribution(probs: torch.Tensor, vocab_size: int, atol: float = 1e-4)
     if abs(total - 1.0) > atol:
         raise ValueError(f"a distribution must sum to 1, this one sums to {total:.6f}")
     return probs
+
+
+def target_log_probs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """``ln p(target)`` of every position: ``logits`` ``(..., V)`` and the
+    target ids ``(...)`` give ``(...)`` float64 on the CPU. The log-softmax
+    runs in float32 (a half-precision model loses nothing more), then the
+    target's entry is picked; the batched scoring of every model's
+    ``token_log_probs`` ends here.
+
+    >>> target_log_probs(torch.zeros(2, 4), torch.tensor([0, 3]))  # uniform over 4: ln 1/4
+    tensor([-1.3863, -1.3863], dtype=torch.float64)
+    """
+    logp = torch.log_softmax(logits.float(), dim=-1)  # (..., V)
+    return logp.gather(-1, targets[..., None])[..., 0].double().cpu()  # (...)
 
 
 def check_count(value: int, what: str) -> int:

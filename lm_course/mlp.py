@@ -54,7 +54,7 @@ import torch.nn.functional as F
 
 from lm_course.checkpoints import CheckpointError, load_checked_state, read_checkpoint, save_checkpoint
 from lm_course.data import data_dir
-from lm_course.interface import Generates, as_id_tensor, inference_method
+from lm_course.interface import Generates, as_id_tensor, inference_method, target_log_probs
 from lm_course.recipes import Recipe, train_recipe
 from lm_course.train import TrainHistory
 
@@ -184,13 +184,11 @@ class MLPLanguageModel(Generates, nn.Module):
         if len(ids) < 2:
             raise ValueError(f"need at least 2 tokens (the first is only context), got {len(ids)}")
         windows = self.windows(ids[None])[0, :-1]  # (N-1, n): the context of ids[1:]
-        targets = ids[1:]  # (N-1,)
-        out = torch.empty(len(targets), dtype=torch.float64)
-        for s in range(0, len(targets), batch_size):
-            w = windows[s: s + batch_size].to(self.device)  # (b, n)
-            logp = torch.log_softmax(self.logits_from_windows(w).float(), dim=-1)  # (b, V)
-            out[s: s + batch_size] = logp.gather(1, targets[s: s + batch_size, None].to(w.device))[:, 0].double().cpu()
-        return out
+        targets = ids[1:].to(self.device)  # (N-1,)
+        batches = [target_log_probs(self.logits_from_windows(windows[s:s + batch_size].to(self.device)),  # (b,)
+                                    targets[s:s + batch_size])
+                   for s in range(0, len(targets), batch_size)]
+        return torch.cat(batches)  # (N-1,)
 
     def __repr__(self) -> str:
         c = self.config

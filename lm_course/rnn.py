@@ -39,7 +39,7 @@ import torch.nn.functional as F
 
 from lm_course.checkpoints import load_checked_state, read_checkpoint, save_checkpoint
 from lm_course.data import data_dir
-from lm_course.interface import Generates, as_id_tensor, inference_method
+from lm_course.interface import Generates, as_id_tensor, inference_method, target_log_probs
 from lm_course.recipes import Recipe, train_recipe
 from lm_course.train import TrainHistory
 
@@ -324,9 +324,7 @@ class RNNLanguageModel(Generates, nn.Module):
         for c in range(0, length, chunk):
             x = rows[:, c:c + chunk].to(self.device)  # (S, C)
             logits, state = self(x, state, return_state=True)  # (S, C, V)
-            logp = F.log_softmax(logits.float(), dim=-1)  # (S, C, V)
-            y = targets[:, c:c + chunk].to(self.device)  # (S, C)
-            out[:, c:c + chunk] = logp.gather(-1, y.unsqueeze(-1)).squeeze(-1).double().cpu()
+            out[:, c:c + chunk] = target_log_probs(logits, targets[:, c:c + chunk].to(self.device))  # (S, C)
         pieces = [out[r, s - b: min(s + seg, n) - b] for r, (s, b) in enumerate(zip(starts, begins))]
         return torch.cat(pieces)  # (N-1,)
 

@@ -1,11 +1,15 @@
 """The chapter-1 checkers accept right answers and reject wrong ones, with
 the hint that names the mistake, and report a stub without raising."""
 
+from functools import lru_cache
+
 import pytest
 import torch
 
+from lm_course.corpus import corpus_tokenizer
+from lm_course.data import load_names, load_shakespeare
 from lm_course.exercises import ch01
-from lm_course.ngram import NGramLM
+from lm_course.ngram import NGramLM, bigram_count_matrix, default_lambdas
 from exercise_util import accepts_right_flags_wrong as _accepts_right_flags_wrong
 from exercise_util import stub as _stub
 
@@ -44,7 +48,7 @@ def test_mle_table_reference_matches_package():
     for prev in range(3):  # the contexts seen; NGramLM's MLE backs off to the unigram for token 3
         assert torch.allclose(table[prev], model.next_token_probs([prev]).double())
     assert torch.equal(table[3], torch.full((4,), 0.25, dtype=torch.float64))  # the rule of Exercise 1
-    counts, labels = ch01._names_counts()
+    counts, labels = bigram_count_matrix(load_names())
     assert torch.allclose(ch01.mle_table_reference(counts).sum(dim=1), torch.ones(len(labels), dtype=torch.float64))
 
 
@@ -85,32 +89,30 @@ def sample_solution(P, labels, generator, max_length=30):  # the notebook's solu
     return "".join(out)
 
 
-def _sample_other_stream(P, labels, generator, max_length=30):  # right distribution, other draws
-    out, i = [], 0
-    while len(out) < max_length:
-        u = torch.rand((), generator=generator, dtype=torch.float64)
-        i = min(int(torch.searchsorted(P[i].cumsum(0), u, right=True)), len(labels) - 1)
-        if i == 0:
-            break
-        out.append(labels[i])
-    return "".join(out)
+def _multinomial(p, generator):
+    return int(torch.multinomial(p, 1, generator=generator))
 
 
-def _sample_no_stop(P, labels, generator, max_length=30):
-    out, i = [], 0
-    while len(out) < max_length:
-        i = int(torch.multinomial(P[i], 1, generator=generator))
-        out.append(labels[i])
-    return "".join(out)
+def _inverse_cdf(p, generator):  # the same distribution, other random numbers than multinomial's
+    u = torch.rand((), generator=generator, dtype=torch.float64)
+    return min(int(torch.searchsorted(p.cumsum(0), u, right=True)), len(p) - 1)
 
 
-def _sample_skip_marker(P, labels, generator, max_length=30):
-    out, i = [], 0
-    while len(out) < max_length:
-        i = int(torch.multinomial(P[i], 1, generator=generator))
-        if i != 0:
-            out.append(labels[i])
-    return "".join(out)
+def _sampler(start=0, marker="stop", draw=_multinomial):
+    """The solution with one change: the row it starts from, what it does at the
+    end marker (id 0): ``"stop"``, ``"keep"`` it or ``"skip"`` it and go on, or
+    how it draws an id from a row."""
+    def sample(P, labels, generator, max_length=30):
+        out, i = [], start
+        while len(out) < max_length:
+            i = draw(P[i], generator)
+            if i == 0 and marker == "stop":
+                break
+            if i != 0 or marker == "keep":
+                out.append(labels[i])
+        return "".join(out)
+    sample.__name__ = f"_sample_{marker}_from_row_{start}_by_{draw.__name__.strip('_')}"  # the test's id
+    return sample
 
 
 def _sample_forever(P, labels, generator, max_length=30):
@@ -122,22 +124,12 @@ def _sample_forever(P, labels, generator, max_length=30):
         out.append(labels[i])
 
 
-def _sample_from_row_1(P, labels, generator, max_length=30):
-    out, i = [], 1
-    while len(out) < max_length:
-        i = int(torch.multinomial(P[i], 1, generator=generator))
-        if i == 0:
-            break
-        out.append(labels[i])
-    return "".join(out)
-
-
 @pytest.mark.parametrize("wrong, hint", [
     (lambda P, labels, g, m=30: ch01.sample_name_reference(P, labels, g, m, greedy=True), "argmax"),
-    (_sample_no_stop, "marker"),
-    (_sample_skip_marker, "end marker"),
+    (_sampler(marker="keep"), "marker"),
+    (_sampler(marker="skip"), "end marker"),
     (_sample_forever, "did not return"),
-    (_sample_from_row_1, "distribution"),
+    (_sampler(start=1), "distribution"),
     (lambda P, labels, g, m=30: ["a"], "str"),
     (_stub, "not implemented yet"),
 ])
@@ -146,7 +138,7 @@ def test_sample_name(capsys, wrong, hint):
 
 
 def test_sample_name_other_stream_passes_by_distribution(capsys):
-    assert ch01.check_sample_name(_sample_other_stream)
+    assert ch01.check_sample_name(_sampler(draw=_inverse_cdf))
     assert "distribution" in capsys.readouterr().out
 
 
@@ -162,9 +154,33 @@ def jm_solution(counts, w, h, lambdas):  # the notebook's solution
     return total_p / total_weight
 
 
+@lru_cache(maxsize=1)
+def _random_text_5gram() -> tuple[NGramLM, list[int]]:
+    """A 5-gram fitted on a random text over 5 tokens: token 4 never occurs,
+    token 3 only at the very end (so contexts ending in it are never followed).
+    A fitted model has the ``count``, ``continuation_count`` and
+    ``vocab_size`` that the references read."""
+    ids = torch.randint(0, 3, (59,), generator=torch.Generator().manual_seed(0)).tolist() + [3]
+    return NGramLM(5).fit(ids, 5), ids
+
+
+@lru_cache(maxsize=1)
+def _shakespeare_5gram() -> NGramLM:
+    tok = corpus_tokenizer()
+    return NGramLM(5).fit(tok.encode(load_shakespeare("train")[:20_000]), tok.vocab_size)
+
+
 def test_jelinek_mercer_reference_matches_ngram_model():
-    for counts, h, ws, lambdas in ch01._jm_cases():
-        model = counts._model.variant(order=len(lambdas) - 1, smoothing="interpolated", lambdas=lambdas)
+    small, ids = _random_text_5gram()
+    tok = corpus_tokenizer()
+    cases = [(small, [ids[0]], range(5), (0.1, 0.3, 0.6)),
+             (small, [ids[0], ids[1]], range(5), default_lambdas(3)),
+             (small, [2, 1, 0], range(5), (0.05, 0.15, 0.2, 0.25, 0.35)),
+             (small, [ids[-2], 3], range(5), default_lambdas(3)),  # never followed: drop two orders
+             (small, [3, 3, 3, 3], range(5), default_lambdas(5)),
+             (_shakespeare_5gram(), tok.encode("King"), tok.encode("slQ"), default_lambdas(5))]
+    for counts, h, ws, lambdas in cases:
+        model = counts.variant(order=len(lambdas) - 1, smoothing="interpolated", lambdas=lambdas)
         for w in ws:
             assert abs(model.prob(w, h) - ch01.jelinek_mercer_reference(counts, w, h, lambdas)) < 1e-12
 
@@ -206,8 +222,14 @@ def kn_solution(counts, w, h, D):  # the notebook's solution
 
 
 def test_kneser_ney_reference_matches_ngram_model():
-    for counts, h, ws, D in ch01._kn_cases():
-        model = counts._model.variant(order=3, smoothing="kneser_ney", discount=D)
+    small, ids = _random_text_5gram()
+    tok = corpus_tokenizer()
+    cases = [(small, [ids[0], ids[1]], range(5), 0.75), (small, [2, 1], range(5), 0.3),
+             (small, [ids[-2], 3], range(5), 0.75),  # seen once, at the very end: never followed
+             (small, [3, 3], range(5), 0.5),
+             (_shakespeare_5gram(), tok.encode("Ki"), tok.encode("ngQ"), 0.75)]
+    for counts, h, ws, D in cases:
+        model = counts.variant(order=3, smoothing="kneser_ney", discount=D)
         for w in ws:
             assert abs(model.prob(w, h) - ch01.kneser_ney_trigram_reference(counts, w, h, D)) < 1e-12
 

@@ -154,13 +154,17 @@ def rnn_forward_solution(xs, h0, W_xh, W_hh, b_h):  # the notebook's solution
 def test_rnn_reference_is_the_package_cell():
     from lm_course.rnn import RNNCell, UnrolledRNN
 
-    xs, h0, W_xh, W_hh, b_h = ch03._rnn_cases()[1]
-    cell = RNNCell(W_xh.shape[1], W_xh.shape[0]).double()
+    B, T, I, H = 3, 6, 3, 5
+    g = torch.Generator().manual_seed(201)
+    xs, h0 = torch.randn(B, T, I, generator=g, dtype=torch.float64), torch.randn(B, H, generator=g, dtype=torch.float64)
+    W_xh, W_hh = (0.6 * torch.randn(H, n, generator=g, dtype=torch.float64) for n in (I, H))  # (H, I), (H, H)
+    b_h = 0.3 * torch.randn(H, generator=g, dtype=torch.float64)  # (H,)
+    cell = RNNCell(I, H).double()
     with torch.no_grad():
         cell.W_xh.copy_(W_xh), cell.W_hh.copy_(W_hh), cell.b_h.copy_(b_h)
-        hs, _ = UnrolledRNN(cell)(xs, h0)
+        hs, _ = UnrolledRNN(cell)(xs, h0)  # (B, T, H)
     assert torch.allclose(hs, ch03.rnn_forward_reference(xs, h0, W_xh, W_hh, b_h))
-    assert torch.allclose(hs, ch03._torch_rnn_states(xs, h0, W_xh, W_hh, b_h))
+    assert ch03.check_rnn_forward(ch03.rnn_forward_reference)  # the checker compares with torch.nn.RNN
 
 
 @pytest.mark.parametrize("wrong, hint", [
@@ -198,11 +202,7 @@ def _stateful(model, optimizer, inputs, targets, block_size, mistake=None):
 
 
 def test_stateful_reference_is_stateful_loss():
-    for sizes in ch03._STATEFUL_SIZES:
-        want, _ = ch03._package_stateful(*sizes)
-        model, opt, _, inputs, targets = ch03._stateful_setup(*sizes)
-        got = ch03.stateful_reference(model, opt, inputs, targets, sizes[2])
-        assert all(abs(a - b) < 1e-6 for a, b in zip(got, want)) and len(got) == len(want)
+    assert ch03.check_stateful_tbptt(ch03.stateful_reference)  # the checker compares with StatefulLoss
 
 
 @pytest.mark.parametrize("mistake, hint", [

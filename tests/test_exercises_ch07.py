@@ -185,11 +185,17 @@ def test_trainable_parameters(capsys):
     assert not ch07.check_trainable_parameters(None)
 
 
+def _toy_classifier(seed: int = 0) -> GPTClassifier:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return GPTClassifier(GPT(GPTConfig(vocab_size=17, block_size=8, n_layer=1, n_head=2, n_embd=8)), n_classes=3)
+
+
 def test_trainable_parameters_match_make_classifier():
     from lm_course.finetune import make_classifier
-    body = ch07._toy_classifier(0).gpt
+    body = _toy_classifier(0).gpt
     for mode in ("probe", "full"):
         ref = make_classifier(mode, body, n_classes=3)
-        mine = ch07._toy_classifier(0)
+        mine = _toy_classifier(0)
         trainable_parameters(mine, mode)
         assert [p.requires_grad for p in mine.parameters()] == [p.requires_grad for p in ref.parameters()]

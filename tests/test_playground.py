@@ -177,9 +177,14 @@ def test_a_keystroke_reuses_the_prompt_before_it(setup):
     model, tok = setup
     pg = sampling_playground(model, tok, prompt="abc de", top_n=5)
     first = pg.next_token_view()
-    pg.prompt.value = "abc def"  # one character typed
-    typed = pg.next_token_view()
-    assert pg._prefix.reused == len(tok.encode("abc de"))  # only the new character ran
+    ran = []  # the tokens each forward pass of the model reads
+    hook = model.register_forward_hook(lambda module, args, out: ran.append(args[0].shape[-1]))
+    try:
+        pg.prompt.value = "abc def"  # one character typed
+        typed = pg.next_token_view()
+    finally:
+        hook.remove()
+    assert ran and set(ran) == {1}  # only the newest character runs: "abc de" comes from the cache
     with torch.no_grad():
         logits = model(torch.tensor([tok.encode("abc def")])).logits[0, -1]  # (V,)
     expected = top_tokens(torch.softmax(logits, -1), tokenizer=tok, top_k=pg.top_n)

@@ -226,7 +226,7 @@ def test_generate_equals_the_plain_loop_over_full_logits(model, kwargs):
         assert torch.equal(out, ids), use_cache
 
 
-def test_bfloat16_decoding(model):
+def test_bfloat16_decoding(model, monkeypatch):
     """Fast-decoding step 3: model.to(torch.bfloat16) runs end to end, the
     decoders see float32 logits, and its greedy tokens agree with float32's
     (teacher-forced: given float32's text, bfloat16 picks the same next token
@@ -234,12 +234,22 @@ def test_bfloat16_decoding(model):
     identical; asserted: >= 90% and the first token)."""
     import copy
 
-    from lm_course.sampling import _next_logits
+    from lm_course import sampling
 
     half = copy.deepcopy(model).to(torch.bfloat16)
     idx = torch.randint(0, 40, (8, 3), generator=torch.Generator().manual_seed(4))  # (8, 3)
-    logits, past = _next_logits(half, idx, None, True)
-    assert logits.dtype == torch.float32 and logits.shape == (8, 40) and past[0][0].dtype == torch.bfloat16
+    with torch.no_grad():
+        assert half(idx, use_cache=True).past_key_values[0][0].dtype == torch.bfloat16  # the cache stays bf16
+    seen, filter_logits = [], sampling.filter_logits  # the logits each decoding step hands to the filters
+
+    def spy(logits, *args):
+        seen.append(logits)
+        return filter_logits(logits, *args)
+
+    monkeypatch.setattr(sampling, "filter_logits", spy)
+    generate(half, idx, 3)
+    assert len(seen) == 3 and all(t.dtype == torch.float32 and t.shape == (8, 40) for t in seen)
+    monkeypatch.undo()
     sampled = generate(half, idx, 20, do_sample=True, top_p=0.9, generator=torch.Generator().manual_seed(0))
     assert sampled.shape == (8, 23) and sampled.dtype == torch.long
     assert beam_search(half, idx[:2], 5, 3).shape == (2, 8)

@@ -12,7 +12,7 @@ prints ✅ or ❌ with a hint and returns ``True``/``False``; it never raises.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 
 import torch
@@ -129,31 +129,62 @@ _UNSEEN_HINT = ("a context that is never followed by anything has a row of zeros
                 "the rule is a uniform row, 1 / V for every next token (torch.where(total > 0, ..., 1 / V)).")
 
 
+def _tables_right(fn: Callable, name: str, stub_hint: str,
+                  cases: Iterable[tuple[torch.Tensor, tuple, torch.Tensor, list[tuple[torch.Tensor, str]]]]) -> bool:
+    """``fn(*args)`` for every case ``(counts, args, want, slips)``: True if
+    each returns the table ``want``; else False, after reporting the first
+    wrong one (with the hint of the slip it matches)."""
+    for counts, args, want, slips in cases:
+        ok, got = call_student(fn, name, stub_hint, *args)
+        if not ok or _check_table(got, want, name, counts, slips) is not None:
+            return False
+    return True
+
+
+def _mle_slips(counts: torch.Tensor) -> list[tuple[torch.Tensor, str]]:
+    """The commonest wrong MLE tables for ``counts``, with their hints."""
+    return [(mle_table_reference(counts, dim=0), _ROW_HINT),
+            (mle_table_reference(counts, dim=0, unseen="nan"), _ROW_HINT),
+            (mle_table_reference(counts, dim=0, unseen="zeros"), _ROW_HINT),
+            (mle_table_reference(counts, unseen="nan"), _UNSEEN_HINT),
+            (mle_table_reference(counts, unseen="zeros"), "the unseen rows are all zeros, so they do not sum "
+                                                          "to 1; the rule is a uniform row, 1 / V each."),
+            (counts.double() / counts.sum(), "you divided by the total of the whole matrix: that is the "
+                                             "joint P(prev, next); divide each row by its own total.")]
+
+
 def check_mle_table(fn: Callable) -> bool:
     """Exercise 1: ``fn(counts)`` turns a ``(V, V)`` bigram count matrix into
     the ``(V, V)`` float64 table of MLE probabilities ``P(next | prev)``
     (rows sum to 1; a row never followed by anything is uniform)."""
     name = "Exercise 1 (the MLE table)"
-    for counts in _table_cases():
-        ok, got = call_student(fn, name, "divide each row of counts.double() by its total; a row whose "
-                                         "total is 0 becomes uniform, 1 / V.", counts.clone())
-        if not ok:
-            return False
-        slips = [(mle_table_reference(counts, dim=0), _ROW_HINT),
-                 (mle_table_reference(counts, dim=0, unseen="nan"), _ROW_HINT),
-                 (mle_table_reference(counts, dim=0, unseen="zeros"), _ROW_HINT),
-                 (mle_table_reference(counts, unseen="nan"), _UNSEEN_HINT),
-                 (mle_table_reference(counts, unseen="zeros"), "the unseen rows are all zeros, so they do not sum "
-                                                               "to 1; the rule is a uniform row, 1 / V each."),
-                 (counts.double() / counts.sum(), "you divided by the total of the whole matrix: that is the "
-                                                  "joint P(prev, next); divide each row by its own total.")]
-        if _check_table(got, mle_table_reference(counts), name, counts, slips) is not None:
-            return False
+    cases = ((counts, (counts.clone(),), mle_table_reference(counts), _mle_slips(counts))
+             for counts in _table_cases())
+    if not _tables_right(fn, name, "divide each row of counts.double() by its total; a row whose total is 0 "
+                                   "becomes uniform, 1 / V.", cases):
+        return False
     counts, labels = _names_counts()
     P = mle_table_reference(counts)
     a, end = labels.index("a"), labels.index(".")
     return report(True, name, f"every row sums to 1; for the names P(. | a) = {int(counts[a, end])} / "
                               f"{int(counts[a].sum())} = {float(P[a, end]):.4f}.", "")
+
+
+def _add_k_slips(counts: torch.Tensor, k: float) -> list[tuple[torch.Tensor, str]]:
+    """The commonest wrong add-k tables for ``counts`` and ``k``, with their hints."""
+    if k == 0:
+        return [(mle_table_reference(counts, unseen="nan"),
+                 "with k = 0 an unseen row gives 0 / 0 = NaN: use the MLE rule of Exercise 1 "
+                 "(a uniform row) when k == 0.")]
+    V = counts.shape[0]
+    return [(add_k_table_reference(counts, k, denominator="none"),
+             f"with k = {k} your rows sum to more than 1: you added k to the numerator only; the "
+             "denominator must grow too, by k for every one of the V next tokens (c(prev) + k * V)."),
+            (add_k_table_reference(counts, k, denominator="k"),
+             f"the denominator is c(prev) + k * V (here V = {V}), not c(prev) + k: each of the V "
+             "cells of the row got k extra counts."),
+            (add_k_table_reference(counts, k, denominator="all"),
+             "divide each ROW by its own total plus k * V, not by the total of the whole table.")]
 
 
 def check_add_k_table(fn: Callable) -> bool:
@@ -162,27 +193,11 @@ def check_add_k_table(fn: Callable) -> bool:
     table of Exercise 1 (unseen rows uniform)."""
     name = "Exercise 2 (the add-k table)"
     ks = [1.0, 0.5, 0.01, 2.0, 1.0, 0.1, 0.0, 1.0]
-    for counts, k in zip(_table_cases(), ks):
-        ok, got = call_student(fn, name, "add k to every cell, then divide each row by its new total "
-                                         "(the old row total plus k for each of the V next tokens).",
-                               counts.clone(), k)
-        if not ok:
-            return False
-        V = counts.shape[0]
-        slips = [(add_k_table_reference(counts, k, denominator="none"),
-                  f"with k = {k} your rows sum to more than 1: you added k to the numerator only; the "
-                  "denominator must grow too, by k for every one of the V next tokens (c(prev) + k * V)."),
-                 (add_k_table_reference(counts, k, denominator="k"),
-                  f"the denominator is c(prev) + k * V (here V = {V}), not c(prev) + k: each of the V "
-                  "cells of the row got k extra counts."),
-                 (add_k_table_reference(counts, k, denominator="all"),
-                  "divide each ROW by its own total plus k * V, not by the total of the whole table.")]
-        if k == 0:
-            slips = [(mle_table_reference(counts, unseen="nan"),
-                      "with k = 0 an unseen row gives 0 / 0 = NaN: use the MLE rule of Exercise 1 "
-                      "(a uniform row) when k == 0.")]
-        if _check_table(got, add_k_table_reference(counts, k), name, counts, slips) is not None:
-            return False
+    cases = ((counts, (counts.clone(), k), add_k_table_reference(counts, k), _add_k_slips(counts, k))
+             for counts, k in zip(_table_cases(), ks))
+    if not _tables_right(fn, name, "add k to every cell, then divide each row by its new total (the old row "
+                                   "total plus k for each of the V next tokens).", cases):
+        return False
     return report(True, name, "(c + k) / (c(prev) + k V): every cell gets k pseudo-counts, so nothing has "
                               "probability 0, and an unseen context comes out uniform by itself when k > 0.", "")
 

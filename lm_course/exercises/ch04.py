@@ -20,7 +20,8 @@ from lm_course.exercises._check import MISSING, call_or_report, report
 from lm_course.toy_attention import ToyAttentionModel, make_batch, toy_accuracy
 
 __all__ = ["check_multi_head_attention", "check_window_mask", "check_copy_model", "check_masked_attention",
-           "check_causal_mask", "check_split_merge_heads", "check_positional_encoding"]
+           "check_causal_mask", "check_split_merge_heads", "check_positional_encoding", "attention_reference",
+           "positional_encoding_reference"]
 
 
 def _no_answer(answer: object, name: str) -> bool:
@@ -28,6 +29,28 @@ def _no_answer(answer: object, name: str) -> bool:
         print(f"❌ {name}: no answer yet. Replace `None` with your answer and run the cell again.")
         return True
     return False
+
+
+# --------------------------------------------------------------------------- masks (exercises 2 and 5)
+
+
+def _is_boolean(mask: torch.Tensor, name: str) -> bool:
+    """True if ``mask`` is boolean; otherwise report it (and return False)."""
+    if mask.dtype == torch.bool:
+        return True
+    return report(False, name, "", f"the mask must be boolean (True = may attend), got {mask.dtype}.")
+
+
+def _first_cell(mask: torch.Tensor) -> tuple[int, int]:
+    """``(query, key)`` of the first True cell of a ``(T, S)`` boolean mask."""
+    i, j = mask.nonzero()[0].tolist()
+    return i, j
+
+
+def _wrong_cell(got: torch.Tensor, want: torch.Tensor, where: str, rule: str) -> str:
+    """The hint for a mask that differs from ``want``: its first wrong cell, then the rule."""
+    i, j = _first_cell(got != want)
+    return f"{where}: query {i} and key {j} should be {bool(want[i, j])}. {rule}"
 
 
 # --------------------------------------------------------------------------- exercise 1
@@ -211,19 +234,17 @@ def check_window_mask(answer: object) -> bool:
         if not isinstance(got, torch.Tensor) or got.shape != (T, T):
             shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
             return report(False, name, "", f"window_mask({T}, {w}) should be a ({T}, {T}) tensor, got {shape}.")
-        if got.dtype != torch.bool:
-            return report(False, name, "", f"the mask must be boolean (True = may attend), got {got.dtype}.")
+        if not _is_boolean(got, name):
+            return False
         if torch.equal(got, want):
             continue
         future = got & ~(t[None, :] <= t[:, None])
         if future.any():
-            i, j = future.nonzero()[0].tolist()
+            i, j = _first_cell(future)
             return report(False, name, "", f"query {i} may see key {j}, which is in its future: start from "
                                            "causal_mask(T).")
-        wrong = (got != want).nonzero()[0].tolist()
-        return report(False, name, "", f"with T={T}, w={w}: query {wrong[0]} and key {wrong[1]} should be "
-                                       f"{bool(want[wrong[0], wrong[1]])}. Each query sees itself and the "
-                                       "w - 1 keys before it.")
+        return report(False, name, "", _wrong_cell(got, want, f"with T={T}, w={w}",
+                                                   "Each query sees itself and the w - 1 keys before it."))
     return report(True, name, "each token sees only its last w tokens: the cost grows as T·w instead of T² "
                               "(sliding-window attention, e.g. Beltagy et al. 2020).", "")
 
@@ -279,6 +300,16 @@ def _tensor_of_shape(got: object, shape: tuple, name: str, what: str) -> bool:
     return report(False, name, "", f"return {what} of shape {tuple(shape)}, got {seen}.")
 
 
+def _call_for_tensor(name: str, fn: object, args: tuple, stub_hint: str, shape: tuple,
+                     what: str) -> torch.Tensor | None:
+    """``fn(*args)`` if it returns a tensor of ``shape``; otherwise ``None``,
+    after reporting why (see :func:`call_or_report` and :func:`_tensor_of_shape`)."""
+    got = call_or_report(name, fn, args, stub_hint)
+    if got is MISSING or not _tensor_of_shape(got, shape, name, what):
+        return None
+    return got
+
+
 def _allclose(got: torch.Tensor, want: torch.Tensor, atol: float = 1e-5) -> bool:
     got = got.detach().to(want.dtype)
     return got.shape == want.shape and bool(torch.isfinite(got).all() == torch.isfinite(want).all()) \
@@ -288,10 +319,16 @@ def _allclose(got: torch.Tensor, want: torch.Tensor, atol: float = 1e-5) -> bool
 # --------------------------------------------------------------------------- exercise 4: attention with a mask
 
 
-def _sdpa_variant(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, *,
-                  scale: str = "d_k", flip: bool = False, dim: int = -1,
-                  nan_rows: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Scaled dot-product attention done right (the defaults) or with one known mistake."""
+def attention_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, *,
+                        scale: str = "d_k", flip: bool = False, dim: int = -1,
+                        nan_rows: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(output, weights)`` of scaled dot-product attention (the defaults:
+    :func:`lm_course.attention.scaled_dot_product_attention`, a query with no
+    allowed key gets zero weights), or with one of the mistakes Exercise 4's
+    checker recognises: ``scale="none"`` or ``"d_v"`` (the scores divided by
+    nothing or by sqrt(d_v)), ``flip=True`` (the mask's convention reversed),
+    ``dim=-2`` (the softmax over the queries), ``nan_rows=True`` (NaN weights
+    for a fully masked query)."""
     d = {"d_k": q.size(-1), "d_v": v.size(-1), "none": 1}[scale]
     scores = q @ k.transpose(-2, -1) / math.sqrt(d)  # (..., T, S)
     if mask is not None:
@@ -370,7 +407,7 @@ def check_masked_attention(attention_fn: object) -> bool:
         for switches, hint in _SDPA_MISTAKES:
             if switches.get("flip") and mask is None:
                 continue
-            wrong_out, wrong_w = _sdpa_variant(q, k, v, mask, **switches)
+            wrong_out, wrong_w = attention_reference(q, k, v, mask, **switches)
             if _allclose(wrong_w, want_w):  # this case cannot tell that mistake apart
                 continue
             if _allclose(w, wrong_w) or (_allclose(out, wrong_out) and not _allclose(out, want_out)):
@@ -401,15 +438,13 @@ def check_causal_mask(mask_fn: object) -> bool:
         return False
     for T, S in ((5, 5), (3, 7), (1, 6), (1, 1), (4, 9), (6, 6)):
         want = causal_mask(T, S)  # (T, S)
-        got = call_or_report(name, mask_fn, (T, S),
-                             "query t is position t + (S - T) of the sequence: it may see keys 0 .. t + S - T "
-                             "(torch.ones(T, S).tril(diagonal=...)).")
-        if got is MISSING:
+        got = _call_for_tensor(name, mask_fn, (T, S),
+                               "query t is position t + (S - T) of the sequence: it may see keys 0 .. t + S - T "
+                               "(torch.ones(T, S).tril(diagonal=...)).", (T, S), f"the mask of causal_mask({T}, {S})")
+        if got is None:
             return False
-        if not _tensor_of_shape(got, (T, S), name, f"the mask of causal_mask({T}, {S})"):
+        if not _is_boolean(got, name):
             return False
-        if got.dtype != torch.bool:
-            return report(False, name, "", f"the mask must be boolean (True = may attend), got {got.dtype}.")
         if torch.equal(got, want):
             continue
         ones = torch.ones(T, S, dtype=torch.bool)
@@ -431,9 +466,7 @@ def check_causal_mask(mask_fn: object) -> bool:
                       and not got[:, :S - T].all()):
             return report(False, name, "", f"{where} the cached keys 0 .. S - T - 1 are in every query's past: "
                                            "every query may attend to them.")
-        i, j = (got != want).nonzero()[0].tolist()
-        return report(False, name, "", f"{where}: query {i} and key {j} should be {bool(want[i, j])}. Query t "
-                                       "may attend to keys 0 .. t + S - T.")
+        return report(False, name, "", _wrong_cell(got, want, where, "Query t may attend to keys 0 .. t + S - T."))
     return report(True, name, "the lower triangle shifted by S - T: what GPT uses when a KV cache holds the "
                               "first S - T positions (chapter 6).", "")
 
@@ -454,11 +487,10 @@ def check_split_merge_heads(split_heads: object, merge_heads: object) -> bool:
         with torch.random.fork_rng(devices=[]):  # the notebook's random state is left alone
             want = MultiHeadAttention(C, H)._split_heads(x)  # (B, H, T, dh)
         where = f"(x of shape {(B, T, C)}, n_heads={H})"
-        got = call_or_report(name, split_heads, (x.clone(), H),
-                             "view x as (B, T, n_heads, d_head), then .transpose(1, 2).")
-        if got is MISSING:
-            return False
-        if not _tensor_of_shape(got, (B, H, T, dh), name, f"split_heads's result {where}"):
+        got = _call_for_tensor(name, split_heads, (x.clone(), H),
+                               "view x as (B, T, n_heads, d_head), then .transpose(1, 2).", (B, H, T, dh),
+                               f"split_heads's result {where}")
+        if got is None:
             return False
         if not torch.equal(got.float(), want):
             if torch.equal(got.float(), x.reshape(B, H, T, dh)):
@@ -473,12 +505,11 @@ def check_split_merge_heads(split_heads: object, merge_heads: object) -> bool:
                                            f"transpose(1, 2) {where}.")
         y = torch.arange(B * H * T * dh, dtype=torch.float32).reshape(B, H, T, dh) * -1.0  # (B, H, T, dh)
         want_m = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
-        got = call_or_report(name, merge_heads, (y.clone(),),
-                             "transpose (B, n_heads, T, d_head) back to (B, T, n_heads, d_head), then "
-                             ".reshape(B, T, n_heads * d_head).")
-        if got is MISSING:
-            return False
-        if not _tensor_of_shape(got, (B, T, C), name, f"merge_heads's result for y of shape {(B, H, T, dh)}"):
+        got = _call_for_tensor(name, merge_heads, (y.clone(),),
+                               "transpose (B, n_heads, T, d_head) back to (B, T, n_heads, d_head), then "
+                               ".reshape(B, T, n_heads * d_head).", (B, T, C),
+                               f"merge_heads's result for y of shape {(B, H, T, dh)}")
+        if got is None:
             return False
         if not torch.equal(got.float(), want_m):
             if torch.equal(got.float(), y.reshape(B, T, C)):
@@ -495,9 +526,14 @@ def check_split_merge_heads(split_heads: object, merge_heads: object) -> bool:
 # --------------------------------------------------------------------------- exercise 7: sinusoidal positions
 
 
-def _pe_variant(T: int, d: int, *, swap: bool = False, exponent: str = "2i", layout: str = "interleaved"
-                ) -> torch.Tensor:
-    """The sinusoidal encoding (defaults) or one known mistake."""
+def positional_encoding_reference(T: int, d: int, *, swap: bool = False, exponent: str = "2i",
+                                  layout: str = "interleaved") -> torch.Tensor:
+    """The ``(T, d)`` float64 sinusoidal encoding (the defaults: that of
+    :func:`lm_course.attention.sinusoidal_positional_encoding`), or with one of
+    the mistakes Exercise 7's checker recognises: ``swap=True`` (cos in the
+    even columns), ``exponent="i"`` (``pos / 10000^(i/d)``) or ``"column"``
+    (each column's own index in the exponent), ``layout="halves"`` (all sines,
+    then all cosines)."""
     pos = torch.arange(T, dtype=torch.float64)[:, None]  # (T, 1)
     n_sin, n_cos = (d + 1) // 2, d // 2
     i = torch.arange(n_sin, dtype=torch.float64)  # pair index
@@ -541,19 +577,18 @@ def check_positional_encoding(pe_fn: object) -> bool:
         return False
     for T, d in ((10, 16), (50, 64), (7, 5), (1, 2), (3, 1), (20, 8)):
         want = sinusoidal_positional_encoding(T, d).double()  # (T, d)
-        got = call_or_report(name, pe_fn, (T, d),
-                             "angles pos / 10000^(2i/d) for i = 0, 1, ..., then sin in the even columns "
-                             "(pe[:, 0::2]) and cos in the odd ones (pe[:, 1::2]).")
-        if got is MISSING:
-            return False
-        if not _tensor_of_shape(got, (T, d), name, f"the encoding for T={T}, d={d}"):
+        got = _call_for_tensor(name, pe_fn, (T, d),
+                               "angles pos / 10000^(2i/d) for i = 0, 1, ..., then sin in the even columns "
+                               "(pe[:, 0::2]) and cos in the odd ones (pe[:, 1::2]).", (T, d),
+                               f"the encoding for T={T}, d={d}")
+        if got is None:
             return False
         if not got.is_floating_point():
             return report(False, name, "", f"return a float tensor, got {got.dtype}.")
         if _allclose(got.double(), want, atol=1e-4):
             continue
         for switches, hint in _PE_MISTAKES:
-            if _allclose(got.double(), _pe_variant(T, d, **switches), atol=1e-4):
+            if _allclose(got.double(), positional_encoding_reference(T, d, **switches), atol=1e-4):
                 return report(False, name, "", f"{hint} (T={T}, d={d})")
         if d % 2 and _allclose(got.double()[:, :-1], want[:, :-1], atol=1e-4):
             return report(False, name, "", f"right except the last column of an odd d={d}: it is the sine of "

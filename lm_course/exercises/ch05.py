@@ -19,7 +19,7 @@ from lm_course.exercises._check import report
 from lm_course.gpt import GPT, Block, GPTConfig
 
 __all__ = ["check_layer_norm", "check_gelu", "check_gpt_block", "check_first_position_score",
-           "check_parameter_count", "block_weights"]
+           "check_parameter_count", "block_weights", "block_reference", "parameter_count_reference"]
 
 _STUB = object()  # what _try returns for a function that raises NotImplementedError
 
@@ -132,10 +132,11 @@ def block_weights(C: int = 16, n_head: int = 4, seed: int = 0, scale: float = 0.
     return weights
 
 
-def _reference_block(x: torch.Tensor, p: dict[str, torch.Tensor], n_head: int, *, pre_ln: bool = True,
-                     residual: tuple[bool, bool] = (True, True), causal: bool = True,
-                     gelu: str = "tanh", scale: str = "head") -> torch.Tensor:
-    """The block, with switches that reproduce the commonest mistakes.
+def block_reference(x: torch.Tensor, p: dict[str, torch.Tensor], n_head: int, *, pre_ln: bool = True,
+                    residual: tuple[bool, bool] = (True, True), causal: bool = True,
+                    gelu: str = "tanh", scale: str = "head") -> torch.Tensor:
+    """Exercise 3's block on ``x`` ``(B, T, C)`` with the weights ``p`` of
+    :func:`block_weights`, with switches that reproduce the commonest mistakes.
 
     The default is GPT-2's pre-LN block (the tests check it against
     :class:`lm_course.gpt.Block`). ``pre_ln=False``: the original
@@ -174,7 +175,7 @@ def _reference_block(x: torch.Tensor, p: dict[str, torch.Tensor], n_head: int, *
     return ln(x + mlp(x) if residual[1] else mlp(x), "ln_2")
 
 
-# (switches of _reference_block, hint) for the mistakes the checker recognises
+# (switches of block_reference, hint) for the mistakes the checker recognises
 _BLOCK_MISTAKES = [
     (dict(pre_ln=False), "that is the original Transformer's post-LN block, LN(x + f(x)). GPT-2 normalises "
                          "the *input* of each sub-layer and adds to the raw stream: x + attn(ln_1(x)), "
@@ -242,7 +243,7 @@ def check_gpt_block(answer: object) -> bool:
                                                "outputs before it. Set the scores of keys s > t to -inf "
                                                "before the softmax (a causal mask).")
         for switches, hint in _BLOCK_MISTAKES:
-            if _close_tensor(got, _reference_block(x, p, n_head, **switches), atol=1e-4):
+            if _close_tensor(got, block_reference(x, p, n_head, **switches), atol=1e-4):
                 return report(False, name, "", hint)
         if k == 2:
             return report(False, name, "", "right on longer windows but not on a window of one position "
@@ -292,9 +293,15 @@ def check_first_position_score(answer: object) -> bool:
 
 # ---- Exercise 5: the parameter count ---------------------------------------
 
-def _count(V: int, T: int, L: int, C: int, bias: bool, tied: bool, *, head_twice: bool = False,
-           ln: bool = True, biases: bool = True, ln_f: bool = True, wpe: bool = True) -> int:
-    """The GPT's parameter count (the defaults) or one known mistake."""
+def parameter_count_reference(V: int, T: int, L: int, C: int, bias: bool, tied: bool, *,
+                              head_twice: bool = False, ln: bool = True, biases: bool = True, ln_f: bool = True,
+                              wpe: bool = True) -> int:
+    """The parameter count of a GPT with vocabulary ``V``, ``block_size``
+    ``T``, ``L`` layers of width ``C`` (``bias``: with biases; ``tied``: the
+    head is the token embedding), as ``GPT(config).num_parameters()`` counts
+    it (the defaults); ``head_twice=True`` (a tied head counted again),
+    ``ln=False``, ``biases=False``, ``ln_f=False`` and ``wpe=False`` (those
+    parameters left out) are the mistakes Exercise 5's checker recognises."""
     b = bool(bias) and biases
     ln_params = (2 * C if b else C) if ln else 0  # one LayerNorm: gain (and bias)
     attn = 3 * C * C + C * C + ((3 * C + C) if b else 0)  # c_attn, c_proj
@@ -364,7 +371,7 @@ def check_parameter_count(answer: object) -> bool:
             continue
         args = (config.vocab_size, config.block_size, config.n_layer, config.n_embd, config.bias, tied)
         for switches, hint in _COUNT_MISTAKES:
-            wrong = _count(*args, **switches)
+            wrong = parameter_count_reference(*args, **switches)
             if wrong != want and got == wrong:
                 return report(False, name, "", f"{hint} {where}: you count {int(got):,}, GPT has {want:,}.")
         if tied and got == want + config.vocab_size * config.n_embd:
@@ -372,7 +379,7 @@ def check_parameter_count(answer: object) -> bool:
         if not tied and got == want - config.vocab_size * config.n_embd:
             return report(False, name, "", f"with tied=False the head is its own n_embd x vocab_size matrix: "
                                            f"add it. {where}")
-        if not config.bias and got == _count(*args[:4], True, tied):
+        if not config.bias and got == parameter_count_reference(*args[:4], True, tied):
             return report(False, name, "", f"with bias=False neither the Linear layers nor the LayerNorms have "
                                            f"biases (each LayerNorm keeps its gain of C). {where}")
         if got - want and (got - want) % config.n_layer == 0 and config.n_layer > 1:

@@ -32,7 +32,8 @@ from lm_course.exercises._check import report
 from lm_course.gpt import GPT, GPTConfig
 from lm_course.sampling import filter_logits, generate
 
-__all__ = ["check_top_k", "check_nucleus", "check_cached_attention", "check_generate", "check_beam_step"]
+__all__ = ["check_top_k", "check_nucleus", "check_cached_attention", "check_generate", "check_beam_step",
+           "generate_reference", "beam_step_reference"]
 
 
 def _tensor_like(got: object, want: torch.Tensor, name: str, what: str) -> bool:
@@ -273,10 +274,16 @@ def _toy_gpt(seed: int, block_size: int = 6):
     return model
 
 
-def _generate_variant(model, idx: torch.Tensor, max_new_tokens: int, temperature: float,
-                      generator: torch.Generator, *, crop: str = "last", temp: str = "divide",
-                      sample_from: str = "probs", dim: int = -1) -> torch.Tensor:
-    """The decoding loop (the defaults) or one known mistake."""
+def generate_reference(model, idx: torch.Tensor, max_new_tokens: int, temperature: float,
+                       generator: torch.Generator, *, crop: str = "last", temp: str = "divide",
+                       sample_from: str = "probs", dim: int = -1) -> torch.Tensor:
+    """Exercise 4's decoding loop: ``idx`` ``(B, T)`` continued by
+    ``max_new_tokens`` tokens sampled at ``temperature`` from ``generator``,
+    the context cropped to ``block_size`` (the defaults: the tokens of
+    ``lm_course.sampling.generate(..., do_sample=True, use_cache=False)``), or
+    with one of the mistakes the checker recognises: ``crop="first"``,
+    ``temp="multiply"``, ``sample_from="argmax"`` (greedy) or ``"exp"``
+    (unnormalised exp of the logits), ``dim=0`` (the softmax over the batch)."""
     block = model.config.block_size
     with torch.no_grad():
         for _ in range(max_new_tokens):
@@ -348,8 +355,8 @@ def check_generate(generate_fn: object) -> bool:
             return report(False, name, "", f"return the prompt followed by the new tokens (the prompt first). {where}")
         # the mistakes whose samples equal the student's on every case so far (right cases included)
         matching = {k for k, (switches, _) in enumerate(_GENERATE_MISTAKES)
-                    if torch.equal(got.long(), _generate_variant(model, idx, n, temperature,
-                                                                 torch.Generator().manual_seed(seed), **switches))}
+                    if torch.equal(got.long(), generate_reference(model, idx, n, temperature,
+                                                                  torch.Generator().manual_seed(seed), **switches))}
         suspects = matching if suspects is None else suspects & matching
         if not torch.equal(got.long(), want):
             first_where = first_where or where
@@ -366,8 +373,8 @@ def check_generate(generate_fn: object) -> bool:
 
 # ---- exercise 5: one step of beam search ----------------------------------
 
-def _beam_reference(scores: torch.Tensor, logp: torch.Tensor, num_beams: int, *, add: str = "log",
-                    per_beam: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def beam_step_reference(scores: torch.Tensor, logp: torch.Tensor, num_beams: int, *, add: str = "log",
+                        per_beam: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One step of :func:`lm_course.sampling.beam_search` for one prompt (the
     defaults), or a known mistake: ``add="probs"`` adds probabilities,
     ``add="next"`` forgets the beams' scores; ``per_beam`` extends each beam by
@@ -422,7 +429,7 @@ def check_beam_step(beam_step: object) -> bool:
     name = "Exercise 5 (one step of beam search)"
     suspects, first_where = None, None  # the mistakes that explain every wrong case, and the first one
     for scores, logp, n in _beam_cases():
-        want_s, want_p, want_t = _beam_reference(scores, logp, n)
+        want_s, want_p, want_t = beam_step_reference(scores, logp, n)
         where = f"({logp.size(0)} beams, vocabulary {logp.size(1)}, num_beams={n})"
         got = _call(name, beam_step, (scores.clone(), logp.clone(), n),
                     "add each beam's score to its next-token log-probabilities, (K, 1) + (K, V), flatten to K * V "
@@ -442,7 +449,7 @@ def check_beam_step(beam_step: object) -> bool:
         s, p, t = s.reshape(-1).double(), p.reshape(-1).long(), t.reshape(-1).long()
         matching = set()  # the mistakes that give the student's choice on every case so far (right ones included)
         for k, (switches, _) in enumerate(_BEAM_MISTAKES):
-            _, wp, wt = _beam_reference(scores, logp, n, **switches)
+            _, wp, wt = beam_step_reference(scores, logp, n, **switches)
             if torch.equal(p, wp) and torch.equal(t, wt):
                 matching.add(k)
         suspects = matching if suspects is None else suspects & matching

@@ -66,6 +66,25 @@ def _paired_cases() -> list[tuple[torch.Tensor, torch.Tensor]]:
     return cases
 
 
+def _stderr_hint(se: float, a: torch.Tensor, b: torch.Tensor, want: float) -> str:
+    """What a wrong standard error ``se`` of the paired difference of ``a`` and
+    ``b`` (``(N,)`` bool) most likely computed instead of ``want``."""
+    n = len(a)
+    acc_a, acc_b = float(a.float().mean()), float(b.float().mean())
+    d = a.double() - b.double()  # (N,)
+    if math.isclose(se, math.sqrt(acc_a * (1 - acc_a) / n + acc_b * (1 - acc_b) / n), rel_tol=1e-5):
+        return ("that is the standard error for two *independent* samples, sqrt(se_A^2 + se_B^2). Both "
+                "classifiers saw the same passages: use the per-passage differences d = a - b.")
+    if any(math.isclose(se, math.sqrt(x * (1 - x) / n), rel_tol=1e-5) for x in (acc_a, acc_b)):
+        return ("that is the standard error of one accuracy, sqrt(a (1 - a) / N); the difference needs "
+                "the spread of the per-passage differences d = a - b.")
+    if math.isclose(se, float(d.std(unbiased=False)) / math.sqrt(n), rel_tol=1e-5):
+        return "almost: the sample standard deviation divides by N - 1 (ddof=1, torch's default), not N."
+    if math.isclose(se, float(d.std()), rel_tol=1e-5):
+        return "that is the standard deviation of d; the standard error of its mean divides it by sqrt(N)."
+    return f"for N = {n} passages the standard error should be std(d, ddof=1) / sqrt(N) = {want:.4f}."
+
+
 def check_paired_difference(paired_se: object) -> bool:
     """Exercise 1: ``paired_se(correct_a, correct_b) -> (difference, stderr)``.
 
@@ -84,32 +103,15 @@ def check_paired_difference(paired_se: object) -> bool:
             return report(False, name, "", f"return two numbers (difference, stderr), got {got!r}.")
         diff, se = pair
         want = paired_difference(a, b)
-        n = len(a)
         acc_a, acc_b = float(a.float().mean()), float(b.float().mean())
         if math.isclose(diff, -want.difference, abs_tol=1e-6) and abs(want.difference) > 1e-6:
             return report(False, name, "", "the sign: return accuracy of A minus accuracy of B.")
         if not math.isclose(diff, want.difference, abs_tol=1e-6):
             return report(False, name, "", f"the difference: A is right on {acc_a:.1%} of the passages and B "
                                            f"on {acc_b:.1%}; return {acc_a:.4f} - {acc_b:.4f}.")
-        independent = math.sqrt(acc_a * (1 - acc_a) / n + acc_b * (1 - acc_b) / n)
-        one = [math.sqrt(x * (1 - x) / n) for x in (acc_a, acc_b)]
-        d = (a.double() - b.double())
-        population = float(d.std(unbiased=False)) / math.sqrt(n)
         if math.isclose(se, want.stderr, rel_tol=1e-5, abs_tol=1e-9):
             continue
-        if math.isclose(se, independent, rel_tol=1e-5):
-            hint = ("that is the standard error for two *independent* samples, sqrt(se_A^2 + se_B^2). Both "
-                    "classifiers saw the same passages: use the per-passage differences d = a - b.")
-        elif any(math.isclose(se, x, rel_tol=1e-5) for x in one):
-            hint = ("that is the standard error of one accuracy, sqrt(a (1 - a) / N); the difference needs "
-                    "the spread of the per-passage differences d = a - b.")
-        elif math.isclose(se, population, rel_tol=1e-5):
-            hint = "almost: the sample standard deviation divides by N - 1 (ddof=1, torch's default), not N."
-        elif math.isclose(se, float(d.std()), rel_tol=1e-5):
-            hint = "that is the standard deviation of d; the standard error of its mean divides it by sqrt(N)."
-        else:
-            hint = f"for N = {n} passages the standard error should be std(d, ddof=1) / sqrt(N) = {want.stderr:.4f}."
-        return report(False, name, "", hint)
+        return report(False, name, "", _stderr_hint(se, a, b, want.stderr))
     return report(True, name, "passages both classifiers got right (or both wrong) add no variance, which is "
                               "why a paired difference is measured more precisely than two separate accuracies.", "")
 
@@ -217,6 +219,28 @@ def _head_case(seed: int, B: int = 5, C: int = 6, K: int = 2):
     return clf, z
 
 
+def _head_hint(got: torch.Tensor, z: torch.Tensor, mu: torch.Tensor, var: torch.Tensor, W: torch.Tensor,
+               b: torch.Tensor) -> str:
+    """What wrong logits ``got`` (B, K) of the eval-mode head most likely
+    computed from ``z`` (B, C), the running ``mu`` and ``var`` (C,), the
+    head's ``W`` (K, C) and ``b`` (K,)."""
+    def matches(logits: torch.Tensor) -> bool:
+        return torch.allclose(got, logits, rtol=1e-4, atol=1e-4)
+
+    with torch.no_grad():
+        if len(z) > 1 and matches(((z - z.mean(0)) / (z.var(0, unbiased=False) + 1e-5).sqrt()) @ W.T + b):
+            return ("that uses the batch's own mean and variance, as BatchNorm does in *training*; in eval mode "
+                    "it uses running_mean and running_var, so a passage's logits do not depend on the rest of "
+                    "its batch.")
+        if matches(((z - mu) / var.sqrt()) @ W.T + b):
+            return "almost: BatchNorm divides by sqrt(running_var + eps), with eps inside the square root."
+        if matches(((z - mu) / (var + 1e-5)) @ W.T + b):
+            return "divide by the standard deviation, sqrt(running_var + eps), not by the variance."
+        if matches(z @ W.T + b):
+            return "that is the head without its normalisation: standardise z with the running statistics first."
+    return "logits = ((z - running_mean) / sqrt(running_var + eps)) @ weight.T + bias."
+
+
 def check_head_logits(head_logits: object) -> bool:
     """Exercise 4: ``head_logits(z, running_mean, running_var, weight, bias,
     eps=1e-5)``: the classifier's head with ``normalize=True`` in eval mode.
@@ -240,26 +264,7 @@ def check_head_logits(head_logits: object) -> bool:
         got = got.detach()
         if torch.allclose(got, want, rtol=1e-4, atol=1e-4):
             continue
-        with torch.no_grad():
-            no_eps = ((z - mu) / var.sqrt()) @ W.T + b
-            by_var = ((z - mu) / (var + 1e-5)) @ W.T + b
-            plain = z @ W.T + b
-        if B > 1:
-            with torch.no_grad():
-                batch = ((z - z.mean(0)) / (z.var(0, unbiased=False) + 1e-5).sqrt()) @ W.T + b
-            if torch.allclose(got, batch, rtol=1e-4, atol=1e-4):
-                return report(False, name, "", "that uses the batch's own mean and variance, as BatchNorm does "
-                                               "in *training*; in eval mode it uses running_mean and running_var, "
-                                               "so a passage's logits do not depend on the rest of its batch.")
-        if torch.allclose(got, no_eps, rtol=1e-4, atol=1e-4):
-            hint = "almost: BatchNorm divides by sqrt(running_var + eps), with eps inside the square root."
-        elif torch.allclose(got, by_var, rtol=1e-4, atol=1e-4):
-            hint = "divide by the standard deviation, sqrt(running_var + eps), not by the variance."
-        elif torch.allclose(got, plain, rtol=1e-4, atol=1e-4):
-            hint = "that is the head without its normalisation: standardise z with the running statistics first."
-        else:
-            hint = "logits = ((z - running_mean) / sqrt(running_var + eps)) @ weight.T + bias."
-        return report(False, name, "", hint)
+        return report(False, name, "", _head_hint(got, z, mu, var, W, b))
     return report(True, name, "in eval mode the normalisation is a fixed affine map per feature, so a probe "
                               "with it is still a logistic regression, on standardised features.", "")
 
