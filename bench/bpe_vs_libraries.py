@@ -36,7 +36,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.report import Section, Table, Target  # noqa: E402
+from bench.report import Section, Table, Target, timed_section  # noqa: E402
 from bench.timing import format_ratio, format_seconds, interleaved, summarize  # noqa: E402
 
 __all__ = ["Plan", "FULL", "QUICK", "hf_train", "hf_merged_tokens", "gpt2_ranks", "tiktoken_gpt2",
@@ -142,6 +141,7 @@ def _fresh(pool: list, make: Callable[[], object], count: int) -> Callable[[], o
     return pool.pop
 
 
+@timed_section
 def run(quick: bool = False, plot_dir: Path | None = None, plan: Plan | None = None) -> Section:
     """Run the section; returns its tables, checks and raw numbers."""
     from lm_course.data import load_shakespeare
@@ -149,7 +149,6 @@ def run(quick: bool = False, plot_dir: Path | None = None, plan: Plan | None = N
     from tokenizers import Tokenizer
 
     plan = plan or (QUICK if quick else FULL)
-    started = time.perf_counter()
     train_text = load_shakespeare("train")[: plan.train_chars]
     val_text = load_shakespeare("val")[: plan.encode_chars]
     vocab_size = N_BYTES + plan.merges
@@ -226,15 +225,13 @@ def run(quick: bool = False, plot_dir: Path | None = None, plan: Plan | None = N
                      "(issue 20 adds it); `tokenizers` and `tiktoken` are compared with each other.")
     targets = [Target("identical ids from every GPT-2 encoder", not checks_failed,
                       ", ".join(cases) + (": all equal" if not checks_failed else ""))]
-    section = Section(
+    return Section(
         key="bpe", title="BPE: the course's tokenizer against `tokenizers` and `tiktoken`",
         intro=("Learning merges, and encoding with GPT-2's merges. Speed ratios above 1 mean the first is faster; "
                "the course's BPE is written to be read, not to be fast."),
         tables=[train_table, encode_table], targets=targets, notes=notes, checks_failed=checks_failed,
         raw={"plan": plan.__dict__, "train_seconds": train_times, "encode_seconds": encode_times,
              "merges_same_prefix": prefix, "merges_shared": shared, "tokens": len(ids[reference])})
-    section.seconds = time.perf_counter() - started
-    return section
 
 
 def main(argv: list[str] | None = None) -> int:

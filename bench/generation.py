@@ -66,7 +66,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.report import Section, Table, Target  # noqa: E402
+from bench.report import Section, Table, Target, timed_section  # noqa: E402
 from bench.timing import Summary, format_ratio, interleaved, summarize  # noqa: E402
 from lm_course.gpt import GPT  # noqa: E402
 from lm_course.gpt2_weights import load_gpt2  # noqa: E402
@@ -290,10 +290,10 @@ def nocache_run_seconds(positions: Sequence[int], step_seconds: Sequence[float],
     return float(np.interp(np.arange(n), positions, step_seconds).sum())
 
 
+@timed_section
 def run(quick: bool = False, plot_dir: Path | None = None, plan: Plan | None = None) -> Section:
     """Run the section; returns its tables, targets and raw numbers."""
     plan = plan or (QUICK if quick else FULL)
-    started = time.perf_counter()
     old_threads = torch.get_num_threads()
     hf, course = build_models(plan.hf_config, plan.seed)
     config = course.config
@@ -470,7 +470,7 @@ def run(quick: bool = False, plot_dir: Path | None = None, plan: Plan | None = N
     plots = []
     if plot_dir is not None:
         plots.append(_plot(summaries, plan, course.num_parameters(), plot_dir / "generation.png"))
-    section = Section(
+    return Section(
         key="generation", title="Generation: greedy decoding of GPT-2 124M (random weights)",
         intro=("The course's `lm_course.sampling.generate` (KV cache) against `transformers`' "
                "`GPT2LMHeadModel.generate` on identical weights, and against **the limit**: the bare "
@@ -479,8 +479,6 @@ def run(quick: bool = False, plot_dir: Path | None = None, plan: Plan | None = N
                "faster."),
         tables=[table, cache_table, bf16_table], targets=targets, notes=notes, plots=plots, raw=raw,
         checks_failed=checks_failed)
-    section.seconds = time.perf_counter() - started
-    return section
 
 
 def _plot(summaries: dict, plan: Plan, parameters: int, path: Path) -> Path:

@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.report import Section, Table  # noqa: E402
+from bench.report import Section, Table, timed_section  # noqa: E402
 from bench.timing import format_ratio, format_seconds, interleaved, summarize  # noqa: E402
 
 __all__ = ["Plan", "FULL", "QUICK", "nltk_fit", "nltk_log2_probs", "course_log2_probs", "bits", "run"]
@@ -105,6 +105,7 @@ def bits(log2p: np.ndarray) -> tuple[float, int, float]:
     return float(-log2p.mean()), int((~finite).sum()), float(-log2p[finite].mean())
 
 
+@timed_section
 def run(quick: bool = False, plot_dir: Path | None = None, plan: Plan | None = None) -> Section:
     """Run the section; returns its tables, notes and raw numbers."""
     from lm_course.data import load_shakespeare
@@ -113,7 +114,6 @@ def run(quick: bool = False, plot_dir: Path | None = None, plan: Plan | None = N
     from lm_course.corpus import corpus_ids, corpus_tokenizer
 
     plan = plan or (QUICK if quick else FULL)
-    started = time.perf_counter()
     tok = corpus_tokenizer()
     V = tok.vocab_size
     train_text = load_shakespeare("train")[: plan.train_chars]
@@ -196,7 +196,7 @@ def run(quick: bool = False, plot_dir: Path | None = None, plan: Plan | None = N
         "continuations (`KneserNey._continuation_counts`), for every query; the course counts them once "
         "at fit time and answers a whole text with batched binary searches.",
     ]
-    section = Section(
+    return Section(
         key="ngram", title="n-gram: interpolated Kneser-Ney against NLTK",
         intro=("The course's `lm_course.ngram.NGramLM(5, 'kneser_ney')` against `nltk.lm.KneserNeyInterpolated(5)` "
                "on the same characters, with the same discount; speed ratios above 1 mean the course is faster."),
@@ -206,8 +206,6 @@ def run(quick: bool = False, plot_dir: Path | None = None, plan: Plan | None = N
                                                   (("course", scores["course"]), ("nltk", scores["nltk"]),
                                                    ("nltk_default_discount", nltk_default))},
              "max_log2_difference": gap, "full_val_bits": full["bits"]})
-    section.seconds = time.perf_counter() - started
-    return section
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,13 +9,16 @@ and the library versions once per run.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import os
 import platform
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["Table", "Target", "Section", "machine_info", "render_section", "render_machine"]
+__all__ = ["Table", "Target", "Section", "timed_section", "machine_info", "render_section", "render_machine"]
 
 
 @dataclass
@@ -64,7 +67,21 @@ class Section:
     plots: list[Path] = field(default_factory=list)  # PNG files written by the section
     raw: dict = field(default_factory=dict)  # every number, for bench/results/<key>-<stamp>.json
     checks_failed: list[str] = field(default_factory=list)  # identity checks that failed (exit code 1)
-    seconds: float = 0.0  # how long the section took
+    seconds: float = 0.0  # how long the section took (set by timed_section)
+
+
+def timed_section(run: Callable[..., Section]) -> Callable[..., Section]:
+    """Decorate a function that builds a :class:`Section`: the section it
+    returns gets ``seconds``, how long the whole call took."""
+
+    @functools.wraps(run)
+    def timed(*args, **kwargs) -> Section:
+        started = time.perf_counter()
+        section = run(*args, **kwargs)
+        section.seconds = time.perf_counter() - started
+        return section
+
+    return timed
 
 
 def _version(dist: str) -> str:

@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.report import Section, Table, Target  # noqa: E402
+from bench.report import Section, Table, Target, timed_section  # noqa: E402
 from bench.timing import format_ratio, format_seconds, interleaved, summarize  # noqa: E402
 
 __all__ = ["Plan", "FULL", "QUICK", "Candidate", "candidates", "run"]
@@ -168,10 +168,10 @@ def candidates(plan: Plan) -> tuple[list[Candidate], list[str]]:
     return out, notes
 
 
+@timed_section
 def run(quick: bool = False, plot_dir: Path | None = None, plan: Plan | None = None) -> Section:
     """Run the section; returns its table, targets and raw numbers."""
     plan = plan or (QUICK if quick else FULL)
-    started = time.perf_counter()
     old_threads = torch.get_num_threads()
     models, notes = candidates(plan)
     print(f"responsiveness: {len(models)} models x {len(plan.threads)} thread counts x {plan.calls} calls", flush=True)
@@ -218,14 +218,12 @@ def run(quick: bool = False, plot_dir: Path | None = None, plan: Plan | None = N
     if quick:
         notes.append("Quick mode: GPT-2's row is a 2-layer, 64-wide model, not the 124M shape.")
     plots = [_plot(medians, plot_dir / "responsiveness.png")] if plot_dir is not None else []
-    section = Section(
+    return Section(
         key="responsiveness", title="Responsiveness: `next_token_probs` on each keystroke",
         intro=("What every widget calls on each keystroke, timed for every model against one plain forward pass "
                "of the same network over the same context (`torch.no_grad`), interleaved call by call. A speed "
                "ratio of 1.00x means `next_token_probs` adds nothing to the network's own cost."),
         tables=[table], targets=targets, notes=notes, plots=plots, raw=raw)
-    section.seconds = time.perf_counter() - started
-    return section
 
 
 def _plot(medians: dict[int, list[tuple[str, float, float]]], path: Path) -> Path:

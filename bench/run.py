@@ -54,7 +54,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.report import Section, Table, Target, machine_info, render_machine, render_section  # noqa: E402
+from bench.report import (Section, Table, Target, machine_info, render_machine, render_section,  # noqa: E402
+                          timed_section)
 
 sys.path.insert(0, str(ROOT / "tools"))
 from execute_notebooks import run_notebook  # noqa: E402  (a script of tools/, shared with the tests)
@@ -118,11 +119,11 @@ def _parse_threads(text: str) -> list[int | None]:
     return out
 
 
+@timed_section
 def notebooks_section(notebooks: list[Path], passes: list[int | None]) -> Section:
     """The notebook budgets: every notebook once per thread setting in ``passes``."""
     import torch
 
-    started = time.perf_counter()
     default_threads = torch.get_num_threads()
     table = Table("Notebook budgets: seconds in a fresh kernel, as a ratio to the reference workload (same "
                   "threads), and the kernel's peak memory",
@@ -176,7 +177,7 @@ def notebooks_section(notebooks: list[Path], passes: list[int | None]) -> Sectio
                                 "notebooks": results, "total_seconds": total}
     cache.cleanup()
     raw["budgets"] = {"notebook_s": NOTEBOOK_BUDGET_S, "course_s": COURSE_BUDGET_S, "memory_mb": MEMORY_BUDGET_MB}
-    section = Section(
+    return Section(
         key="notebooks", title="Notebook budgets",
         intro=("Each notebook executed top to bottom in a fresh kernel (as nbval does). "
                "`OMP_NUM_THREADS=1` in the kernel's environment is what Binder's single CPU gives; the ratio to "
@@ -185,8 +186,6 @@ def notebooks_section(notebooks: list[Path], passes: list[int | None]) -> Sectio
                "a randomly initialised GPT-2 of the real 124M shape (`tools/random_gpt2_cache.py`): a Colab "
                "student's path, with torch's default threads."),
         tables=[table], targets=targets, notes=notes, raw=raw)
-    section.seconds = time.perf_counter() - started
-    return section
 
 
 # ---- RESULTS.md ----------------------------------------------------------------

@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import sys
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -43,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.report import Section, Table  # noqa: E402
+from bench.report import Section, Table, timed_section  # noqa: E402
 from bench.timing import Summary, format_ratio, interleaved, summarize  # noqa: E402
 from lm_course.gpt import GPT, GPTConfig  # noqa: E402
 
@@ -116,6 +115,7 @@ def _chars_per_s(summary: Summary, chars: int) -> str:
     return f"{chars / summary.median:,.0f} ({chars / summary.max:,.0f}-{chars / summary.min:,.0f})"
 
 
+@timed_section
 def run(quick: bool = False, plot_dir: Path | None = None, plan: Plan | None = None) -> Section:
     """Run the section; returns its table and raw numbers."""
     from lm_course.reference import RECIPE
@@ -123,7 +123,6 @@ def run(quick: bool = False, plot_dir: Path | None = None, plan: Plan | None = N
     from lm_course.train import lm_loss, make_optimizer, random_windows, training_step
 
     plan = plan or (QUICK if quick else FULL)
-    started = time.perf_counter()
     recipe = replace(RECIPE, **{k: getattr(plan, k) for k in ("n_layer", "n_head", "n_embd", "block_size",
                                                               "batch_size") if getattr(plan, k) is not None})
     train_cfg = recipe.train_config(progress=False)
@@ -182,14 +181,12 @@ def run(quick: bool = False, plot_dir: Path | None = None, plan: Plan | None = N
              "decay on the matrices (`lm_course.train.make_optimizer`)."]
     if quick:
         notes.append("Quick mode: a tiny model, not the recipe's shape.")
-    section = Section(
+    return Section(
         key="training", title="Training throughput: chapter 5's GPT step",
         intro=("Characters per second of `lm_course.train.training_step` on the reference recipe's GPT, against "
                "the same-size model built from `torch.nn.TransformerEncoderLayer` with a causal mask; speed "
                "ratios above 1 mean the course's model trains faster."),
         tables=[table], notes=notes, raw=raw)
-    section.seconds = time.perf_counter() - started
-    return section
 
 
 def main(argv: list[str] | None = None) -> int:
