@@ -52,7 +52,7 @@ notebooks: install
 badges: install
 	$(PY) tools/badges.py
 
-# Every benchmark (bench/run.py; about 30 minutes on a 2-core machine), written to
+# Every benchmark (bench/run.py; about 21 minutes on a 2-core machine), written to
 # bench/RESULTS.md. Its extra packages are installed here only, not by `make install`.
 # Pass options with BENCH_ARGS, e.g. make bench BENCH_ARGS="--only generation" (or "--quick").
 bench: install
