@@ -180,8 +180,9 @@ def _locate(name_or_path: str | os.PathLike, local_files_only: bool | None) -> t
 # ---- loading ---------------------------------------------------------------
 
 def _read_checkpoint(files: list[Path], model, source: str) -> dict[str, torch.Tensor]:
-    """Checkpoint tensors renamed to the model's names, Conv1D weights
-    transposed, shapes checked; raises ``ValueError`` naming what is wrong."""
+    """Checkpoint tensors renamed to the model's names, Conv1D weights as
+    transposed views (``(out, in)`` over the file's ``(in, out)`` storage),
+    shapes checked; raises ``ValueError`` naming what is wrong."""
     from safetensors import safe_open
 
     expected = model.state_dict()  # names and shapes (tensors on the meta device)
@@ -196,8 +197,9 @@ def _read_checkpoint(files: list[Path], model, source: str) -> dict[str, torch.T
             # one memory map per tensor, closed at once, and a copy that does not point into it: otherwise
             # the file's pages stay mapped beside the copies (GPT-2 small: ~400 MB more resident memory)
             with safe_open(str(file), framework="pt") as f:
-                tensor = f.get_tensor(key)
-                tensor = tensor.t().contiguous() if name.endswith(_CONV1D) else tensor.clone()  # (out, in)
+                tensor = f.get_tensor(key).clone()
+            if name.endswith(_CONV1D):  # GPT-2's (in, out) storage, viewed as nn.Linear's (out, in):
+                tensor = tensor.t()  # no copy, and a faster one-token step (lm_course.gpt, fast decoding step 4)
             if name not in expected:
                 raise ValueError(f"{source}: unexpected tensor {key!r}; not a GPT-2 checkpoint?")
             if tensor.shape != expected[name].shape:

@@ -8,6 +8,7 @@ tokens as ``transformers``' ``generate``.
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 
@@ -85,6 +86,22 @@ def test_logits_and_generation_equal_transformers(hf_dir):
     beams = hf.generate(idx, attention_mask=mask, max_new_tokens=15, do_sample=False, num_beams=4,
                         pad_token_id=0)
     assert torch.equal(beam_search(model, idx, 15, num_beams=4), beams)
+
+
+def test_conv1d_weights_keep_gpt2s_storage(hf_dir):
+    """Fast-decoding step 4: each block matrix is nn.Linear's (out, in) shape over GPT-2's own (in, out)
+    storage (a transposed view, no copy), with the checkpoint's numbers; it survives bfloat16 and a copy."""
+    hf, directory = hf_dir
+    model = GPT.from_pretrained(directory)
+    for block, theirs in zip(model.transformer.h, hf.transformer.h):
+        for ours, conv in [(block.attn.c_attn, theirs.attn.c_attn), (block.attn.c_proj, theirs.attn.c_proj),
+                           (block.mlp.c_fc, theirs.mlp.c_fc), (block.mlp.c_proj, theirs.mlp.c_proj)]:
+            assert ours.weight.shape == conv.weight.t().shape  # (out, in)
+            assert ours.weight.t().is_contiguous() and not ours.weight.is_contiguous()  # stored (in, out)
+            assert torch.equal(ours.weight.t(), conv.weight)
+    assert model.transformer.wte.weight.is_contiguous()  # the embedding (and tied head) as stored
+    half = copy.deepcopy(model).to(torch.bfloat16)
+    assert half.transformer.h[0].mlp.c_proj.weight.t().is_contiguous()
 
 
 def test_as_transformers_shares_the_tensors(hf_dir):
