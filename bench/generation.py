@@ -19,7 +19,7 @@ What is measured, interleaved (``bench/timing.py``), on 1 and on 2 torch threads
   read once per token, nothing else is done. Batch-1 decoding cannot be
   faster than this on the machine without reading fewer bytes;
 * **course bf16**: the same ``generate`` on a bfloat16 copy of the course's
-  model (``model.to(torch.bfloat16)``, the opt-in path of
+  model (``lm_course.gpt.bfloat16_copy(model)``, the opt-in path of
   :mod:`lm_course.gpt`, fast-decoding step 3), which reads half the bytes per
   token; its greedy tokens are compared with float32's over the first 128
   (free-running: where the texts first differ and the share of equal
@@ -51,7 +51,6 @@ exits with status 1). Serves ``06_gpt2_sampling.ipynb``, "The KV cache".
 
 from __future__ import annotations
 
-import copy
 import sys
 import tempfile
 import time
@@ -68,7 +67,7 @@ if str(ROOT) not in sys.path:
 
 from bench.report import Section, Table, Target, timed_section  # noqa: E402
 from bench.timing import Summary, format_ratio, interleaved, summarize  # noqa: E402
-from lm_course.gpt import GPT  # noqa: E402
+from lm_course.gpt import GPT, bfloat16_copy  # noqa: E402
 from lm_course.gpt2_weights import load_gpt2  # noqa: E402
 from lm_course.sampling import generate  # noqa: E402
 
@@ -305,7 +304,7 @@ def run(quick: bool = False, plot_dir: Path | None = None, plan: Plan | None = N
     with torch.no_grad():
         logit_gap = float((course(prompt).logits - hf(prompt).logits).abs().max())
     chain = WeightChain(weight_matrices(course), plan.seed)
-    half = copy.deepcopy(course).to(torch.bfloat16)  # the opt-in bfloat16 decoding path
+    half = bfloat16_copy(course)  # the opt-in bfloat16 decoding path
     step_s, nocache_s = _probe(course, prompt, plan)
     estimate = estimate_seconds(plan, step_s, nocache_s)
     print(f"generation: {course.num_parameters():,} parameters, estimated {estimate:.0f} s of timed rounds",
@@ -336,7 +335,7 @@ def run(quick: bool = False, plot_dir: Path | None = None, plan: Plan | None = N
                   f"{plan.rounds} rounds) and speed ratios (median of per-round ratios, range)",
                   ["threads", "new tokens", "course", "transformers", "limit", "course / transformers",
                    "course / limit", "transformers / limit"])
-    bf16_table = Table(f"Opt-in bfloat16 decoding (`model.to(torch.bfloat16)`): tokens/s (median and range over "
+    bf16_table = Table(f"Opt-in bfloat16 decoding (`lm_course.gpt.bfloat16_copy(model)`): tokens/s (median and range over "
                        f"{plan.rounds} rounds, the same rounds as above) and speed ratios",
                        ["threads", "new tokens", "float32", "bfloat16", "bfloat16 / float32", "bfloat16 / limit"])
     checks_failed = []

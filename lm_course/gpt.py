@@ -41,15 +41,18 @@ once, and four named steps keep other work out of it:
    the LM head (V x C, the largest matrix of GPT-2) runs over the last
    positions only; decoding needs the last one (the prefill of a 16-token
    prompt otherwise multiplies 16 rows by it).
-3. *bfloat16 is opt-in*: ``model.to(torch.bfloat16)`` halves the bytes each
-   step reads; the decoders upcast the logits to float32 before filtering.
+3. *bfloat16 is opt-in*: :func:`bfloat16_copy` (a bfloat16 copy of the
+   model) halves the bytes each step reads; the decoders upcast the logits
+   to float32 before filtering.
 4. *GPT-2's weights stay in their own layout*: GPT-2 stores each block's
    matrices as ``(in, out)`` (its ``Conv1D``); the loader
    (:func:`lm_course.gpt2_weights.load_gpt2`) keeps that storage and hands
    ``nn.Linear`` a transposed view of it (shape ``(out, in)``, the same
-   numbers), so ``x @ W.T`` reads each matrix along its rows. For one token,
-   that matrix-vector product is ~8% faster here than over a copy in
-   ``nn.Linear``'s own layout, and loading skips the copy (``bench/RESULTS.md``).
+   numbers), so ``x @ W.T`` reads each matrix along its rows. For one token
+   in float32 that matrix-vector product is faster on this course's CPU than
+   over a copy in ``nn.Linear``'s own layout (and loading skips the copy); in
+   bfloat16 the opposite holds, so :func:`bfloat16_copy` stores its matrices
+   in ``nn.Linear``'s layout (``bench/RESULTS.md``).
 
 Keystrokes (:class:`PrefixCache`): a widget asks for the next-token
 distribution after every keystroke, and typing mostly appends to the text,
@@ -59,6 +62,7 @@ call and only the changed tail runs through the model.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -74,8 +78,8 @@ from lm_course.data import data_dir
 from lm_course.interface import Generates, as_id_tensor, inference, inference_method, target_log_probs
 from lm_course.tokenizers.char import CharTokenizer
 
-__all__ = ["GPTConfig", "GPTOutput", "GPT", "KVCache", "PrefixCache", "attention_mask", "save_gpt", "load_gpt",
-           "reference_model_path", "load_reference_model"]
+__all__ = ["GPTConfig", "GPTOutput", "GPT", "KVCache", "PrefixCache", "attention_mask", "bfloat16_copy", "save_gpt",
+           "load_gpt", "reference_model_path", "load_reference_model"]
 
 # one (key, value) pair per layer, each (B, nh, S, hs)
 KVCache = tuple[tuple[torch.Tensor, torch.Tensor], ...]
@@ -478,6 +482,22 @@ class GPT(Generates, nn.Module):
 
 # --------------------------------------------------------------------- checkpoints
 _FORMAT = "lm_course.gpt"  # the metadata "format" of a GPT checkpoint
+
+
+def bfloat16_copy(model: GPT) -> GPT:
+    """A bfloat16 copy of ``model`` for decoding (fast-decoding step 3, module
+    docstring): half the bytes per step, every matrix stored contiguous in
+    ``nn.Linear``'s ``(out, in)`` layout (a GPT-2 loaded in float32 keeps
+    GPT-2's ``(in, out)`` storage, step 4, which bfloat16 reads more slowly).
+    Tied weights stay tied; ``model`` is left as it is.
+
+    Notebook section: ``06_gpt2_sampling.ipynb``, "The KV cache".
+    """
+    half = copy.deepcopy(model).to(torch.bfloat16)
+    for module in half.modules():
+        if isinstance(module, nn.Linear) and not module.weight.is_contiguous():
+            module.weight = nn.Parameter(module.weight.detach().contiguous(), module.weight.requires_grad)
+    return half
 
 
 def save_gpt(model: GPT, path: str | Path, tokenizer: CharTokenizer, extra: dict | None = None,

@@ -21,7 +21,7 @@ The model is the course's :class:`lm_course.gpt.GPT` (or anything with the
 same ``forward(idx, past_key_values=None, use_cache=False, logits_to_keep=0)``
 returning an object with ``.logits`` and ``.past_key_values``, and a
 ``config.block_size`` and ``config.vocab_size``). A model in bfloat16
-(``model.to(torch.bfloat16)``, fast-decoding step 3 of :mod:`lm_course.gpt`)
+(:func:`lm_course.gpt.bfloat16_copy`, fast-decoding step 3 of :mod:`lm_course.gpt`)
 works too: its logits are upcast to float32 before any filter or softmax.
 
 Devices: the prompt is moved to the model's device and every tensor made here

@@ -16,7 +16,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from lm_course.gpt import GPT, GPTConfig
+from lm_course.gpt import GPT, GPTConfig, bfloat16_copy
 from lm_course.gpt2_weights import GPT2WeightsUnavailable, as_transformers, load_gpt2, save_hf_gpt2
 from lm_course.sampling import beam_search, generate
 
@@ -90,7 +90,8 @@ def test_logits_and_generation_equal_transformers(hf_dir):
 
 def test_conv1d_weights_keep_gpt2s_storage(hf_dir):
     """Fast-decoding step 4: each block matrix is nn.Linear's (out, in) shape over GPT-2's own (in, out)
-    storage (a transposed view, no copy), with the checkpoint's numbers; it survives bfloat16 and a copy."""
+    storage (a transposed view, no copy), with the checkpoint's numbers; a copy keeps it; bfloat16_copy (step 3)
+    stores nn.Linear's own layout instead, tied weights still tied."""
     hf, directory = hf_dir
     model = GPT.from_pretrained(directory)
     for block, theirs in zip(model.transformer.h, hf.transformer.h):
@@ -100,8 +101,14 @@ def test_conv1d_weights_keep_gpt2s_storage(hf_dir):
             assert ours.weight.t().is_contiguous() and not ours.weight.is_contiguous()  # stored (in, out)
             assert torch.equal(ours.weight.t(), conv.weight)
     assert model.transformer.wte.weight.is_contiguous()  # the embedding (and tied head) as stored
-    half = copy.deepcopy(model).to(torch.bfloat16)
-    assert half.transformer.h[0].mlp.c_proj.weight.t().is_contiguous()
+    assert copy.deepcopy(model).transformer.h[0].mlp.c_proj.weight.t().is_contiguous()
+    half = bfloat16_copy(model)
+    for block, ours in zip(half.transformer.h, model.transformer.h):
+        for linear in (block.attn.c_attn, block.attn.c_proj, block.mlp.c_fc, block.mlp.c_proj):
+            assert linear.weight.dtype == torch.bfloat16 and linear.weight.is_contiguous()
+        assert torch.equal(block.mlp.c_fc.weight, ours.mlp.c_fc.weight.to(torch.bfloat16))
+    assert half.lm_head.weight is half.transformer.wte.weight
+    assert model.transformer.h[0].attn.c_attn.weight.t().is_contiguous()  # the original untouched
 
 
 def test_as_transformers_shares_the_tensors(hf_dir):

@@ -227,16 +227,16 @@ def test_generate_equals_the_plain_loop_over_full_logits(model, kwargs):
 
 
 def test_bfloat16_decoding(model, monkeypatch):
-    """Fast-decoding step 3: model.to(torch.bfloat16) runs end to end, the
+    """Fast-decoding step 3: bfloat16_copy(model) runs end to end, the
     decoders see float32 logits, and its greedy tokens agree with float32's
     (teacher-forced: given float32's text, bfloat16 picks the same next token
     at all 112 steps here, measured, and free-running greedy text is
     identical; asserted: >= 90% and the first token)."""
-    import copy
-
     from lm_course import sampling
+    from lm_course.gpt import bfloat16_copy
 
-    half = copy.deepcopy(model).to(torch.bfloat16)
+    half = bfloat16_copy(model)
+    assert half is not model and next(model.parameters()).dtype == torch.float32
     idx = torch.randint(0, 40, (8, 3), generator=torch.Generator().manual_seed(4))  # (8, 3)
     with torch.no_grad():
         assert half(idx, use_cache=True).past_key_values[0][0].dtype == torch.bfloat16  # the cache stays bf16
