@@ -12,7 +12,7 @@ What is measured, interleaved (``bench/timing.py``), on 1 and on 2 torch threads
   on the *same* weights: the Hugging Face model is built from ``GPT2Config()``
   with a fixed seed (random weights, which do not change the arithmetic),
   saved, and loaded into the course's :class:`~lm_course.gpt.GPT` with the
-  course's own loader :func:`lm_course.gpt2_weights.load_gpt2`;
+  course's own loader ``GPT.from_pretrained``;
 * **limit**: a chain of matrix-vector products (``torch.mv``) over every
   weight matrix a one-token step reads (per block ``c_attn``, ``attn.c_proj``,
   ``c_fc``, ``mlp.c_proj``, then the LM head), in float32: every weight is
@@ -68,7 +68,6 @@ if str(ROOT) not in sys.path:
 from bench.report import Section, Table, Target, timed_section  # noqa: E402
 from bench.timing import Summary, format_ratio, interleaved, summarize  # noqa: E402
 from lm_course.gpt import GPT, bfloat16_copy  # noqa: E402
-from lm_course.gpt2_weights import load_gpt2  # noqa: E402
 from lm_course.sampling import generate  # noqa: E402
 
 __all__ = ["Plan", "FULL", "QUICK", "build_models", "weight_matrices", "WeightChain", "hf_generate",
@@ -101,7 +100,7 @@ QUICK = Plan(hf_config={"n_layer": 2, "n_head": 2, "n_embd": 64, "vocab_size": 1
 def build_models(hf_config: dict, seed: int = 0):
     """``(hf_model, course_model)``: a random ``GPT2LMHeadModel(GPT2Config(**hf_config))``
     (seeded) and the course's GPT holding the same weights, loaded by
-    :func:`lm_course.gpt2_weights.load_gpt2` from the Hugging Face model's
+    :meth:`lm_course.gpt.GPT.from_pretrained` from the Hugging Face model's
     ``save_pretrained`` directory. Both in eval mode, float32, CPU."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -111,7 +110,7 @@ def build_models(hf_config: dict, seed: int = 0):
     hf.generation_config.pad_token_id = 0
     with tempfile.TemporaryDirectory(prefix="bench-gpt2-") as directory:
         hf.save_pretrained(directory)  # config.json + model.safetensors (Conv1D layout)
-        course = load_gpt2(directory)  # transposes the Conv1D weights into nn.Linear's layout
+        course = GPT.from_pretrained(directory)  # views the Conv1D weights in nn.Linear's layout
     return hf, course
 
 

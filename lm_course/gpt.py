@@ -46,7 +46,7 @@ once, and four named steps keep other work out of it:
    to float32 before filtering.
 4. *GPT-2's weights stay in their own layout*: GPT-2 stores each block's
    matrices as ``(in, out)`` (its ``Conv1D``); the loader
-   (:func:`lm_course.gpt2_weights.load_gpt2`) keeps that storage and hands
+   (``GPT.from_pretrained``) keeps that storage and hands
    ``nn.Linear`` a transposed view of it (shape ``(out, in)``, the same
    numbers), so ``x @ W.T`` reads each matrix along its rows. For one token
    in float32 that matrix-vector product is faster on this course's CPU than
@@ -281,11 +281,20 @@ class GPT(Generates, nn.Module):
     def from_pretrained(cls, name_or_path: str = "gpt2", local_files_only: bool | None = None) -> "GPT":
         """GPT-2's weights in this class: a hub name (``"gpt2"`` ... ``"gpt2-xl"``,
         cached) or a local Hugging Face GPT-2 directory (``config.json`` +
-        ``model.safetensors``). See :func:`lm_course.gpt2_weights.load_gpt2`
-        (``06_gpt2_sampling.ipynb``, "Loading GPT-2 into our own GPT")."""
-        from lm_course.gpt2_weights import load_gpt2
+        ``model.safetensors``), in eval mode, on the CPU, in float32
+        (``06_gpt2_sampling.ipynb``, "Loading GPT-2 into our own GPT"). The
+        files are read by :mod:`lm_course.gpt2_weights`, imported here only:
+        this is the one place the model depends on GPT-2's file format.
 
-        return load_gpt2(name_or_path, local_files_only=local_files_only)
+        Raises ``GPT2WeightsUnavailable`` (a hub name not cached, offline),
+        ``FileNotFoundError`` or ``ValueError`` (see
+        :func:`~lm_course.gpt2_weights.read_gpt2_config`)."""
+        from lm_course import gpt2_weights
+
+        checkpoint = gpt2_weights.read_gpt2_config(name_or_path, local_files_only)
+        with torch.device("meta"):  # no time or memory spent on a random initialisation
+            model = cls(GPTConfig(**checkpoint.config))
+        return gpt2_weights.load_gpt2_weights(model, checkpoint)
 
     # ---- the LanguageModel interface ------------------------------------
     @property

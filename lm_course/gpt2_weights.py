@@ -3,10 +3,14 @@
 Explained in ``06_gpt2_sampling.ipynb``, section "Loading GPT-2 into our own
 GPT" (and "The tutorials' generate(), side by side" for the export).
 
-* :func:`load_gpt2` (= ``GPT.from_pretrained``) reads ``config.json`` and
-  ``model.safetensors`` from a local directory, or from the Hugging Face hub
-  (``"gpt2"``, ``"gpt2-medium"``, ``"gpt2-large"``, ``"gpt2-xl"``,
-  ``"distilgpt2"``, any GPT-2 repository), cached by ``huggingface_hub``.
+* :func:`read_gpt2_config` finds ``config.json`` and ``model.safetensors``
+  in a local directory, or on the Hugging Face hub (``"gpt2"``,
+  ``"gpt2-medium"``, ``"gpt2-large"``, ``"gpt2-xl"``, ``"distilgpt2"``, any
+  GPT-2 repository; cached by ``huggingface_hub``), and :func:`load_gpt2_weights`
+  puts the file's tensors into a model built from that config. Both are used
+  by ``lm_course.gpt.GPT.from_pretrained``, the one way to load GPT-2: this
+  module knows GPT-2's files, not the course's GPT class (it never imports
+  :mod:`lm_course.gpt`, so the two modules form no import cycle).
 * :func:`as_transformers` builds ``transformers``' ``GPT2LMHeadModel``
   around a course GPT's own tensors (no second copy of the weights).
 * :func:`download` caches a hub model ahead of time
@@ -33,14 +37,18 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
+import torch.nn as nn
 
 from lm_course import hub
-from lm_course.gpt import GPT, GPTConfig
 
-__all__ = ["GPT2WeightsUnavailable", "load_gpt2", "download", "save_hf_gpt2", "as_transformers",
-           "gpt_config_from_hf", "hf_config_from_gpt"]
+if TYPE_CHECKING:  # annotations only: importing lm_course.gpt here would close an import cycle
+    from lm_course.gpt import GPT, GPTConfig
+
+__all__ = ["GPT2WeightsUnavailable", "GPT2Checkpoint", "read_gpt2_config", "load_gpt2_weights", "download",
+           "save_hf_gpt2", "as_transformers", "gpt_config_fields", "hf_config_from_gpt"]
 
 # GPT-2's Conv1D layers: stored (in, out), transposed into nn.Linear's (out, in)
 _CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
@@ -58,8 +66,9 @@ class GPT2WeightsUnavailable(hub.HubUnavailable):
 
 # ---- configs ---------------------------------------------------------------
 
-def gpt_config_from_hf(hf: dict, source: str = "config.json") -> GPTConfig:
-    """The :class:`~lm_course.gpt.GPTConfig` of a Hugging Face GPT-2 ``config.json``.
+def gpt_config_fields(hf: dict, source: str = "config.json") -> dict:
+    """The :class:`~lm_course.gpt.GPTConfig` fields (a dict) of a Hugging Face
+    GPT-2 ``config.json``.
 
     Raises ``ValueError`` for another architecture or a GPT-2 variant the
     course's GPT does not compute (another activation, MLP width, LayerNorm
@@ -83,9 +92,9 @@ def gpt_config_from_hf(hf: dict, source: str = "config.json") -> GPTConfig:
         if value not in allowed:
             raise ValueError(f"{source}: {key}={value!r} is a GPT-2 variant the course's GPT does not "
                              f"implement (it supports {' or '.join(map(repr, allowed))})")
-    return GPTConfig(vocab_size=hf.get("vocab_size", 50257), block_size=hf.get("n_positions", 1024),
-                     n_layer=hf.get("n_layer", 12), n_head=hf.get("n_head", 12), n_embd=n_embd,
-                     dropout=0.0, bias=True)
+    return {"vocab_size": hf.get("vocab_size", 50257), "block_size": hf.get("n_positions", 1024),
+            "n_layer": hf.get("n_layer", 12), "n_head": hf.get("n_head", 12), "n_embd": n_embd,
+            "dropout": 0.0, "bias": True}
 
 
 def hf_config_from_gpt(config: GPTConfig, eos_token_id: int | None = None) -> dict:
@@ -217,18 +226,27 @@ def _read_checkpoint(files: list[Path], model, source: str) -> dict[str, torch.T
     return state
 
 
-def load_gpt2(name_or_path: str | os.PathLike = "gpt2", local_files_only: bool | None = None) -> GPT:
-    """A course :class:`~lm_course.gpt.GPT` holding Hugging Face GPT-2 weights.
+class GPT2Checkpoint(NamedTuple):
+    """What :func:`read_gpt2_config` found: the ``GPTConfig`` fields, the
+    weight files, and the name or path they came from (for error messages)."""
 
-    ``name_or_path`` is a local directory (``config.json`` +
-    ``model.safetensors``) or a hub name (``"gpt2"`` ... ``"gpt2-xl"``).
-    Returns the model in eval mode, on the CPU, in float32.
+    config: dict  # GPTConfig fields (gpt_config_fields)
+    files: list[Path]  # model.safetensors, or the shards of a sharded checkpoint
+    source: str  # the name_or_path asked for
+
+
+def read_gpt2_config(name_or_path: str | os.PathLike = "gpt2", local_files_only: bool | None = None
+                     ) -> GPT2Checkpoint:
+    """The config and weight files of a GPT-2 checkpoint: ``name_or_path`` is
+    a local directory (``config.json`` + ``model.safetensors``) or a hub name
+    (``"gpt2"`` ... ``"gpt2-xl"``). ``GPT.from_pretrained`` builds the model
+    from ``.config`` and fills it with :func:`load_gpt2_weights`.
 
     Raises:
         GPT2WeightsUnavailable: a hub name that is not cached, while offline.
         FileNotFoundError: a directory without config.json / model.safetensors.
-        ValueError: not a GPT-2 checkpoint, or a tensor's shape does not
-            match config.json.
+        ValueError: not a GPT-2 checkpoint (or a variant the course's GPT does
+            not compute), or config.json is not JSON.
     """
     config_file, files = _locate(name_or_path, local_files_only)
     source = os.fspath(name_or_path)
@@ -236,10 +254,19 @@ def load_gpt2(name_or_path: str | os.PathLike = "gpt2", local_files_only: bool |
         hf = json.loads(config_file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{config_file} is not valid JSON: {err}") from None
-    config = gpt_config_from_hf(hf, f"{source}/config.json")
-    with torch.device("meta"):  # no time or memory spent on a random initialisation
-        model = GPT(config)
-    model.load_state_dict(_read_checkpoint(files, model, source), assign=True)
+    return GPT2Checkpoint(gpt_config_fields(hf, f"{source}/config.json"), files, source)
+
+
+def load_gpt2_weights(model: GPT, checkpoint: GPT2Checkpoint) -> GPT:
+    """``model`` (a course GPT built from ``checkpoint.config``, best on the
+    meta device: no time spent on a random initialisation) holding the
+    checkpoint's tensors, its head tied to the token embedding, in eval mode
+    (on the CPU, float32). Returns ``model``.
+
+    Raises ``ValueError`` when a tensor is missing, unexpected or of another
+    shape than the model's, or the head is not tied.
+    """
+    model.load_state_dict(_read_checkpoint(checkpoint.files, model, checkpoint.source), assign=True)
     model.lm_head.weight = model.transformer.wte.weight  # re-tie: one tensor, two roles
     leftover = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
     if leftover:
@@ -259,7 +286,7 @@ def download(name: str = "gpt2") -> Path:
                                      "(offline, or HF_HUB_OFFLINE=1)")
     directory = Path(snapshot_download(name, allow_patterns=_HUB_FILES))
     hf = json.loads((directory / "config.json").read_text())
-    gpt_config_from_hf(hf, f"{name}/config.json")  # refuse early what load_gpt2 would refuse
+    gpt_config_fields(hf, f"{name}/config.json")  # refuse early what GPT.from_pretrained would refuse
     return directory
 
 
@@ -269,7 +296,7 @@ def save_hf_gpt2(model: GPT, directory: str | os.PathLike, eos_token_id: int | N
     """Write ``model`` (a course GPT) as a Hugging Face GPT-2 directory:
     ``config.json`` and ``model.safetensors`` (Conv1D weights transposed, the
     tied head left out, as ``save_pretrained`` does). Then
-    ``GPT2LMHeadModel.from_pretrained(directory)`` and :func:`load_gpt2` both
+    ``GPT2LMHeadModel.from_pretrained(directory)`` and ``GPT.from_pretrained`` both
     load it. ``eos_token_id`` is GPT-2's 50256 for its own vocabulary; leave it
     ``None`` for the character models, which have no end-of-text token."""
     from safetensors.torch import save_file
@@ -302,7 +329,8 @@ def as_transformers(model: GPT, eos_token_id: int | None = None):
     """
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    if not isinstance(model, GPT):
+    config = getattr(model, "config", None)
+    if not isinstance(model, nn.Module) or not hasattr(config, "attention_dropout"):  # GPTConfig's property
         raise TypeError(f"as_transformers expects a course GPT, got {type(model).__name__}")
     with torch.device("meta"):  # no time or memory spent on a random initialisation
         hf = GPT2LMHeadModel(GPT2Config(**hf_config_from_gpt(model.config, eos_token_id)))

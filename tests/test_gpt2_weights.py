@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from lm_course.gpt import GPT, GPTConfig, bfloat16_copy
-from lm_course.gpt2_weights import GPT2WeightsUnavailable, as_transformers, load_gpt2, save_hf_gpt2
+from lm_course.gpt2_weights import GPT2WeightsUnavailable, as_transformers, save_hf_gpt2
 from lm_course.sampling import beam_search, generate
 
 
@@ -164,7 +164,7 @@ def test_original_openai_layout_loads(hf_dir, tmp_path):
         out["lm_head.weight"] = out["wte.weight"].clone()  # an explicit, equal (tied) head
         return out
 
-    model = load_gpt2(copy_checkpoint(directory, tmp_path / "openai", edit_tensors=openai_layout))
+    model = GPT.from_pretrained(copy_checkpoint(directory, tmp_path / "openai", edit_tensors=openai_layout))
     idx = torch.randint(0, 101, (2, 9))
     with torch.no_grad():
         assert (hf(idx).logits - model(idx).logits).abs().max() < 1e-4
@@ -177,7 +177,7 @@ def test_export_round_trip(tmp_path):
     ours = GPT(GPTConfig(vocab_size=63, block_size=32, n_layer=2, n_head=2, n_embd=32)).eval()
     save_hf_gpt2(ours, tmp_path / "export")
     theirs = GPT2LMHeadModel.from_pretrained(tmp_path / "export").eval()
-    back = load_gpt2(tmp_path / "export")
+    back = GPT.from_pretrained(tmp_path / "export")
     idx = torch.randint(0, 63, (2, 12))
     with torch.no_grad():
         assert (theirs(idx).logits - ours(idx).logits).abs().max() < 1e-4
@@ -192,10 +192,10 @@ def test_not_gpt2(hf_dir, tmp_path):
     _, directory = hf_dir
     bert = copy_checkpoint(directory, tmp_path / "bert", edit_config=lambda c: c.update(model_type="bert"))
     with pytest.raises(ValueError, match="'bert' model, not GPT-2"):
-        load_gpt2(bert)
+        GPT.from_pretrained(bert)
     relu = copy_checkpoint(directory, tmp_path / "relu", edit_config=lambda c: c.update(activation_function="relu"))
     with pytest.raises(ValueError, match="activation_function='relu'"):
-        load_gpt2(relu)
+        GPT.from_pretrained(relu)
 
 
 def test_shape_mismatch(hf_dir, tmp_path):
@@ -203,43 +203,43 @@ def test_shape_mismatch(hf_dir, tmp_path):
     wide = copy_checkpoint(directory, tmp_path / "wide", edit_config=lambda c: c.update(n_embd=64))
     with pytest.raises(ValueError, match=r"c_attn.bias has shape \(144,\) but the model built from "
                                          r"config.json expects \(192,\)"):
-        load_gpt2(wide)
+        GPT.from_pretrained(wide)
 
 
 def test_missing_and_extra_tensors(hf_dir, tmp_path):
     _, directory = hf_dir
     deep = copy_checkpoint(directory, tmp_path / "deep", edit_config=lambda c: c.update(n_layer=4))
     with pytest.raises(ValueError, match="lacks 12 tensor"):
-        load_gpt2(deep)
+        GPT.from_pretrained(deep)
     extra = copy_checkpoint(directory, tmp_path / "extra",
                             edit_tensors=lambda t: t | {"transformer.h.0.adapter.weight": torch.zeros(2)})
     with pytest.raises(ValueError, match="unexpected tensor"):
-        load_gpt2(extra)
+        GPT.from_pretrained(extra)
     untied = copy_checkpoint(directory, tmp_path / "untied",
                              edit_tensors=lambda t: t | {"lm_head.weight": torch.randn(101, 48)})
     with pytest.raises(ValueError, match="ties them"):
-        load_gpt2(untied)
+        GPT.from_pretrained(untied)
 
 
 def test_missing_files(hf_dir, tmp_path):
     _, directory = hf_dir
     with pytest.raises(FileNotFoundError, match="no config.json"):
-        load_gpt2(tmp_path)
+        GPT.from_pretrained(tmp_path)
     (tmp_path / "config.json").write_text((directory / "config.json").read_text())
     with pytest.raises(FileNotFoundError, match="no model.safetensors"):
-        load_gpt2(tmp_path)
+        GPT.from_pretrained(tmp_path)
     (tmp_path / "pytorch_model.bin").write_bytes(b"not loaded")
     with pytest.raises(FileNotFoundError, match="pickled pytorch_model.bin"):
-        load_gpt2(tmp_path)
+        GPT.from_pretrained(tmp_path)
     with pytest.raises(ValueError, match="is a file"):
-        load_gpt2(tmp_path / "config.json")
+        GPT.from_pretrained(tmp_path / "config.json")
     with pytest.raises(FileNotFoundError, match="no directory"):
-        load_gpt2(tmp_path / "nowhere")
+        GPT.from_pretrained(tmp_path / "nowhere")
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "config.json").write_text("{not json")
     (tmp_path / "bad" / "model.safetensors").write_bytes(b"")
     with pytest.raises(ValueError, match="not valid JSON"):
-        load_gpt2(tmp_path / "bad")
+        GPT.from_pretrained(tmp_path / "bad")
 
 
 # ---- the hub, offline --------------------------------------------------------
@@ -260,7 +260,7 @@ def test_offline_hub_name_fails_fast(empty_hub_cache, monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE")  # "online", but the hub is unreachable: still fast
     monkeypatch.setattr("lm_course.hub.hub_reachable", lambda timeout=3.0: False)
     with pytest.raises(GPT2WeightsUnavailable, match="cannot be reached"):
-        load_gpt2("gpt2-medium")
+        GPT.from_pretrained("gpt2-medium")
     assert isinstance(GPT2WeightsUnavailable("x"), OSError)
 
 
