@@ -72,9 +72,10 @@ class ReferenceRecipe(Recipe):
     n_head: int = 6  # attention heads per block (head size 32)
     n_embd: int = 192  # width of the residual stream
     block_size: int = 128  # context length (characters)
-    dropout: float = 0.0  # none: ~9 passes over the data do not over-fit at this size, and dropout in
-    #                       attention would forbid the fused attention kernel (1.4x slower per step)
-    steps: int = 10_000  # optimiser steps (fixed: no wall-clock budget, so runs are reproducible)
+    dropout: float = 0.1  # on embeddings and residual branches: 0.02 bits better on validation after 10,000 steps
+    attn_dropout: float | None = 0.0  # none on attention weights: it would forbid the fused attention kernel
+    #                                   (1.4x slower per step)
+    steps: int = 12_000  # optimiser steps (fixed: no wall-clock budget, so runs are reproducible)
     batch_size: int = 32  # windows per batch: 4,096 characters per step
     lr: float = 2e-3  # peak learning rate (AdamW, warm-up then cosine decay)
     warmup_steps: int = 200  # linear warm-up steps
@@ -104,8 +105,9 @@ RECIPE = ReferenceRecipe()
 #: The earlier, smaller reference (``data/reference_gpt_small.safetensors``), which
 #: chapter 7 fine-tunes: six fine-tuning runs of the 3x larger one would take
 #: chapter 7 far past its two-minute budget.
-SMALL_RECIPE = ReferenceRecipe(n_layer=4, n_head=4, n_embd=128, steps=6000, lr=5e-3, warmup_steps=100,
-                               weight_decay=0.01, eval_interval=250, autocast=None, threads=1)
+SMALL_RECIPE = ReferenceRecipe(n_layer=4, n_head=4, n_embd=128, dropout=0.0, attn_dropout=None, steps=6000,
+                               lr=5e-3, warmup_steps=100, weight_decay=0.01, eval_interval=250, autocast=None,
+                               threads=1)
 
 #: Every shipped model: ``python -m lm_course make-reference <name>`` makes ``RECIPES[name]``.
 RECIPES: dict[str, Recipe] = {"gpt": RECIPE, "gpt-small": SMALL_RECIPE, "mlp": REFERENCE_MLP_RECIPE,

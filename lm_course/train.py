@@ -16,7 +16,7 @@ The recipe:
 * the validation loss measured every ``eval_interval`` steps on a fixed set
   of validation windows (the same windows each time, so the curve is smooth);
 * a ``tqdm.auto`` progress bar with the running loss;
-* optional early stopping (``patience``) and a wall-clock ``time_budget``;
+* optional early stopping (``patience``);
 * an optional resumable state file (``state_path``): every
   ``state_interval`` steps the weights, the optimiser's moments, the step,
   both random generators and the history so far are written there, and a
@@ -24,9 +24,10 @@ The recipe:
   the uninterrupted run would have given (a long run can span several
   sittings; ``python -m lm_course make-reference gpt --state FILE``).
 
-With ``time_budget=None`` the run is fully deterministic for a given seed:
-same batches, same initial weights (if the caller seeds before building the
-model), same numbers.
+The run is fully deterministic for a given seed: same batches, same initial
+weights (if the caller seeds before building the model), same numbers. A
+budget is a number of steps, never of seconds (a wall-clock budget would
+make the result depend on the machine and on what else it runs).
 """
 
 from __future__ import annotations
@@ -64,7 +65,6 @@ class TrainConfig:
     eval_interval: int = 100  # steps between validation measurements
     eval_batches: int = 10  # batches of validation windows per measurement
     patience: int | None = None  # stop after this many evals without improvement
-    time_budget: float | None = None  # seconds; stop when exceeded (not deterministic)
     seed: int = 0  # seeds the batch sampler
     progress: bool = True  # show a tqdm progress bar
     device: str | None = None  # None: the model's device
@@ -237,7 +237,7 @@ def training_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.T
 
 
 #: TrainConfig fields that may differ between the sittings of one resumable run
-_RESUMABLE_FREELY = ("progress", "state_path", "state_interval", "time_budget")
+_RESUMABLE_FREELY = ("progress", "state_path", "state_interval")
 
 
 def _state_config(cfg: TrainConfig) -> dict:
@@ -360,9 +360,6 @@ def train(model: nn.Module, train_ids: Sequence[int] | torch.Tensor,
             if cfg.patience is not None and evals_since_best > cfg.patience:
                 history.stopped_early = f"validation loss has not improved for {cfg.patience} evaluations"
                 break
-        if cfg.time_budget is not None and time.perf_counter() - start > cfg.time_budget:
-            history.stopped_early = f"time budget of {cfg.time_budget:.0f} s reached"
-            break
         if cfg.state_path is not None and step % cfg.state_interval == 0 and step > 0 and not resumed_here:
             history.seconds, history.cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
             _save_state(cfg.state_path, step, cfg, model, optimizer, gen, history, best, evals_since_best,

@@ -69,9 +69,9 @@ def test_a_state_of_another_configuration_is_refused(tmp_path):
     assert state.exists()
     with pytest.raises(ValueError, match="another configuration.*'lr'"):
         train(_model(), DATA, VAL, TrainConfig(**{**CFG, "lr": 1e-3}, state_path=str(state), state_interval=3))
-    # progress, the save interval and a time budget may change between sittings
+    # progress and the save interval may change between sittings
     h = train(_model(), DATA, VAL, TrainConfig(**{**CFG, "progress": False}, state_path=str(state),
-                                               state_interval=4, time_budget=1e6))
+                                               state_interval=4))
     assert h.resumed_at == [6] and math.isfinite(h.val_loss[-1])
 
 

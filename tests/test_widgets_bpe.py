@@ -4,7 +4,7 @@ import pytest
 
 from lm_course.tokenizers import BPETokenizer
 from lm_course.widgets import bpe_explorer
-from lm_course.widgets._common import FALLBACK_NOTE
+from lm_course.widgets.display import FALLBACK_NOTE
 
 TEXT = "low lower lowest newer newest wider widest\n" * 30
 

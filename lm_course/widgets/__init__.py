@@ -2,7 +2,9 @@
 :class:`~lm_course.interface.LanguageModel` it can use.
 
 Names are imported lazily. To add a widget: write it in a module here and
-list its name in ``_WHERE``.
+list its name in ``_WHERE``. What every widget shares (charts in an
+``Output``, error messages, the text a notebook shows without a kernel) is
+in :mod:`lm_course.widgets.display`.
 """
 
 from __future__ import annotations

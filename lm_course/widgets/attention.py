@@ -30,7 +30,7 @@ from typing import Any
 import torch
 
 from lm_course.interface import inference
-from lm_course.widgets._common import display_widget, error_html, shorten, show_figure
+from lm_course.widgets.display import display_widget, error_html, shorten, show_figure
 
 __all__ = ["AttentionExplorer", "AttentionExplorerView", "attention_explorer",
            "QueryExplorer", "QueryView", "query_explorer", "DEFAULT_LOOKUP", "DEFAULT_VALUES",

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from lm_course.tokenizers.bpe import BPETokenizer
 from lm_course.tokenizers.visible import visible
-from lm_course.widgets._common import display_widget, error_html, shorten
+from lm_course.widgets.display import display_widget, error_html, shorten
 
 __all__ = ["BPEView", "BPEExplorer", "bpe_explorer"]
 

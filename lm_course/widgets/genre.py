@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from lm_course.finetune import CLASSES, GPTClassifier, classify_text
-from lm_course.widgets._common import display_widget, error_html, shorten
+from lm_course.widgets.display import display_widget, error_html, shorten
 
 __all__ = ["GenreView", "GenreBox", "genre_box"]
 

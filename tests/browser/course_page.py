@@ -21,9 +21,9 @@ import nbformat
 
 from browser_util import accept_kernel_dialog, jupyter_server, offline_page
 
-#: The last line of a course widget's text form (lm_course.widgets._common.FALLBACK_NOTE):
+#: The last line of a course widget's text form (lm_course.widgets.display.FALLBACK_NOTE):
 #: a page that shows it shows the text instead of the widget.
-from lm_course.widgets._common import FALLBACK_NOTE
+from lm_course.widgets.display import FALLBACK_NOTE
 
 __all__ = ["CourseNotebook", "FALLBACK_NOTE", "REPORT", "Report", "open_and_run_all",
            "cell_index", "copy_for_run", "letters", "saved_outputs", "widget_outputs", "shut_down_kernels", "WidgetDriver", "NotebookRunner", "FrontEnds"]

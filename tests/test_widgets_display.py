@@ -1,4 +1,4 @@
-"""What the course widgets share (lm_course/widgets/_common.py): a chart that
+"""What the course widgets share (lm_course/widgets/display.py): a chart that
 replaces what an Output holds, the red message line, and the plain-text
 fallback every widget displays with (the genre box's included)."""
 
@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import ipywidgets as widgets  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 
-from lm_course.widgets._common import (FALLBACK_NOTE, display_widget, error_html, figure_output,  # noqa: E402
+from lm_course.widgets.display import (FALLBACK_NOTE, display_widget, error_html, figure_output,  # noqa: E402
                                        shorten, show_figure)
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
