@@ -24,6 +24,12 @@ autocast. Three models, interleaved on 1 and on 2 threads:
 
 Characters per second = batch x block size / seconds per step. Serves
 ``05_transformer.ipynb``, "Training the GPT" and "The reference checkpoint".
+
+A second table times chapter 2's MLP step (``02_tokens_and_embeddings.ipynb``,
+"A speed trick") both ways: ``forward`` computing the formula, and a model
+built with ``lookup_training=True`` (:meth:`lm_course.mlp.MLPLanguageModel.fast_logits`),
+same weights, same batches, at the notebook's shape (8 characters, d = 16,
+H = 512, 32 windows of 64) and the shipped recipe's (d = 64, H = 2048, 32 x 128).
 """
 
 from __future__ import annotations
@@ -60,13 +66,17 @@ class Plan:
     batch_size: int | None = None
     threads: tuple[int, ...] = (1, 2)
     steps_per_call: int = 2  # training steps per timed call
+    mlp_steps_per_call: int = 4  # MLP training steps per timed call
+    mlp_shapes: tuple[tuple[str, int, int, int, int], ...] = (  # (name, n_embd, n_hidden, batch, block)
+        ("chapter 2 notebook", 16, 512, 32, 64), ("shipped recipe", 64, 2048, 32, 128))
     rounds: int = 5
     warmup: int = 1
     seed: int = 0
 
 
 FULL = Plan()
-QUICK = Plan(n_layer=2, n_head=2, n_embd=32, block_size=32, batch_size=4, steps_per_call=1, rounds=1, warmup=1)
+QUICK = Plan(n_layer=2, n_head=2, n_embd=32, block_size=32, batch_size=4, steps_per_call=1, rounds=1, warmup=1,
+             mlp_steps_per_call=1, mlp_shapes=(("tiny", 8, 64, 4, 16),))
 
 
 class TorchEncoderLM(nn.Module):
@@ -174,6 +184,7 @@ def run(quick: bool = False, plot_dir: Path | None = None, plan: Plan | None = N
             table.add(t, name, _chars_per_s(s, chars), format_ratio(s))
         raw["threads"][t] = {"seconds": times, "summary": {k: v.as_dict() for k, v in rows.items()}}
     torch.set_num_threads(old_threads)
+    mlp_table, raw["mlp"] = _mlp_table(plan)
     notes = [f"Dropout: the recipe's is {config.dropout} on embeddings and residual branches "
              f"(attention weights: {config.attention_dropout}); the two compared models have none (see the "
              "module docstring of bench/training_throughput.py for why).",
@@ -186,7 +197,49 @@ def run(quick: bool = False, plot_dir: Path | None = None, plan: Plan | None = N
         intro=("Characters per second of `lm_course.train.training_step` on the reference recipe's GPT, against "
                "the same-size model built from `torch.nn.TransformerEncoderLayer` with a causal mask; speed "
                "ratios above 1 mean the course's model trains faster."),
-        tables=[table], notes=notes, raw=raw)
+        tables=[table, mlp_table], notes=notes, raw=raw)
+
+
+def _mlp_table(plan: Plan) -> tuple[Table, dict]:
+    """Chapter 2's MLP training step, the formula against the look-up tables (module docstring)."""
+    from lm_course.corpus import corpus_ids, corpus_tokenizer
+    from lm_course.mlp import MLPConfig, MLPLanguageModel
+    from lm_course.train import TrainConfig, make_optimizer, random_windows, training_step
+
+    table = Table("Chapter 2's MLP (8 characters of context), one training step: the formula in `forward` against "
+                  "`lookup_training=True` (characters/s, median and range; ratio: look-up speed over formula's)",
+                  ["threads", "shape", "forward", "characters/s", "vs formula"])
+    raw: dict = {}
+    old_threads = torch.get_num_threads()
+    for shape, d, H, batch, block in plan.mlp_shapes:
+        config = MLPConfig(vocab_size=corpus_tokenizer().vocab_size, context_length=8, n_embd=d, n_hidden=H)
+        torch.manual_seed(plan.seed)
+        formula = MLPLanguageModel(config)
+        lookup = MLPLanguageModel(config, lookup_training=True)
+        lookup.load_state_dict(formula.state_dict())  # the same weights
+        cfg = TrainConfig(batch_size=batch, block_size=block, progress=False)
+        gen = torch.Generator().manual_seed(plan.seed)
+        batches = [random_windows(corpus_ids("train"), batch, block, gen) for _ in range(plan.mlp_steps_per_call)]
+        models = {"formula": formula, "look-up tables": lookup}
+        optimizers = {name: make_optimizer(m, cfg) for name, m in models.items()}
+
+        def case(name: str):
+            def step() -> None:
+                models[name].train()
+                for x, y in batches:
+                    training_step(models[name], optimizers[name], x, y, cfg.grad_clip)
+            return step
+
+        for t in plan.threads:
+            torch.set_num_threads(t)
+            times = interleaved({name: case(name) for name in models}, rounds=plan.rounds, warmup=plan.warmup)
+            rows = summarize(times, "formula")
+            for name, s in rows.items():
+                table.add(t, f"{shape} (d={d}, H={H}, {batch} x {block})", name,
+                          _chars_per_s(s, batch * block * plan.mlp_steps_per_call), format_ratio(s))
+            raw[f"{shape}, {t} threads"] = {"seconds": times, "summary": {k: v.as_dict() for k, v in rows.items()}}
+    torch.set_num_threads(old_threads)
+    return table, raw
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,14 +26,18 @@ never predicts it (the softmax has ``vocab_size`` outputs), and training sees
 it at the start of every window, so it learns to predict from short contexts
 too. An empty context is ``n`` padding tokens.
 
-Speed. Training uses :meth:`MLPLanguageModel.logits_from_windows`, which computes ``W_h e`` as a
-sum of ``n`` rows looked up in per-position tables (a linear layer after an
-embedding lookup is itself a lookup), which gives the same numbers as the
-concatenation with far fewer multiplications (about 1.7x faster per training
-step); the notebook checks it against the formula computed by hand.
-:meth:`~MLPLanguageModel.next_token_probs` (one window: a widget's keystroke,
-a sampling step) uses :meth:`~MLPLanguageModel.logits_by_formula`, the
-formula itself, which for one window is the fast way.
+Speed. ``forward`` computes the formula above
+(:meth:`~MLPLanguageModel.logits_by_formula`), and so does
+:meth:`~MLPLanguageModel.next_token_probs` (one window: a widget's
+keystroke, a sampling step), for which it is also the fast way. One speed-up
+is opt-in: a model built with ``lookup_training=True`` computes ``W_h e``
+*while training* as a sum of ``n`` rows looked up in per-position tables
+(:meth:`~MLPLanguageModel.fast_logits`: a linear layer after an embedding
+lookup is itself a lookup), the same numbers up to rounding with far fewer
+multiplications (1.3x faster per training step of the notebook's model);
+the notebook's main training run and the shipped model's recipe use it, and
+:meth:`~MLPLanguageModel.token_log_probs` uses it to score thousands of
+windows at once.
 
 The shipped MLP. A notebook can afford a minute of training; section "A
 wider MLP, trained for two hours, with dropout" loads ``data/mlp_reference.safetensors``, a wider MLP
@@ -89,9 +93,10 @@ class MLPLanguageModel(Generates, nn.Module):
     and trains with :func:`lm_course.train.train`.
     """
 
-    def __init__(self, config: MLPConfig):
+    def __init__(self, config: MLPConfig, *, lookup_training: bool = False):
         super().__init__()
         self.config = config
+        self.lookup_training = lookup_training  # training steps use fast_logits (module docstring, "Speed")
         V, n, d, H = config.vocab_size, config.context_length, config.n_embd, config.n_hidden
         self.vocab_size, self.context_length = V, n
         self.pad_id = V  # the extra "before the start" token (see the module docstring)
@@ -107,8 +112,9 @@ class MLPLanguageModel(Generates, nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     # ------------------------------------------------------------------ the network
-    def logits_from_windows(self, windows: torch.Tensor) -> torch.Tensor:
-        """Logits of the token after each window: ``(..., n)`` ids -> ``(..., V)``.
+    def fast_logits(self, windows: torch.Tensor) -> torch.Tensor:
+        """The logits of :meth:`logits_by_formula`, computed faster for many
+        windows: ``(..., n)`` ids -> ``(..., V)``.
 
         Computes ``W_h e`` without building ``e``: the block of ``W_h`` that
         multiplies position ``i`` of the concatenation, ``W_h^(i)``, meets only
@@ -135,7 +141,7 @@ class MLPLanguageModel(Generates, nn.Module):
         ``softmax`` input ``W_o tanh(W_h [C[x_1]; ...; C[x_n]] + b_h) + b_o``.
 
         ``(..., n)`` ids -> ``(..., V)``. One window (a widget's keystroke,
-        one sampling step) is fastest this way; :meth:`logits_from_windows`
+        one sampling step) is fastest this way; :meth:`fast_logits`
         pays off only for the thousands of windows of a training batch.
         """
         e = self.embedding(windows).flatten(-2)  # (..., n*d): the embeddings side by side
@@ -152,13 +158,17 @@ class MLPLanguageModel(Generates, nn.Module):
         return padded.unfold(1, n, 1)  # (B, T, n); row t = ids t-n+1 .. t
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        """``(B, T)`` ids -> ``(B, T, V)`` logits; position ``t`` predicts token ``t + 1``."""
+        """``(B, T)`` ids -> ``(B, T, V)`` logits; position ``t`` predicts token ``t + 1``
+        (:meth:`logits_by_formula`; :meth:`fast_logits` in training if ``lookup_training``)."""
         if not isinstance(idx, torch.Tensor) or idx.dim() != 2:
             got = tuple(idx.shape) if isinstance(idx, torch.Tensor) else type(idx).__name__
             raise ValueError(f"expected a (B, T) tensor of token ids, got {got}")
         if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= self.vocab_size):
             raise ValueError(f"token ids must be in 0..{self.vocab_size - 1}")
-        return self.logits_from_windows(self.windows(idx))  # (B, T, V)
+        windows = self.windows(idx)  # (B, T, n)
+        if self.training and self.lookup_training:
+            return self.fast_logits(windows)  # (B, T, V)
+        return self.logits_by_formula(windows)  # (B, T, V)
 
     # ------------------------------------------------------------------ LanguageModel
     @property
@@ -185,7 +195,7 @@ class MLPLanguageModel(Generates, nn.Module):
             raise ValueError(f"need at least 2 tokens (the first is only context), got {len(ids)}")
         windows = self.windows(ids[None])[0, :-1]  # (N-1, n): the context of ids[1:]
         targets = ids[1:].to(self.device)  # (N-1,)
-        batches = [target_log_probs(self.logits_from_windows(windows[s:s + batch_size].to(self.device)),  # (b,)
+        batches = [target_log_probs(self.fast_logits(windows[s:s + batch_size].to(self.device)),  # (b,)
                                     targets[s:s + batch_size])
                    for s in range(0, len(targets), batch_size)]
         return torch.cat(batches)  # (N-1,)
@@ -244,7 +254,7 @@ class MLPRecipe(Recipe):
     threads: int = 1  # torch threads: fixed, because results depend (slightly) on it
 
     def build_model(self, vocab_size: int) -> MLPLanguageModel:
-        return MLPLanguageModel(self.by_name(MLPConfig, vocab_size=vocab_size))
+        return MLPLanguageModel(self.by_name(MLPConfig, vocab_size=vocab_size), lookup_training=True)
 
     def save(self, model: MLPLanguageModel, path: str | Path, record: dict) -> Path:
         return save_mlp(model, path, record, dtype=torch.float16)  # float16: half the file

@@ -123,7 +123,7 @@ def test_check_mlp_logits_accepts_the_model():
         with torch.no_grad():
             for p, w in zip(model.parameters(), (C, W_h, b_h, W_o, b_o)):
                 p.copy_(w)
-            return model.logits_from_windows(windows)
+            return model.fast_logits(windows)
 
     assert ch02.check_mlp_logits(with_the_model)
 

@@ -43,6 +43,25 @@ def test_forward_is_the_textbook_formula(model):
         torch.testing.assert_close(probs[t], by_hand(model, w))
 
 
+def test_lookup_training_is_opt_in_and_only_while_training(model, monkeypatch):
+    """forward is the formula (training too) unless the model is built with lookup_training=True; then
+    training steps use fast_logits (the same logits up to rounding) and evaluation stays on the formula."""
+    x = torch.tensor([[4, 7, 1, 9, 2], [0, 0, 3, 5, 8]])
+    fast = MLPLanguageModel(model.config, lookup_training=True)
+    fast.load_state_dict(model.state_dict())
+    calls = []
+    monkeypatch.setattr(MLPLanguageModel, "fast_logits",
+                        lambda self, w: calls.append(self) or MLPLanguageModel.logits_by_formula(self, w) + 0)
+    for m in (model, fast):
+        m.eval()
+        m(x)
+        m.train()
+        m(x)
+    assert calls == [fast]  # once: the opt-in model, in training mode
+    monkeypatch.undo()
+    torch.testing.assert_close(fast.fast_logits(fast.windows(x)), model.logits_by_formula(model.windows(x)))
+
+
 def test_each_position_sees_exactly_its_window(model):
     x = torch.randint(V, (1, 10))
     base = model(x)

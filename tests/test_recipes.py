@@ -54,11 +54,12 @@ def old_gpt_config(r: ReferenceRecipe, progress: bool) -> TrainConfig:  # Refere
 def old_model(r: Recipe, vocab_size: int) -> torch.nn.Module:
     if isinstance(r, MLPRecipe):
         return MLPLanguageModel(MLPConfig(vocab_size=vocab_size, context_length=r.context_length, n_embd=r.n_embd,
-                                          n_hidden=r.n_hidden, dropout=r.dropout))
+                                          n_hidden=r.n_hidden, dropout=r.dropout),
+                               lookup_training=True)  # the old forward always used the look-up tables
     if isinstance(r, CharRNNRecipe):
         return RNNLanguageModel(vocab_size, r.hidden_size, r.kind, r.num_layers, r.embed_size, r.dropout)
     return GPT(GPTConfig(vocab_size=vocab_size, block_size=r.block_size, n_layer=r.n_layer, n_head=r.n_head,
-                         n_embd=r.n_embd, dropout=r.dropout))
+                         n_embd=r.n_embd, dropout=r.dropout, attn_dropout=r.attn_dropout))  # a field added since
 
 
 def notebook_dict(notebook: str, name: str) -> dict:
