@@ -11,8 +11,8 @@ character-level model the course ships or builds cheaply:
 
 * the n-gram: order-5 interpolated Kneser-Ney (:class:`lm_course.ngram.NGramLM`)
   fitted on the whole training split (the fit is timed too);
-* the shipped MLP (:func:`lm_course.mlp.load_reference_mlp`);
-* the shipped LSTM (:func:`lm_course.rnn.load_reference_rnn`) and, untrained,
+* the shipped MLP (:func:`lm_course.reference.load_reference` ``("mlp")``);
+* the shipped LSTM (``load_reference("lstm")``) and, untrained,
   a GRU and a plain RNN of the same size (latency does not depend on the
   weights' values);
 * the reference GPT (:func:`lm_course.gpt.load_reference_model`);
@@ -103,9 +103,9 @@ def _keystrokes(model, context: list[int]) -> Callable[[], object]:
 def candidates(plan: Plan) -> tuple[list[Candidate], list[str]]:
     """Every model, loaded or built, with its two calls; and notes on how."""
     from lm_course.gpt import GPT, GPTConfig, load_reference_model
-    from lm_course.mlp import load_reference_mlp
     from lm_course.ngram import NGramLM
-    from lm_course.rnn import RNNLanguageModel, load_reference_rnn
+    from lm_course.reference import load_reference
+    from lm_course.rnn import RNNLanguageModel
     from lm_course.corpus import corpus_ids, corpus_tokenizer
 
     notes: list[str] = []
@@ -126,12 +126,12 @@ def candidates(plan: Plan) -> tuple[list[Candidate], list[str]]:
                  + "; it has no forward pass, so no ratio.")
     out.append(Candidate("n-gram (KN, order 5)", "char", lambda: ngram.next_token_probs(context), None))
 
-    mlp, _ = load_reference_mlp()
+    mlp, _ = load_reference("mlp")
     window = ctx[-mlp.context_length:]  # (n,) the MLP sees its last n characters
     out.append(Candidate(f"MLP (shipped, {mlp.num_parameters():,} params)", "char",
                          lambda: mlp.next_token_probs(context), _no_grad(lambda: mlp.logits_by_formula(window))))
 
-    lstm, _ = load_reference_rnn()
+    lstm, _ = load_reference("lstm")
     lstm.eval()
     size = lstm.config
     recurrent = [(f"LSTM (shipped, {lstm.num_parameters():,} params)", lstm)]

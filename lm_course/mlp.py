@@ -57,13 +57,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lm_course.checkpoints import CheckpointError, load_checked_state, read_checkpoint, save_checkpoint
-from lm_course.data import data_dir
 from lm_course.interface import Generates, as_id_tensor, inference_method, target_log_probs
 from lm_course.recipes import Recipe, train_recipe
 from lm_course.train import TrainHistory
 
 __all__ = ["MLPConfig", "MLPLanguageModel", "MLPRecipe", "REFERENCE_MLP_RECIPE", "train_char_mlp",
-           "save_mlp", "load_mlp", "reference_mlp_path", "load_reference_mlp"]
+           "save_mlp", "load_mlp"]
 
 
 @dataclass
@@ -273,17 +272,3 @@ def train_char_mlp(recipe: MLPRecipe = REFERENCE_MLP_RECIPE, progress: bool = Tr
     (:func:`lm_course.recipes.train_recipe`); ``overrides`` replace recipe
     fields, e.g. ``train_char_mlp(n_hidden=512, steps=200)``."""
     return train_recipe(replace(recipe, **overrides), progress)
-
-
-def reference_mlp_path() -> Path:
-    """Where the shipped MLP lives (``data/mlp_reference.safetensors``)."""
-    return data_dir() / "mlp_reference.safetensors"
-
-
-def load_reference_mlp() -> tuple[MLPLanguageModel, dict]:
-    """The shipped MLP and its record (``recipe``, ``history``, ``val_bpc``,
-    ``test_bpc``, training time)."""
-    path = reference_mlp_path()
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; recreate it with `python -m lm_course make-reference mlp`")
-    return load_mlp(path)

@@ -46,12 +46,12 @@ import torch
 import torch.nn as nn
 
 from lm_course.corpus import corpus_ids, corpus_tokenizer
+from lm_course.data import data_dir
 from lm_course.evaluate import bits_per_token
 from lm_course.gpt import GPT, GPTConfig, load_gpt, reference_model_path, save_gpt
-from lm_course.mlp import REFERENCE_MLP_RECIPE, reference_mlp_path
+from lm_course.mlp import REFERENCE_MLP_RECIPE
 from lm_course.recipes import Recipe, train_recipe
 from lm_course.rnn import REFERENCE_RECIPE as REFERENCE_LSTM_RECIPE
-from lm_course.rnn import reference_checkpoint_path
 from lm_course.scoreboard import record as record_score
 from lm_course.tokenizers.char import CharTokenizer
 from lm_course.train import TrainHistory
@@ -123,8 +123,9 @@ def _recipe(name: str) -> Recipe:
 def reference_path(name: str) -> Path:
     """Where the shipped model ``name`` (a key of :data:`RECIPES`) lives in ``data/``."""
     _recipe(name)
-    return {"gpt": reference_model_path, "gpt-small": lambda: reference_model_path(small=True),
-            "mlp": reference_mlp_path, "lstm": reference_checkpoint_path}[name]()
+    return {"gpt": reference_model_path(), "gpt-small": reference_model_path(small=True),
+            "mlp": data_dir() / "mlp_reference.safetensors",
+            "lstm": data_dir() / "rnn_lstm_reference.safetensors"}[name]
 
 
 def train_reference(recipe: ReferenceRecipe = RECIPE, progress: bool = True

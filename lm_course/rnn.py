@@ -38,7 +38,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lm_course.checkpoints import load_checked_state, read_checkpoint, save_checkpoint
-from lm_course.data import data_dir
 from lm_course.interface import Generates, as_id_tensor, inference_method, target_log_probs
 from lm_course.recipes import Recipe, train_recipe
 from lm_course.train import TrainHistory
@@ -54,8 +53,6 @@ __all__ = [
     "CharRNNRecipe",
     "REFERENCE_RECIPE",
     "train_char_rnn",
-    "reference_checkpoint_path",
-    "load_reference_rnn",
 ]
 
 #: The recurrent layers :class:`RNNLanguageModel` can use.
@@ -450,20 +447,3 @@ def train_char_rnn(recipe: CharRNNRecipe = REFERENCE_RECIPE, progress: bool = Tr
     character-level LSTM" (and the RNN / LSTM / GRU comparison).
     """
     return train_recipe(replace(recipe, **overrides), progress)
-
-
-def reference_checkpoint_path() -> Path:
-    """Where the shipped LSTM checkpoint lives (``data/rnn_lstm_reference.safetensors``)."""
-    return data_dir() / "rnn_lstm_reference.safetensors"
-
-
-def load_reference_rnn() -> tuple[RNNLanguageModel, TrainHistory]:
-    """The shipped LSTM and the history of the run that trained it (made by
-    ``python -m lm_course make-reference lstm``; 88 minutes of one core)."""
-    path = reference_checkpoint_path()
-    if not path.exists():
-        raise FileNotFoundError(
-            f"{path} is missing; recreate it with `python -m lm_course make-reference lstm`"
-        )
-    model, extra = load_rnn(path)
-    return model, TrainHistory(**extra["history"])

@@ -220,11 +220,11 @@ def test_make_reference_mlp_end_to_end(tmp_path):
 
 def test_shipped_mlp_checkpoint():
     """The shipped, longer-trained MLP: small, loads, and its recorded score is what it scores."""
-    from lm_course.mlp import load_reference_mlp, reference_mlp_path
     from lm_course.corpus import corpus_ids
+    from lm_course.reference import load_reference, reference_path
 
-    assert reference_mlp_path().stat().st_size < 6_000_000
-    model, record = load_reference_mlp()
+    assert reference_path("mlp").stat().st_size < 6_000_000
+    model, record = load_reference("mlp")
     assert model.context_length == 8 and model.vocab_size == 63
     assert abs(bits_per_token(model, corpus_ids("val")) - record["val_bpc"]) < 1e-4  # a few seconds
     assert record["val_bpc"] < record["history"]["val_loss"][0] / math.log(2)

@@ -77,14 +77,8 @@ FRESH = {
 
 
 def _shipped(name):
-    if name == "mlp":
-        from lm_course.mlp import load_reference_mlp
-        return load_reference_mlp()[0]
-    if name == "lstm":
-        from lm_course.rnn import load_reference_rnn
-        return load_reference_rnn()[0]
-    from lm_course.gpt import load_reference_model
-    return load_reference_model(small=name == "gpt-small")[0]
+    from lm_course.reference import load_reference
+    return load_reference(name)[0]
 
 
 SHIPPED = ("mlp", "lstm", "gpt", "gpt-small")

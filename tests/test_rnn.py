@@ -10,8 +10,7 @@ import torch.nn as nn
 
 from lm_course.evaluate import bits_per_token
 from lm_course.interface import LanguageModel
-from lm_course.rnn import (KINDS, RNNCell, RNNLanguageModel, UnrolledRNN, load_rnn,
-                           reference_checkpoint_path, save_rnn)
+from lm_course.rnn import KINDS, RNNCell, RNNLanguageModel, UnrolledRNN, load_rnn, save_rnn
 from lm_course.rnn_analysis import (bits_with_context_resets, hidden_gradient_norms, lstm_gates, random_recurrent_layer,
                                     set_spectral_radius, spectral_radius, text_features,
                                     units_tracking)
@@ -227,14 +226,14 @@ def test_save_load_round_trip(tmp_path):
         load_rnn(tmp_path / "missing.safetensors")
 
 
-@pytest.mark.skipif(not reference_checkpoint_path().exists(), reason="no shipped checkpoint")
 def test_reference_checkpoint_is_small_and_loads():
-    from lm_course.rnn import load_reference_rnn
+    from lm_course.reference import load_reference, reference_path
 
-    assert reference_checkpoint_path().stat().st_size < 2_100_000
-    model, history = load_reference_rnn()
+    assert reference_path("lstm").stat().st_size < 2_100_000
+    model, record = load_reference("lstm")
     assert model.kind == "lstm" and model.vocab_size == 63
-    assert history.val_loss and history.val_loss[-1] < history.val_loss[0]
+    val_loss = record["history"]["val_loss"]
+    assert val_loss and val_loss[-1] < val_loss[0]
 
 
 # ------------------------------------------------------------------ gradients and units
