@@ -105,7 +105,7 @@ def candidates(plan: Plan) -> tuple[list[Candidate], list[str]]:
     from lm_course.gpt import GPT, GPTConfig, load_reference_model
     from lm_course.ngram import NGramLM
     from lm_course.reference import load_reference
-    from lm_course.rnn import RNNLanguageModel
+    from lm_course.rnn import RNNConfig, RNNLanguageModel
     from lm_course.corpus import corpus_ids, corpus_tokenizer
 
     notes: list[str] = []
@@ -137,7 +137,7 @@ def candidates(plan: Plan) -> tuple[list[Candidate], list[str]]:
     recurrent = [(f"LSTM (shipped, {lstm.num_parameters():,} params)", lstm)]
     for kind in ("gru", "rnn"):
         torch.manual_seed(plan.seed)
-        model = RNNLanguageModel(vocab, size.hidden_size, kind, size.num_layers, size.embed_size).eval()
+        model = RNNLanguageModel(RNNConfig(vocab, size.hidden_size, kind, size.num_layers, size.embed_size)).eval()
         recurrent.append((f"{kind.upper()} (untrained, same size)", model))
     for name, model in recurrent:
         out.append(Candidate(name, "char", lambda m=model: m.next_token_probs(context),

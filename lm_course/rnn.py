@@ -206,10 +206,11 @@ class RNNLanguageModel(Generates, nn.Module):
 
     context_length = None
 
-    def __init__(self, vocab_size: int, hidden_size: int = 256, kind: str = "lstm",
-                 num_layers: int = 1, embed_size: int = 64, dropout: float = 0.0):
+    def __init__(self, config: RNNConfig):
         super().__init__()
-        self.config = RNNConfig(vocab_size, hidden_size, kind, num_layers, embed_size, dropout)
+        self.config = config
+        vocab_size, hidden_size, kind = config.vocab_size, config.hidden_size, config.kind
+        num_layers, embed_size, dropout = config.num_layers, config.embed_size, config.dropout
         self.vocab_size = vocab_size
         self.kind = kind
         layer = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[kind]
@@ -389,7 +390,7 @@ def load_rnn(path: str | Path) -> tuple[RNNLanguageModel, dict]:
     declares.
     """
     config, tensors, extra = read_checkpoint(path, _FORMAT, "lm_course RNN")
-    model = RNNLanguageModel(**asdict(RNNConfig(**config)))
+    model = RNNLanguageModel(RNNConfig(**config))
     load_checked_state(model, tensors, path)
     return model, extra
 
@@ -423,7 +424,7 @@ class CharRNNRecipe(Recipe):
         return min(100, self.steps // 10)
 
     def build_model(self, vocab_size: int) -> RNNLanguageModel:
-        return RNNLanguageModel(**asdict(self.by_name(RNNConfig, vocab_size=vocab_size)))
+        return RNNLanguageModel(self.by_name(RNNConfig, vocab_size=vocab_size))
 
     def save(self, model: RNNLanguageModel, path: str | Path, record: dict) -> Path:
         return save_rnn(model, path, record)  # float32: 1.6 MB

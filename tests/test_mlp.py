@@ -180,9 +180,9 @@ def test_load_rejects_other_and_mismatched_files(model, tmp_path):
 
     from lm_course.checkpoints import CheckpointError
     from lm_course.mlp import load_mlp
-    from lm_course.rnn import RNNLanguageModel, save_rnn
+    from lm_course.rnn import RNNConfig, RNNLanguageModel, save_rnn
 
-    save_rnn(RNNLanguageModel(V, 8, "gru"), tmp_path / "rnn.safetensors")
+    save_rnn(RNNLanguageModel(RNNConfig(V, 8, "gru")), tmp_path / "rnn.safetensors")
     with pytest.raises(CheckpointError, match="not an lm_course MLP checkpoint"):
         load_mlp(tmp_path / "rnn.safetensors")
     config = {"vocab_size": V, "context_length": 3, "n_embd": 4, "n_hidden": 16}

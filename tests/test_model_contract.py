@@ -20,7 +20,7 @@ from lm_course.interface import LanguageModel, inference
 from lm_course.mixture import InterpolatedLM
 from lm_course.mlp import MLPConfig, MLPLanguageModel
 from lm_course.ngram import NGramLM
-from lm_course.rnn import RNNLanguageModel
+from lm_course.rnn import RNNConfig, RNNLanguageModel
 from lm_course.unigram import UnigramLM
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -49,8 +49,8 @@ def _mlp():  # dropout on: a model left in training mode must still answer the s
 
 
 def _rnn(kind):
-    return lambda: _seeded(lambda: RNNLanguageModel(V, hidden_size=16, kind=kind, num_layers=2,
-                                                    embed_size=8, dropout=0.5))
+    return lambda: _seeded(lambda: RNNLanguageModel(RNNConfig(V, hidden_size=16, kind=kind, num_layers=2,
+                                                              embed_size=8, dropout=0.5)))
 
 
 def _gpt():

@@ -23,7 +23,7 @@ from lm_course.gpt import GPT, GPTConfig
 from lm_course.mlp import REFERENCE_MLP_RECIPE, MLPConfig, MLPLanguageModel, MLPRecipe
 from lm_course.recipes import Recipe, train_recipe
 from lm_course.reference import RECIPE, RECIPES, SMALL_RECIPE, ReferenceRecipe, make_reference
-from lm_course.rnn import REFERENCE_RECIPE, CharRNNRecipe, RNNLanguageModel
+from lm_course.rnn import REFERENCE_RECIPE, CharRNNRecipe, RNNConfig, RNNLanguageModel
 from lm_course.rnn_training import train_stateful_char_rnn
 from lm_course.train import TrainConfig
 
@@ -57,7 +57,7 @@ def old_model(r: Recipe, vocab_size: int) -> torch.nn.Module:
                                           n_hidden=r.n_hidden, dropout=r.dropout),
                                lookup_training=True)  # the old forward always used the look-up tables
     if isinstance(r, CharRNNRecipe):
-        return RNNLanguageModel(vocab_size, r.hidden_size, r.kind, r.num_layers, r.embed_size, r.dropout)
+        return RNNLanguageModel(RNNConfig(vocab_size, r.hidden_size, r.kind, r.num_layers, r.embed_size, r.dropout))
     return GPT(GPTConfig(vocab_size=vocab_size, block_size=r.block_size, n_layer=r.n_layer, n_head=r.n_head,
                          n_embd=r.n_embd, dropout=r.dropout, attn_dropout=r.attn_dropout))  # a field added since
 

@@ -10,7 +10,7 @@ import torch.nn as nn
 
 from lm_course.evaluate import bits_per_token
 from lm_course.interface import LanguageModel
-from lm_course.rnn import KINDS, RNNCell, RNNLanguageModel, UnrolledRNN, load_rnn, save_rnn
+from lm_course.rnn import KINDS, RNNCell, RNNConfig, RNNLanguageModel, UnrolledRNN, load_rnn, save_rnn
 from lm_course.rnn_analysis import (bits_with_context_resets, hidden_gradient_norms, lstm_gates, random_recurrent_layer,
                                     set_spectral_radius, spectral_radius, text_features,
                                     units_tracking)
@@ -21,7 +21,7 @@ matplotlib.use("Agg")
 
 def _model(kind="lstm", V=11, H=16, layers=1, seed=0):
     torch.manual_seed(seed)
-    return RNNLanguageModel(V, H, kind, num_layers=layers, embed_size=8).eval()
+    return RNNLanguageModel(RNNConfig(V, H, kind, num_layers=layers, embed_size=8)).eval()
 
 
 # ------------------------------------------------------------------ the cell by hand
@@ -134,7 +134,7 @@ def test_each_kind_learns_a_tiny_text(kind):
     chars = sorted(set(text))
     ids = [chars.index(c) for c in text]
     torch.manual_seed(0)
-    m = RNNLanguageModel(len(chars), 32, kind, embed_size=8)
+    m = RNNLanguageModel(RNNConfig(len(chars), 32, kind, embed_size=8))
     hist = train(m, ids, ids, TrainConfig(steps=60, batch_size=8, block_size=24, lr=1e-2,
                                           eval_interval=30, eval_batches=2, warmup_steps=5,
                                           progress=False))
@@ -163,13 +163,13 @@ def test_generate_regression():
 
 def test_bad_inputs_give_clear_errors():
     with pytest.raises(ValueError, match="unknown kind"):
-        RNNLanguageModel(10, 8, kind="transformer")
+        RNNLanguageModel(RNNConfig(10, 8, kind="transformer"))
     with pytest.raises(ValueError, match="hidden_size"):
-        RNNLanguageModel(10, 0)
+        RNNLanguageModel(RNNConfig(10, 0))
     with pytest.raises(ValueError, match="vocab_size"):
-        RNNLanguageModel(0, 8)
+        RNNLanguageModel(RNNConfig(0, 8))
     with pytest.raises(ValueError, match="dropout"):
-        RNNLanguageModel(10, 8, dropout=1.5)
+        RNNLanguageModel(RNNConfig(10, 8, dropout=1.5))
     m = _model()
     with pytest.raises(ValueError, match="outside the vocabulary"):
         m.next_token_probs([1, 11])

@@ -4,7 +4,7 @@
 import pytest
 import torch
 
-from lm_course.rnn import RNNLanguageModel
+from lm_course.rnn import RNNConfig, RNNLanguageModel
 from lm_course.rnn_training import StatefulLoss, consecutive_lanes
 from lm_course.train import TrainConfig, lm_loss, train
 
@@ -25,7 +25,7 @@ def test_consecutive_lanes_cut_the_stream_in_order():
 def test_the_state_is_carried_and_detached(kind):
     torch.manual_seed(0)
     ids = torch.randint(11, (200,))
-    model = RNNLanguageModel(11, 16, kind, embed_size=8).train()
+    model = RNNLanguageModel(RNNConfig(11, 16, kind, embed_size=8)).train()
     loss_fn = StatefulLoss(ids, batch_size=4, block_size=5)  # lanes of 49 tokens
     first = loss_fn(model, None, None)
     first.backward()
@@ -51,7 +51,7 @@ def test_a_new_epoch_starts_from_a_zero_state():
 
 def test_evaluation_scores_the_windows_it_is_given_from_zero():
     torch.manual_seed(1)
-    model = RNNLanguageModel(11, 16, "lstm", embed_size=8).eval()
+    model = RNNLanguageModel(RNNConfig(11, 16, "lstm", embed_size=8)).eval()
     x, y = torch.randint(11, (3, 9)), torch.randint(11, (3, 9))
     loss_fn = StatefulLoss(torch.randint(11, (100,)), batch_size=2, block_size=4)
     with torch.no_grad():
@@ -64,7 +64,7 @@ def test_stateful_training_learns_a_tiny_text():
     chars = sorted(set(text))
     ids = [chars.index(c) for c in text]
     torch.manual_seed(0)
-    model = RNNLanguageModel(len(chars), 32, "lstm", embed_size=8)
+    model = RNNLanguageModel(RNNConfig(len(chars), 32, "lstm", embed_size=8))
     cfg = TrainConfig(steps=60, batch_size=8, block_size=16, lr=1e-2, eval_interval=30, eval_batches=2,
                       warmup_steps=5, progress=False)
     hist = train(model, ids, ids, cfg, loss_fn=StatefulLoss(ids, 8, 16))

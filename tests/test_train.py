@@ -95,7 +95,7 @@ from pathlib import Path  # noqa: E402
 from lm_course import finetune as ft  # noqa: E402
 from lm_course.gpt import GPT, GPTConfig  # noqa: E402
 from lm_course.mlp import MLPConfig, MLPLanguageModel  # noqa: E402
-from lm_course.rnn import RNNLanguageModel  # noqa: E402
+from lm_course.rnn import RNNConfig, RNNLanguageModel  # noqa: E402
 from lm_course.train import adamw_param_groups, cosine_lr, lr_at, make_optimizer  # noqa: E402
 
 
@@ -211,7 +211,7 @@ def _train_models():
     torch.manual_seed(0)
     return {"bigram": Bigram(8),  # matrices only: the old optimiser had an empty no-decay group
             "mlp": MLPLanguageModel(MLPConfig(vocab_size=12, context_length=3, n_embd=4, n_hidden=16)),
-            "lstm": RNNLanguageModel(12, hidden_size=8, kind="lstm", embed_size=4),
+            "lstm": RNNLanguageModel(RNNConfig(12, hidden_size=8, kind="lstm", embed_size=4)),
             "gpt": GPT(GPTConfig(vocab_size=12, block_size=8, n_layer=2, n_head=2, n_embd=8))}
 
 

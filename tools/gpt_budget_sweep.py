@@ -44,7 +44,7 @@ from lm_course.data import load_shakespeare  # noqa: E402
 from lm_course.device import seed_everything  # noqa: E402
 from lm_course.evaluate import bits_per_token  # noqa: E402
 from lm_course.gpt import GPT, GPTConfig  # noqa: E402
-from lm_course.rnn import RNNLanguageModel  # noqa: E402
+from lm_course.rnn import RNNConfig, RNNLanguageModel  # noqa: E402
 from lm_course.corpus import corpus_tokenizer  # noqa: E402
 from lm_course.train import TrainConfig, train  # noqa: E402
 
@@ -101,8 +101,8 @@ def build(row: Row, vocab_size: int) -> torch.nn.Module:
         return GPT(GPTConfig(vocab_size=vocab_size, block_size=row.block_size, n_layer=row.n_layer,
                              n_head=row.n_head, n_embd=row.n_embd))
     if row.model == "lstm":
-        return RNNLanguageModel(vocab_size, hidden_size=row.hidden_size, kind="lstm",
-                                embed_size=row.embed_size)
+        return RNNLanguageModel(RNNConfig(vocab_size, hidden_size=row.hidden_size, kind="lstm",
+                                          embed_size=row.embed_size))
     raise ValueError(f"Row.model must be 'gpt' or 'lstm', got {row.model!r}")
 
 

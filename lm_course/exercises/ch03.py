@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 
 from lm_course.exercises._check import MISSING, call_or_report, report
-from lm_course.rnn import RNNLanguageModel
+from lm_course.rnn import RNNConfig, RNNLanguageModel
 from lm_course.rnn_training import StatefulLoss, consecutive_lanes
 
 __all__ = ["check_bptt_grad_W_hh", "check_clip_grad_norm", "check_lstm_step", "check_gru_step",
@@ -421,7 +421,7 @@ def _stateful_setup(kind: str, lanes: int, block: int, windows: int):
     optimiser, the token stream and its lanes."""
     with torch.random.fork_rng():
         torch.manual_seed(7)
-        model = RNNLanguageModel(9, hidden_size=12, kind=kind, embed_size=6)
+        model = RNNLanguageModel(RNNConfig(9, hidden_size=12, kind=kind, embed_size=6))
     model.train()
     g = torch.Generator().manual_seed(3)
     base = torch.arange(lanes * block * windows + 1) % 9  # a noisy cycle: the carried state helps
