@@ -120,10 +120,6 @@ class GPTConfig:
         """The dropout on attention weights (``attn_dropout``, else ``dropout``)."""
         return self.dropout if self.attn_dropout is None else self.attn_dropout
 
-    @property
-    def head_size(self) -> int:
-        return self.n_embd // self.n_head
-
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -47,3 +47,14 @@ def test_bad_ids_and_inputs():
 def test_json_round_trip():
     tok = corpus_tokenizer()
     assert CharTokenizer.from_json(tok.to_json()) == tok
+
+
+def test_equal_tokenizers_hash_equal_so_they_work_as_keys():
+    from lm_course.tokenizers import BPETokenizer, WordTokenizer
+
+    for make in (lambda: CharTokenizer(list("abc")), lambda: WordTokenizer(["to", "be"]),
+                 lambda: BPETokenizer(merges=[(104, 105)])):
+        a, b = make(), make()
+        assert a == b and hash(a) == hash(b) and len({a, b}) == 1 and {a: 1}[b] == 1
+    assert CharTokenizer(list("abc")) != CharTokenizer(list("abd"))
+    assert BPETokenizer(merges=[(104, 105)]) != BPETokenizer(merges=[(105, 104)])

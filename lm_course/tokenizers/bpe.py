@@ -519,3 +519,7 @@ class BPETokenizer:
         return (isinstance(other, BPETokenizer) and other.merges == self.merges
                 and other.pattern == self.pattern and other.byte_ids == self.byte_ids
                 and other.special_tokens == self.special_tokens)
+
+    def __hash__(self) -> int:  # equal tokenizers hash equal: usable as dict keys and in sets
+        return hash(("BPETokenizer", tuple(self.merges), self.pattern, tuple(self.byte_ids),
+                     tuple(sorted(self.special_tokens.items()))))

@@ -83,3 +83,6 @@ class CharTokenizer:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, CharTokenizer) and other.chars == self.chars
+
+    def __hash__(self) -> int:  # equal tokenizers hash equal: usable as dict keys and in sets
+        return hash(("CharTokenizer", tuple(self.chars)))

@@ -123,3 +123,6 @@ class WordTokenizer:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, WordTokenizer) and other.tokens == self.tokens
+
+    def __hash__(self) -> int:  # equal tokenizers hash equal: usable as dict keys and in sets
+        return hash(("WordTokenizer", tuple(self.tokens)))
