@@ -1,5 +1,9 @@
-"""Interactive widgets (ipywidgets); every widget takes any
-:class:`~lm_course.interface.LanguageModel` it can use.
+"""Interactive widgets (ipywidgets). The next-token explorer takes any
+:class:`~lm_course.interface.LanguageModel`; the attention explorer takes a
+model that returns its attention maps (chapter 4's toy model, the course's
+GPT) or maps computed beforehand; the query explorer takes keys and values;
+the sampling playground takes a course :class:`~lm_course.gpt.GPT` (it samples
+with its KV cache); the genre box takes chapter 7's classifiers.
 
 Names are imported lazily. To add a widget: write it in a module here and
 list its name in ``_WHERE``. What every widget shares (charts in an
