@@ -1,8 +1,8 @@
 """Measured running times of the lesson plans in docs/teaching.md.
 
 Each chapter of the teacher's guide has a 50-minute and a 90-minute plan,
-written below in ``PLANS``: the headings of the notebook sections run live,
-of those shown (their outputs discussed, their code not walked through) and
+written in ``docs/lesson_plans.json`` (read into ``PLANS``): the headings of
+the notebook sections run live, of those shown (their outputs discussed, their code not walked through) and
 of subsections cut from a section otherwise planned; any other section is
 cut. A plan also names the exercises done in pairs in class.
 
@@ -38,6 +38,7 @@ runs section 7 live except that subsection.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from dataclasses import dataclass
@@ -66,149 +67,19 @@ class Plan:
     pairs: tuple[int, ...] = ()  # the exercises done in pairs in class (numbers, as in the notebook)
 
 
-# docs/teaching.md explains each plan; the headings must match the notebooks (--check).
-PLANS: dict[str, dict[str, Plan]] = {
-    "00_welcome.ipynb": {
-        "50 min": Plan(
-            live=("Check your setup", "What is a language model?", "One question, many models",
-                  "A tour of the corpus", "Characters as tokens", "A first model: character frequencies",
-                  "Measuring a language model", "The scoreboard", "How the course's widgets work"),
-            cut=("Entropy, cross-entropy and the floor under bits per character",),
-            pairs=(1, 2),
-        ),
-        "90 min": Plan(
-            live=("Check your setup", "What is a language model?", "One question, many models",
-                  "A tour of the corpus", "Characters as tokens", "A first model: character frequencies",
-                  "Measuring a language model", "The scoreboard", "How the course's widgets work"),
-            pairs=(1, 2, 3, 4),
-        ),
-    },
-    "01_ngrams.ipynb": {
-        "50 min": Plan(
-            live=("Check your setup", "1. Counting bigrams", "2. Maximum likelihood, and why zero counts break it",
-                  "3. Add-k smoothing", "8. Samples from orders 1 to 6", "9. What comes next? The explorer"),
-            shown=("4. Interpolation (Jelinek-Mercer)", "5. Kneser-Ney smoothing",
-                   "7. How long a context? Order against sparsity", "10. The scoreboard"),
-            cut=("Choosing the model on validation data", "Why is the test split easier?"),
-            pairs=(1,),
-        ),
-        "90 min": Plan(
-            live=("Check your setup", "1. Counting bigrams", "2. Maximum likelihood, and why zero counts break it",
-                  "3. Add-k smoothing", "4. Interpolation (Jelinek-Mercer)", "5. Kneser-Ney smoothing",
-                  "6. Perplexity and bits per character", "7. How long a context? Order against sparsity",
-                  "8. Samples from orders 1 to 6", "9. What comes next? The explorer", "10. The scoreboard"),
-            shown=("Choosing the model on validation data",),
-            pairs=(1, 2, 3),
-        ),
-    },
-    "02_tokens_and_embeddings.ipynb": {
-        "50 min": Plan(
-            live=("Check your setup", "1. Characters, words or pieces?", "Training BPE by hand",
-                  "How a word is split, step by step", "4. Embeddings",
-                  "6. A neural language model (Bengio et al., 2003)", "8. What the embeddings learned", "9. Samples"),
-            shown=("2. Byte-pair encoding", "7. Training", "10. The scoreboard"),
-            cut=("The same network on BPE tokens", "Over-fitting, and dropout",
-                 "A wider MLP, trained for two hours, with dropout"),
-            pairs=(1,),
-        ),
-        "90 min": Plan(
-            live=("Check your setup", "1. Characters, words or pieces?", "2. Byte-pair encoding",
-                  "3. GPT-2's tokenizer", "4. Embeddings", "5. The objective: maximum likelihood is cross-entropy",
-                  "6. A neural language model (Bengio et al., 2003)", "7. Training",
-                  "8. What the embeddings learned", "9. Samples", "Over-fitting, and dropout",
-                  "Mixing the network with the n-gram"),
-            shown=("10. The scoreboard",),
-            pairs=(1, 2, 4),
-        ),
-    },
-    "03_rnns.ipynb": {
-        "50 min": Plan(
-            live=("Check your setup", "Why a fixed window is limiting", "The RNN cell by hand",
-                  "Vanishing and exploding gradients", "Sampling", "Explore the model"),
-            shown=("The recurrence", "Backpropagation through time", "Gradient clipping", "LSTM and GRU",
-                   "A character-level LSTM on the scoreboard"),
-            pairs=(2,),
-        ),
-        "90 min": Plan(
-            live=("Check your setup", "Why a fixed window is limiting", "The recurrence", "The RNN cell by hand",
-                  "Backpropagation through time", "Vanishing and exploding gradients", "Gradient clipping",
-                  "LSTM and GRU", "A character-level LSTM on the scoreboard", "Sampling",
-                  "Inside the hidden state", "Explore the model"),
-            shown=("Training RNN, LSTM and GRU side by side",),
-            pairs=(2, 3, 5),
-        ),
-    },
-    "04_attention.ipynb": {
-        "50 min": Plan(
-            live=("Check your setup", "1. Attention as a soft dictionary lookup", "2. Scaled dot-product attention",
-                  "4. Causal masks: no peeking at the future", "7. A toy task: learning to reverse",
-                  "9. Exploring attention interactively"),
-            shown=("3. Why divide by $\\sqrt{d_k}$?", "5. Multi-head attention", "6. Positions"),
-            cut=("Two layers, two heads",),
-            pairs=(2,),
-        ),
-        "90 min": Plan(
-            live=("Check your setup", "1. Attention as a soft dictionary lookup", "2. Scaled dot-product attention",
-                  "3. Why divide by $\\sqrt{d_k}$?", "4. Causal masks: no peeking at the future",
-                  "5. Multi-head attention", "6. Positions", "7. A toy task: learning to reverse",
-                  "8. The same maps in bertviz", "9. Exploring attention interactively"),
-            pairs=(2, 5, 6),
-        ),
-    },
-    "05_transformer.ipynb": {
-        "50 min": Plan(
-            live=("Check your setup", "The data, as characters", "A block by hand", "The full model",
-                  "Samples", "Looking inside: what do the heads attend to?"),
-            shown=("Why each piece helps: five tiny models", "Training on a CPU", "The reference checkpoint",
-                   "The scoreboard"),
-            cut=("How big, for this budget? A small scaling study",),
-            pairs=(2,),
-        ),
-        "90 min": Plan(
-            live=("Check your setup", "The data, as characters", "From attention to a block", "The full model",
-                  "Training on a CPU", "Samples", "Looking inside: what do the heads attend to?",
-                  "The reference checkpoint", "The scoreboard"),
-            shown=("How big, for this budget? A small scaling study",),
-            pairs=(1, 2, 4),
-        ),
-    },
-    "06_gpt2_sampling.ipynb": {
-        "50 min": Plan(
-            live=("Check your setup", "Loading GPT-2 into our own GPT", "GPT-2's byte-level BPE",
-                  "The next-token distribution", "Temperature", "Top-k", "Top-p (nucleus) sampling",
-                  "The sampling playground"),
-            shown=("Greedy decoding and its loops", "The KV cache"),
-            cut=("Why the speed-up is smaller than the work saved",),
-            pairs=(1,),
-        ),
-        "90 min": Plan(
-            live=("Check your setup", "Loading GPT-2 into our own GPT", "GPT-2's byte-level BPE",
-                  "The next-token distribution", "Greedy decoding and its loops", "Temperature", "Top-k",
-                  "Top-p (nucleus) sampling", "The penalty's flaw, and the alternatives", "Beam search",
-                  "The KV cache", "The sampling playground", "Looking inside: attention in bertviz",
-                  "The tutorials' `generate()`, side by side"),
-            shown=("The repetition penalty",),
-            pairs=(1, 2, 3),
-        ),
-    },
-    "07_finetuning.ipynb": {
-        "50 min": Plan(
-            live=("Check your setup", "2. Two ways to pre-train: autoregressive and masked",
-                  "3. A labelled task for free: comedy or tragedy?", "4. A head on a pre-trained body",
-                  "5. A baseline without pre-training", "9. Try it yourself"),
-            shown=("1. Why pre-train?", "6. Three ways to use the same architecture", "7. The held-out test"),
-            pairs=(2,),
-        ),
-        "90 min": Plan(
-            live=("Check your setup", "1. Why pre-train?", "2. Two ways to pre-train: autoregressive and masked",
-                  "3. A labelled task for free: comedy or tragedy?", "4. A head on a pre-trained body",
-                  "5. A baseline without pre-training", "6. Three ways to use the same architecture",
-                  "7. The held-out test", "8. Where the errors are", "9. Try it yourself",
-                  "10. The scoreboard, for context"),
-            pairs=(2, 3, 4),
-        ),
-    },
-}
+PLANS_FILE = ROOT / "docs" / "lesson_plans.json"  # docs/teaching.md explains each plan
+
+
+def load_plans(path: Path = PLANS_FILE) -> dict[str, dict[str, Plan]]:
+    """``{notebook: {"50 min": Plan, "90 min": Plan}}`` from ``docs/lesson_plans.json``
+    (the headings must match the notebooks: ``--check``)."""
+    raw = json.loads(path.read_text(encoding="utf-8"))["plans"]
+    return {notebook: {name: Plan(**{field: tuple(values) for field, values in plan.items()})
+                       for name, plan in plans.items()}
+            for notebook, plans in raw.items()}
+
+
+PLANS = load_plans()
 
 
 @dataclass(frozen=True)

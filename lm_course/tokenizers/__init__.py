@@ -1,6 +1,9 @@
 """Tokenizers: characters (chapter 0), words and byte-level BPE (chapter 2),
 and GPT-2's own BPE (chapters 2 and 6).
 
+Tokenizers of one class compare and hash by what they encode with
+(:mod:`lm_course.tokenizers.value`).
+
 The corpus's own tokenizer and its encoded splits (``corpus_tokenizer``,
 ``corpus_ids``) live with the corpus, in :mod:`lm_course.corpus`.
 """

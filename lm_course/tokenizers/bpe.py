@@ -57,6 +57,7 @@ from collections import Counter, defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
+from lm_course.tokenizers.value import ComparedByValue
 from lm_course.tokenizers.visible import visible
 
 __all__ = ["BPETokenizer", "GPT2_SPLIT_PATTERN", "SPLIT_PATTERN", "bytes_to_unicode", "merge_pair", "visible"]
@@ -141,7 +142,7 @@ def _utf8(text: str) -> bytes:
         ) from None
 
 
-class BPETokenizer:
+class BPETokenizer(ComparedByValue):
     """A byte-level BPE tokenizer: 256 byte tokens, then one token per merge.
 
     >>> tok = BPETokenizer.train("low lower lowest " * 10, vocab_size=260)
@@ -515,11 +516,5 @@ class BPETokenizer:
     def __repr__(self) -> str:
         return f"BPETokenizer(vocab_size={self.vocab_size})"
 
-    def __eq__(self, other: object) -> bool:
-        return (isinstance(other, BPETokenizer) and other.merges == self.merges
-                and other.pattern == self.pattern and other.byte_ids == self.byte_ids
-                and other.special_tokens == self.special_tokens)
-
-    def __hash__(self) -> int:  # equal tokenizers hash equal: usable as dict keys and in sets
-        return hash(("BPETokenizer", tuple(self.merges), self.pattern, tuple(self.byte_ids),
-                     tuple(sorted(self.special_tokens.items()))))
+    def _value(self) -> tuple:  # equality and hashing (ComparedByValue)
+        return (tuple(self.merges), self.pattern, tuple(self.byte_ids), tuple(sorted(self.special_tokens.items())))

@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 
+from lm_course.tokenizers.value import ComparedByValue
+
 
 class UnknownCharacterError(ValueError):
     """A character that is not in the tokenizer's vocabulary."""
 
 
-class CharTokenizer:
+class CharTokenizer(ComparedByValue):
     """Maps each character of a fixed vocabulary to an id and back.
 
     >>> tok = CharTokenizer.from_text("hello")
@@ -81,8 +83,5 @@ class CharTokenizer:
     def __repr__(self) -> str:
         return f"CharTokenizer(vocab_size={self.vocab_size})"
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, CharTokenizer) and other.chars == self.chars
-
-    def __hash__(self) -> int:  # equal tokenizers hash equal: usable as dict keys and in sets
-        return hash(("CharTokenizer", tuple(self.chars)))
+    def _value(self) -> tuple:  # equality and hashing (ComparedByValue)
+        return tuple(self.chars)

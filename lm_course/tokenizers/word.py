@@ -24,6 +24,8 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
+from lm_course.tokenizers.value import ComparedByValue
+
 __all__ = ["WordTokenizer", "WORD_PATTERN"]
 
 #: Letters with inner apostrophes | digits | whitespace runs | any other character.
@@ -32,7 +34,7 @@ WORD_PATTERN = r"[^\W\d_]+(?:'[^\W\d_]+)*|\d+|\s+|."
 _SPLIT = re.compile(WORD_PATTERN, re.DOTALL)
 
 
-class WordTokenizer:
+class WordTokenizer(ComparedByValue):
     """One id per word (and per punctuation mark and whitespace run);
     id 0 is the unknown token.
 
@@ -121,8 +123,5 @@ class WordTokenizer:
     def __repr__(self) -> str:
         return f"WordTokenizer(vocab_size={self.vocab_size})"
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, WordTokenizer) and other.tokens == self.tokens
-
-    def __hash__(self) -> int:  # equal tokenizers hash equal: usable as dict keys and in sets
-        return hash(("WordTokenizer", tuple(self.tokens)))
+    def _value(self) -> tuple:  # equality and hashing (ComparedByValue)
+        return tuple(self.tokens)
