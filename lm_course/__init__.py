@@ -27,7 +27,8 @@ it. Importing the package is cheap: heavy modules load when first used.
     lm_course.hub             chapter 6: the Hugging Face hub, cache first, offline-safe
     lm_course.sampling        chapter 6: the batched decoder with a KV cache, beams, timings
     lm_course.genre_data      chapter 7: comedy-or-tragedy passages of the corpus, split by play
-    lm_course.finetune        chapter 7: objectives, the GPT classifier, fine-tuning, evaluation
+    lm_course.finetune        chapter 7: objectives, the GPT classifier, fine-tuning
+    lm_course.genre_eval      chapter 7: accuracy, the paired comparison of two classifiers, the n-gram baseline
     lm_course.recipes         the one recipe type of the shipped models, and train_recipe()
     lm_course.checkpoints     the one safetensors checkpoint format of the shipped models
     lm_course.device          device choice and seeds

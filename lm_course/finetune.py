@@ -4,10 +4,8 @@ Explained in ``07_finetuning.ipynb``: "Two ways to pre-train" (the
 objectives, :func:`causal_lm_targets` and :func:`masked_lm_targets`), "A head
 on a pre-trained body" (:class:`GPTClassifier`), "Three ways to use the same
 architecture" (:func:`make_classifier`, :func:`fine_tune`, the learning rates
-chosen by ``tools/finetune_sweep.py`` and read by :func:`load_sweep`), "A
-baseline without pre-training" (:class:`NGramGenreClassifier`), "The
-held-out test" (:func:`evaluate`, :func:`paired_difference`) and "GPT-2 on
-the same task" (:meth:`GPTClassifier.train_last_blocks`,
+chosen by ``tools/finetune_sweep.py`` and read by :func:`load_sweep`) and
+"GPT-2 on the same task" (:meth:`GPTClassifier.train_last_blocks`,
 :func:`prefix_states`).
 
 Any GPT of the course's class works, of any vocabulary and width: the
@@ -22,12 +20,9 @@ runs only the blocks after it: for GPT-2 with its last block trained, one
 block of twelve per step instead of all of them.
 
 The data, comedy or tragedy passages split by play, is
-:mod:`lm_course.genre_data`; the names the notebook calls as ``ft.<name>``
-(:func:`~lm_course.genre_data.split_plays`,
-:func:`~lm_course.genre_data.genre_datasets`,
-:func:`~lm_course.genre_data.encode_passage`,
-:func:`~lm_course.genre_data.pad_batch` and ``CLASSES``) are importable from
-here too. The training loop uses the course's one learning-rate schedule
+:mod:`lm_course.genre_data`; the scores (accuracy, the paired comparison of
+two classifiers) and the n-gram baseline are :mod:`lm_course.genre_eval`.
+The training loop uses the course's one learning-rate schedule
 and AdamW parameter grouping, :func:`lm_course.train.cosine_lr` and
 :func:`lm_course.train.adamw_param_groups`.
 """
@@ -48,10 +43,9 @@ import torch.nn.functional as F
 
 from lm_course.data import data_dir
 from lm_course.device import seed_everything
-from lm_course.genre_data import CLASSES, encode_passage, genre_datasets, pad_batch, split_plays
+from lm_course.genre_data import CLASSES, check_labelled, encode_passage, pad_batch
 from lm_course.gpt import GPT
 from lm_course.interface import inference
-from lm_course.ngram import NGramLM
 from lm_course.train import adamw_param_groups, cosine_lr
 
 __all__ = [
@@ -67,22 +61,10 @@ __all__ = [
     "PrefixStates",
     "prefix_states",
     "predict_proba",
-    "Evaluation",
-    "evaluate",
-    "PairedDifference",
-    "paired_difference",
-    "confusion_matrix",
     "classify_text",
-    "NGramGenreClassifier",
     "load_sweep",
     "format_lr",
     "sweep_table",
-    # from lm_course.genre_data, for chapter 7's ``ft.<name>`` calls
-    "CLASSES",
-    "split_plays",
-    "genre_datasets",
-    "encode_passage",
-    "pad_batch",
 ]
 
 # --------------------------------------------------------------------------
@@ -351,20 +333,6 @@ class FineTuneHistory:
         return self.val_acc[-1] if self.val_acc else math.nan
 
 
-def _check_encoded(seqs: Sequence[torch.Tensor], labels: Sequence[int], n_classes: int, block_size: int,
-                   what: str) -> torch.Tensor:
-    if len(seqs) == 0:
-        raise ValueError(f"{what} holds no passages")
-    if len(seqs) != len(labels):
-        raise ValueError(f"{what}: {len(seqs)} passages but {len(labels)} labels")
-    if max(len(s) for s in seqs) > block_size:
-        raise ValueError(f"{what} holds a passage longer than block_size ({block_size}); encode with crop=True")
-    y = torch.as_tensor(list(labels), dtype=torch.long)  # (N,)
-    if int(y.min()) < 0 or int(y.max()) >= n_classes:
-        raise ValueError(f"{what}: labels must be in 0..{n_classes - 1}")
-    return y
-
-
 @dataclass
 class PrefixStates:
     """What a frozen prefix of a GPT computes for encoded passages, once
@@ -386,7 +354,7 @@ def prefix_states(model: GPTClassifier, seqs: Sequence[torch.Tensor], block: int
     Batched in order of length (little padding); in the order of ``seqs``.
     With a causal model a passage's states do not depend on the padding after
     it, so each is cut to its own length. :func:`fine_tune`,
-    :func:`pooled_features`, :func:`predict_proba` and :func:`evaluate` take
+    :func:`pooled_features`, :func:`predict_proba` and :func:`lm_course.genre_eval.evaluate` take
     them (``prefix=``) and run only the blocks from ``block`` on.
     ``07_finetuning.ipynb``, "GPT-2 on the same task".
 
@@ -439,7 +407,7 @@ def pooled_features(model: GPTClassifier, seqs: Sequence[torch.Tensor], batch_si
     mode). Passages are batched in order of length, so little is padded; the
     result is in the order of ``seqs``. A frozen body gives the same features
     every time: compute them once and pass them to :func:`fine_tune`,
-    :func:`predict_proba` or :func:`evaluate`. ``prefix``: the passages'
+    :func:`predict_proba` or :func:`lm_course.genre_eval.evaluate`. ``prefix``: the passages'
     :func:`prefix_states`; then only the blocks after the prefix run."""
     if len(seqs) == 0:
         raise ValueError("no passages to compute features of")
@@ -518,12 +486,12 @@ def fine_tune(model: GPTClassifier, train_seqs: Sequence[torch.Tensor], train_la
         cfg = FineTuneConfig(**{**cfg.__dict__, **overrides})
     if not isinstance(model, GPTClassifier):
         raise TypeError(f"model must be a GPTClassifier, got {type(model).__name__}")
-    y_train = _check_encoded(train_seqs, train_labels, model.n_classes, model.block_size, "the training set")
+    y_train = check_labelled(train_seqs, train_labels, model.n_classes, model.block_size, "the training set")
     has_val = val_seqs is not None
     if has_val:
         if val_labels is None:
             raise ValueError("val_labels are needed with val_seqs")
-        y_val = _check_encoded(val_seqs, val_labels, model.n_classes, model.block_size, "the validation set")
+        y_val = check_labelled(val_seqs, val_labels, model.n_classes, model.block_size, "the validation set")
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters")
@@ -630,117 +598,6 @@ def fine_tune(model: GPTClassifier, train_seqs: Sequence[torch.Tensor], train_la
     return history
 
 
-# --------------------------------------------------------------------------
-# Evaluation
-# --------------------------------------------------------------------------
-def confusion_matrix(y_true: Sequence[int] | torch.Tensor, y_pred: Sequence[int] | torch.Tensor,
-                     n_classes: int = len(CLASSES)) -> torch.Tensor:
-    """``(K, K)`` counts: row = true class, column = predicted class."""
-    t = torch.as_tensor(y_true, dtype=torch.long).flatten()  # (N,)
-    p = torch.as_tensor(y_pred, dtype=torch.long).flatten()  # (N,)
-    if t.shape != p.shape:
-        raise ValueError(f"y_true and y_pred differ in length: {len(t)} vs {len(p)}")
-    if len(t) and (int(torch.minimum(t, p).min()) < 0 or int(torch.maximum(t, p).max()) >= n_classes):
-        raise ValueError(f"labels must be in 0..{n_classes - 1}")
-    return torch.bincount(t * n_classes + p, minlength=n_classes * n_classes).view(n_classes, n_classes)
-
-
-@dataclass
-class Evaluation:
-    """The result of :func:`evaluate` on one labelled set."""
-
-    accuracy: float  # fraction of passages classified right
-    stderr: float  # binomial standard error of the accuracy, sqrt(a (1 - a) / N)
-    probs: torch.Tensor  # (N, K) predicted probabilities
-    predictions: torch.Tensor  # (N,) argmax class
-    labels: torch.Tensor  # (N,) true class
-    confusion: torch.Tensor  # (K, K) rows true, columns predicted
-
-    @property
-    def correct(self) -> torch.Tensor:
-        """``(N,)`` bool: which passages were classified right (for :func:`paired_difference`)."""
-        return self.predictions == self.labels
-
-    def per_group(self, groups: Sequence[str]) -> dict[str, float]:
-        """Accuracy within each group (e.g. each play)."""
-        if len(groups) != len(self.labels):
-            raise ValueError(f"{len(groups)} groups for {len(self.labels)} passages")
-        right = self.correct.tolist()
-        out: dict[str, list[bool]] = {}
-        for g, r in zip(groups, right):
-            out.setdefault(g, []).append(r)
-        return {g: sum(v) / len(v) for g, v in out.items()}
-
-
-def evaluate(model: GPTClassifier, seqs: Sequence[torch.Tensor], labels: Sequence[int],
-             batch_size: int = 64, features: torch.Tensor | None = None,
-             prefix: PrefixStates | None = None) -> Evaluation:
-    """Accuracy (with its standard error), probabilities and confusion matrix.
-    ``features``, ``prefix``: see :func:`predict_proba`."""
-    y = _check_encoded(seqs, labels, model.n_classes, model.block_size, "the evaluation set")
-    probs = predict_proba(model, seqs, batch_size, features, prefix)  # (N, K)
-    pred = probs.argmax(-1)  # (N,)
-    acc = float((pred == y).float().mean())
-    return Evaluation(acc, math.sqrt(acc * (1 - acc) / len(y)), probs, pred, y,
-                      confusion_matrix(y, pred, model.n_classes))
-
-
-@dataclass
-class PairedDifference:
-    """The result of :func:`paired_difference`: classifier A minus classifier B
-    on the same passages."""
-
-    difference: float  # acc_A - acc_B, the mean of d_i = correct_A,i - correct_B,i
-    stderr: float  # paired standard error, std(d_i, ddof=1) / sqrt(N)
-    n: int  # passages
-    only_a: int  # passages A got right and B wrong (McNemar's discordant pairs)
-    only_b: int  # passages B got right and A wrong
-    per_group: dict[str, float] = field(default_factory=dict)  # the difference within each group (play)
-    clustered_stderr: float = math.nan  # standard error treating groups as the units (see paired_difference)
-
-
-def paired_difference(correct_a: Sequence[bool] | torch.Tensor, correct_b: Sequence[bool] | torch.Tensor,
-                      groups: Sequence[str] | None = None) -> PairedDifference:
-    """Accuracy of A minus accuracy of B, with its **paired** standard error.
-
-    Both classifiers were scored on the same N passages: ``d_i = a_i - b_i``
-    (each 1, 0 or -1), the difference is their mean and its standard error
-    ``std(d, ddof=1) / sqrt(N)``. Passages both got right or both got wrong
-    contribute no variance, so this is smaller than the ``sqrt(se_A**2 +
-    se_B**2)`` of two independent samples when the classifiers agree often.
-
-    It still treats passages as independent, and passages of one play are
-    not. With ``groups`` (the play of each passage) it also gives the
-    difference within each group and a cluster-robust standard error,
-    ``sqrt(sum_g (sum_{i in g} (d_i - mean d))**2) / N``, which treats the
-    *groups* as the independent units; with a handful of groups that
-    estimate is itself very uncertain. ``07_finetuning.ipynb``, "The
-    held-out test".
-    """
-    a = torch.as_tensor(correct_a).flatten().to(torch.float64)  # (N,)
-    b = torch.as_tensor(correct_b).flatten().to(torch.float64)  # (N,)
-    if a.shape != b.shape:
-        raise ValueError(f"correct_a and correct_b differ in length: {len(a)} vs {len(b)}")
-    if len(a) < 2:
-        raise ValueError("need at least two passages for a standard error")
-    if not bool(((a == 0) | (a == 1)).all() and ((b == 0) | (b == 1)).all()):
-        raise ValueError("correct_a and correct_b must be booleans (or 0/1)")
-    d = a - b  # (N,)
-    n = len(d)
-    out = PairedDifference(float(d.mean()), float(d.std(unbiased=True) / math.sqrt(n)), n,
-                           int((d > 0).sum()), int((d < 0).sum()))
-    if groups is not None:
-        if len(groups) != n:
-            raise ValueError(f"{len(groups)} groups for {n} passages")
-        members: dict[str, list[int]] = {}
-        for i, g in enumerate(groups):
-            members.setdefault(g, []).append(i)
-        resid = d - d.mean()  # (N,)
-        out.per_group = {g: float(d[idx].mean()) for g, idx in members.items()}
-        out.clustered_stderr = float(math.sqrt(sum(float(resid[idx].sum()) ** 2 for idx in members.values())) / n)
-    return out
-
-
 def classify_text(model: GPTClassifier, tokenizer, text: str, crop: bool = True,
                   classes: Sequence[str] = CLASSES) -> dict[str, float]:
     """``{class: probability}`` for one text (see :func:`encode_passage` for
@@ -750,47 +607,6 @@ def classify_text(model: GPTClassifier, tokenizer, text: str, crop: bool = True,
     ids = encode_passage(tokenizer, text, model.block_size, crop)  # (T,)
     probs = predict_proba(model, [ids])[0]  # (K,)
     return {c: float(p) for c, p in zip(classes, probs)}
-
-
-class NGramGenreClassifier:
-    """A baseline with no pre-training: one character n-gram language model
-    per class (chapter 1's :class:`~lm_course.ngram.NGramLM`), fitted on that
-    class's training passages; a passage goes to the class whose model gives
-    it the highest likelihood (Bayes' rule with equal priors, the classes
-    being balanced). ``07_finetuning.ipynb``, "A baseline without pre-training"."""
-
-    def __init__(self, order: int = 5, smoothing: str = "kneser_ney"):
-        self.order, self.smoothing = order, smoothing
-        self.models: list = []  # one NGramLM per class, after fit()
-
-    def fit(self, texts: Sequence[str], labels: Sequence[int], tokenizer,
-            n_classes: int = len(CLASSES)) -> "NGramGenreClassifier":
-        if len(texts) == 0 or len(texts) != len(labels):
-            raise ValueError("need as many labels as texts, and at least one text")
-        self.tokenizer, self.models = tokenizer, []
-        for k in range(n_classes):
-            joined = "\n\n".join(t for t, y in zip(texts, labels) if y == k)
-            if not joined:
-                raise ValueError(f"class {k} has no training text")
-            self.models.append(NGramLM(self.order, self.smoothing).fit(tokenizer.encode("\n" + joined), tokenizer.vocab_size))
-        return self
-
-    def log_likelihoods(self, texts: Sequence[str]) -> torch.Tensor:
-        """``(N, K)``: ``ln p(text | class)`` under each class's model (every
-        character scored, after a leading newline)."""
-        if not self.models:
-            raise RuntimeError("call fit() first")
-        rows = []
-        for text in texts:
-            if not text.strip():
-                raise ValueError("cannot score an empty text")
-            ids = self.tokenizer.encode("\n" + text)
-            rows.append([float(m.token_log_probs(ids).sum()) for m in self.models])
-        return torch.tensor(rows, dtype=torch.float64)  # (N, K)
-
-    def predict_proba(self, texts: Sequence[str]) -> torch.Tensor:
-        """``(N, K)`` posterior class probabilities (equal priors)."""
-        return torch.softmax(self.log_likelihoods(texts), dim=-1).float()  # (N, K)
 
 
 # --------------------------------------------------------------------------

@@ -37,7 +37,8 @@ passage of more tokens to its *first* ``block_size`` tokens by default
 outside the vocabulary raise. Any tokenizer with ``encode(text) -> ids``
 works: the course's character-level one, or GPT-2's BPE
 (:func:`lm_course.tokenizers.gpt2_tokenizer`, the optional GPT-2 section of the
-chapter). :func:`pad_batch` right-pads encoded passages into one batch.
+chapter). :func:`pad_batch` right-pads encoded passages into one batch, and
+:func:`check_labelled` checks encoded passages against their labels.
 
 Smaller sets of the same passages (the chapter's shortened GPT-2 run on a CPU):
 :meth:`GenreDataset.balanced_indices` picks passages of each class in equal
@@ -67,6 +68,7 @@ __all__ = [
     "genre_datasets",
     "encode_passage",
     "pad_batch",
+    "check_labelled",
 ]
 
 #: The two labels, in index order.
@@ -328,3 +330,22 @@ def pad_batch(seqs: Sequence[torch.Tensor], pad_id: int = 0) -> tuple[torch.Tens
     for i, s in enumerate(seqs):
         idx[i, :len(s)] = s
     return idx, lengths
+
+
+def check_labelled(seqs: Sequence[torch.Tensor], labels: Sequence[int], n_classes: int, block_size: int,
+                   what: str) -> torch.Tensor:
+    """The labels of encoded passages as a ``(N,)`` long tensor, after checking
+    that there are passages, one label each, none longer than ``block_size``
+    and every label in ``0..n_classes-1`` (``ValueError`` naming ``what``
+    otherwise). Used by :func:`lm_course.finetune.fine_tune` and
+    :func:`lm_course.genre_eval.evaluate`."""
+    if len(seqs) == 0:
+        raise ValueError(f"{what} holds no passages")
+    if len(seqs) != len(labels):
+        raise ValueError(f"{what}: {len(seqs)} passages but {len(labels)} labels")
+    if max(len(s) for s in seqs) > block_size:
+        raise ValueError(f"{what} holds a passage longer than block_size ({block_size}); encode with crop=True")
+    y = torch.as_tensor(list(labels), dtype=torch.long)  # (N,)
+    if int(y.min()) < 0 or int(y.max()) >= n_classes:
+        raise ValueError(f"{what}: labels must be in 0..{n_classes - 1}")
+    return y

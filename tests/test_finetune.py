@@ -12,6 +12,8 @@ import torch.nn.functional as F
 matplotlib.use("Agg")
 
 from lm_course import finetune as ft  # noqa: E402
+from lm_course import genre_data as gd  # noqa: E402
+from lm_course import genre_eval as ge  # noqa: E402
 from lm_course.corpus import corpus_tokenizer  # noqa: E402
 from lm_course.gpt import GPT, GPTConfig  # noqa: E402
 from lm_course.tokenizers import UnknownCharacterError  # noqa: E402
@@ -61,7 +63,7 @@ def test_masked_lm_targets_follow_bert():
 def test_classifier_shapes_and_pooling():
     gpt = tiny_gpt()
     seqs = [torch.tensor([1, 2, 3, 4, 5]), torch.tensor([6, 7])]
-    idx, lengths = ft.pad_batch(seqs, pad_id=9)
+    idx, lengths = gd.pad_batch(seqs, pad_id=9)
     hidden = gpt(idx, output_hidden_states=True).hidden_states[-1]  # (B, T, C)
     mean = ft.GPTClassifier(gpt, 2, pooling="mean")
     last = ft.GPTClassifier(gpt, 3, pooling="last")
@@ -72,7 +74,7 @@ def test_classifier_shapes_and_pooling():
     # causal attention + pooling over real positions: the padding changes nothing
     alone = mean.features(seqs[1][None])
     assert torch.allclose(alone[0], feats[1], atol=1e-5)
-    other_pad, _ = ft.pad_batch(seqs, pad_id=33)
+    other_pad, _ = gd.pad_batch(seqs, pad_id=33)
     assert torch.allclose(mean(other_pad, lengths), mean(idx, lengths), atol=1e-5)
 
 
@@ -136,7 +138,7 @@ def test_fine_tune_learns_a_toy_task(variant):
     assert h.final_val_acc >= (0.8 if variant == "probe" else 0.9), h.val_acc
     assert h.trainable_parameters == model.num_trainable()
     assert h.seconds > 0 and h.cpu_seconds >= 0
-    ev = ft.evaluate(model, vx, vy)
+    ev = ge.evaluate(model, vx, vy)
     assert ev.accuracy == pytest.approx(h.final_val_acc)
     assert ev.confusion.sum() == len(vy) and torch.allclose(ev.probs.sum(-1), torch.ones(len(vy)))
     assert ev.stderr == pytest.approx(math.sqrt(ev.accuracy * (1 - ev.accuracy) / len(vy)))
@@ -170,7 +172,7 @@ def test_probe_with_cached_features_equals_running_the_body():
         if pick is None:
             order = torch.randperm(len(x), generator=gen)
             pick = order[:4]
-        idx, lengths = ft.pad_batch([x[i] for i in pick.tolist()])
+        idx, lengths = gd.pad_batch([x[i] for i in pick.tolist()])
         loss = F.cross_entropy(manual(idx, lengths), torch.tensor(y)[pick])
         for group in opt.param_groups:
             group["lr"] = cosine_lr(step, lr=cfg.lr, steps=cfg.steps, warmup_steps=cfg.warmup_steps,
@@ -192,7 +194,7 @@ def deep_gpt(seed: int = 0, n_layer: int = 3, **shape) -> GPT:
 def test_hidden_before_and_features_from_split_the_body():
     gpt = deep_gpt()
     clf = ft.GPTClassifier(gpt, 2)
-    idx, lengths = ft.pad_batch([torch.tensor([1, 2, 3, 4, 5]), torch.tensor([6, 7])])
+    idx, lengths = gd.pad_batch([torch.tensor([1, 2, 3, 4, 5]), torch.tensor([6, 7])])
     with torch.no_grad():
         hidden = gpt(idx, output_hidden_states=True).hidden_states  # 4 x (B, T, C)
         whole = clf.features(idx, lengths)  # (B, C)
@@ -251,8 +253,8 @@ def test_fine_tune_runs_a_frozen_prefix_once():
     assert pre.block == 2 and len(pre) == 16 and [len(s) for s in pre.states] == [len(s) for s in x]
     first[0] = 0
     ft.fine_tune(model, x, y, vx, vy, steps=4, batch_size=4, progress=False, train_prefix=pre, val_prefix=vpre)
-    ev = ft.evaluate(model, vx, vy, prefix=vpre)
-    assert first[0] == 0 and ev.accuracy == pytest.approx(ft.evaluate(model, vx, vy).accuracy)
+    ev = ge.evaluate(model, vx, vy, prefix=vpre)
+    assert first[0] == 0 and ev.accuracy == pytest.approx(ge.evaluate(model, vx, vy).accuracy)
     assert torch.allclose(ev.probs, ft.predict_proba(model, vx), atol=1e-5)
 
 
@@ -279,7 +281,7 @@ def test_fine_tune_with_a_frozen_prefix_equals_running_the_body():
             order, cursor = torch.randperm(len(x), generator=gen), 0
         pick, cursor = order[cursor:cursor + 4], cursor + 4
         manual.train()
-        idx, lengths = ft.pad_batch([x[i] for i in pick.tolist()])
+        idx, lengths = gd.pad_batch([x[i] for i in pick.tolist()])
         loss = F.cross_entropy(manual(idx, lengths), torch.tensor(y)[pick])  # the whole GPT runs
         for group in opt.param_groups:
             group["lr"] = cosine_lr(step, lr=cfg.lr, steps=cfg.steps, warmup_steps=cfg.warmup_steps,
@@ -308,9 +310,9 @@ def test_prefix_states_bad_input():
     with pytest.raises(ValueError, match="do not match"):
         ft.fine_tune(model, x[:4], y[:4], train_prefix=pre, progress=False)
     with pytest.raises(ValueError, match="do not match"):
-        ft.evaluate(model, x[::-1], y, prefix=pre)  # the same passages in another order
+        ge.evaluate(model, x[::-1], y, prefix=pre)  # the same passages in another order
     with pytest.raises(TypeError, match="PrefixStates"):
-        ft.evaluate(model, x, y, prefix=pre.states)
+        ge.evaluate(model, x, y, prefix=pre.states)
     with pytest.raises(ValueError, match="val_prefix needs"):
         ft.fine_tune(model, x, y, val_prefix=pre, progress=False)
     with pytest.raises(ValueError, match="not both"):
@@ -343,10 +345,10 @@ def test_a_gpt2_shaped_classifier_with_gpt2s_tokenizer():
     texts = ["O, I am slain! Some surgeon, ho!", "Ha! a fat woman! the knight may be robbed",
              "Caf\u00e9 \u2014 \u201cna\u00efve\u201d, she said.", "To be, or not to be"] * 4
     labels = [1, 0, 0, 1] * 4
-    seqs = [ft.encode_passage(bpe, t, gpt.config.block_size) for t in texts]
+    seqs = [gd.encode_passage(bpe, t, gpt.config.block_size) for t in texts]
     assert max(int(s.max()) for s in seqs) > 1000  # GPT-2 ids, not characters
     model = ft.GPTClassifier(gpt, 2, normalize=True).train_last_blocks(1)
-    assert model.frozen_prefix == 1 and model.features(*ft.pad_batch(seqs[:3])).shape == (3, 96)
+    assert model.frozen_prefix == 1 and model.features(*gd.pad_batch(seqs[:3])).shape == (3, 96)
     h = ft.fine_tune(model, seqs, labels, seqs[:8], labels[:8], steps=20, batch_size=4, lr=3e-3,
                      eval_interval=10, progress=False)
     assert h.final_val_acc == 1.0, h.val_acc  # four distinct passages, memorised
@@ -387,18 +389,18 @@ def test_fine_tune_bad_input():
 
 
 def test_confusion_matrix():
-    cm = ft.confusion_matrix([0, 0, 1, 1, 1], [0, 1, 1, 1, 0])
+    cm = ge.confusion_matrix([0, 0, 1, 1, 1], [0, 1, 1, 1, 0])
     assert cm.tolist() == [[1, 1], [1, 2]]
     with pytest.raises(ValueError):
-        ft.confusion_matrix([0, 1], [0])
+        ge.confusion_matrix([0, 1], [0])
     with pytest.raises(ValueError):
-        ft.confusion_matrix([0, 2], [0, 1])
+        ge.confusion_matrix([0, 2], [0, 1])
 
 
 def test_classify_text(tok):
     model = ft.make_classifier("full", tiny_gpt())
     probs = ft.classify_text(model, tok, "O, I am slain!")
-    assert list(probs) == list(ft.CLASSES) and math.isclose(sum(probs.values()), 1.0, rel_tol=1e-6)
+    assert list(probs) == list(gd.CLASSES) and math.isclose(sum(probs.values()), 1.0, rel_tol=1e-6)
     assert ft.classify_text(model, tok, "a" * 40) == ft.classify_text(model, tok, "a" * 24)  # cropped
     with pytest.raises(ValueError, match="empty"):
         ft.classify_text(model, tok, "")
@@ -411,14 +413,14 @@ def test_classify_text(tok):
 def test_ngram_baseline(tok):
     texts = ["ha ha ha, merry jest", "a merry jest, ha", "o woe, death and blood", "blood, woe, o death"] * 3
     labels = [0, 0, 1, 1] * 3
-    clf = ft.NGramGenreClassifier(order=3).fit(texts, labels, tok)
+    clf = ge.NGramGenreClassifier(order=3).fit(texts, labels, tok)
     probs = clf.predict_proba(["merry ha", "death woe"])
     assert probs.argmax(-1).tolist() == [0, 1]
     assert torch.allclose(probs.sum(-1), torch.ones(2))
     with pytest.raises(ValueError):
         clf.predict_proba([""])
     with pytest.raises(RuntimeError):
-        ft.NGramGenreClassifier().log_likelihoods(["x"])
+        ge.NGramGenreClassifier().log_likelihoods(["x"])
 
 
 # ---- plots ----------------------------------------------------------------------------
@@ -505,7 +507,7 @@ def test_pooled_features_keep_the_order_and_can_be_shared():
     hb = ft.fine_tune(b, x, y, x, y, steps=6, batch_size=4, lr=1e-2, progress=False,
                       train_features=feats, val_features=feats)
     assert torch.allclose(a.head.weight, b.head.weight, atol=1e-6) and ha.val_acc == hb.val_acc
-    assert ft.evaluate(b, x, y, features=feats).accuracy == ft.evaluate(b, x, y).accuracy
+    assert ge.evaluate(b, x, y, features=feats).accuracy == ge.evaluate(b, x, y).accuracy
     with pytest.raises(ValueError, match="frozen"):
         ft.fine_tune(ft.make_classifier("full", tiny_gpt()), x, y, train_features=feats, progress=False)
     with pytest.raises(ValueError, match="train_features"):
@@ -522,7 +524,7 @@ def test_restore_best_keeps_the_best_validation_parameters():
                      restore_best=True)
     best = h.val_loss.index(min(h.val_loss))
     assert h.best_step == h.eval_steps[best]
-    assert ft.evaluate(model, vx, vy).accuracy == pytest.approx(h.val_acc[best])
+    assert ge.evaluate(model, vx, vy).accuracy == pytest.approx(h.val_acc[best])
     with pytest.raises(ValueError, match="validation"):
         ft.fine_tune(model, x, y, steps=2, restore_best=True, progress=False)
 
@@ -530,7 +532,7 @@ def test_restore_best_keeps_the_best_validation_parameters():
 def test_paired_difference():
     a = torch.tensor([1, 1, 0, 1, 0, 1], dtype=torch.bool)
     b = torch.tensor([1, 0, 0, 1, 1, 0], dtype=torch.bool)
-    r = ft.paired_difference(a, b, groups=["p", "p", "p", "q", "q", "q"])
+    r = ge.paired_difference(a, b, groups=["p", "p", "p", "q", "q", "q"])
     d = torch.tensor([0, 1, 0, 0, -1, 1], dtype=torch.float64)
     assert r.difference == pytest.approx(1 / 6) and r.n == 6
     assert r.stderr == pytest.approx(float(d.std() / math.sqrt(6)))
@@ -538,15 +540,15 @@ def test_paired_difference():
     assert r.per_group == pytest.approx({"p": 1 / 3, "q": 0.0})
     resid = d - d.mean()
     assert r.clustered_stderr == pytest.approx(math.sqrt(float(resid[:3].sum()) ** 2 + float(resid[3:].sum()) ** 2) / 6)
-    assert ft.paired_difference(a, a).stderr == 0.0  # identical classifiers: no uncertainty about 0
+    assert ge.paired_difference(a, a).stderr == 0.0  # identical classifiers: no uncertainty about 0
     with pytest.raises(ValueError):
-        ft.paired_difference(a, b[:3])
+        ge.paired_difference(a, b[:3])
     with pytest.raises(ValueError):
-        ft.paired_difference(torch.tensor([2, 0]), torch.tensor([1, 0]))
+        ge.paired_difference(torch.tensor([2, 0]), torch.tensor([1, 0]))
     with pytest.raises(ValueError):
-        ft.paired_difference(a, b, groups=["p"])
+        ge.paired_difference(a, b, groups=["p"])
     with pytest.raises(ValueError):
-        ft.paired_difference(a[:1], b[:1])
+        ge.paired_difference(a[:1], b[:1])
 
 
 # ---- the learning-rate sweep (tools/finetune_sweep.py) --------------------------------

@@ -5,7 +5,6 @@ import re
 import pytest
 import torch
 
-from lm_course import finetune as ft
 from lm_course import genre_data as gd
 from lm_course.corpus import corpus_tokenizer
 from lm_course.data import TEST_PLAYS, TRAIN_PLAYS, VAL_PLAYS, play_genres
@@ -170,10 +169,3 @@ def test_pad_batch():
         gd.pad_batch([])
     with pytest.raises(ValueError):
         gd.pad_batch([torch.tensor([], dtype=torch.long)])
-
-
-def test_chapter_7_still_finds_the_dataset_in_finetune():
-    """07_finetuning.ipynb calls ``ft.genre_datasets``, ``ft.split_plays``,
-    ``ft.encode_passage`` and ``ft.pad_batch``: the same objects as here."""
-    for name in ("CLASSES", "split_plays", "genre_datasets", "encode_passage", "pad_batch"):
-        assert getattr(ft, name) is getattr(gd, name), name

@@ -52,7 +52,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lm_course import finetune as ft  # noqa: E402
-from lm_course import genre_data  # noqa: E402
+from lm_course import (
+    genre_data,  # noqa: E402
+    genre_eval,  # noqa: E402
+)
 from lm_course.gpt import load_reference_model  # noqa: E402
 
 #: The notebook's protocol (it asserts that it uses the same).
@@ -143,7 +146,7 @@ class Sweep:
 
     def test(self, variant: str, model, pooling: str = "mean") -> dict:
         feats = self.probe_features(pooling, "test") if variant == "probe" else None
-        ev = ft.evaluate(model, self.enc["test"], self.data["test"].labels, features=feats)
+        ev = genre_eval.evaluate(model, self.enc["test"], self.data["test"].labels, features=feats)
         return {"test_acc": round(ev.accuracy, 4), "test_stderr": round(ev.stderr, 4),
                 "test_per_play": {k: round(v, 4) for k, v in ev.per_group(self.data["test"].plays).items()},
                 "test_correct": bits(ev.correct)}

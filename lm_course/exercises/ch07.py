@@ -3,7 +3,7 @@
 * Exercise 1, :func:`check_paired_difference`: the student writes the
   difference of two classifiers' accuracies on the same passages with its
   paired standard error (section "The held-out test"); compared with
-  :func:`lm_course.finetune.paired_difference`.
+  :func:`lm_course.genre_eval.paired_difference`.
 * Exercise 2, :func:`check_prefix_lm_mask`: the student writes a prefix-LM
   attention mask (section "Two ways to pre-train"); compared with an exact
   reference.
@@ -35,7 +35,8 @@ import torch
 from lm_course.exercises._check import MISSING as _MISSING
 from lm_course.exercises._check import call_or_report as _call
 from lm_course.exercises._check import report
-from lm_course.finetune import GPTClassifier, paired_difference
+from lm_course.finetune import GPTClassifier
+from lm_course.genre_eval import paired_difference
 from lm_course.gpt import GPT, GPTConfig
 
 __all__ = ["check_paired_difference", "check_prefix_lm_mask", "check_last_token_pool", "check_head_logits",

@@ -20,7 +20,8 @@ import html
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from lm_course.finetune import CLASSES, GPTClassifier, classify_text
+from lm_course.finetune import GPTClassifier, classify_text
+from lm_course.genre_data import CLASSES
 from lm_course.widgets.display import display_widget, error_html, shorten
 
 __all__ = ["GenreView", "GenreBox", "genre_box"]
