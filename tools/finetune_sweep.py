@@ -52,10 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lm_course import finetune as ft  # noqa: E402
-from lm_course import (
-    genre_data,  # noqa: E402
-    genre_eval,  # noqa: E402
-)
+from lm_course import genre_data, genre_eval  # noqa: E402
 from lm_course.gpt import load_reference_model  # noqa: E402
 
 #: The notebook's protocol (it asserts that it uses the same).
