@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from lm_course import scoreboard
+from lm_course import scoreboard, viz
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def test_plot_has_labels(board_dirs):
     import matplotlib
 
     matplotlib.use("Agg")
-    ax = scoreboard.plot_scoreboard()
+    ax = viz.plot_scoreboard()
     assert ax.get_xlabel() and ax.get_title()
     assert len(ax.get_yticklabels()) == 2
     assert ax.get_legend() is not None

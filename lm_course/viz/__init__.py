@@ -15,7 +15,7 @@ _WHERE = {
     "plot_char_frequencies": "lm_course.viz.corpus",
     "plot_zipf": "lm_course.viz.corpus",
     # scoreboard (every chapter)
-    "plot_scoreboard": "lm_course.scoreboard",
+    "plot_scoreboard": "lm_course.viz.scoreboard",
     # next-token distributions (chapters 1, 6 and the widgets)
     "plot_next_token_probs": "lm_course.viz.distributions",
     # n-grams (chapter 1)
