@@ -34,7 +34,8 @@ is opt-in: a model built with ``lookup_training=True`` computes ``W_h e``
 *while training* as a sum of ``n`` rows looked up in per-position tables
 (:meth:`~MLPLanguageModel.fast_logits`: a linear layer after an embedding
 lookup is itself a lookup), the same numbers up to rounding with far fewer
-multiplications (1.3x faster per training step of the notebook's model);
+multiplications (a training step 1.4x faster for the notebook's model, 2.1x for
+the shipped one, on one thread: ``bench/RESULTS.md``, "Training throughput");
 the notebook's main training run and the shipped model's recipe use it, and
 :meth:`~MLPLanguageModel.token_log_probs` uses it to score thousands of
 windows at once.
