@@ -1,13 +1,14 @@
 """Pick the compute device: CUDA, then Apple's MPS, then the CPU.
 
 Every notebook runs on the CPU; a GPU is used when present, never required.
+Seeds live in :mod:`lm_course.seeds`.
 """
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["get_device", "seed_everything"]
+__all__ = ["get_device"]
 
 
 def get_device() -> torch.device:
@@ -18,15 +19,3 @@ def get_device() -> torch.device:
     if mps is not None and mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
-
-
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed Python's ``random``, NumPy and PyTorch; return a seeded generator."""
-    import random
-
-    import numpy as np
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)

@@ -25,15 +25,17 @@ def package_versions(names: tuple[str, ...] = _PACKAGES) -> dict[str, str]:
 
 
 def environment_report() -> dict[str, str]:
-    """Print and return versions, the compute device and the thread count."""
+    """Print and return versions, the compute device, the thread count and the seed shift."""
     import torch
 
     from lm_course.device import get_device
+    from lm_course.seeds import seed_offset
 
     info = package_versions()
     info["device"] = str(get_device())
     info["torch threads"] = str(torch.get_num_threads())
     info["in Colab"] = str("google.colab" in sys.modules)
+    info["LM_COURSE_SEED"] = str(seed_offset())  # 0: the committed run's random numbers
     width = max(map(len, info))
     for key, value in info.items():
         print(f"{key:<{width}}  {value}")

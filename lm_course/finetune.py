@@ -42,7 +42,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lm_course.data import data_dir
-from lm_course.device import seed_everything
+from lm_course.seeds import seed_everything
 from lm_course.genre_data import CLASSES, check_labelled, encode_passage, pad_batch
 from lm_course.gpt import GPT
 from lm_course.interface import inference

@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 
 from lm_course.corpus import corpus_ids, corpus_tokenizer
-from lm_course.device import seed_everything
+from lm_course.seeds import seed_everything
 from lm_course.train import TrainConfig, TrainHistory, train
 
 __all__ = ["Recipe", "train_recipe"]

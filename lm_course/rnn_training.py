@@ -33,7 +33,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lm_course.corpus import corpus_ids, corpus_tokenizer
-from lm_course.device import seed_everything
+from lm_course.seeds import seed_everything
 from lm_course.rnn import REFERENCE_RECIPE, CharRNNRecipe, RNNLanguageModel
 from lm_course.train import TrainHistory, train
 

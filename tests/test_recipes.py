@@ -17,7 +17,7 @@ from lm_course import recipes as recipes_module
 from lm_course import reference
 from lm_course import train as train_module
 from lm_course.corpus import corpus_ids
-from lm_course.device import seed_everything
+from lm_course.seeds import seed_everything
 from lm_course.evaluate import bits_per_token
 from lm_course.gpt import GPT, GPTConfig
 from lm_course.mlp import REFERENCE_MLP_RECIPE, MLPConfig, MLPLanguageModel, MLPRecipe

@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from lm_course.data import load_shakespeare  # noqa: E402
-from lm_course.device import seed_everything  # noqa: E402
+from lm_course.seeds import seed_everything  # noqa: E402
 from lm_course.evaluate import bits_per_token  # noqa: E402
 from lm_course.gpt import GPT, GPTConfig  # noqa: E402
 from lm_course.rnn import RNNConfig, RNNLanguageModel  # noqa: E402

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from lm_course.data import data_dir, load_shakespeare
-from lm_course.device import seed_everything
+from lm_course.seeds import seed_everything
 from lm_course.gpt import GPT, GPTConfig
 from lm_course.reference import load_reference_info
 from lm_course.corpus import corpus_tokenizer
