@@ -33,6 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from progress_text import finalize  # noqa: E402  (a sibling script of tools/)
 
 
+#: Every committed notebook's kernel (tests/test_notebook_metadata.py checks it).
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
 def execute(path: Path, timeout: int = 600) -> float:
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
@@ -41,6 +45,9 @@ def execute(path: Path, timeout: int = 600) -> float:
     client.execute()
     seconds = time.perf_counter() - start
     finalize(nb)  # saved tqdm bars read their final line, not "0/N"
+    # The kernel JupyterLab would write itself: a notebook without one is
+    # modified (and autosaved) the moment a student opens it.
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
     nbformat.write(nb, path)
     return seconds
 
