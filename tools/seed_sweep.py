@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -72,7 +73,8 @@ def run_one(path: Path, seed: int, generic: bool, timeout: int) -> dict:
                 try:
                     client.execute_cell(cell, index)
                 except CellExecutionError as exc:
-                    lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+                    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # the traceback's colours
+                    lines = [ln for ln in text.splitlines() if ln.strip()]
                     last = next((ln for ln in reversed(lines) if "Error" in ln), lines[-1] if lines else "?")
                     errors.append({"cell": index, "error": last.strip()[:300]})
             seconds = time.perf_counter() - start
