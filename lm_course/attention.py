@@ -15,6 +15,8 @@ import math
 import torch
 import torch.nn as nn
 
+from lm_course.validation import require_int
+
 __all__ = [
     "scaled_dot_product_attention",
     "causal_mask",
@@ -92,8 +94,7 @@ def causal_mask(T: int, S: int | None = None, device: torch.device | str | None 
     """
     S = T if S is None else S
     for name, n in (("T", T), ("S", S)):
-        if isinstance(n, bool) or not isinstance(n, int):
-            raise TypeError(f"causal_mask needs an integer {name}, got {type(n).__name__}")
+        require_int(n, f"causal_mask's {name}", type_error=True)
     if T < 1 or S < T:
         raise ValueError(f"causal_mask needs 1 <= T <= S, got T={T}, S={S}")
     return torch.ones(T, S, dtype=torch.bool, device=device).tril(diagonal=S - T)  # (T, S)
@@ -110,8 +111,7 @@ class MultiHeadAttention(nn.Module):
     def __init__(self, d_model: int, n_heads: int, bias: bool = True):
         super().__init__()
         for name, n in (("d_model", d_model), ("n_heads", n_heads)):
-            if isinstance(n, bool) or not isinstance(n, int):
-                raise TypeError(f"{name} must be an integer, got {type(n).__name__}")
+            require_int(n, name, type_error=True)
         if d_model < 1 or n_heads < 1:
             raise ValueError(f"d_model and n_heads must be positive, got {d_model} and {n_heads}")
         if d_model % n_heads:
@@ -153,8 +153,7 @@ def sinusoidal_positional_encoding(T: int, d: int) -> torch.Tensor:
     ``PE[pos, 2i+1] = cos(pos / 10000^(2i/d))``; returns ``(T, d)``.
     """
     for name, n in (("T", T), ("d", d)):
-        if isinstance(n, bool) or not isinstance(n, int):
-            raise TypeError(f"sinusoidal_positional_encoding needs an integer {name}, got {type(n).__name__}")
+        require_int(n, f"sinusoidal_positional_encoding's {name}", type_error=True)
     if T < 1 or d < 1:
         raise ValueError(f"T and d must be positive, got T={T}, d={d}")
     pos = torch.arange(T, dtype=torch.float32)[:, None]  # (T, 1)

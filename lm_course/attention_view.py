@@ -38,6 +38,7 @@ from typing import Any
 import torch
 
 from lm_course.tokenizers.visible import visible
+from lm_course.validation import is_int, require_positive
 
 __all__ = ["head_view", "model_view", "save_html", "offline_html", "framed", "stack_attention", "visible_tokens",
            "VENDOR_DIR", "VENDORED_SCRIPTS", "FRAME_STYLE"]
@@ -91,8 +92,7 @@ def stack_attention(attention: Any, batch_index: int = 0) -> torch.Tensor:
     out = []
     for i, a in enumerate(layers):
         if a.dim() == 4:
-            if isinstance(batch_index, bool) or not isinstance(batch_index, int) \
-                    or not -a.size(0) <= batch_index < a.size(0):
+            if not is_int(batch_index) or not -a.size(0) <= batch_index < a.size(0):
                 raise ValueError(f"batch_index {batch_index!r} is out of range for a batch of {a.size(0)}")
             a = a[batch_index]  # (H, T, S)
         elif a.dim() == 2:
@@ -146,8 +146,7 @@ def _bertviz_args(attention: Any, tokens: Any, key_tokens: Any, batch_index: int
                   show_whitespace: bool) -> dict[str, Any]:
     """Keyword arguments for bertviz: self-attention when queries and keys are
     the same tokens, else bertviz's encoder-decoder "cross" form."""
-    if isinstance(decimals, bool) or not isinstance(decimals, int) or decimals < 1:
-        raise ValueError(f"decimals must be a positive integer, got {decimals!r}")
+    require_positive(decimals, "decimals")
     stacked = stack_attention(attention, batch_index)  # (L, H, T, S)
     T, S = stacked.shape[-2:]
     queries, keys = _split_tokens(tokens, key_tokens, T, S, show_whitespace)

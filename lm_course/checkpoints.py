@@ -16,7 +16,11 @@ holding
 safetensors holds raw arrays and a JSON header only: unlike ``torch.load`` of a
 pickle, loading a file cannot run code, so a downloaded checkpoint is safe to
 open. Loading checks that the file's tensors are exactly the ones the declared
-config implies, with the same shapes, and says which one differs otherwise.
+config implies, with the same shapes, and says which one differs otherwise; a
+tensor holding NaN or inf is refused, naming it. Saving writes a private
+temporary file beside the target and moves it into place
+(:func:`lm_course.fileio.atomic_write`), so an interrupted save leaves the old
+file whole.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
+
+from lm_course.fileio import atomic_write
 
 __all__ = ["CheckpointError", "save_checkpoint", "read_checkpoint", "load_checked_state"]
 
@@ -52,7 +58,8 @@ def save_checkpoint(model: nn.Module, path: str | Path, fmt: str, config: dict,
     stored = copy.deepcopy(model).cpu()
     if dtype is not None:
         stored = stored.to(dtype)  # floating-point parameters and buffers only
-    save_model(stored, str(path), metadata=meta)
+    with atomic_write(path) as tmp:
+        save_model(stored, str(tmp), metadata=meta)
     return path
 
 
@@ -64,12 +71,19 @@ def read_checkpoint(path: str | Path, fmt: str, what: str) -> tuple[dict, dict[s
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; give the path of the checkpoint file (*.safetensors) in it")
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except SafetensorError as err:
-        raise CheckpointError(f"{path} is not a safetensors file: {err}") from None
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"{path} is not a safetensors file, or a damaged one (truncated?); "
+                              f"restore or re-make it: {err}") from None
+    bad = [k for k, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if bad:
+        raise CheckpointError(f"{path} holds NaN or inf in {len(bad)} tensor(s) ({', '.join(sorted(bad)[:5])}): "
+                              "the file is damaged or the training diverged; restore or re-make it")
     if meta.get("format") != fmt:
         raise CheckpointError(f"{path} is not an {what} checkpoint (metadata format={meta.get('format')!r})")
     try:

@@ -77,6 +77,7 @@ from lm_course.checkpoints import CheckpointError, load_checked_state, read_chec
 from lm_course.data import data_dir
 from lm_course.interface import Generates, as_id_tensor, inference, inference_method, target_log_probs
 from lm_course.tokenizers.char import CharTokenizer
+from lm_course.validation import check_batch, check_finite_logits, require_int, require_positive
 
 __all__ = ["GPTConfig", "GPTOutput", "GPT", "KVCache", "PrefixCache", "attention_mask", "bfloat16_copy", "save_gpt",
            "load_gpt", "reference_model_path", "load_reference_model"]
@@ -102,9 +103,7 @@ class GPTConfig:
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"GPTConfig.{name} must be a positive int, got {value!r}")
+            setattr(self, name, require_positive(getattr(self, name), f"GPTConfig.{name}"))
         if self.n_embd % self.n_head:
             raise ValueError(
                 f"GPTConfig.n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head}): "
@@ -344,30 +343,20 @@ class GPT(Generates, nn.Module):
             TypeError: ``idx`` holds no integer ids, or ``logits_to_keep``
                 is not an int.
         """
-        if not isinstance(idx, torch.Tensor) or idx.dim() != 2:
-            shape = tuple(idx.shape) if isinstance(idx, torch.Tensor) else type(idx).__name__
-            raise ValueError(f"idx must be a (B, T) tensor of token ids, got {shape}")
-        if idx.is_floating_point() or idx.dtype == torch.bool:
-            raise TypeError(f"idx must hold integer token ids, got dtype {idx.dtype}")
-        if idx.device != self.device:  # e.g. a CPU prompt for a model on cuda
-            raise ValueError(f"idx is on {idx.device} but the model is on {self.device}; "
-                             "move it first: idx.to(model.device)")
+        idx = check_batch(idx, self.config.vocab_size, "idx", device=self.device)  # (B, T) long, or a clear error
         B, T = idx.shape
         if T == 0:
             raise ValueError("idx holds no tokens (T = 0); a GPT needs at least one token of context")
-        if idx.numel():  # (a batch of 0 rows has no ids to check)
-            lowest, highest = torch.aminmax(idx)  # one pass; ~3 us of a ~40 ms CPU step (measured): kept
-            if int(lowest) < 0 or int(highest) >= self.config.vocab_size:
-                raise ValueError(f"idx holds token ids outside the vocabulary 0..{self.config.vocab_size - 1}")
-        if isinstance(logits_to_keep, bool) or not isinstance(logits_to_keep, int):
-            raise TypeError(f"logits_to_keep must be an int (0 = every position), got {logits_to_keep!r}")
-        if logits_to_keep < 0:
-            raise ValueError(f"logits_to_keep must be >= 0 (0 = every position, n = the last n), got {logits_to_keep}")
+        logits_to_keep = require_int(logits_to_keep, "logits_to_keep (0 = every position, n = the last n)",
+                                     minimum=0, type_error=True)
         P = 0
         if past_key_values is not None:
             if len(past_key_values) != self.config.n_layer:
                 raise ValueError(f"past_key_values has {len(past_key_values)} layers, the model {self.config.n_layer}")
             P = past_key_values[0][0].size(2)
+            if past_key_values[0][0].size(0) != B:
+                raise ValueError(f"past_key_values holds the keys of a batch of {past_key_values[0][0].size(0)} "
+                                 f"but idx has {B} rows; pass the cache returned for this batch (or None)")
         if P + T > self.config.block_size:
             raise ValueError(
                 f"context of {P + T} tokens ({P} cached + {T} new) is longer than the model's "
@@ -417,6 +406,7 @@ class GPT(Generates, nn.Module):
         """
         idx = self._context_ids(context)[None].to(self.device)  # (1, T)
         logits = self(idx, logits_to_keep=1).logits[0, -1]  # (V,): the head at the last position only
+        check_finite_logits(logits, self)  # a NaN weight: a clear error, never a NaN "distribution"
         return torch.softmax(logits.float(), dim=-1).cpu()  # (V,), float32 also for a bfloat16 model
 
     def _context_ids(self, context: Sequence[int] | torch.Tensor) -> torch.Tensor:
@@ -573,9 +563,14 @@ class PrefixCache:
     (``06_gpt2_sampling.ipynb``, "The sampling playground"); the numbers are
     those of ``model.next_token_probs`` up to float32 rounding.
 
-    The cache is dropped whenever the model's weights change (trained,
-    loaded, moved or cast: every parameter's version counter and storage are
-    compared), so it can never answer with stale weights.
+    The cache is dropped whenever the model's weights change: trained by an
+    optimiser, loaded, moved or cast (every parameter's version counter,
+    storage, dtype and device are compared), or written through ``p.data``,
+    which bypasses the version counter (a float64 checksum of a strided
+    sample of each parameter, at most about 65,000 values, every value for
+    a small model, is compared too). After a change that a sample cannot see
+    (one value of a large matrix written through ``.data``), call
+    :meth:`clear`.
 
     >>> model = GPT(GPTConfig(vocab_size=10, block_size=16, n_layer=1, n_head=2, n_embd=8))
     >>> cache = PrefixCache(model)
@@ -594,8 +589,21 @@ class PrefixCache:
         self._past: KVCache | None = None  # its keys and values, per layer (1, nh, S, hs)
         self._weights: tuple | None = None  # the weights they were computed with
 
+    _SAMPLE = 1 << 16  # values per parameter in the checksum (all of them below this size)
+
     def _weights_key(self) -> tuple:
-        return tuple((p.data_ptr(), p.dtype, p.device, p._version) for p in self.model.parameters())
+        key = []
+        for p in self.model.parameters():
+            w = p.detach()
+            if w.dim():  # a strided view (no copy, also of a transposed weight): ~_SAMPLE values
+                per_dim = self._SAMPLE ** (1 / w.dim())
+                w = w[tuple(slice(None, None, max(1, math.ceil(n / per_dim))) for n in w.shape)]
+            key.append((p.data_ptr(), p.dtype, p.device, p._version, float(w.sum(dtype=torch.float64))))
+        return tuple(key)
+
+    def clear(self) -> None:
+        """Forget the cached context: the next call runs the whole context."""
+        self._ids = self._past = self._weights = None
 
     def next_logits(self, context: Sequence[int] | torch.Tensor) -> torch.Tensor:
         """``(vocab_size,)`` float32 logits of the token after ``context``
@@ -611,8 +619,9 @@ class PrefixCache:
         with inference(model):
             past = tuple((k[:, :, :keep], v[:, :, :keep]) for k, v in self._past) if keep else None
             out = model(ids[None, keep:], past_key_values=past, use_cache=True, logits_to_keep=1)
+        logits = check_finite_logits(out.logits[0, -1].float(), model)  # (V,)
         self._ids, self._past, self._weights, self.reused = ids, out.past_key_values, key, keep
-        return out.logits[0, -1].float()  # (V,)
+        return logits
 
     def next_token_probs(self, context: Sequence[int] | torch.Tensor) -> torch.Tensor:
         """``(vocab_size,)`` distribution of the token after ``context``, on the CPU."""

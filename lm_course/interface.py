@@ -15,10 +15,10 @@ import functools
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-import numpy as np
 import torch
 
 from lm_course.logit_filters import check_sampling_args, filter_logits
+from lm_course.validation import as_id_tensor, check_finite_logits, require_int
 
 __all__ = ["LanguageModel", "Generates", "as_id_tensor", "check_token_ids", "check_distribution",
            "inference", "inference_method", "sampling_generator", "draw_tokens", "check_eos_token_id",
@@ -87,40 +87,6 @@ def inference_method(method: _F) -> _F:
     return wrapper  # type: ignore[return-value]
 
 
-def as_id_tensor(ids: Sequence[int] | torch.Tensor, vocab_size: int, what: str = "ids") -> torch.Tensor:
-    """``ids`` as a 1-D ``torch.long`` tensor, or raise a clear error.
-
-    Raises:
-        TypeError: ``ids`` is a string or holds non-integers.
-        ValueError: ``ids`` is not 1-D, or an id is outside ``0 .. vocab_size - 1``.
-    """
-    if isinstance(ids, str):
-        raise TypeError(
-            f"{what} must be a sequence of token ids, not a string; "
-            "encode the text first (e.g. tokenizer.encode(text))."
-        )
-    try:
-        if isinstance(ids, torch.Tensor):
-            t = ids
-        elif len(ids) == 0:
-            t = torch.zeros(0, dtype=torch.long)
-        else:  # through NumPy: several times faster than torch.as_tensor on long lists
-            t = torch.from_numpy(np.asarray(ids))
-    except (TypeError, ValueError, RuntimeError):
-        raise TypeError(f"{what} must be a sequence of integer token ids") from None
-    if t.dtype == torch.bool or t.is_floating_point() or t.is_complex():
-        raise TypeError(f"{what} must hold integer token ids, got dtype {t.dtype}")
-    if t.dim() != 1:
-        raise ValueError(f"{what} must be 1-D, got shape {tuple(t.shape)}")
-    t = t.long()
-    if len(t) and (int(t.min()) < 0 or int(t.max()) >= vocab_size):
-        bad = t[(t < 0) | (t >= vocab_size)].unique()[:5].tolist()
-        raise ValueError(
-            f"{what} holds token id(s) {bad} outside the vocabulary 0..{vocab_size - 1}"
-        )
-    return t
-
-
 def check_token_ids(ids: Sequence[int] | torch.Tensor, vocab_size: int, what: str = "ids") -> list[int]:
     """Like :func:`as_id_tensor`, but returns a list of Python ints."""
     return as_id_tensor(ids, vocab_size, what).tolist()
@@ -154,9 +120,7 @@ def target_log_probs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tenso
 
 def check_count(value: int, what: str) -> int:
     """``value`` if it is an ``int >= 0`` (not a bool), else a clear ``ValueError``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{what} must be an integer >= 0, got {value!r}")
-    return value
+    return require_int(value, what, minimum=0)
 
 
 def sampling_generator(seed: int | None = None, generator: torch.Generator | None = None,
@@ -176,8 +140,7 @@ def sampling_generator(seed: int | None = None, generator: torch.Generator | Non
     if seed is not None and generator is not None:
         raise ValueError("pass either seed or generator, not both")
     if seed is not None:
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise TypeError(f"seed must be an int, got {seed!r}")
+        seed = require_int(seed, "seed", type_error=True)
         return torch.Generator(device=torch.device("cpu" if device is None else device)).manual_seed(seed)
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
@@ -208,8 +171,7 @@ def check_eos_token_id(eos_token_id: int | None, vocab_size: int) -> int | None:
     "Beam search")."""
     if eos_token_id is None:
         return None
-    if isinstance(eos_token_id, bool) or not isinstance(eos_token_id, int):
-        raise TypeError(f"eos_token_id must be an int token id or None, got {eos_token_id!r}")
+    eos_token_id = require_int(eos_token_id, "eos_token_id", type_error=True)
     if not 0 <= eos_token_id < vocab_size:
         raise ValueError(f"eos_token_id {eos_token_id} is outside the vocabulary 0..{vocab_size - 1}")
     return eos_token_id
@@ -252,6 +214,7 @@ class Generates:
         with inference(self):
             scores, state = self._first_step(ids)  # (V,) log-probabilities or logits
             for i in range(max_new_tokens):
+                check_finite_logits(scores, self)  # NaN would otherwise draw token 0 every time
                 if reshape:
                     scores = filter_logits(scores, temperature, top_k, top_p)  # (V,)
                 probs = torch.softmax(scores, dim=-1)  # (V,), in the model's dtype

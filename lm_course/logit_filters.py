@@ -14,10 +14,11 @@ Shapes: ``B`` batch, ``T`` tokens so far, ``V`` vocabulary.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
+
+from lm_course.validation import check_finite_logits, require_int, require_number
 
 __all__ = ["filter_logits", "apply_repetition_penalty", "apply_temperature", "top_k_filter", "top_p_filter",
            "check_sampling_args"]
@@ -29,21 +30,16 @@ def check_sampling_args(temperature: float = 1.0, top_k: int | None = None, top_
                         repetition_penalty: float = 1.0) -> None:
     """Raise a clear ``ValueError``/``TypeError`` for an impossible setting."""
     for name, value in (("temperature", temperature), ("repetition_penalty", repetition_penalty)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise TypeError(f"{name} must be a finite number, got {value!r}")
+        value = require_number(value, name, type_error=True)
         if value <= 0:
             hint = " (for the most probable token every time, use greedy decoding: do_sample=False)" \
                 if name == "temperature" else " (1.0 means no penalty; > 1 discourages repeats)"
             raise ValueError(f"{name} must be > 0, got {value}{hint}")
     if top_k is not None:
-        if isinstance(top_k, bool) or not isinstance(top_k, int):
-            raise TypeError(f"top_k must be an int or None, got {top_k!r}")
-        if top_k < 1:
+        if require_int(top_k, "top_k", type_error=True) < 1:
             raise ValueError(f"top_k must be >= 1 (or None for no cut), got {top_k}")
     if top_p is not None:
-        if isinstance(top_p, bool) or not isinstance(top_p, (int, float)):
-            raise TypeError(f"top_p must be a number in (0, 1] or None, got {top_p!r}")
-        if not 0 < top_p <= 1:
+        if not 0 < require_number(top_p, "top_p", type_error=True, finite=False) <= 1:
             raise ValueError(f"top_p must be in (0, 1] (1 keeps every token), got {top_p}")
 
 
@@ -53,6 +49,7 @@ def _as_rows(logits: torch.Tensor) -> tuple[torch.Tensor, bool]:
         what = f"shape {tuple(logits.shape)}, dtype {logits.dtype}" if isinstance(logits, torch.Tensor) \
             else type(logits).__name__
         raise ValueError(f"logits must be a float tensor of shape (V,) or (B, V), got {what}")
+    check_finite_logits(logits, what="the logits")  # NaN or +inf: refused here, never passed on
     one_row = logits.dim() == 1
     return (logits[None] if one_row else logits), one_row
 

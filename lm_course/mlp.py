@@ -61,6 +61,7 @@ from lm_course.checkpoints import CheckpointError, load_checked_state, read_chec
 from lm_course.interface import Generates, as_id_tensor, inference_method, target_log_probs
 from lm_course.recipes import Recipe, train_recipe
 from lm_course.train import TrainHistory
+from lm_course.validation import check_batch, check_finite_logits, require_number, require_positive
 
 __all__ = ["MLPConfig", "MLPLanguageModel", "MLPRecipe", "REFERENCE_MLP_RECIPE", "train_char_mlp",
            "save_mlp", "load_mlp"]
@@ -78,10 +79,8 @@ class MLPConfig:
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "context_length", "n_embd", "n_hidden"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"MLPConfig.{name} must be an int >= 1, got {value!r}")
-        if not 0.0 <= float(self.dropout) < 1.0:
+            setattr(self, name, require_positive(getattr(self, name), f"MLPConfig.{name}"))
+        if not 0.0 <= require_number(self.dropout, "MLPConfig.dropout") < 1.0:
             raise ValueError(f"MLPConfig.dropout must be in [0, 1), got {self.dropout!r}")
 
 
@@ -160,11 +159,7 @@ class MLPLanguageModel(Generates, nn.Module):
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         """``(B, T)`` ids -> ``(B, T, V)`` logits; position ``t`` predicts token ``t + 1``
         (:meth:`logits_by_formula`; :meth:`fast_logits` in training if ``lookup_training``)."""
-        if not isinstance(idx, torch.Tensor) or idx.dim() != 2:
-            got = tuple(idx.shape) if isinstance(idx, torch.Tensor) else type(idx).__name__
-            raise ValueError(f"expected a (B, T) tensor of token ids, got {got}")
-        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= self.vocab_size):
-            raise ValueError(f"token ids must be in 0..{self.vocab_size - 1}")
+        idx = check_batch(idx, self.vocab_size, "idx", device=self.device)  # (B, T) long, or a clear error
         windows = self.windows(idx)  # (B, T, n)
         if self.training and self.lookup_training:
             return self.fast_logits(windows)  # (B, T, V)
@@ -182,7 +177,7 @@ class MLPLanguageModel(Generates, nn.Module):
         (its last ``context_length`` tokens; shorter contexts are padded)."""
         ctx = as_id_tensor(context, self.vocab_size, "context")[-self.context_length:]  # (<=n,)
         window = F.pad(ctx, (self.context_length - len(ctx), 0), value=self.pad_id)  # (n,)
-        logits = self.logits_by_formula(window.to(self.device))  # (V,)
+        logits = check_finite_logits(self.logits_by_formula(window.to(self.device)), self)  # (V,)
         return torch.softmax(logits.float(), dim=-1).cpu()
 
     @inference_method

@@ -43,6 +43,7 @@ import numpy as np
 import torch
 
 from lm_course.interface import Generates, as_id_tensor
+from lm_course.validation import require_number, require_positive
 
 __all__ = ["SMOOTHINGS", "NGramLM", "bigram_count_matrix", "default_lambdas"]
 
@@ -171,12 +172,10 @@ class NGramLM(Generates):
 
     def __init__(self, order: int, smoothing: str = "kneser_ney", k: float = 1.0,
                  discount: float = 0.75, lambdas: Sequence[float] | None = None):
-        if isinstance(order, bool) or not isinstance(order, int) or order < 1:
-            raise ValueError(f"order must be an integer >= 1, got {order!r}")
+        order = require_positive(order, "order")
         if smoothing not in SMOOTHINGS:
             raise ValueError(f"unknown smoothing {smoothing!r}; choose one of {SMOOTHINGS}")
-        if not k >= 0 or not math.isfinite(k):
-            raise ValueError(f"k must be a finite number >= 0, got {k!r}")
+        k = require_number(k, "k", minimum=0)
         if not 0 <= discount < 1:
             raise ValueError(f"discount must be in [0, 1), got {discount!r}")
         if lambdas is None:
@@ -205,8 +204,7 @@ class NGramLM(Generates):
     def fit(self, ids: Sequence[int] | torch.Tensor, vocab_size: int) -> "NGramLM":
         """Count every n-gram of orders 1..N in ``ids`` (and the continuation
         counts Kneser-Ney needs); returns ``self``."""
-        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 1:
-            raise ValueError(f"vocab_size must be an integer >= 1, got {vocab_size!r}")
+        vocab_size = require_positive(vocab_size, "vocab_size")
         if vocab_size**self.order >= _MAX_CODE:
             raise ValueError(
                 f"vocab_size ** order = {vocab_size}**{self.order} is too large for 64-bit n-gram "

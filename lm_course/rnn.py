@@ -41,6 +41,7 @@ from lm_course.checkpoints import load_checked_state, read_checkpoint, save_chec
 from lm_course.interface import Generates, as_id_tensor, inference_method, target_log_probs
 from lm_course.recipes import Recipe, train_recipe
 from lm_course.train import TrainHistory
+from lm_course.validation import check_batch, check_finite_logits, require_int, require_number, require_positive
 
 __all__ = [
     "KINDS",
@@ -61,10 +62,7 @@ KINDS = ("rnn", "lstm", "gru")
 State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]  # h, or (h, c) for an LSTM
 
 
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
+_positive_int = require_positive  # the sizes and counts of this module
 
 
 class RNNCell(nn.Module):
@@ -180,7 +178,7 @@ class RNNConfig:
             raise ValueError(f"unknown kind {self.kind!r}; choose one of {KINDS}")
         for name in ("vocab_size", "hidden_size", "num_layers", "embed_size"):
             _positive_int(getattr(self, name), name)
-        if not 0.0 <= self.dropout < 1.0:
+        if not 0.0 <= require_number(self.dropout, "dropout") < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
 
@@ -235,15 +233,7 @@ class RNNLanguageModel(Generates, nn.Module):
 
     # ----------------------------------------------------------------- input checks
     def _check_batch(self, idx: torch.Tensor) -> torch.Tensor:
-        if not isinstance(idx, torch.Tensor):
-            raise TypeError(f"idx must be a (batch, time) tensor of token ids, got {type(idx).__name__}")
-        if idx.dim() != 2:
-            raise ValueError(f"idx must have shape (batch, time), got {tuple(idx.shape)}")
-        if idx.is_floating_point() or idx.dtype == torch.bool:
-            raise TypeError(f"idx must hold integer token ids, got dtype {idx.dtype}")
-        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= self.vocab_size):
-            raise ValueError(f"idx holds token ids outside the vocabulary 0..{self.vocab_size - 1}")
-        return idx.long()
+        return check_batch(idx, self.vocab_size, "idx", device=self.device)  # (B, T) long, or a clear error
 
     def _check_context(self, context: Sequence[int] | torch.Tensor, what: str = "context") -> torch.Tensor:
         ids = as_id_tensor(context, self.vocab_size, what)  # (T,)
@@ -282,8 +272,8 @@ class RNNLanguageModel(Generates, nn.Module):
         and reads out the last step. Needs at least one token.
         """
         ids = self._check_context(context).to(self.device)  # (T,)
-        logits = self(ids[None])  # (1, T, V)
-        return F.softmax(logits[0, -1].float(), dim=-1).cpu()  # (V,)
+        logits = check_finite_logits(self(ids[None])[0, -1], self)  # (V,)
+        return F.softmax(logits.float(), dim=-1).cpu()  # (V,)
 
     @inference_method
     def token_log_probs(self, ids: Sequence[int] | torch.Tensor, streams: int = 32,
@@ -301,8 +291,7 @@ class RNNLanguageModel(Generates, nn.Module):
         """
         _positive_int(streams, "streams")
         _positive_int(chunk, "chunk")
-        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-            raise ValueError(f"warmup must be an integer >= 0, got {warmup!r}")
+        require_int(warmup, "warmup", minimum=0)
         ids = as_id_tensor(ids, self.vocab_size)  # (N,)
         n = len(ids) - 1  # positions to score
         if n < 1:

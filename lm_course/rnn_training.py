@@ -36,6 +36,7 @@ from lm_course.corpus import corpus_ids, corpus_tokenizer
 from lm_course.seeds import seed_everything
 from lm_course.rnn import REFERENCE_RECIPE, CharRNNRecipe, RNNLanguageModel
 from lm_course.train import TrainHistory, train
+from lm_course.validation import require_positive
 
 __all__ = ["consecutive_lanes", "StatefulLoss", "train_stateful_char_rnn"]
 
@@ -51,8 +52,7 @@ def consecutive_lanes(ids: Sequence[int] | torch.Tensor, batch_size: int
     its targets are the same stretch shifted by one token. The last
     ``N - 1 - batch_size L`` tokens are dropped.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    batch_size = require_positive(batch_size, "batch_size")
     data = torch.as_tensor(ids, dtype=torch.long)  # (N,)
     if data.dim() != 1:
         raise ValueError(f"ids must be a 1-D stream of token ids, got shape {tuple(data.shape)}")
@@ -88,8 +88,7 @@ class StatefulLoss:
     """
 
     def __init__(self, train_ids: Sequence[int] | torch.Tensor, batch_size: int, block_size: int):
-        if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
-            raise ValueError(f"block_size must be a positive integer, got {block_size!r}")
+        block_size = require_positive(block_size, "block_size")
         self.inputs, self.targets = consecutive_lanes(train_ids, batch_size)  # (B, L) each
         if self.inputs.size(1) < block_size:
             raise ValueError(f"lanes of {self.inputs.size(1)} tokens are shorter than block_size={block_size}")

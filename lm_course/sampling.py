@@ -34,7 +34,6 @@ Shapes: ``B`` batch, ``T`` tokens so far, ``V`` vocabulary, ``K`` beams.
 
 from __future__ import annotations
 
-import math
 import time
 
 import torch
@@ -43,6 +42,7 @@ import torch.nn as nn
 from lm_course.interface import check_eos_token_id, draw_tokens, inference, sampling_generator
 from lm_course.logit_filters import (apply_repetition_penalty, apply_temperature, check_sampling_args,
                                      filter_logits, top_k_filter, top_p_filter)
+from lm_course.validation import check_finite_logits, require_int, require_number, require_positive
 
 __all__ = ["filter_logits", "apply_repetition_penalty", "apply_temperature", "top_k_filter", "top_p_filter",
            "generate", "beam_search", "generation_timings", "check_sampling_args"]
@@ -58,8 +58,7 @@ def _check_prompt(model: nn.Module, idx: torch.Tensor, max_new_tokens: int, use_
         raise TypeError(f"idx must hold integer token ids (torch.long), got dtype {idx.dtype}")
     if idx.size(1) == 0:
         raise ValueError("the prompt is empty: give at least one token (a newline for the character models)")
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be an int >= 0, got {max_new_tokens!r}")
+    require_int(max_new_tokens, "max_new_tokens", minimum=0)
     block_size = model.config.block_size
     if use_cache and idx.size(1) > block_size:
         raise ValueError(
@@ -85,7 +84,8 @@ def _next_logits(model: nn.Module, idx: torch.Tensor, past, use_cache: bool):
     else:
         out = model(idx[:, -block_size:], use_cache=use_cache, logits_to_keep=1)  # the (cropped) context
     # (B, V); .float() is a no-op for a float32 model and upcasts a bfloat16 one (step 3)
-    return out.logits[:, -1, :].float(), out.past_key_values
+    logits = check_finite_logits(out.logits[:, -1, :].float(), model)  # a NaN weight: an error naming it
+    return logits, out.past_key_values
 
 
 def generate(model: nn.Module, idx: torch.Tensor, max_new_tokens: int, do_sample: bool = False,
@@ -170,11 +170,8 @@ def beam_search(model: nn.Module, idx: torch.Tensor, max_new_tokens: int, num_be
     ``transformers`` does). Notebook section: ``06_gpt2_sampling.ipynb``,
     "Beam search".
     """
-    if isinstance(num_beams, bool) or not isinstance(num_beams, int) or num_beams < 1:
-        raise ValueError(f"num_beams must be an int >= 1, got {num_beams!r}")
-    if isinstance(length_penalty, bool) or not isinstance(length_penalty, (int, float)) \
-            or not math.isfinite(length_penalty):
-        raise ValueError(f"length_penalty must be a finite number, got {length_penalty!r}")
+    require_positive(num_beams, "num_beams")
+    require_number(length_penalty, "length_penalty")
     idx = _check_prompt(model, idx, max_new_tokens, use_cache)
     eos = check_eos_token_id(eos_token_id, model.config.vocab_size)
     if max_new_tokens == 0:

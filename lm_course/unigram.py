@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import torch
 
 from lm_course.interface import Generates, as_id_tensor, check_token_ids
+from lm_course.validation import require_number, require_positive
 
 __all__ = ["UnigramLM"]
 
@@ -26,11 +27,8 @@ class UnigramLM(Generates):
     context_length = 0
 
     def __init__(self, vocab_size: int, k: float = 0.0):
-        if vocab_size < 1:
-            raise ValueError("vocab_size must be >= 1")
-        if k < 0:
-            raise ValueError(f"k must be >= 0, got {k}")
-        self.vocab_size, self.k = vocab_size, float(k)
+        self.vocab_size = require_positive(vocab_size, "vocab_size")
+        self.k = require_number(k, "k", minimum=0)  # NaN or inf would make every probability NaN
         self.counts: torch.Tensor | None = None
 
     def fit(self, ids: Sequence[int] | torch.Tensor) -> "UnigramLM":

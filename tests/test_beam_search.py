@@ -192,7 +192,7 @@ def test_bad_eos_token_id(pair, prompts, bad, error):
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True, None, "4"])
 def test_bad_num_beams(pair, prompts, bad):
     _, ours = pair
-    with pytest.raises(ValueError, match="num_beams must be an int >= 1"):
+    with pytest.raises(ValueError, match="num_beams must be an integer >= 1"):
         beam_search(ours, prompts, 3, bad, eos_token_id=0)
 
 

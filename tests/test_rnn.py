@@ -181,7 +181,7 @@ def test_bad_inputs_give_clear_errors():
         m.next_token_probs("hello")
     with pytest.raises(ValueError, match="outside the vocabulary"):
         m(torch.tensor([[0, 12]]))
-    with pytest.raises(ValueError, match=r"\(batch, time\)"):
+    with pytest.raises(ValueError, match=r"\(B, T\)"):
         m(torch.tensor([0, 1]))
     with pytest.raises(TypeError, match="integer"):
         m(torch.zeros(1, 3))

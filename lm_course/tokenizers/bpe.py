@@ -59,6 +59,7 @@ from pathlib import Path
 
 from lm_course.tokenizers.value import ComparedByValue
 from lm_course.tokenizers.visible import visible
+from lm_course.validation import require_int
 
 __all__ = ["BPETokenizer", "GPT2_SPLIT_PATTERN", "SPLIT_PATTERN", "bytes_to_unicode", "merge_pair", "visible"]
 
@@ -214,8 +215,7 @@ class BPETokenizer(ComparedByValue):
                 ids), empty text, or ``min_frequency < 1``.
         """
         _check_text(text)
-        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
-            raise TypeError(f"vocab_size must be an int, got {type(vocab_size).__name__}")
+        vocab_size = require_int(vocab_size, "vocab_size", type_error=True)
         if vocab_size < _N_BYTES:
             raise ValueError(
                 f"vocab_size must be at least {_N_BYTES} for a byte-level BPE (the 256 byte "

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from lm_course.tokenizers.visible import visible
+from lm_course.validation import require_positive
 
 __all__ = ["plot_next_token_probs", "top_tokens", "entropy_bits"]
 
@@ -35,8 +36,7 @@ def top_tokens(probs, labels: Sequence[str] | None = None, tokenizer=None,
     id itself; whitespace is made visible by :func:`lm_course.tokenizers.visible.visible`.
     """
     arr = _as_probs(probs)
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-        raise ValueError(f"top_k must be an integer >= 1, got {top_k!r}")
+    top_k = require_positive(top_k, "top_k")
     if labels is not None and len(labels) != len(arr):
         raise ValueError(f"got {len(labels)} labels for a distribution over {len(arr)} tokens")
     ids = np.argsort(-arr, kind="stable")[:top_k]

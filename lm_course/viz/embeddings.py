@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from lm_course.tokenizers.visible import visible
+from lm_course.validation import require_positive
 
 __all__ = ["pca_2d", "char_group", "plot_embeddings_2d", "plot_mlp_architecture", "CHAR_GROUPS"]
 
@@ -149,8 +150,7 @@ def plot_mlp_architecture(context: str = "To be, o", context_length: int = 8, n_
         raise ValueError(f"context must be a string, got {type(context).__name__}")
     for name, value in (("context_length", context_length), ("n_embd", n_embd), ("n_hidden", n_hidden),
                         ("vocab_size", vocab_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        require_positive(value, name)
     if context_length > 12:
         raise ValueError(f"context_length must be at most 12 to fit on the page, got {context_length}")
     n = context_length

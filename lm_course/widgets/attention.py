@@ -31,6 +31,7 @@ import torch
 
 from lm_course.interface import inference
 from lm_course.widgets.display import display_widget, error_html, shorten, show_figure
+from lm_course.validation import require_positive
 
 __all__ = ["AttentionExplorer", "AttentionExplorerView", "attention_explorer",
            "QueryExplorer", "QueryView", "query_explorer", "DEFAULT_LOOKUP", "DEFAULT_VALUES",
@@ -76,8 +77,7 @@ class AttentionExplorer:
 
         if (model is None) == (attentions is None):
             raise ValueError("give either a model (and a text) or precomputed attentions (and tokens)")
-        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-            raise ValueError(f"max_tokens must be a positive integer, got {max_tokens!r}")
+        max_tokens = require_positive(max_tokens, "max_tokens")
         self.model, self.max_tokens = model, max_tokens
         self.tokenizer = tokenizer if tokenizer is not None else getattr(model, "tokenizer", None)
         if model is not None:

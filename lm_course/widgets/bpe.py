@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from lm_course.tokenizers.bpe import BPETokenizer
 from lm_course.tokenizers.visible import visible
 from lm_course.widgets.display import display_widget, error_html, shorten
+from lm_course.validation import require_int, require_positive
 
 __all__ = ["BPEView", "BPEExplorer", "bpe_explorer"]
 
@@ -76,8 +77,7 @@ class BPEExplorer:
         if not isinstance(text, str):
             raise TypeError(f"text must be a str, got {type(text).__name__}")
         for name, value in (("max_chars", max_chars), ("max_chunks", max_chunks)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            require_positive(value, name)
         vocab_size = tokenizer.vocab_size if vocab_size is None else vocab_size
         self.tokenizer, self.max_chars, self.max_chunks = tokenizer, max_chars, max_chunks
         self._check_vocab_size(vocab_size)
@@ -99,10 +99,7 @@ class BPEExplorer:
 
     # ------------------------------------------------------------- the tokenizer side
     def _check_vocab_size(self, vocab_size: int) -> None:
-        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) \
-                or not _N_BYTES <= vocab_size <= self.tokenizer.vocab_size:
-            raise ValueError(f"vocab_size must be an integer in {_N_BYTES}..{self.tokenizer.vocab_size}, "
-                             f"got {vocab_size!r}")
+        vocab_size = require_int(vocab_size, "vocab_size", minimum=_N_BYTES, maximum=self.tokenizer.vocab_size)
 
     def tokenizer_for(self, vocab_size: int) -> BPETokenizer:
         """The tokenizer with the first ``vocab_size - 256`` merges (kept for

@@ -31,6 +31,7 @@ from lm_course.interface import LanguageModel, as_id_tensor
 from lm_course.tokenizers.visible import visible
 from lm_course.viz.distributions import entropy_bits, top_tokens
 from lm_course.widgets.display import display_widget, error_html, shorten, show_figure
+from lm_course.validation import require_positive
 
 __all__ = ["ExplorerView", "NextTokenExplorer", "next_token_explorer"]
 
@@ -92,8 +93,7 @@ class NextTokenExplorer:
                 raise ValueError(
                     f"model {name!r} has vocab_size {model.vocab_size} but the tokenizer has {vocab}"
                 )
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-            raise ValueError(f"top_k must be an integer >= 1, got {top_k!r}")
+        top_k = require_positive(top_k, "top_k")
         if not isinstance(context, str):
             raise TypeError(f"context must be a str, got {type(context).__name__}")
         self.tokenizer = tokenizer

@@ -30,6 +30,7 @@ from lm_course.sampling import check_sampling_args, filter_logits, generate
 from lm_course.tokenizers.visible import visible
 from lm_course.viz.distributions import top_tokens
 from lm_course.widgets.display import display_widget, error_html, shorten, show_figure
+from lm_course.validation import require_int
 
 __all__ = ["NextTokenView", "SamplingPlayground", "sampling_playground", "CONTROL_WIDTH", "DESCRIPTION_WIDTH"]
 
@@ -80,8 +81,7 @@ class SamplingPlayground:
         if not isinstance(prompt, str):
             raise TypeError(f"prompt must be a str, got {type(prompt).__name__}")
         for name, value, low in (("max_new_tokens", max_new_tokens, 1), ("top_n", top_n, 1), ("seed", seed, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+            require_int(value, name, minimum=low)
         self.model, self.tokenizer, self.top_n = model, tokenizer, top_n
         # a keystroke in the prompt runs only the changed tail through a GPT (lm_course.gpt.PrefixCache)
         self._prefix = PrefixCache(model) if isinstance(model, GPT) else None
