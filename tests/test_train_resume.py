@@ -87,5 +87,5 @@ def test_a_state_of_another_model_shape_is_refused(tmp_path):
     train(_model(), DATA, VAL, TrainConfig(**CFG, state_path=str(state), state_interval=3))
     torch.manual_seed(0)
     wider = GPT(GPTConfig(vocab_size=V, block_size=16, n_layer=1, n_head=2, n_embd=32, dropout=0.2))
-    with pytest.raises(RuntimeError, match="size mismatch"):
+    with pytest.raises(ValueError, match="another model.*size mismatch.*delete it"):
         train(wider, DATA, VAL, TrainConfig(**CFG, state_path=str(state)))
