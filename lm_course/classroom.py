@@ -7,14 +7,19 @@ Face hub can be reached, and says plainly when it cannot (the course then
 runs on its own reference models: nothing else needs the network); (3)
 builds the offline slide decks (:func:`lm_course.slides.export_decks`); (4)
 runs the first cells of ``00_welcome.ipynb`` in a headless kernel, up to the
-end of "Check your setup"; (5) compares the memory available with what one
-chapter's kernel needs. The teacher's guide (``docs/teaching.md``) says when
+end of "Check your setup"; (5) checks that the cache folder
+(``LM_COURSE_CACHE``) can be written and has room, and that a chapter's data
+loads (the validation split, verified); (6) compares the memory available with
+what one chapter's kernel needs. The teacher's guide (``docs/teaching.md``) says when
 to run it: the day before, on the projector machine and on a student laptop.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,6 +103,51 @@ def _welcome(timeout: int = 300) -> Check:
                                      f"ran in {time.perf_counter() - start:.0f} s")
 
 
+CACHE_SPACE_MB = 64  # the corpus splits take 5 MB, a run's checkpoints and scoreboard a few more
+
+
+def _cache() -> Check:
+    """Write, fsync and read back a file in the cache folder; check its free space."""
+    from lm_course.data import cache_dir
+    from lm_course.fileio import atomic_write_text
+
+    fix = ": set LM_COURSE_CACHE to a writable folder with room (or unset it)"
+    try:
+        folder = cache_dir()
+        probe = folder / f".classroom_check_{os.getpid()}"
+        atomic_write_text(probe, "ok")
+        try:
+            readable = probe.read_text(encoding="utf-8") == "ok"
+        finally:
+            probe.unlink()
+        free = shutil.disk_usage(folder).free / 1e6
+    except OSError as err:
+        return Check("cache", False, f"{err}{'' if 'LM_COURSE_CACHE' in str(err) else fix}")
+    if not readable:
+        return Check("cache", False, f"a file written in {folder} did not read back the same{fix}")
+    if free < CACHE_SPACE_MB:
+        return Check("cache", False, f"{folder} has {free:.0f} MB free; the course needs about {CACHE_SPACE_MB} MB{fix}")
+    return Check("cache", True, f"{folder} is writable ({free:,.0f} MB free)")
+
+
+def _corpus() -> Check:
+    """A chapter's data: the validation split, built (or read from the cache) and verified."""
+    from lm_course.data import load_shakespeare
+
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            text = load_shakespeare("val")
+        except Exception as err:  # a missing package, a checksum that differs: the report says which
+            return Check("corpus", False, f"load_shakespeare('val') failed: {type(err).__name__}: {str(err)[:300]}")
+    problems = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    if problems:
+        return Check("corpus", False, f"the validation split loads, but: {problems[0][:300]}")
+    return Check("corpus", True, f"the validation split loads and matches its sha256 ({len(text):,} characters, "
+                                 f"{time.perf_counter() - start:.1f} s)")
+
+
 def _memory() -> Check:
     try:
         info = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
@@ -119,7 +169,7 @@ def run_checks(download: bool = True, decks: Path | None = ROOT / "build" / "sli
         checks.append(_decks(decks))
     if run_welcome:
         checks.append(_welcome())
-    checks.append(_memory())
+    checks += [_cache(), _corpus(), _memory()]
     return checks
 
 

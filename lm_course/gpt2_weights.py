@@ -64,6 +64,18 @@ class GPT2WeightsUnavailable(hub.HubUnavailable):
     """The weights are not cached and the hub cannot be reached (offline)."""
 
 
+class GPT2WeightsDamaged(GPT2WeightsUnavailable, ValueError):
+    """A GPT-2 file is there but cannot be read (truncated, not JSON, NaN
+    weights): unavailable all the same, so a chapter that falls back on
+    :class:`GPT2WeightsUnavailable` falls back on it too, and a ``ValueError``
+    for code that catches bad files. The message names the file and the fix."""
+
+
+def _damaged(file: Path | str, why: str) -> GPT2WeightsDamaged:
+    return GPT2WeightsDamaged(f"the GPT-2 file {file} is damaged ({why}); delete it and run "
+                              "`python -m lm_course download gpt2` again (or restore the folder)")
+
+
 # ---- configs ---------------------------------------------------------------
 
 def gpt_config_fields(hf: dict, source: str = "config.json") -> dict:
@@ -152,8 +164,7 @@ def _weight_files(config_file: Path, fetch) -> list[Path]:
     except FileNotFoundError:
         pass
     try:  # a sharded checkpoint: an index names the shards
-        index = json.loads(fetch("model.safetensors.index.json").read_text())
-        return [fetch(name) for name in sorted(set(index["weight_map"].values()))]
+        index_file = fetch("model.safetensors.index.json")
     except FileNotFoundError:
         pickled = (config_file.parent / "pytorch_model.bin").exists()
         raise FileNotFoundError(
@@ -161,6 +172,18 @@ def _weight_files(config_file: Path, fetch) -> list[Path]:
             + (" (only a pickled pytorch_model.bin, which the course does not load because unpickling can "
                "run code; convert it with transformers: GPT2LMHeadModel.from_pretrained(d).save_pretrained(d))"
                if pickled else "")) from None
+    try:
+        shards = sorted(set(json.loads(index_file.read_text())["weight_map"].values()))
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as err:
+        raise _damaged(index_file, f"{type(err).__name__}: {err}") from None
+    files = []
+    for name in shards:
+        try:
+            files.append(fetch(name))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{index_file} names the shard {name}, which is missing; "
+                                    "download the whole checkpoint again") from None
+    return files
 
 
 def _locate(name_or_path: str | os.PathLike, local_files_only: bool | None) -> tuple[Path, list[Path]]:
@@ -192,13 +215,16 @@ def _read_checkpoint(files: list[Path], model, source: str) -> dict[str, torch.T
     """Checkpoint tensors renamed to the model's names, Conv1D weights as
     transposed views (``(out, in)`` over the file's ``(in, out)`` storage),
     shapes checked; raises ``ValueError`` naming what is wrong."""
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
     expected = model.state_dict()  # names and shapes (tensors on the meta device)
     state: dict[str, torch.Tensor] = {}
     for file in files:
-        with safe_open(str(file), framework="pt") as f:
-            keys = list(f.keys())
+        try:
+            with safe_open(str(file), framework="pt") as f:
+                keys = list(f.keys())
+        except (SafetensorError, OSError) as err:
+            raise _damaged(file, f"not a readable safetensors file: {err}") from None
         for key in keys:
             name = key if key.startswith(("transformer.", "lm_head.")) else "transformer." + key
             if _BUFFERS.search(name):
@@ -207,6 +233,8 @@ def _read_checkpoint(files: list[Path], model, source: str) -> dict[str, torch.T
             # the file's pages stay mapped beside the copies (GPT-2 small: ~400 MB more resident memory)
             with safe_open(str(file), framework="pt") as f:
                 tensor = f.get_tensor(key).clone()
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise _damaged(file, f"the tensor {key!r} holds NaN or inf")
             if name.endswith(_CONV1D):  # GPT-2's (in, out) storage, viewed as nn.Linear's (out, in):
                 tensor = tensor.t()  # no copy, and a faster one-token step (lm_course.gpt, fast decoding step 4)
             if name not in expected:
@@ -246,14 +274,16 @@ def read_gpt2_config(name_or_path: str | os.PathLike = "gpt2", local_files_only:
         GPT2WeightsUnavailable: a hub name that is not cached, while offline.
         FileNotFoundError: a directory without config.json / model.safetensors.
         ValueError: not a GPT-2 checkpoint (or a variant the course's GPT does
-            not compute), or config.json is not JSON.
+            not compute).
+        GPT2WeightsDamaged: config.json is not JSON, or a weight file cannot
+            be read (a ``GPT2WeightsUnavailable`` and a ``ValueError``).
     """
     config_file, files = _locate(name_or_path, local_files_only)
     source = os.fspath(name_or_path)
     try:
         hf = json.loads(config_file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{config_file} is not valid JSON: {err}") from None
+        raise _damaged(config_file, f"not valid JSON: {err}") from None
     return GPT2Checkpoint(gpt_config_fields(hf, f"{source}/config.json"), files, source)
 
 
@@ -279,12 +309,25 @@ def download(name: str = "gpt2") -> Path:
     returns the local snapshot directory. Needs network (once)."""
     from huggingface_hub import snapshot_download
 
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
+
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"download takes a hub model name such as 'gpt2', got {name!r}")
     if Path(name).expanduser().exists():
         raise ValueError(f"{name!r} is a local path; download takes a hub model name such as 'gpt2'")
     if hub.is_offline(None) or not hub.hub_reachable():
         raise GPT2WeightsUnavailable(f"cannot download {name!r}: the Hugging Face hub cannot be reached "
                                      "(offline, or HF_HUB_OFFLINE=1)")
-    directory = Path(snapshot_download(name, allow_patterns=_HUB_FILES))
+    try:
+        directory = Path(snapshot_download(name, allow_patterns=_HUB_FILES))
+    except RepositoryNotFoundError:
+        raise ValueError(f"{name!r} is not a model on the Hugging Face hub") from None
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as err:  # a dead proxy, a dropped connection
+        proxy = [v for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy") if os.environ.get(v)]
+        raise GPT2WeightsUnavailable(
+            f"cannot download {name!r}: {str(err).splitlines()[0][:200]}"
+            + (f" (through the proxy in {proxy[0]}={os.environ[proxy[0]]}: is it running?)" if proxy else "")
+        ) from None
     hf = json.loads((directory / "config.json").read_text())
     gpt_config_fields(hf, f"{name}/config.json")  # refuse early what GPT.from_pretrained would refuse
     return directory

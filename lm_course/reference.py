@@ -20,10 +20,13 @@ units)::
 
     python -m lm_course make-reference gpt     # writes data/reference_gpt.safetensors
 
-:func:`make_reference` trains the recipe (:func:`lm_course.recipes.train_recipe`),
-saves the model, scores the model *as loaded from the file* on the
-validation and test splits, and saves it again with its record: the recipe,
-the command, the training history, time and curve, and the scores. Every
+:func:`make_reference` checks that every path it will write can be written,
+trains the recipe (:func:`lm_course.recipes.train_recipe`), saves the model
+to a side file beside the target, scores the model *as loaded from that
+file* on the validation and test splits, saves it again with its record (the
+recipe, the command, the training history, time and curve, and the scores),
+and only then moves it over the shipped file: a run stopped at any point
+leaves the shipped file as it was (and the side file is removed). Every
 file is a checkpoint of :mod:`lm_course.checkpoints` (the model's config and
 the record in the safetensors metadata); :func:`load_reference` reads any of
 them as ``(model, record)``.
@@ -36,7 +39,9 @@ cannot be had.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import platform
 import time
 from dataclasses import asdict, dataclass, replace
@@ -46,7 +51,8 @@ import torch
 import torch.nn as nn
 
 from lm_course.corpus import corpus_ids, corpus_tokenizer
-from lm_course.data import data_dir
+from lm_course.data import cache_dir, data_dir
+from lm_course.fileio import check_writable_dir
 from lm_course.evaluate import bits_per_token
 from lm_course.gpt import GPT, GPTConfig, load_gpt, reference_model_path, save_gpt
 from lm_course.mlp import REFERENCE_MLP_RECIPE
@@ -54,7 +60,7 @@ from lm_course.recipes import Recipe, train_recipe
 from lm_course.rnn import REFERENCE_RECIPE as REFERENCE_LSTM_RECIPE
 from lm_course.scoreboard import record as record_score
 from lm_course.tokenizers.char import CharTokenizer
-from lm_course.train import TrainHistory
+from lm_course.train import TrainHistory, check_state_path
 
 __all__ = ["ReferenceRecipe", "RECIPE", "SMALL_RECIPE", "RECIPES", "SCOREBOARD_NAME", "reference_path",
            "train_reference", "make_reference", "load_reference", "load_reference_info"]
@@ -181,9 +187,24 @@ def make_reference(name: str = "gpt", path: str | Path | None = None, progress: 
     scoreboard row, to the committed board when saved to the repository's
     ``data/``. With ``state_path`` the training can be stopped and started
     again (:func:`lm_course.recipes.train_recipe`); the times recorded are
-    the sittings' sums, and the state file is removed once the model is saved."""
+    the sittings' sums, and the state file is removed once the model is saved.
+
+    Every path is checked before training (the output's folder, the state
+    file's, the scoreboard's); the new model is written to a side file
+    (``.<name>.new`` beside ``path``) and replaces ``path`` only once it is
+    scored and its record written, so an interrupted run never leaves an
+    unscored or half-written file under the shipped name."""
     recipe = replace(_recipe(name), **overrides)
     path = Path(path) if path is not None else reference_path(name)
+    if path.is_dir():
+        raise IsADirectoryError(f"--out {path} is a folder; give the file to write, "
+                                f"e.g. {path / reference_path(name).name}")
+    check_writable_dir(path.parent, "output folder")
+    if state_path is not None:
+        check_state_path(state_path)
+    to_reference_board = name == "gpt" and path.resolve() == reference_model_path().resolve()
+    if name == "gpt":
+        check_writable_dir(data_dir() if to_reference_board else cache_dir(), "scoreboard's folder")
     model, history = train_recipe(recipe, progress, state_path)
     wall, cpu = history.seconds, history.cpu_seconds
     command = f"python -m lm_course make-reference {name}"
@@ -200,16 +221,22 @@ def make_reference(name: str = "gpt", path: str | Path | None = None, progress: 
         "made_with": {"torch": torch.__version__, "python": platform.python_version(),
                       "machine": platform.machine(), "date": time.strftime("%Y-%m-%d")},
     }
-    recipe.save(model, path, record)
-    loaded, _ = recipe.load(path)  # the weights a reader gets (float16 for the GPTs and the MLP)
-    record = {**record, **_scores(loaded)}
-    recipe.save(loaded, path, record)  # float16 -> float32 -> float16 is exact: the same weights
-    if state_path is not None:
-        Path(state_path).unlink(missing_ok=True)  # the run is complete
+    side = path.with_name(f".{path.name}.new")  # the shipped file is replaced only when this one is complete
+    try:
+        recipe.save(model, side, record)
+        loaded, _ = recipe.load(side)  # the weights a reader gets (float16 for the GPTs and the MLP)
+        record = {**record, **_scores(loaded)}
+        recipe.save(loaded, side, record)  # float16 -> float32 -> float16 is exact: the same weights
+        os.replace(side, path)  # atomic: the old model or the new, scored one
+    finally:
+        with contextlib.suppress(OSError):
+            side.unlink()  # after an interruption (the training state, if any, is kept)
     if name == "gpt":
         c, r = loaded.config, record["recipe"]
         record_score(SCOREBOARD_NAME, record["val_bpc"], record["test_bpc"], chapter=5,
-                     reference=path.resolve() == reference_model_path().resolve(),
+                     reference=to_reference_board,
                      notes=f"{loaded.num_parameters():,} params, {c.n_layer} layers x {c.n_head} heads x {c.n_embd}, "
                            f"context {c.block_size}, {r['steps']} steps x {r['batch_size']} windows ({command})")
+    if state_path is not None:
+        Path(state_path).unlink(missing_ok=True)  # the run is complete
     return path, record

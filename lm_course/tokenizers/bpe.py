@@ -491,8 +491,15 @@ class BPETokenizer(ComparedByValue):
         from lm_course.tokenizers.gpt2 import gpt2_files_dir
 
         directory = gpt2_files_dir(name_or_path, local_files_only)
-        vocab: dict[str, int] = json.loads((directory / "vocab.json").read_text(encoding="utf-8"))
-        lines = (directory / "merges.txt").read_text(encoding="utf-8").splitlines()
+        try:
+            vocab: dict[str, int] = json.loads((directory / "vocab.json").read_text(encoding="utf-8"))
+            lines = (directory / "merges.txt").read_text(encoding="utf-8").splitlines()
+        except (ValueError, OSError) as err:  # truncated or not JSON (JSONDecodeError is a ValueError)
+            raise ValueError(f"GPT-2's tokenizer files in {directory} (vocab.json, merges.txt) cannot be read "
+                             f"({type(err).__name__}: {err}); restore them (`git checkout -- data/gpt2` for "
+                             "the shipped copy)") from None
+        if not isinstance(vocab, dict):
+            raise ValueError(f"{directory / 'vocab.json'} is not a JSON object of token: id")
         pairs = [line.split(" ") for line in lines if line and not line.startswith("#version")]
         table = bytes_to_unicode()
         missing = [b for b in range(_N_BYTES) if table[b] not in vocab]

@@ -136,9 +136,22 @@ def gpt2_tokenizer(name_or_path: str = "gpt2", local_files_only: bool | None = N
     """
     directory = gpt2_files_dir(name_or_path, local_files_only)
 
+    import json
+
     from transformers import GPT2TokenizerFast
 
-    tok = GPT2TokenizerFast.from_pretrained(str(directory), local_files_only=True)
+    fix = ("restore them (`git checkout -- data/gpt2` for the shipped copy) or delete the cached copy and run "
+           "`python -m lm_course download gpt2` again")
+    try:
+        json.loads((directory / "vocab.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:  # truncated, not UTF-8, not JSON
+        raise GPT2TokenizerUnavailable(f"{directory / 'vocab.json'} is damaged ({type(err).__name__}: {err}); "
+                                       f"{fix}") from None
+    try:
+        tok = GPT2TokenizerFast.from_pretrained(str(directory), local_files_only=True)
+    except Exception as err:  # the tokenizers library's own error for a bad merges.txt
+        raise GPT2TokenizerUnavailable(f"GPT-2's tokenizer files in {directory} (vocab.json, merges.txt) "
+                                       f"cannot be read ({str(err).splitlines()[0][:160]}); {fix}") from None
     if len(tok) <= 256:
         raise GPT2TokenizerUnavailable(
             f"the tokenizer loaded from {str(directory)!r} has only {len(tok)} tokens: its files "
