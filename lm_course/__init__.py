@@ -39,6 +39,9 @@ it. Importing the package is cheap: heavy modules load when first used.
     lm_course.exercises       the exercise checkers, one module per chapter
     lm_course.slides          every chapter as slides: slide metadata, its checks, offline decks
     lm_course.classroom       is this machine ready for a class? (python -m lm_course classroom)
+    lm_course.workspace       a student's own copy of the chapters; the homework edition (release)
+    lm_course.grading         grade submitted notebooks with the course's checkers (python -m lm_course grade)
+    lm_course.notebook_runner run a notebook in a fresh kernel, every cell, and collect what failed
 """
 
 __version__ = "0.1.0"

@@ -32,6 +32,8 @@ from nbclient import NotebookClient
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from progress_text import finalize  # noqa: E402  (a sibling script of tools/)
 
+from lm_course.notebook_runner import peak_rss_mb  # noqa: E402
+
 
 #: Every committed notebook's kernel (tests/test_notebook_metadata.py checks it).
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
@@ -50,17 +52,6 @@ def execute(path: Path, timeout: int = 600) -> float:
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
     nbformat.write(nb, path)
     return seconds
-
-
-def _peak_rss_mb(pid: int) -> float | None:
-    """The peak resident memory (``VmHWM``) of process ``pid`` in MB, or None."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
 
 
 def run_notebook(path: Path, threads: int | None = None, env: dict[str, str] | None = None,
@@ -91,7 +82,7 @@ def run_notebook(path: Path, threads: int | None = None, env: dict[str, str] | N
             cell_seconds.append(time.perf_counter() - began)
         seconds = time.perf_counter() - start
         process = getattr(client.km.provisioner, "process", None)
-        peak = _peak_rss_mb(process.pid) if process is not None else None
+        peak = peak_rss_mb(process.pid) if process is not None else None
     return {"notebook": path.name, "seconds": seconds, "peak_rss_mb": peak, "cell_seconds": cell_seconds}
 
 

@@ -26,11 +26,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -51,37 +49,16 @@ def run_one(path: Path, seed: int, generic: bool, timeout: int) -> dict:
 
     Returns ``{"notebook", "seed", "seconds", "peak_rss_mb", "errors": [{"cell", "error"}]}``.
     """
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
+    from lm_course.notebook_runner import run_every_cell
 
-    sys.path.insert(0, str(ROOT / "tools"))
-    from execute_notebooks import _peak_rss_mb
-
-    nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
-    errors = []
     with tempfile.TemporaryDirectory(prefix="lm_course_sweep_") as cache:
         env = {**os.environ, "LM_COURSE_SEED": str(seed), "LM_COURSE_CACHE": cache,
                "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         if generic:
             env["ATEN_CPU_CAPABILITY"] = "default"
-        start = time.perf_counter()
-        with client.setup_kernel(env=env):
-            for index, cell in enumerate(nb.cells):
-                try:
-                    client.execute_cell(cell, index)
-                except CellExecutionError as exc:
-                    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # the traceback's colours
-                    lines = [ln for ln in text.splitlines() if ln.strip()]
-                    last = next((ln for ln in reversed(lines) if "Error" in ln), lines[-1] if lines else "?")
-                    errors.append({"cell": index, "error": last.strip()[:300]})
-            seconds = time.perf_counter() - start
-            process = getattr(client.km.provisioner, "process", None)
-            peak = _peak_rss_mb(process.pid) if process is not None else None
-    return {"notebook": path.name, "seed": seed, "generic": generic, "seconds": round(seconds, 1),
-            "peak_rss_mb": peak, "errors": errors}
+        run = run_every_cell(path, env=env, cell_timeout=timeout)
+    return {"notebook": path.name, "seed": seed, "generic": generic, "seconds": round(run.seconds, 1),
+            "peak_rss_mb": run.peak_rss_mb, "errors": [{"cell": f.cell, "error": f.error} for f in run.failures]}
 
 
 def _spawn(path: Path, seed: int, generic: bool, timeout: int) -> dict:
