@@ -7,14 +7,20 @@ Commands:
     make-reference {gpt,gpt-small,mlp,lstm}
                 re-make a shipped model in data/ from its recipe (an hour or
                 more each; the file records how it was made and its scores)
-    slides      check (--check) or write (--write) the notebooks' slide
-                metadata, or export offline HTML decks (--export DIR)
+    slides      check the notebooks' slide metadata (the default), rewrite it
+                (--write), or export offline HTML decks (--export DIR)
     classroom   prepare and check this machine for a class (ready / not ready)
+
+A mistake of the user's (a missing file, an unwritable folder, a damaged
+cache) is reported in one line, ``lm_course <command>: error: ...``, with exit
+status 2, never with a traceback (``LM_COURSE_DEBUG=1`` shows it); Ctrl-C
+exits with status 130.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -44,8 +50,8 @@ def _download(args: argparse.Namespace) -> int:
         try:
             print(f"{name}: cached in {download(name)}")
         except (GPT2WeightsUnavailable, ValueError) as err:
-            print(f"{name}: {err}", file=sys.stderr)
-            return 1
+            print(f"{name or repr(name)}: {err}", file=sys.stderr)
+            return 1  # the hub cannot be reached (or no such model): status 1, as before
     return 0
 
 
@@ -66,6 +72,15 @@ def _slides(args: argparse.Namespace) -> int:
 
     notebooks = args.notebooks or sorted((Path(__file__).resolve().parent.parent / "notebooks")
                                          .glob("[0-9][0-9]_*.ipynb"))
+    for path in notebooks:
+        if not path.is_file():
+            raise UserError(f"no notebook {path}" + (" (it is a folder)" if path.is_dir() else ""))
+        try:
+            nbformat.read(path, as_version=4)
+        except Exception as err:  # not JSON, not a notebook
+            raise UserError(f"{path} is not a readable notebook: {str(err).splitlines()[0][:160]}") from None
+    if args.export is not None and args.export.exists() and not args.export.is_dir():
+        raise UserError(f"--export {args.export} is a file; give a folder to write the decks in")
     if args.write:
         for path in notebooks:
             print(f"{path.name}: {'updated' if slides.write_slide_metadata(path) else 'unchanged'}")
@@ -112,9 +127,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class UserError(Exception):
+    """A mistake the user can fix: reported in one line, exit status 2."""
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions that mean a bad argument, file or set-up (never a bug of the course)."""
+    from lm_course.data import CorpusError
+
+    errors: list[type[BaseException]] = [UserError, OSError, ValueError, CorpusError, TimeoutError]
+    try:
+        from lm_course.hub import HubUnavailable
+
+        errors.append(HubUnavailable)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(errors)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.func(args)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print(f"lm_course {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except _user_errors() as err:
+        if os.environ.get("LM_COURSE_DEBUG") == "1":  # the traceback, for the course's maintainers
+            raise
+        message = str(err).strip().replace("\n", " ") or type(err).__name__
+        print(f"lm_course {args.command}: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

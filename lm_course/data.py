@@ -149,8 +149,9 @@ def cache_dir() -> Path:
 
 
 def _cache_warning(problem: str) -> None:
+    fix = "" if "LM_COURSE_CACHE" in problem else ": set LM_COURSE_CACHE to a writable folder"
     warnings.warn(f"{problem}; the corpus was built in memory and is used as usual, but every load rebuilds it "
-                  "(a few seconds): set LM_COURSE_CACHE to a writable folder", RuntimeWarning, stacklevel=3)
+                  f"(a few seconds){fix}", RuntimeWarning, stacklevel=3)
 
 
 def _store_in_cache(cached: Path, text: str) -> None:
