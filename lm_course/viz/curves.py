@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from lm_course.train import TrainHistory
-from lm_course.viz._axes import label_axes
+from lm_course.viz._axes import label_axes, literal
 
 __all__ = ["plot_loss_curves", "plot_scaling_study"]
 
@@ -61,16 +61,16 @@ def plot_loss_curves(histories: TrainHistory | dict[str, TrainHistory], ax=None,
         prefix = f"{label}: " if label else ""
         if h.train_loss and train_curve in ("batches", "both"):
             ax.plot(h.steps, _smooth(h.train_loss, smooth) * scale, color=colour, alpha=0.45,
-                    lw=1, label=f"{prefix}train (batches, smoothed)")
+                    lw=1, label=f"{literal(prefix)}train (batches, smoothed)")
         if h.eval_train_loss and train_curve in ("fixed", "both"):
             ax.plot(h.eval_steps[: len(h.eval_train_loss)], np.array(h.eval_train_loss) * scale, "s--",
-                    color=colour, ms=3, lw=1.4, label=f"{prefix}train (fixed windows, evaluation mode)")
+                    color=colour, ms=3, lw=1.4, label=f"{literal(prefix)}train (fixed windows, evaluation mode)")
         if h.val_loss:
             ax.plot(h.eval_steps[: len(h.val_loss)], np.array(h.val_loss) * scale, "o-",
-                    color=colour, ms=3, lw=1.8, label=f"{prefix}validation")
+                    color=colour, ms=3, lw=1.8, label=f"{literal(prefix)}validation")
     ax.set_xlabel("optimiser step")
     ax.set_ylabel("bits per token" if bits else "cross-entropy (nats per token)")
-    ax.set_title(title or "Training and validation loss")
+    ax.set_title(literal(title or "Training and validation loss"))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return ax
@@ -92,7 +92,7 @@ def plot_scaling_study(study: dict, ax=None, title: str | None = None):
         pts = [(c["flops"], c["val_bits"]) for c in run["curve"] if c["flops"] > 0]
         long = run.get("long", False)
         ax.plot(*zip(*pts), marker="o" if long else ".", ms=3, lw=2 if long else 1.2,
-                label=f"{run['name']} ({run['parameters'] / 1e6:.2f} M parameters)")
+                label=f"{literal(run['name'])} ({run['parameters'] / 1e6:.2f} M parameters)")
         if long:
             ax.annotate(f"{pts[-1][1]:.3f}", pts[-1], textcoords="offset points", xytext=(4, -10), fontsize=8)
     ax.set_xscale("log")

@@ -15,6 +15,7 @@ import torch
 
 from lm_course.tokenizers.visible import visible
 from lm_course.validation import require_positive
+from lm_course.viz._axes import literal
 
 __all__ = ["plot_next_token_probs", "top_tokens", "entropy_bits"]
 
@@ -78,14 +79,14 @@ def plot_next_token_probs(probs, labels: Sequence[str] | None = None, tokenizer=
     ys = np.arange(len(rows))[::-1]
     values = [p for _, _, p in rows]
     ax.barh(ys, values, color=color, label="p(next token | context)")
-    ax.set_yticks(ys, [f"{label}" for _, label, _ in rows], fontfamily="DejaVu Sans Mono")
+    ax.set_yticks(ys, [literal(label) for _, label, _ in rows], fontfamily="DejaVu Sans Mono")  # tokens as typed
     for y, p in zip(ys, values):
         ax.text(p, y, f" {p:.3f}", va="center", fontsize=8)
     ax.set_xlim(0, min(1.0, max(values) * 1.25) if max(values) > 0 else 1.0)
     ax.set_xlabel("probability")
     ax.set_ylabel("next token (␣ = space, ↵ = newline)")
     default = f"Top {len(rows)} next tokens ({covered:.0%} of the probability)"
-    ax.set_title(title if title is not None else default)
+    ax.set_title(literal(title) if title is not None else default)  # a widget's title holds typed text
     ax.legend(loc="lower right", fontsize=8)
     return ax
 

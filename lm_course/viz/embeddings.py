@@ -16,6 +16,7 @@ import numpy as np
 
 from lm_course.tokenizers.visible import visible
 from lm_course.validation import require_positive
+from lm_course.viz._axes import literal
 
 __all__ = ["pca_2d", "char_group", "plot_embeddings_2d", "plot_mlp_architecture", "CHAR_GROUPS"]
 
@@ -103,13 +104,13 @@ def plot_embeddings_2d(embedding_matrix, labels: Sequence[str],
     for g in order:
         idx = [i for i, name in enumerate(names) if name == g]
         ax.scatter(points[idx, 0], points[idx, 1], s=160, color=colours[g], alpha=0.25,
-                   label=f"{g} ({len(idx)})")
+                   label=f"{literal(g)} ({len(idx)})")
         for i in idx:
-            ax.annotate(visible(labels[i]), points[i], ha="center", va="center", fontsize=10,
+            ax.annotate(literal(visible(labels[i])), points[i], ha="center", va="center", fontsize=10,
                         color=colours[g], fontweight="bold")
     ax.set_xlabel(f"principal component 1 ({explained[0]:.0%} of the variance)")
     ax.set_ylabel(f"principal component 2 ({explained[1]:.0%} of the variance)")
-    ax.set_title(title or "Embeddings projected on their first two principal components")
+    ax.set_title(literal(title) if title else "Embeddings projected on their first two principal components")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     return ax

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from lm_course.viz._axes import literal
+
 __all__ = ["plot_mixture_weight"]
 
 
@@ -51,20 +53,20 @@ def plot_mixture_weight(weights: Sequence[float], bits: Mapping[str, Sequence[fl
     best = min(range(len(chosen_ys)), key=chosen_ys.__getitem__)
     w_best = weights[best]
     for label, ys in bits.items():
-        (line,) = ax.plot(weights, ys, "o-", ms=3, label=label)
+        (line,) = ax.plot(weights, ys, "o-", ms=3, label=literal(label))
         if label == choose_on:
             ax.plot([w_best], [ys[best]], "*", ms=14, color=line.get_color(),
-                    label=f"{label}: lowest at w = {w_best:.2f} ({ys[best]:.3f}), the weight chosen")
+                    label=f"{literal(label)}: lowest at w = {w_best:.2f} ({ys[best]:.3f}), the weight chosen")
         else:
             ax.plot([w_best], [ys[best]], "D", ms=7, color=line.get_color(),
-                    label=f"{label} at the chosen w = {w_best:.2f} ({ys[best]:.3f})")
+                    label=f"{literal(label)} at the chosen w = {w_best:.2f} ({ys[best]:.3f})")
     for label, value in (held_out or {}).items():
         ax.plot([w_best], [value], "D", ms=8, color="black", linestyle="none",
-                label=f"{label}, scored once at the chosen w = {w_best:.2f} ({value:.3f})")
+                label=f"{literal(label)}, scored once at the chosen w = {w_best:.2f} ({value:.3f})")
     ax.axvline(w_best, color="gray", lw=0.8, ls=":")
-    ax.set_xlabel(f"weight w of {first} (1 - w goes to {second})")
+    ax.set_xlabel(literal(f"weight w of {first} (1 - w goes to {second})"))
     ax.set_ylabel("bits per character")
-    ax.set_title(title or f"Mixing {first} with {second}")
+    ax.set_title(literal(title or f"Mixing {first} with {second}"))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return ax

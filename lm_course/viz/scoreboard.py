@@ -9,6 +9,7 @@ import math
 import matplotlib.pyplot as plt
 
 from lm_course.scoreboard import Scoreboard, load_scoreboard
+from lm_course.viz._axes import literal
 
 __all__ = ["plot_scoreboard"]
 
@@ -52,7 +53,7 @@ def plot_scoreboard(board: Scoreboard | None = None, vocab_size: int | None = 63
     step_x = [min(r, hi) for r in running for _ in (0, 1)]  # each row's best so far, held over the row
     step_y = [y + d for y in ys for d in (0.5, -0.5)]
     ax.plot(step_x, step_y, color="gray", lw=1.2, alpha=0.7, zorder=1, label="best validation so far")
-    labels = [f"ch{e.chapter}  {e.name}" + ("" if e.source == "reference" else " *") for e in rows]
+    labels = [f"ch{e.chapter}  {literal(e.name)}" + ("" if e.source == "reference" else " *") for e in rows]
     ax.set_yticks(ys, labels, fontsize=9)
     for tick, e in zip(ax.get_yticklabels(), rows):
         if e.name == highlight:

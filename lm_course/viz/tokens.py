@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from lm_course.viz._axes import literal
+
 __all__ = ["plot_vocab_vs_length"]
 
 
@@ -36,14 +38,14 @@ def plot_vocab_vs_length(results: Mapping[str, Sequence[tuple[int, int]]], n_cha
             raise ValueError(f"no points for {family!r}")
         xs = [v for v, _ in points]
         ys = [n / 1000 for _, n in points]
-        ax.plot(xs, ys, marker=markers[i % len(markers)], lw=1.5, ms=6, label=family)
+        ax.plot(xs, ys, marker=markers[i % len(markers)], lw=1.5, ms=6, label=literal(family))
         for j, text in enumerate((notes or {}).get(family, [])):
-            ax.annotate(text, (xs[j], ys[j]), textcoords="offset points", xytext=(6, 6), fontsize=8)
+            ax.annotate(literal(text), (xs[j], ys[j]), textcoords="offset points", xytext=(6, 6), fontsize=8)
     ax.axhline(n_chars / 1000, ls=":", color="gray", label="one token per character")
     ax.set_xscale("log")
     ax.set_xlabel("vocabulary size (tokens, log scale)")
     ax.set_ylabel("sequence length (thousands of tokens)")
-    ax.set_title(title or f"The same {n_chars:,} characters, cut three ways")
+    ax.set_title(literal(title) if title else f"The same {n_chars:,} characters, cut three ways")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)

@@ -30,8 +30,9 @@ from typing import Any
 import torch
 
 from lm_course.interface import inference
-from lm_course.widgets.display import display_widget, error_html, shorten, show_figure
 from lm_course.validation import require_positive
+from lm_course.viz._axes import literal
+from lm_course.widgets.display import display_widget, error_html, shorten, show_figure
 
 __all__ = ["AttentionExplorer", "AttentionExplorerView", "attention_explorer",
            "QueryExplorer", "QueryView", "query_explorer", "DEFAULT_LOOKUP", "DEFAULT_VALUES",
@@ -353,7 +354,7 @@ class QueryExplorer:
         ax1.scatter(self.keys[:, 0], self.keys[:, 1], s=40 + 400 * v.weights.numpy(), c="tab:blue",
                     alpha=0.7, label="keys (size = weight)")
         for (x, y), name in zip(self.keys.tolist(), self.labels):
-            ax1.annotate(name, (x, y), textcoords="offset points", xytext=(6, 6))
+            ax1.annotate(literal(name), (x, y), textcoords="offset points", xytext=(6, 6))
         ax1.annotate("", xy=v.query.tolist(), xytext=(0, 0),
                      arrowprops=dict(arrowstyle="->", color="tab:red", lw=2))
         ax1.plot([], [], color="tab:red", lw=2, label="query")
@@ -365,7 +366,7 @@ class QueryExplorer:
         formula = "softmax(q·k / √d)" if self.scaled.value else "softmax(q·k)"
         if self.sharpness.value != 1:
             formula = formula.replace("q·k", f"{self.sharpness.value:g} q·k")
-        ax2.bar(self.labels, v.weights.numpy(), color="tab:blue", label=formula)
+        ax2.bar([literal(k) for k in self.labels], v.weights.numpy(), color="tab:blue", label=formula)
         ax2.set(ylim=(0, 1), xlabel="key", ylabel="attention weight", title="Weights (they sum to 1)")
         ax2.legend(fontsize=8)
         plt.close(fig)

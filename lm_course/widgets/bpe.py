@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 
 from lm_course.tokenizers.bpe import BPETokenizer
 from lm_course.tokenizers.visible import visible
-from lm_course.widgets.display import display_widget, error_html, shorten
 from lm_course.validation import require_int, require_positive
+from lm_course.widgets.display import display_widget, error_html, shorten
 
 __all__ = ["BPEView", "BPEExplorer", "bpe_explorer"]
 

@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from lm_course.gpt import GPT, PrefixCache
 from lm_course.interface import LanguageModel, as_id_tensor
 from lm_course.tokenizers.visible import visible
+from lm_course.validation import require_positive
 from lm_course.viz.distributions import entropy_bits, top_tokens
 from lm_course.widgets.display import display_widget, error_html, shorten, show_figure
-from lm_course.validation import require_positive
 
 __all__ = ["ExplorerView", "NextTokenExplorer", "next_token_explorer"]
 

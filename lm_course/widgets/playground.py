@@ -28,9 +28,9 @@ from lm_course.gpt import GPT, PrefixCache
 from lm_course.interface import inference
 from lm_course.sampling import check_sampling_args, filter_logits, generate
 from lm_course.tokenizers.visible import visible
+from lm_course.validation import require_int
 from lm_course.viz.distributions import top_tokens
 from lm_course.widgets.display import display_widget, error_html, shorten, show_figure
-from lm_course.validation import require_int
 
 __all__ = ["NextTokenView", "SamplingPlayground", "sampling_playground", "CONTROL_WIDTH", "DESCRIPTION_WIDTH"]
 
