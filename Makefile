@@ -25,10 +25,15 @@ $(STAMP): requirements-lock.txt pyproject.toml
 
 install: $(STAMP)
 
-# JupyterLab refuses to run as root unless told to (containers, CI machines).
-ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+# JupyterLab refuses to run as root unless told to (containers, CI machines). As root, `make lab`
+# says so, adds --allow-root and turns JupyterLab's terminals off: a terminal would be a root shell
+# for anyone holding the server's token. The server listens on localhost only (jupyter_server's
+# default); `make lab` warns when LAB_ARGS sets --ip, which can expose it to the network.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root --ServerApp.terminals_enabled=False,)
 
 lab: install
+	@if [ "$$(id -u)" = 0 ]; then echo "make lab: running as root: adding --allow-root and turning JupyterLab's terminals off (--ServerApp.terminals_enabled=False); run as a normal user to have them"; fi
+	@case "$(LAB_ARGS)" in *--ip*) echo "make lab: warning: LAB_ARGS sets --ip ($(LAB_ARGS)): anyone who can reach that address and has the token can run code here";; esac
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --port=$(PORT) $(ROOT_FLAG) $(LAB_ARGS)
 
 # Unit tests and the browser tests (tests/browser/: the course's notebooks in JupyterLab

@@ -175,7 +175,7 @@ def export_deck(path: str | Path, out_dir: str | Path) -> Path:
 
 def export_decks(notebooks: Iterable[str | Path], out_dir: str | Path) -> list[Path]:
     """One deck per notebook in ``out_dir``, plus ``out_dir/assets`` (reveal.js
-    4.0.2 and MathJax 3.2.2, copied from ``lm_course/vendor`` with their
+    4.6.1 and MathJax 3.2.2, copied from ``lm_course/vendor`` with their
     licences): the folder opens offline, from a USB stick or ``file://``."""
     out_dir = Path(out_dir)
     for name in _ASSETS:
