@@ -1,11 +1,26 @@
-"""Helpers shared by the exercise-checker tests (tests/test_exercises_chNN.py)."""
+"""Helpers shared by the exercise-checker tests (tests/test_exercises_chNN.py).
+
+A test module imports :func:`progress_in_tmp` (an autouse fixture) so that a
+passing checker records its progress in a temporary folder, never in the
+course cache."""
 
 from __future__ import annotations
 
+import pytest
 
-def stub(*args):
+
+def stub(*args, **kwargs):
     """A student's function before the exercise is done."""
     raise NotImplementedError
+
+
+@pytest.fixture(autouse=True)
+def progress_in_tmp(tmp_path, monkeypatch):
+    """Progress and saved solutions go to ``tmp_path`` during each test."""
+    from lm_course.exercises import tracking as progress
+
+    monkeypatch.setattr(progress, "progress_file", lambda: tmp_path / "exercises" / "progress.json")
+    return tmp_path / "exercises"
 
 
 def accepts_right_flags_wrong(capsys, check, right, wrong, hint):
@@ -14,3 +29,20 @@ def accepts_right_flags_wrong(capsys, check, right, wrong, hint):
     capsys.readouterr()
     assert not check(wrong)
     assert hint in capsys.readouterr().out
+
+
+def flags(capsys, check, *answers) -> str:
+    """``check(*answers)`` fails; its printed output."""
+    capsys.readouterr()
+    assert not check(*answers)
+    return capsys.readouterr().out
+
+
+def passes(capsys, check, *answers) -> str:
+    """``check(*answers)`` passes; its printed output (which says what was checked)."""
+    capsys.readouterr()
+    outcome = check(*answers)
+    out = capsys.readouterr().out
+    assert outcome, out
+    assert "passes the checks" in out
+    return out

@@ -11,7 +11,9 @@ from lm_course.corpus import corpus_tokenizer
 from lm_course.data import load_shakespeare
 from lm_course.exercises import ch00
 from lm_course.unigram import UnigramLM
+from exercise_util import progress_in_tmp  # noqa: F401 (autouse: progress goes to a temporary folder)
 from exercise_util import accepts_right_flags_wrong as _accepts_right_flags_wrong
+from exercise_util import flags, passes
 from exercise_util import stub as _stub
 
 
@@ -30,18 +32,6 @@ def test_log_prob_of_word(capsys):
     assert not ch00.check_log_prob_of_word(2 ** right)
     assert not ch00.check_log_prob_of_word(None)
     assert "Hint" in capsys.readouterr().out
-
-
-def test_call_student_reports_instead_of_raising(capsys):
-    assert ch00.call_student(lambda x: x + 1, "Ex", "hint", 1) == (True, 2)
-    assert ch00.call_student(_stub, "Ex", "the hint", 1) == (False, None)
-    assert "not implemented yet" in (out := capsys.readouterr().out) and "the hint" in out
-    assert ch00.call_student(lambda x: 1 / 0, "Ex", "", 1) == (False, None)
-    assert "ZeroDivisionError" in capsys.readouterr().out
-    assert ch00.call_student(lambda x: None, "Ex", "", 1) == (False, None)
-    assert "returned None" in capsys.readouterr().out
-    assert ch00.call_student(3.0, "Ex", "") == (False, None)
-    assert "the function itself" in capsys.readouterr().out
 
 
 def entropy_solution(p):  # the notebook's solution
@@ -108,3 +98,32 @@ def test_words_seen_twice():
     assert ch00.check_words_seen_twice(sum(1 for n in counts if n == 2))
     assert not ch00.check_words_seen_twice(sum(1 for n in counts if n == 1))
     assert not ch00.check_words_seen_twice(None)
+
+
+# ---------------------------------------------------------------- issue 31: holes closed
+def test_bits_per_character_needs_the_whole_context(capsys):
+    """A toy trigram tells a function that passes only the last token (or one too few) from a right one."""
+    def last_token_only(model, ids):
+        return -sum(math.log2(float(model.next_token_probs(ids[t - 1:t])[ids[t]]))
+                    for t in range(1, len(ids))) / (len(ids) - 1)
+
+    def one_short(model, ids):
+        return -sum(math.log2(float(model.next_token_probs(ids[:max(t - 1, 0)])[ids[t]]))
+                    for t in range(1, len(ids))) / (len(ids) - 1)
+
+    assert "this one is a trigram" in flags(capsys, ch00.check_bits_per_character, last_token_only)
+    assert "leaves out the one right before it" in flags(capsys, ch00.check_bits_per_character, one_short)
+    assert "bigram and trigram" in passes(capsys, ch00.check_bits_per_character, bpc_solution)
+
+
+def test_entropy_nan_is_reported_once(capsys):
+    out = flags(capsys, ch00.check_entropy_bits, lambda p: float(-(p * p.log2()).sum()))
+    assert out.count("❌") == 1 and out.count("NaN") == 1 and "0 log 0" in out
+
+
+def test_log_prob_of_word_names_the_natural_log_and_a_single_letter(capsys):
+    tok, unigram = _unigram()
+    logs = [math.log2(float(unigram.probs[i])) for i in tok.encode("the")]
+    assert "natural log" in flags(capsys, ch00.check_log_prob_of_word, sum(logs) * math.log(2))
+    assert "alone" in flags(capsys, ch00.check_log_prob_of_word, logs[0])
+    assert "passes the checks" in passes(capsys, ch00.check_log_prob_of_word, sum(logs))

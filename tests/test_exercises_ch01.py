@@ -1,7 +1,7 @@
 """The chapter-1 checkers accept right answers and reject wrong ones, with
 the hint that names the mistake, and report a stub without raising."""
 
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import pytest
 import torch
@@ -10,7 +10,9 @@ from lm_course.corpus import corpus_tokenizer
 from lm_course.data import load_names, load_shakespeare
 from lm_course.exercises import ch01
 from lm_course.ngram import NGramLM, bigram_count_matrix, default_lambdas
+from exercise_util import progress_in_tmp  # noqa: F401 (autouse: progress goes to a temporary folder)
 from exercise_util import accepts_right_flags_wrong as _accepts_right_flags_wrong
+from exercise_util import flags, passes
 from exercise_util import stub as _stub
 
 
@@ -252,3 +254,52 @@ def _no_pass_through(counts, w, h, D):  # divides by a zero total on an unseen c
 ])
 def test_kneser_ney_trigram(capsys, wrong, hint):
     _accepts_right_flags_wrong(capsys, ch01.check_kneser_ney_trigram, kn_solution, wrong, hint)
+
+
+# ---------------------------------------------------------------- issue 31: holes closed
+def test_sampler_from_row_0_is_told_about_the_row_not_the_marker(capsys):
+    def row_0(P, labels, generator, max_length=30):
+        out = []
+        while len(out) < max_length:
+            i = int(torch.multinomial(P[0], 1, generator=generator))
+            if i == 0:
+                break
+            out.append(labels[i])
+        return "".join(out)
+
+    out = flags(capsys, ch01.check_sample_name, row_0)
+    assert "row of the LAST drawn id" in out and "stop as soon as" not in out
+
+
+def test_jelinek_mercer_context_total_and_negative_slice(capsys):
+    def jm(counts, w, h, lambdas, *, neg=False, count_h=False):
+        V, n = counts.vocab_size, len(lambdas) - 1
+        num, wsum = lambdas[0] / V, lambdas[0]
+        for m in range(1, n + 1):
+            ctx = list(h[-(m - 1):]) if neg else list(h[len(h) - m + 1:])
+            row = [counts.count(ctx + [v]) for v in range(V)]
+            total = counts.count(ctx) if count_h and ctx else sum(row)
+            if total:
+                num += lambdas[m] * counts.count(ctx + [w]) / total
+                wsum += lambdas[m]
+        return num / wsum
+
+    assert "h[-0:]" in flags(capsys, ch01.check_jelinek_mercer, partial(jm, neg=True))
+    assert "FOLLOWED" in flags(capsys, ch01.check_jelinek_mercer, partial(jm, count_h=True))
+    passes(capsys, ch01.check_jelinek_mercer, jm)
+
+
+def test_add_k_blames_an_unfinished_mle_table(capsys):
+    """The notebook's add-k solution calls Exercise 1's mle_table for k = 0: a stub there is Exercise 1's."""
+    def mle_table(counts):
+        raise NotImplementedError
+
+    def add_k_table(counts, k):
+        if k == 0:
+            return mle_table(counts)
+        c = counts.double() + k
+        return c / c.sum(dim=1, keepdim=True)
+
+    out = flags(capsys, ch01.check_add_k_table, add_k_table)
+    assert "calls mle_table, which is still the stub" in out and "Exercise 1 (the MLE table)" in out
+    assert "not implemented yet" not in out  # the grader would call add_k_table itself "not done"

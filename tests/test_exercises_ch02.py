@@ -7,7 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from exercise_util import progress_in_tmp  # noqa: F401 (autouse: progress goes to a temporary folder)
 from exercise_util import accepts_right_flags_wrong as _accepts_right_flags_wrong
+from exercise_util import flags, passes
 from exercise_util import stub as _stub
 from lm_course.exercises import ch02
 from lm_course.mlp import MLPConfig, MLPLanguageModel
@@ -34,6 +36,8 @@ def test_check_merge(capsys):
     assert "ZeroDivisionError" in capsys.readouterr().out
     assert not ch02.check_merge(None)
     assert not ch02.check_merge(lambda ids, pair, new_id: None)  # the notebook's placeholder
+    assert "returned None" in capsys.readouterr().out
+    assert not ch02.check_merge(lambda ids, pair, new_id: 3)
     assert "return a list" in capsys.readouterr().out
 
 
@@ -211,3 +215,118 @@ def test_check_training_step_leaves_the_random_state_alone():
     before = torch.get_rng_state()
     ch02.check_training_step(training_step)
     assert torch.equal(torch.get_rng_state(), before)
+
+
+# ---------------------------------------------------------------- issue 31: holes closed
+def _merge_right(ids, pair, new_id):
+    out, i = [], 0
+    while i < len(ids):
+        if i + 1 < len(ids) and (ids[i], ids[i + 1]) == tuple(pair):
+            out.append(new_id)
+            i += 2
+        else:
+            out.append(ids[i])
+            i += 1
+    return out
+
+
+def test_merge_that_edits_the_callers_list_fails(capsys):
+    def in_place(ids, pair, new_id):
+        i = 0
+        while i < len(ids) - 1:
+            if (ids[i], ids[i + 1]) == tuple(pair):
+                ids[i:i + 2] = [new_id]
+            i += 1
+        return ids
+
+    out = flags(capsys, ch02.check_merge, in_place)
+    assert "changed its argument `ids` in place" in out and "new list" in out
+    passes(capsys, ch02.check_merge, _merge_right)
+
+
+def test_merge_that_never_returns_is_stopped(capsys):
+    def forgets_to_advance(ids, pair, new_id):
+        out, i = [], 0
+        while i < len(ids):
+            if i + 1 < len(ids) and (ids[i], ids[i + 1]) == tuple(pair):
+                out.append(new_id)
+                i += 2
+            else:
+                out.append(ids[i])  # i += 1 forgotten: never ends
+        return out
+
+    out = flags(capsys, ch02.check_merge, forgets_to_advance)
+    assert "did not return within" in out and "loop that never ends" in out
+
+
+def test_merge_names_the_lost_last_id_and_the_missing_skip(capsys):
+    def drops_last(ids, pair, new_id):
+        out, i = [], 0
+        while i < len(ids) - 1:
+            if (ids[i], ids[i + 1]) == tuple(pair):
+                out.append(new_id)
+                i += 2
+            else:
+                out.append(ids[i])
+                i += 1
+        return out
+
+    def no_skip(ids, pair, new_id):
+        return [new_id if (a, b) == tuple(pair) else a for a, b in zip(ids, ids[1:] + [None])]
+
+    assert "the last id is lost" in flags(capsys, ch02.check_merge, drops_last)
+    assert "skip BOTH" in flags(capsys, ch02.check_merge, no_skip)
+
+
+def test_train_bpe_blames_an_unfinished_merge(capsys):
+    """The statement tells train_bpe to use Exercises 1 and 2; merge's stub returns None."""
+    ns = {}
+    exec("def merge(ids, pair, new_id):\n    return None  # your code here\n", ns)
+    exec("def train_bpe(text, num_merges):\n    return merge(list(text.encode()), (1, 2), 256)[:0]\n", ns)
+    out = flags(capsys, ch02.check_train_bpe, ns["train_bpe"])
+    assert "calls merge, which does not pass its own checks yet" in out and "Exercise 1" in out
+
+
+def test_training_step_returning_the_tensor_fails(capsys):
+    def returns_tensor(model, optimizer, x, y, grad_clip=1.0):
+        return torch.tensor(_step(model, optimizer, x, y, grad_clip))  # a tensor, not a float
+
+    def keeps_graph(model, optimizer, x, y, grad_clip=1.0):
+        logits = model(x)
+        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
+        optimizer.zero_grad()
+        loss.backward()
+        if grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        return loss
+
+    assert "loss.item()" in flags(capsys, ch02.check_training_step, keeps_graph)
+    assert "loss.item()" in flags(capsys, ch02.check_training_step, returns_tensor)
+
+
+def test_training_step_with_nanogpts_view_passes(capsys):
+    """nanoGPT's .view(B * T, V) needs contiguous batches: the checker gives it contiguous copies."""
+    def with_view(model, optimizer, x, y, grad_clip=1.0):
+        logits = model(x)
+        B, T, V = logits.shape
+        loss = F.cross_entropy(logits.view(B * T, V), y.view(B * T))
+        optimizer.zero_grad()
+        loss.backward()
+        if grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        return loss.item()
+
+    passes(capsys, ch02.check_training_step, with_view)
+
+
+def test_pair_counts_names_the_off_by_one(capsys):
+    def one_short(chunks):
+        counts = {}
+        for c in chunks:
+            for i in range(len(c) - 2):
+                counts[(c[i], c[i + 1])] = counts.get((c[i], c[i + 1]), 0) + 1
+        return counts
+
+    assert "range(len(chunk) - 2)" in flags(capsys, ch02.check_pair_counts, one_short)

@@ -5,7 +5,8 @@ from functools import partial
 
 import pytest
 import torch
-from exercise_util import accepts_right_flags_wrong
+from exercise_util import progress_in_tmp  # noqa: F401 (autouse: progress goes to a temporary folder)
+from exercise_util import accepts_right_flags_wrong, flags, passes
 
 from lm_course.exercises import ch03
 from lm_course.exercises.ch03 import (bptt_grad_W_hh_autograd, check_bptt_grad_W_hh, check_clip_grad_norm,
@@ -220,3 +221,79 @@ def test_stateful_tbptt_stub_and_junk(capsys):
     assert "not implemented yet" in capsys.readouterr().out
     assert not ch03.check_stateful_tbptt(lambda *a: "loss")
     assert "list of floats" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ issue 31: holes closed
+def test_stateful_tbptt_with_an_extra_partial_window_fails(capsys):
+    """One test size has lanes that are not a whole number of windows: the statement's L // block_size."""
+    import torch.nn.functional as F
+
+    def every_piece(model, optimizer, inputs, targets, block_size):
+        state, losses = None, []
+        for a in range(0, inputs.shape[1], block_size):  # the last, shorter piece too
+            x, y = inputs[:, a:a + block_size], targets[:, a:a + block_size]
+            logits, state = model(x, state, return_state=True)
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            state = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+            losses.append(loss.item())
+        return losses
+
+    out = flags(capsys, ch03.check_stateful_tbptt, every_piece)
+    assert "whole windows" in out and "L // block_size" in out
+
+
+def test_bptt_names_the_tanh_left_out_of_the_recursion(capsys):
+    def pass_dh(xs, W_xh, W_hh, b_h, u):
+        hs = [xs.new_zeros(W_hh.size(0))]
+        for x_t in xs:
+            hs.append(torch.tanh(W_hh @ hs[-1] + W_xh @ x_t + b_h))
+        grad, dh = torch.zeros_like(W_hh), u.clone()
+        for t in range(len(xs), 0, -1):
+            delta = dh * (1 - hs[t] ** 2)
+            grad += torch.outer(delta, hs[t - 1])
+            dh = W_hh.T @ dh  # the tanh derivative left out of the recursion
+        return grad
+
+    assert "through the tanh too" in flags(capsys, ch03.check_bptt_grad_W_hh, pass_dh)
+
+
+def test_clip_names_the_sum_of_norms_and_clipping_by_value(capsys):
+    def sum_of_norms(grads, max_norm):
+        total = sum(float(g.norm()) for g in grads)
+        return [g * min(1.0, max_norm / total) for g in grads]
+
+    def by_value(grads, max_norm):
+        return [g.clamp(-max_norm, max_norm) for g in grads]
+
+    def in_place(grads, max_norm):  # like torch's clip_grad_norm_: allowed
+        total = float(torch.sqrt(sum((g ** 2).sum() for g in grads)))
+        for g in grads:
+            g.mul_(min(1.0, max_norm / (total + 1e-6)))
+        return grads
+
+    assert "EVERY squared entry" in flags(capsys, ch03.check_clip_grad_norm, sum_of_norms)
+    assert "clipping by value" in flags(capsys, ch03.check_clip_grad_norm, by_value)
+    passes(capsys, ch03.check_clip_grad_norm, in_place)
+
+
+def test_gru_names_each_mistake(capsys):
+    def variant(x, h, cell, **kw):
+        return ch03._gru_variant(x, h, cell, **kw)
+
+    assert "[reset r; update z; new n]" in flags(capsys, ch03.check_gru_step, partial(variant, order="zrn"))
+    assert "bias included" in flags(capsys, ch03.check_gru_step, partial(variant, r_inside=True))
+    passes(capsys, ch03.check_gru_step, variant)
+
+
+def test_rnn_forward_names_in_place_aliasing(capsys):
+    def aliased(xs, h0, W_xh, W_hh, b_h):
+        h, states = h0.clone(), []
+        for t in range(xs.size(1)):
+            h[:] = torch.tanh(xs[:, t] @ W_xh.T + h @ W_hh.T + b_h)
+            states.append(h)
+        return torch.stack(states, dim=1)
+
+    assert "overwrite it in place" in flags(capsys, ch03.check_rnn_forward, aliased)

@@ -1,12 +1,15 @@
 """The chapter-5 checkers accept right answers and reject wrong ones."""
 
 import math
+from functools import partial
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from lm_course.exercises import ch05
+from exercise_util import progress_in_tmp  # noqa: F401 (autouse: progress goes to a temporary folder)
+from exercise_util import flags, passes
 from lm_course.gpt import Block, GPTConfig
 
 
@@ -158,7 +161,7 @@ def test_missing_stub_or_wrong_type_answers_get_a_message(capsys):
         assert not check(None)
         assert "no answer yet" in capsys.readouterr().out
         assert not check(3.0)
-        assert "expected a function" in capsys.readouterr().out
+        assert "pass your function itself" in capsys.readouterr().out
         assert not check(stub)
         assert "not implemented yet" in capsys.readouterr().out
 
@@ -202,3 +205,48 @@ def test_count_reference_is_the_package():
         return ch05.parameter_count_reference(c.vocab_size, c.block_size, c.n_layer, c.n_embd, c.bias, tied)
 
     assert ch05.check_parameter_count(reference)  # the checker compares with GPT(config).num_parameters()
+
+
+# ---------------------------------------------------------------- issue 31: holes closed
+def test_layer_norm_eps_outside_the_root_and_a_hard_coded_axis_fail(capsys):
+    def eps_outside(x, gain, bias, eps=1e-5):
+        mu = x.mean(-1, keepdim=True)
+        return (x - mu) / (x.std(-1, keepdim=True, unbiased=False) + eps) * gain + bias
+
+    def dim_2(x, gain, bias, eps=1e-5):
+        mu = x.mean(2, keepdim=True)
+        var = ((x - mu) ** 2).mean(2, keepdim=True)
+        return (x - mu) / torch.sqrt(var + eps) * gain + bias
+
+    def right(x, gain, bias, eps=1e-5):
+        return F.layer_norm(x, x.shape[-1:], gain, bias, eps)
+
+    assert "INSIDE the square root" in flags(capsys, ch05.check_layer_norm, eps_outside)
+    assert "dim=-1" in flags(capsys, ch05.check_layer_norm, dim_2)
+    assert "2, 3 and 4 dimensions" in passes(capsys, ch05.check_layer_norm, right)
+
+
+def test_gpt_block_split_without_transpose_is_told_about_the_transpose(capsys):
+    for heads in ("reshape_split", "reshape"):
+        out = flags(capsys, ch05.check_gpt_block, partial(ch05.block_reference, heads=heads))
+        assert ".transpose(1, 2)" in out and "causal mask" not in out, out
+
+
+def test_gpt_block_blames_an_unfinished_layer_norm(capsys):
+    ns = {"F": F, "torch": torch, "math": math}
+    exec("def layer_norm(x, gain, bias, eps=1e-5):\n    raise NotImplementedError\n", ns)
+    exec("def gpt_block(x, p, n_head):\n    return layer_norm(x, p['ln_1.weight'], p['ln_1.bias'])\n", ns)
+    out = flags(capsys, ch05.check_gpt_block, ns["gpt_block"])
+    assert "calls layer_norm, which is still the stub" in out and "Exercise 1 (LayerNorm by hand)" in out
+
+
+def test_parameter_count_accepts_numpy_integers(capsys):
+    import numpy as np
+
+    passes(capsys, ch05.check_parameter_count, lambda c, tied=True: np.int64(count_parameters(c, tied)))
+
+
+def test_gelu_names_more_approximations(capsys):
+    assert "sigmoid approximation" in flags(capsys, ch05.check_gelu, lambda x: x * torch.sigmoid(1.702 * x))
+    assert "cubic term" in flags(capsys, ch05.check_gelu,
+                                 lambda x: 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * x)))

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from lm_course.exercises import ch06
+from exercise_util import progress_in_tmp  # noqa: F401 (autouse: progress goes to a temporary folder)
+from exercise_util import flags, passes
 from lm_course.gpt import GPT, GPTConfig
 
 
@@ -32,7 +34,7 @@ def test_top_k_solution_and_stub(capsys):
     assert not ch06.check_top_k(lambda logits, k: 1 / 0)
     assert "ZeroDivisionError" in capsys.readouterr().out
     assert not ch06.check_top_k(lambda logits, k: None)
-    assert "shape" in capsys.readouterr().out
+    assert "returned None" in capsys.readouterr().out
 
 
 def test_top_k_diagnoses(capsys):
@@ -61,7 +63,7 @@ def test_top_k_diagnoses(capsys):
         return logits.masked_fill_(logits < kth, float("-inf"))
 
     for wrong, words in ((ties_dropped, "ties"), (zero_not_inf, "-inf"), (probabilities, "probabilities"),
-                         (one_row_only, "batch"), (strict, "too few"), (in_place, "changed the logits")):
+                         (one_row_only, "batch"), (strict, "too few"), (in_place, "changed its argument `logits` in place")):
         assert not ch06.check_top_k(wrong), wrong.__name__
         out = capsys.readouterr().out
         assert words in out, (wrong.__name__, out)
@@ -131,6 +133,8 @@ def test_cached_attention_solution_and_stub(capsys):
     assert not ch06.check_cached_attention(stub)
     assert "not implemented yet" in capsys.readouterr().out
     assert not ch06.check_cached_attention(lambda *a: None)
+    assert "returned None" in capsys.readouterr().out
+    assert not ch06.check_cached_attention(lambda *a: [a[0]])
     assert "tuple" in capsys.readouterr().out
     assert not ch06.check_cached_attention(None)
 
@@ -287,3 +291,27 @@ def test_beam_step_reproduces_the_package_beam_search():
             scores, parents, tokens = beam_step(scores, logp, K)
             beams = torch.cat([beams[parents], tokens[:, None]], 1)
         assert torch.equal(beams[0], beam_search(model, idx, 5, num_beams=K, use_cache=False)[0])
+
+
+# ---- issue 31: holes closed ---------------------------------------------------
+def test_beam_step_dividing_by_the_number_of_beams_is_named(capsys):
+    def by_k(beam_scores, next_log_probs, num_beams):
+        K, V = next_log_probs.shape
+        scores, flat = (beam_scores[:, None] + next_log_probs).reshape(-1).topk(num_beams)
+        return scores, flat // K, flat % K
+
+    out = flags(capsys, ch06.check_beam_step, by_k)
+    assert "vocabulary size V" in out and "swapped" not in out
+
+
+def test_beam_step_one_per_beam_message_reads_as_sentences(capsys):
+    out = flags(capsys, ch06.check_beam_step, lambda s, lp, n: ch06.beam_step_reference(s, lp, n, per_beam=True))
+    assert ". each" not in out
+
+
+def test_generate_loop_that_never_ends_is_stopped(capsys):
+    def forever(model, idx, max_new_tokens, temperature=1.0, generator=None):
+        while True:
+            pass
+
+    assert "did not return within" in flags(capsys, ch06.check_generate, forever)

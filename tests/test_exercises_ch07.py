@@ -5,6 +5,8 @@ import math
 import torch
 
 from lm_course.exercises import ch07
+from exercise_util import progress_in_tmp  # noqa: F401 (autouse: progress goes to a temporary folder)
+from exercise_util import flags, passes
 from lm_course.finetune import GPTClassifier
 from lm_course.gpt import GPT, GPTConfig
 
@@ -199,3 +201,37 @@ def test_trainable_parameters_match_make_classifier():
         mine = _toy_classifier(0)
         trainable_parameters(mine, mode)
         assert [p.requires_grad for p in mine.parameters()] == [p.requires_grad for p in ref.parameters()]
+
+
+# ---- issue 31: holes closed -------------------------------------------------------
+def test_prefix_lm_mask_names_each_mistake(capsys):
+    def mask(T, P, kind):
+        t, s = torch.arange(T)[:, None], torch.arange(T)[None, :]
+        return {"le": (s <= P) | (s <= t), "and": (s < P) & (s <= t), "rows": (t < P) | (s <= t),
+                "other": (s <= t) & (s > 0) | (s == t)}[kind]
+
+    assert "s < P, not s <= P" in flags(capsys, ch07.check_prefix_lm_mask, lambda T, P: mask(T, P, "le"))
+    assert "with |, not &" in flags(capsys, ch07.check_prefix_lm_mask, lambda T, P: mask(T, P, "and"))
+    assert "not every key" in flags(capsys, ch07.check_prefix_lm_mask, lambda T, P: mask(T, P, "rows"))
+    out = flags(capsys, ch07.check_prefix_lm_mask, lambda T, P: mask(T, P, "other"))
+    assert "expected" in out and "got" in out and "1 . ." in out  # both masks are printed
+
+
+def test_paired_difference_with_xor_is_named(capsys):
+    def subtracts_bools(a, b):
+        d = a - b
+        return float(d.float().mean()), float(d.float().std() / len(d) ** 0.5)
+
+    def xor(a, b):
+        d = (a ^ b).double()
+        return float(d.mean()), float(d.std() / len(d) ** 0.5)
+
+    assert "a.double() - b.double()" in flags(capsys, ch07.check_paired_difference, subtracts_bools)
+    assert "xor" in flags(capsys, ch07.check_paired_difference, xor)
+
+
+def test_mean_pooling_is_named(capsys):
+    def mean_pool(h, lengths):
+        return torch.stack([h[i, :n].mean(0) for i, n in enumerate(lengths.tolist())])
+
+    assert "mean pooling" in flags(capsys, ch07.check_last_token_pool, mean_pool)

@@ -1,86 +1,427 @@
-"""Shared helpers for the exercise checkers."""
+"""How every exercise checker runs the student's code and reports.
+
+A checker is a function decorated with :func:`exercise`, which ties it to its
+row of :mod:`lm_course.exercises.catalog`: the decorator prints nothing of its
+own on a verdict, catches the checker's early exit (:class:`Stop`), records a
+pass in the student's progress (:mod:`lm_course.exercises.tracking`), blames
+an unfinished earlier exercise the student's function relies on, gives the
+checker its graded hints (``check_x.hint(1)`` .. ``.hint(3)``) and returns an
+:class:`Outcome`, true on a pass, that displays nothing in a notebook.
+
+Inside a checker, the student's code is run by :func:`call` only: it handles
+not-a-function, the stub (``raise NotImplementedError``), an unfinished
+exercise called from it, any exception (with the line of the student's code
+that raised it), a time limit (an endless loop), a ``None`` return and an
+argument changed in place, each with one message format; the student gets
+copies of the arguments (tensors contiguous), never the checker's own data.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import io
+import linecache
 import math
+import signal
+import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
-__all__ = ["report", "close", "require_number", "call_student", "call_or_report", "MISSING"]
+__all__ = ["exercise", "call", "report", "fail", "no_answer", "close", "require_number", "Stop", "Outcome",
+           "MISSING", "current_name", "DEFAULT_TIMEOUT"]
+
+DEFAULT_TIMEOUT = 5.0  # seconds a student's function may run; training exercises ask for more
+MISSING = object()  # call(..., quiet=True)'s "no result"
 
 
+class Stop(Exception):
+    """The checker's verdict (a failure) is printed: stop checking."""
+
+
+class _Timeout(BaseException):  # not an Exception: the student's own `except Exception` cannot swallow it
+    pass
+
+
+class Outcome:
+    """What a checker returns: true on a pass. It displays nothing, so a
+    checker call can end a notebook cell without echoing ``True``/``False``."""
+
+    __slots__ = ("passed",)
+
+    def __init__(self, passed: bool):
+        self.passed = bool(passed)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def _ipython_display_(self) -> None:  # IPython shows nothing for it
+        return None
+
+    def __repr__(self) -> str:
+        return f"Outcome(passed={self.passed})"
+
+
+@dataclass
+class _Run:
+    """One checker call in progress."""
+
+    key: str
+    name: str
+    checker: str
+    checked: str
+    stub: bool = False  # the student's function is still the stub (or the answer still None)
+    blamed: bool = False  # an unfinished earlier exercise was named already
+    functions: list = field(default_factory=list)
+
+
+_RUNS: list[_Run] = []  # a stack: a checker may run another one quietly (an earlier exercise)
+
+
+def _run() -> _Run | None:
+    return _RUNS[-1] if _RUNS else None
+
+
+def current_name(default: str = "Exercise") -> str:
+    run = _run()
+    return run.name if run else default
+
+
+def _hint_pointer(run: _Run | None) -> str:
+    if run is None:
+        return ""
+    return (f" Stuck? `{run.checker}.hint(1)` gives the idea, `.hint(2)` the approach, "
+            f"`.hint(3)` almost the code.")
+
+
+# --------------------------------------------------------------------- verdicts
 def report(ok: bool, exercise: str, praise: str, hint: str) -> bool:
-    """Print a pass (with ``praise``) or a hint, and return ``ok``."""
+    """Print a pass (what was checked, then ``praise``) or ``hint``; return ``ok``."""
+    run = _run()
     if ok:
-        print(f"✅ {exercise}: correct. {praise}")
+        checked = f" ({run.checked})" if run and run.checked else ""
+        praise = praise[:1].upper() + praise[1:]
+        print(f"✅ {exercise}: passes the checks{checked}. {praise}".rstrip())
     else:
         print(f"❌ {exercise}: not yet. Hint: {hint}")
     return bool(ok)
 
 
-def require_number(answer: object, exercise: str) -> float | None:
-    """``answer`` as a float, or ``None`` after printing what went wrong."""
-    if answer is None:
-        print(f"❌ {exercise}: no answer yet. Replace `None` with your answer and run the cell again.")
-        return None
-    try:
-        value = float(answer)  # works for ints, floats, 0-d tensors and arrays
-    except (TypeError, ValueError):
-        print(f"❌ {exercise}: expected a number, got {type(answer).__name__} {answer!r}.")
-        return None
-    if math.isnan(value):
-        print(f"❌ {exercise}: your answer is NaN (did a probability of 0 reach a log?).")
-        return None
-    return value
+def fail(hint: str) -> None:
+    """Print ``hint`` as the current exercise's failure and stop the checker."""
+    report(False, current_name(), "", hint)
+    raise Stop
+
+
+def no_answer(exercise: str) -> bool:
+    """Print that the answer is still ``None`` (and how to get a hint); return False."""
+    run = _run()
+    if run is not None:
+        run.stub = True
+    print(f"❌ {exercise}: no answer yet. Replace `None` with your answer and run the cell again."
+          + _hint_pointer(run))
+    return False
 
 
 def close(a: float, b: float, rel: float = 1e-3, abs_: float = 1e-6) -> bool:
     return math.isclose(a, b, rel_tol=rel, abs_tol=abs_)
 
 
-def call_student(fn: object, exercise: str, hint: str, *args: object) -> tuple[bool, object]:
-    """Call the student's ``fn(*args)`` and return ``(True, result)``; or print
-    why it could not be used and return ``(False, None)``.
+def require_number(answer: object, exercise: str) -> float | None:
+    """``answer`` as a float, or ``None`` after printing what went wrong."""
+    if answer is None:
+        no_answer(exercise)
+        return None
+    if isinstance(answer, bool):
+        print(f"❌ {exercise}: expected a number, got the bool {answer!r}.")
+        return None
+    try:
+        value = float(answer)  # ints, floats, numpy scalars, 0-d tensors and arrays
+    except (TypeError, ValueError, RuntimeError):
+        print(f"❌ {exercise}: expected a number, got {type(answer).__name__} {answer!r}.")
+        return None
+    if math.isnan(value):
+        print(f"❌ {exercise}: your answer is NaN (not a number).")
+        return None
+    return value
 
-    ``hint`` is printed when the body is still the stub
-    (``raise NotImplementedError``). A function that raises anything else, or
-    returns ``None``, is reported, never re-raised.
+
+# --------------------------------------------------------------------- running the student's code
+def _copy(x: object) -> object:
+    """A copy of an argument the student's function may not change: plain
+    tensors (contiguous), lists, tuples, dicts, numpy arrays; anything else
+    (models, optimisers, generators, parameters) is passed as it is."""
+    import torch
+
+    if isinstance(x, torch.Tensor):
+        if isinstance(x, torch.nn.Parameter) or x.requires_grad:
+            return x
+        return x.detach().clone(memory_format=torch.contiguous_format)
+    if type(x) is list:
+        return [_copy(v) for v in x]
+    if type(x) is tuple:
+        return tuple(_copy(v) for v in x)
+    if type(x) is dict:
+        return {k: _copy(v) for k, v in x.items()}
+    if type(x).__module__ == "numpy" and hasattr(x, "copy") and hasattr(x, "shape"):
+        return x.copy()
+    return x
+
+
+def _unchanged(original: object, given: object) -> bool:
+    """Is the student's copy ``given`` still equal to ``original``?"""
+    import torch
+
+    if original is given:
+        return True
+    if isinstance(original, torch.Tensor):
+        if not isinstance(given, torch.Tensor) or given.shape != original.shape or given.dtype != original.dtype:
+            return False
+        both_nan = torch.isnan(original) & torch.isnan(given) if original.is_floating_point() else False
+        return bool(((original == given) | both_nan).all())
+    if isinstance(original, (list, tuple)):
+        return (type(given) is type(original) and len(given) == len(original)
+                and all(_unchanged(a, b) for a, b in zip(original, given)))
+    if isinstance(original, dict):
+        return (isinstance(given, dict) and given.keys() == original.keys()
+                and all(_unchanged(original[k], given[k]) for k in original))
+    try:
+        import numpy as np
+
+        if isinstance(original, np.ndarray):
+            return isinstance(given, np.ndarray) and np.array_equal(original, given)
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        return bool(original == given)
+    except Exception:  # an object without a usable ==: it was not copied anyway
+        return True
+
+
+def _with_time_limit(fn: Callable, args: tuple, kwargs: dict, seconds: float | None) -> object:
+    """``fn(*args, **kwargs)``, or :class:`_Timeout` after ``seconds``: a
+    SIGALRM timer in the main thread (a notebook kernel runs cells there; an
+    outer timer, such as pytest-timeout's, is re-armed afterwards), elsewhere
+    a daemon thread (which, if it never returns, runs on in the background)."""
+    if seconds is None:
+        return fn(*args, **kwargs)
+    if hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread():
+        def alarm(signum, frame):
+            raise _Timeout
+
+        start = time.monotonic()
+        old_handler = signal.signal(signal.SIGALRM, alarm)
+        old_delay, old_interval = signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old_handler)
+            if old_delay > 0:  # someone else's timer was running: give it back what is left of it
+                signal.setitimer(signal.ITIMER_REAL, max(old_delay - (time.monotonic() - start), 0.01),
+                                 old_interval)
+    box: dict[str, object] = {}
+
+    def target():
+        try:
+            box["value"] = fn(*args, **kwargs)
+        except BaseException as err:  # handed to the caller
+            box["error"] = err
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise _Timeout
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["value"]
+
+
+def _student_line(err: BaseException, fn: Callable) -> str:
+    """`` (in your line: `...`)`` for the last line of the student's code in
+    ``err``'s traceback, or ``""``."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return ""
+    tb, found = err.__traceback__, None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == code.co_filename:
+            found = tb
+        tb = tb.tb_next
+    if found is None:
+        return ""
+    line = linecache.getline(found.tb_frame.f_code.co_filename, found.tb_lineno).strip()
+    return f" (at this line of your code: `{line}`)" if line else ""
+
+
+def _raised_by_stub(err: BaseException, fn: Callable) -> str | None:
+    """Where a ``NotImplementedError`` came from: ``"self"`` for the
+    student's function itself, the name of another exercise's function it
+    called (still a stub), or ``None`` (raised by something else)."""
+    from lm_course.exercises.catalog import by_function
+
+    tb, last = err.__traceback__, None
+    while tb is not None:
+        last = tb
+        tb = tb.tb_next
+    if last is None:
+        return None
+    code, own = last.tb_frame.f_code, getattr(fn, "__code__", None)
+    if code is own:
+        return "self"
+    if by_function(code.co_name) is not None and code.co_name != getattr(fn, "__name__", None):
+        return code.co_name
+    if own is not None and code.co_filename == own.co_filename:  # a helper in the student's own cell
+        return "self"
+    return None
+
+
+def call(fn: object, *args: object, timeout: float | None = DEFAULT_TIMEOUT, may_change: bool = False,
+         on_error: Callable[[Exception], str] | None = None, quiet: bool = False, **kwargs: object) -> object:
+    """The student's ``fn(*args, **kwargs)`` on copies of the arguments, or,
+    after printing why not, :class:`Stop` (``quiet=True``: :data:`MISSING`,
+    nothing printed).
+
+    Reported: ``fn`` is not a function; the stub (``NotImplementedError``
+    raised by ``fn`` itself); an earlier exercise's unfinished function that
+    ``fn`` calls; any other exception (with the student's line and
+    ``on_error(err)``); no return within ``timeout`` seconds; a ``None``
+    return; an argument changed in place (unless ``may_change``).
     """
+    run = _run()
+    name = current_name()
+
+    def stop(message: str) -> object:
+        if quiet:
+            return MISSING
+        print(f"❌ {name}: {message}")
+        raise Stop
+
+    if fn is None:
+        if run is not None:
+            run.stub = True
+        return stop("no answer yet: define the function and pass it to the checker." + _hint_pointer(run))
     if not callable(fn):
-        print(f"❌ {exercise}: pass the function itself (e.g. check_x(x), not check_x(x(...))); "
-              f"got {type(fn).__name__}.")
-        return False, None
+        return stop(f"pass your function itself (check_x(x), not check_x(x(...))); got {type(fn).__name__}.")
+    given = tuple(_copy(a) for a in args)
     try:
-        result = fn(*args)
-    except NotImplementedError:
-        print(f"❌ {exercise}: not implemented yet. Replace `raise NotImplementedError` with your code. "
-              f"Hint: {hint}")
-        return False, None
-    except Exception as err:  # the student's code may fail in any way: report it
-        print(f"❌ {exercise}: your function raised {type(err).__name__}: {err}")
-        return False, None
-    if result is None:
-        print(f"❌ {exercise}: your function returned None; did you forget `return`?")
-        return False, None
-    return True, result
+        result = _with_time_limit(fn, given, kwargs, timeout)
+    except _Timeout:
+        return stop(f"your function did not return within {timeout:g} s: is there a loop that never ends "
+                    "(a `while` whose condition never becomes false, an index that is not increased)?")
+    except NotImplementedError as err:
+        origin = _raised_by_stub(err, fn)
+        if origin == "self":
+            if run is not None:
+                run.stub = True
+            return stop("not implemented yet. Write the body in place of `raise NotImplementedError` and run "
+                        "the cell again." + _hint_pointer(run))
+        if origin is not None:
+            from lm_course.exercises.catalog import by_function
 
-
-MISSING = object()  # call_or_report's "no result": the student's function failed and was reported
-
-
-def call_or_report(name: str, fn: object, args: tuple, stub_hint: str,
-          on_error: Callable[[Exception], str] | None = None) -> object:
-    """``fn(*args)``, or ``MISSING`` after printing why not (not a function,
-    a stub that raises ``NotImplementedError``, or any other exception, with
-    ``on_error(err)`` added to the message when given)."""
-    if not callable(fn):
-        report(False, name, "", f"pass your function itself (without calling it), got {type(fn).__name__}.")
-        return MISSING
-    try:
-        return fn(*args)
-    except NotImplementedError:
-        print(f"❌ {name}: not implemented yet (the function still raises NotImplementedError). Hint: {stub_hint}")
-        return MISSING
-    except Exception as err:  # the student's code: report, never raise
+            if run is not None:
+                run.blamed = True
+            dep = by_function(origin, near=run.key if run else None)
+            return stop(f"your {getattr(fn, '__name__', 'function')} calls {origin}, which is still the stub "
+                        f"(it raises NotImplementedError): do Exercise {dep.number} ({dep.title}) first.")
+        return stop(f"your function raised NotImplementedError: {err}{_student_line(err, fn)}")
+    except Exception as err:  # the student's code may fail in any way: report, never raise
         more = on_error(err) if on_error is not None else ""
-        report(False, name, "", f"your function raised {type(err).__name__}: {err}." + (f" {more}" if more else ""))
-        return MISSING
+        return stop(f"your function raised {type(err).__name__}: {err}{_student_line(err, fn)}."
+                    + (f" {more}" if more else ""))
+    if result is None:
+        return stop("your function returned None: did you forget `return`?" + _hint_pointer(run))
+    if not may_change:
+        for i, (a, g) in enumerate(zip(args, given)):
+            if not _unchanged(a, g):
+                return stop(f"your function changed its argument {_arg_name(fn, i)} in place; the caller may "
+                            "still need it: build a new " + _kind(a) + " and return that.")
+    return result
+
+
+def _arg_name(fn: Callable, i: int) -> str:
+    import inspect
+
+    try:
+        names = list(inspect.signature(fn).parameters)
+        return f"`{names[i]}`" if i < len(names) else f"number {i + 1}"
+    except (TypeError, ValueError):
+        return f"number {i + 1}"
+
+
+def _kind(a: object) -> str:
+    import torch
+
+    if isinstance(a, torch.Tensor):
+        return "tensor (out-of-place operations: masked_fill, not masked_fill_; x = x * s, not x *= s)"
+    if isinstance(a, list):
+        return "list (out = [] and append to it, or list(ids) first)"
+    return type(a).__name__
+
+
+# --------------------------------------------------------------------- the decorator
+def exercise(key: str) -> Callable[[Callable], Callable]:
+    """Tie a checker to its catalog row ``key`` (``"ch03.lstm_step"``)."""
+    from lm_course.exercises.catalog import entry
+
+    row = entry(key)
+
+    def decorate(check: Callable) -> Callable:
+        @functools.wraps(check)
+        def checker(*answers: object) -> Outcome:
+            run = _Run(key, f"Exercise {row.number} ({row.title})", check.__name__, row.checked)
+            _RUNS.append(run)
+            try:
+                ok = bool(check(*answers))
+            except Stop:
+                ok = False
+            except Exception as err:  # a case the checker did not foresee: say so, never raise
+                print(f"❌ {run.name}: the checker could not judge this answer ({type(err).__name__}: {err}). "
+                      "Check the type and shape of what your function returns against the statement.")
+                ok = False
+            finally:
+                _RUNS.pop()
+            if ok:
+                from lm_course.exercises.tracking import record
+
+                record(key, answers)
+            elif not run.stub and not run.blamed and len(_RUNS) == 0:
+                _blame_unfinished(row, answers)
+            return Outcome(ok)
+
+        checker.hint = functools.partial(_show_hint, key)  # check_x.hint(1), .hint(2), .hint(3)
+        checker.exercise = key
+        return checker
+
+    return decorate
+
+
+def _show_hint(key: str, level: int = 1) -> None:
+    from lm_course.exercises.catalog import hint
+
+    print(hint(key, level))
+
+
+def _blame_unfinished(row, answers: tuple) -> None:
+    """After a failure: does the student's function call an earlier
+    exercise's function that does not pass its own checker? Say so."""
+    from lm_course.exercises.catalog import entry as entry_of
+
+    for fn in answers:
+        code, env = getattr(fn, "__code__", None), getattr(fn, "__globals__", None)
+        if code is None or env is None:
+            continue
+        for dep_key in row.needs:
+            dep = entry_of(dep_key)
+            other = env.get(dep.function)
+            if dep.function not in code.co_names or not callable(other):
+                continue
+            module = __import__(f"lm_course.exercises.{dep.chapter_module}", fromlist=[dep.checker])
+            with contextlib.redirect_stdout(io.StringIO()):
+                passed = bool(getattr(module, dep.checker)(other))
+            if not passed:
+                print(f"   Your {getattr(fn, '__name__', 'function')} calls {dep.function}, which does not pass "
+                      f"its own checks yet: do Exercise {dep.number} ({dep.title}) first, then come back.")
+                return

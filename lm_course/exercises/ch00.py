@@ -1,10 +1,9 @@
 """Checkers for the exercises of ``00_welcome.ipynb``.
 
 Exercises 1 and 4 take a number; exercises 2 and 3 take a function the
-student writes (its stub raises ``NotImplementedError``). Every checker prints
-✅ or ❌ with a hint, returns ``True``/``False`` and never raises.
-Students' functions are called through
-:func:`lm_course.exercises._check.call_student`.
+student writes (its stub raises ``NotImplementedError``), run through
+:func:`lm_course.exercises._check.call`. Every checker prints ✅ or ❌ with a
+hint and never raises (see :mod:`lm_course.exercises._check`).
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ import torch
 from lm_course.corpus import corpus_tokenizer
 from lm_course.data import load_shakespeare
 from lm_course.evaluate import bits_per_token
-from lm_course.exercises._check import call_student, close, report, require_number
+from lm_course.exercises._check import call, close, exercise, report, require_number
 from lm_course.unigram import UnigramLM
 
 __all__ = ["check_log_prob_of_word", "check_entropy_bits",
@@ -37,6 +36,7 @@ def _log2_prob(text: str) -> float:
     return sum(math.log2(float(probs[i])) for i in tok.encode(text))
 
 
+@exercise("ch00.log_prob_of_word")
 def check_log_prob_of_word(answer: object) -> bool:
     """Exercise 1: log2 p("the") under the unigram model (all three letters
     predicted, chain rule with a context-free model)."""
@@ -49,6 +49,12 @@ def check_log_prob_of_word(answer: object) -> bool:
         return report(False, name, "", "log-probabilities of events with p < 1 are negative; keep the sign.")
     if close(value, 2 ** want):
         return report(False, name, "", "that is the probability itself; the exercise asks for its log2.")
+    if close(value, want * math.log(2)):
+        return report(False, name, "", "that is the natural log (math.log); the exercise asks for log2 "
+                                       "(math.log2), the log of bits.")
+    if close(value, math.log2(max(_unigram()[1].probs[_unigram()[0].encode("t")[0]].item(), 1e-300))):
+        return report(False, name, "", "that is log2 p('t') alone: the chain rule multiplies the probabilities "
+                                       "of all three letters (adds their log2).")
     return report(close(value, want), name,
                   f"log2 p('the') = {want:.3f} bits, i.e. {-want:.1f} bits of surprise for 3 characters.",
                   "multiply p('t') p('h') p('e'), or add their log2; the unigram model ignores the context.")
@@ -75,21 +81,23 @@ def _entropy_cases() -> list[torch.Tensor]:
     return [p / p.sum() for p in no_zeros + with_zeros]
 
 
+@exercise("ch00.entropy_bits")
 def check_entropy_bits(fn: Callable) -> bool:
     """Exercise 2: ``fn(p)`` returns the entropy ``-sum_i p_i log2 p_i`` of a
     ``(V,)`` distribution in bits, with ``0 log 0 = 0``."""
     name = "Exercise 2 (entropy)"
     for p in _entropy_cases():
-        ok, got = call_student(fn, name, "H(p) = -sum over i of p[i] * log2(p[i]); torch.log2 works "
-                                         "element-wise.", p.clone())
-        if not ok:
-            return False
+        got = call(fn, p)
+        try:
+            nan = math.isnan(float(got))
+        except (TypeError, ValueError, RuntimeError):
+            nan = False
+        if nan and (p == 0).any():
+            return report(False, name, "", "your entropy is NaN: 0 * log2(0) is 0 * -inf = nan in floating "
+                                           "point; the convention is 0 log 0 = 0: sum over the entries with "
+                                           "p > 0 only (e.g. p[p > 0]).")
         value = require_number(got, name)
         if value is None:
-            if (p == 0).any():
-                return report(False, name, "", "0 * log2(0) is 0 * -inf = nan in floating point; the "
-                                               "convention is 0 log 0 = 0: sum over the entries with p > 0 "
-                                               "only (e.g. p[p > 0]).")
             return False
         want = _entropy(p)
         if close(value, want, rel=1e-5):
@@ -116,38 +124,50 @@ def check_entropy_bits(fn: Callable) -> bool:
 
 
 # ---------------------------------------------------------------- exercise 3
-class _ToyBigram:
-    """A small context-dependent model (its own start distribution, then a
-    random bigram table) with only ``next_token_probs``: the reference is
-    :func:`lm_course.evaluate.bits_per_token`'s slow path."""
+class _ToyModel:
+    """A small context-dependent model with only ``next_token_probs``: its own
+    start distribution, then a random table over the last ``order - 1``
+    tokens (a bigram for ``order=2``, a trigram for ``order=3``, whose
+    second position falls back on a bigram). The reference is
+    :func:`lm_course.evaluate.bits_per_token`'s slow path; a trigram tells a
+    function that passes only the last token as context from a right one."""
 
-    def __init__(self, vocab_size: int, seed: int):
+    def __init__(self, vocab_size: int, seed: int, order: int = 2):
         g = torch.Generator().manual_seed(seed)
-        self.vocab_size = vocab_size
+        self.vocab_size, self.order = vocab_size, order
         self.start = torch.rand(vocab_size, generator=g, dtype=torch.float64) + 0.1  # (V,)
         self.start /= self.start.sum()
-        table = torch.rand(vocab_size, vocab_size, generator=g, dtype=torch.float64) ** 3 + 0.01  # (V, V)
-        self.table = table / table.sum(dim=1, keepdim=True)
+        self.tables = {}
+        for k in range(1, order):
+            table = torch.rand(*(vocab_size,) * (k + 1), generator=g, dtype=torch.float64) ** 3 + 0.01
+            self.tables[k] = table / table.sum(dim=-1, keepdim=True)  # (V,) * k + (V,)
 
     def next_token_probs(self, context) -> torch.Tensor:
+        context = [int(i) for i in context]
         if len(context) == 0:
             return self.start.clone()
-        return self.table[int(context[-1])].clone()  # (V,)
+        k = min(len(context), self.order - 1)
+        return self.tables[k][tuple(context[-k:])].clone()  # (V,)
 
 
 def _bpc_variants(model, ids: list[int]) -> dict[str, float]:
     """The right answer and the commonest wrong ones, by name."""
-    logp = [math.log2(float(model.next_token_probs(ids[:t])[ids[t]])) for t in range(len(ids))]
-    ahead = [math.log2(float(model.next_token_probs(ids[:t + 1])[ids[t]])) for t in range(1, len(ids))]
+    def score(context_of) -> list[float]:
+        return [math.log2(float(model.next_token_probs(context_of(t))[ids[t]])) for t in range(len(ids))]
+
+    logp = score(lambda t: ids[:t])
     n = len(ids)
-    return {
+    variants = {
         "right": -sum(logp[1:]) / (n - 1),
         "first scored": -sum(logp) / n,
         "divided by N": -sum(logp[1:]) / n,
         "nats": -sum(logp[1:]) / (n - 1) * math.log(2),
         "sign": sum(logp[1:]) / (n - 1),
-        "context includes the target": -sum(ahead) / (n - 1),
+        "context includes the target": -sum(score(lambda t: ids[:t + 1])[1:]) / (n - 1),
+        "last token only": -sum(score(lambda t: ids[t - 1:t])[1:]) / (n - 1),
+        "context one short": -sum(score(lambda t: ids[:max(t - 1, 0)])[1:]) / (n - 1),
     }
+    return variants
 
 
 _BPC_HINTS = {
@@ -158,26 +178,27 @@ _BPC_HINTS = {
     "sign": "bits per character is positive: it is MINUS the mean log2 probability.",
     "context includes the target": "the context of ids[t] is ids[:t], the characters BEFORE it; "
                                    "ids[:t+1] already contains the answer.",
+    "last token only": "you give the model only the last character as context; it may look further back "
+                       "(this one is a trigram): pass everything before ids[t], ids[:t].",
+    "context one short": "the context of ids[t] is ids[:t], every character before it; ids[:t-1] leaves out "
+                         "the one right before it.",
 }
 
 
+@exercise("ch00.bits_per_character")
 def check_bits_per_character(fn: Callable) -> bool:
     """Exercise 3: ``fn(model, ids)`` returns the bits per character
     ``-1/(N-1) sum_{t=2..N} log2 p(x_t | x_<t)`` of ``model`` (anything with
     ``next_token_probs(context)``) on the list of ``N >= 2`` token ids ``ids``,
-    as :func:`lm_course.evaluate.bits_per_token` computes it."""
+    as :func:`lm_course.evaluate.bits_per_token` computes it; checked on
+    bigram and trigram toy models."""
     name = "Exercise 3 (bits per character)"
     g = torch.Generator().manual_seed(1)
-    cases = [(_ToyBigram(3, seed=0), [0, 1]), (_ToyBigram(3, seed=0), [2, 0, 1, 1, 0])]
-    for seed, length in [(1, 12), (2, 40)]:
-        cases.append((_ToyBigram(5, seed), torch.randint(0, 5, (length,), generator=g).tolist()))
+    cases = [(_ToyModel(3, seed=0), [0, 1]), (_ToyModel(3, seed=0), [2, 0, 1, 1, 0])]
+    for seed, length, order in [(1, 12, 2), (2, 40, 2), (3, 15, 3), (4, 30, 3)]:
+        cases.append((_ToyModel(5, seed, order), torch.randint(0, 5, (length,), generator=g).tolist()))
     for model, ids in cases:
-        ok, got = call_student(fn, name, "loop t = 1 .. len(ids) - 1: p = model.next_token_probs(ids[:t]), "
-                                         "add -log2 p[ids[t]]; divide the total by len(ids) - 1.",
-                               model, list(ids))
-        if not ok:
-            return False
-        value = require_number(got, name)
+        value = require_number(call(fn, model, list(ids)), name)
         if value is None:
             return False
         want = bits_per_token(model, ids)
@@ -193,6 +214,7 @@ def check_bits_per_character(fn: Callable) -> bool:
 
 
 # ---------------------------------------------------------------- exercise 4
+@exercise("ch00.words_seen_twice")
 def check_words_seen_twice(answer: object) -> bool:
     """Exercise 4: how many different words occur exactly twice in the
     training split (lower-cased, as counted by ``viz.corpus.word_counts``)."""

@@ -7,7 +7,7 @@ bigram count matrix into a table of probabilities (MLE, add-k), exercise 3
 samples a name from it with a seeded generator. In
 exercises 4 and 5 the function gets only the counts (``count``,
 ``continuation_count``, ``vocab_size``), not the model's probabilities. Each checker
-prints ✅ or ❌ with a hint and returns ``True``/``False``; it never raises.
+prints ✅ or ❌ with a hint and never raises (see :mod:`lm_course.exercises._check`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ import torch
 
 from lm_course.corpus import corpus_tokenizer
 from lm_course.data import load_names, load_shakespeare
-from lm_course.exercises._check import close, report, require_number
-from lm_course.exercises._check import call_student
+from lm_course.exercises._check import Stop, call, close, current_name, exercise, report, require_number
 from lm_course.ngram import NGramLM, bigram_count_matrix, default_lambdas
 
 __all__ = [
@@ -129,14 +128,14 @@ _UNSEEN_HINT = ("a context that is never followed by anything has a row of zeros
                 "the rule is a uniform row, 1 / V for every next token (torch.where(total > 0, ..., 1 / V)).")
 
 
-def _tables_right(fn: Callable, name: str, stub_hint: str,
+def _tables_right(fn: Callable, name: str,
                   cases: Iterable[tuple[torch.Tensor, tuple, torch.Tensor, list[tuple[torch.Tensor, str]]]]) -> bool:
     """``fn(*args)`` for every case ``(counts, args, want, slips)``: True if
     each returns the table ``want``; else False, after reporting the first
     wrong one (with the hint of the slip it matches)."""
     for counts, args, want, slips in cases:
-        ok, got = call_student(fn, name, stub_hint, *args)
-        if not ok or _check_table(got, want, name, counts, slips) is not None:
+        got = call(fn, *args)
+        if _check_table(got, want, name, counts, slips) is not None:
             return False
     return True
 
@@ -153,15 +152,14 @@ def _mle_slips(counts: torch.Tensor) -> list[tuple[torch.Tensor, str]]:
                                              "joint P(prev, next); divide each row by its own total.")]
 
 
+@exercise("ch01.mle_table")
 def check_mle_table(fn: Callable) -> bool:
     """Exercise 1: ``fn(counts)`` turns a ``(V, V)`` bigram count matrix into
     the ``(V, V)`` float64 table of MLE probabilities ``P(next | prev)``
     (rows sum to 1; a row never followed by anything is uniform)."""
     name = "Exercise 1 (the MLE table)"
-    cases = ((counts, (counts.clone(),), mle_table_reference(counts), _mle_slips(counts))
-             for counts in _table_cases())
-    if not _tables_right(fn, name, "divide each row of counts.double() by its total; a row whose total is 0 "
-                                   "becomes uniform, 1 / V.", cases):
+    cases = ((counts, (counts,), mle_table_reference(counts), _mle_slips(counts)) for counts in _table_cases())
+    if not _tables_right(fn, name, cases):
         return False
     counts, labels = _names_counts()
     P = mle_table_reference(counts)
@@ -187,96 +185,105 @@ def _add_k_slips(counts: torch.Tensor, k: float) -> list[tuple[torch.Tensor, str
              "divide each ROW by its own total plus k * V, not by the total of the whole table.")]
 
 
+@exercise("ch01.add_k_table")
 def check_add_k_table(fn: Callable) -> bool:
     """Exercise 2: ``fn(counts, k)`` returns the ``(V, V)`` float64 add-k
     table ``(c(prev next) + k) / (c(prev) + k V)``; ``k = 0`` gives the MLE
     table of Exercise 1 (unseen rows uniform)."""
     name = "Exercise 2 (the add-k table)"
     ks = [1.0, 0.5, 0.01, 2.0, 1.0, 0.1, 0.0, 1.0]
-    cases = ((counts, (counts.clone(), k), add_k_table_reference(counts, k), _add_k_slips(counts, k))
+    cases = ((counts, (counts, k), add_k_table_reference(counts, k), _add_k_slips(counts, k))
              for counts, k in zip(_table_cases(), ks))
-    if not _tables_right(fn, name, "add k to every cell, then divide each row by its new total (the old row "
-                                   "total plus k for each of the V next tokens).", cases):
+    if not _tables_right(fn, name, cases):
         return False
     return report(True, name, "(c + k) / (c(prev) + k V): every cell gets k pseudo-counts, so nothing has "
                               "probability 0, and an unseen context comes out uniform by itself when k > 0.", "")
 
 
 # ---------------------------------------------------------------- exercise 3: sampling names
-class _TooSlow(BaseException):  # not an Exception: call_student must not swallow it
-    pass
-
-
 def sample_name_reference(P: torch.Tensor, labels: Sequence[str], generator: torch.Generator,
-                          max_length: int = 30, *, greedy: bool = False) -> str:
+                          max_length: int = 30, *, greedy: bool = False, row: str = "last",
+                          marker: str = "stop") -> str:
     """A name drawn from the bigram table ``P``: start at the marker (id 0),
     draw each next id with ``torch.multinomial(P[i], 1, generator=generator)``,
     stop at the marker (not included) or after ``max_length`` characters.
-    ``greedy=True`` (argmax instead of a draw) is the commonest wrong version."""
+    The commonest wrong versions: ``greedy=True`` (argmax instead of a draw),
+    ``row="first"`` (every draw from row 0), ``marker="skip"`` (the end
+    marker skipped instead of ending the name)."""
     out, i = [], 0
     while len(out) < max_length:
-        i = int(P[i].argmax()) if greedy else int(torch.multinomial(P[i], 1, generator=generator))
+        r = 0 if row == "first" else i
+        i = int(P[r].argmax()) if greedy else int(torch.multinomial(P[r], 1, generator=generator))
         if i == 0:
+            if marker == "skip":
+                continue
             break
         out.append(labels[i])
     return "".join(out)
 
 
-def _call_with_timeout(fn: Callable, args: tuple, seconds: float) -> object:
-    """``fn(*args)``; raises :class:`_TooSlow` after ``seconds`` where the
-    platform allows it (a SIGALRM timer in the main thread)."""
-    import signal
-    import threading
-
-    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
-        return fn(*args)
-
-    def alarm(signum, frame):
-        raise _TooSlow
-
-    old = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        return fn(*args)
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+_LAST_ROW_HINT = ("draw each character from the row of the LAST drawn id, P[i] with i the id you just drew (the first "
+             "from row 0, the marker)")
+_END_HINT = "every name has exactly max_length characters: stop as soon as you draw the end marker (id 0)"
 
 
 _TINY_LABELS = [".", "a", "b"]
 _TINY_P = torch.tensor([[0.0, 0.7, 0.3], [0.5, 0.2, 0.3], [0.5, 0.5, 0.0]], dtype=torch.float64)
 
 
+def _sample_names(fn: Callable, P: torch.Tensor, labels: Sequence[str], seed: int, max_length: int,
+                  n: int) -> list[str]:
+    """``n`` names from the student's sampler with one generator seeded ``seed``."""
+    g = torch.Generator().manual_seed(seed)
+    names = []
+    for _ in range(n):
+        value = call(fn, P, list(labels), g, max_length, timeout=3.0)
+        if not isinstance(value, str):
+            report(False, current_name(), "", f"return the name as a str (''.join(...)), got {type(value).__name__}.")
+            raise Stop
+        names.append(value)
+    return names
+
+
+def _impossible_step(names: list[str], P: torch.Tensor, labels: Sequence[str]) -> str | None:
+    """The first step of ``names`` that the table gives probability 0 (as
+    ``"'a' after the start"`` or ``"'b' after 'b'"``), or ``None``."""
+    index = {c: i for i, c in enumerate(labels)}
+    for s in names:
+        prev = 0
+        for ch in s:
+            if ch not in index:
+                return f"{ch!r}, which is not a label"
+            if P[prev, index[ch]] == 0:
+                return f"{ch!r} after {'the start' if prev == 0 else repr(labels[prev])}"
+            prev = index[ch]
+    return None
+
+
+@exercise("ch01.sample_bigram_name")
 def check_sample_name(fn: Callable) -> bool:
     """Exercise 3: ``fn(P, labels, generator, max_length)`` samples one name
     from the bigram table ``P`` with the seeded ``generator``. Compared, draw
     for draw, with :func:`sample_name_reference` (the sampler of section 2)
     on the names' table and a tiny one; a sampler that uses the generator
-    differently passes if its names have the right distribution."""
+    differently passes if its names have the right distribution (1000 names
+    from the tiny table), which is judged before the other diagnoses."""
     name = "Exercise 3 (sampling a name)"
-    stub_hint = ("start at i = 0 (the marker '.'); repeat: i = int(torch.multinomial(P[i], 1, "
-                 "generator=generator)); stop if i == 0, else append labels[i]; stop after max_length characters.")
     counts, labels = _names_counts()
     P = mle_table_reference(counts)
     runs = [(P, labels, 0, 30, 12), (P, labels, 5, 4, 12), (_TINY_P, _TINY_LABELS, 1, 6, 30)]
     got_all, want_all = [], []
     for table, labs, seed, max_length, n in runs:
-        g = torch.Generator().manual_seed(seed)
-        got = []
-        for _ in range(n):
-            try:
-                ok, value = _call_with_timeout(call_student, (fn, name, stub_hint, table, list(labs), g, max_length), 3.0)
-            except _TooSlow:
-                return report(False, name, "", "your function did not return within 3 seconds: does it stop when "
-                                               "it draws the end marker (id 0) and after max_length characters?")
-            if not ok:
-                return False
-            if not isinstance(value, str):
-                return report(False, name, "", f"return the name as a str (''.join(...)), got {type(value).__name__}.")
-            got.append(value)
+        got = _sample_names(fn, table, labs, seed, max_length, n)
         gw = torch.Generator().manual_seed(seed)
         want = [sample_name_reference(table, labs, gw, max_length) for _ in range(n)]
         greedy = sample_name_reference(table, labs, gw, max_length, greedy=True)
+        for kw, hint in ((dict(row="first"), f"your names are those of a sampler that always draws from row 0: "
+                                             f"{_LAST_ROW_HINT}."),
+                         (dict(marker="skip"), f"{_END_HINT}; you skip it and go on.")):
+            gv = torch.Generator().manual_seed(seed)
+            if got == [sample_name_reference(table, labs, gv, max_length, **kw) for _ in range(n)] and got != want:
+                return report(False, name, "", hint)
         if len(set(got)) == 1 and got[0] == greedy:
             return report(False, name, "", f"every name is {got[0]!r}: you take the most probable character "
                                            "(argmax); draw it instead with torch.multinomial(P[i], 1, "
@@ -288,30 +295,29 @@ def check_sample_name(fn: Callable) -> bool:
             bad = next(s for s in got if "." in s)
             return report(False, name, "", f"{bad!r} holds the marker '.': when you draw id 0 the name is "
                                            "over; stop there and do not append it (nor the start marker).")
-        if labs is labels and len(got) > 1 and all(len(s) == max_length for s in got) and max_length > 10:
-            return report(False, name, "", "every name has exactly max_length characters: stop as soon as "
-                                           "you draw the end marker (id 0).")
         got_all += got
         want_all += want
     if got_all == want_all:
         return report(True, name, f"the same names as the reference, draw for draw: {want_all[:6]}.", "")
-    # Not the reference's stream: judge by distribution on the tiny table
-    g = torch.Generator().manual_seed(123)
-    try:
-        names = [_call_with_timeout(fn, (_TINY_P, list(_TINY_LABELS), g, 6), 3.0) for _ in range(1000)]
-    except _TooSlow:
-        return report(False, name, "", "your function did not return within 3 seconds: does it stop at the "
-                                       "end marker (id 0)?")
-    except Exception as err:  # the student's code: report, never raise
-        return report(False, name, "", f"your function raised {type(err).__name__}: {err}")
+    # Not the reference's stream: judge by distribution on the tiny table, then diagnose
+    names = _sample_names(fn, _TINY_P, _TINY_LABELS, 123, 6, 1000)
     expect = {"a": 0.35, "b": 0.15, "aa": 0.07, "ab": 0.105, "ba": 0.075, "": 0.0}
     freq = {s: names.count(s) / len(names) for s in expect}
     if all(abs(freq[s] - p) < 0.05 for s, p in expect.items()):
         return report(True, name, "your names have the right distribution (you use the generator differently "
                                   "from the reference, so the exact names differ from section 2's).", "")
+    step = _impossible_step(names, _TINY_P, _TINY_LABELS)
+    endless = all(len(s) == 6 for s in names)
+    if step is not None and not endless:
+        return report(False, name, "", f"on P = {_TINY_P.tolist()} over {_TINY_LABELS} one of your names has "
+                                       f"{step}, which has probability 0: {_LAST_ROW_HINT}.")
+    if endless:
+        return report(False, name, "", f"{_END_HINT}, and {_LAST_ROW_HINT}: a row that never gives id 0, such as "
+                                       "row 0, never ends a name.")
     return report(False, name, "", f"on P = {_TINY_P.tolist()} over {_TINY_LABELS} your names do not have the "
                                    f"model's distribution: P('a') = 0.35 but {freq['a']:.2f} of yours are 'a'. "
-                                   "Start from row 0 (the marker), then draw from the row of the LAST drawn id.")
+                                   "Start from row 0 (the marker), then draw from the row of the LAST drawn id, "
+                                   "one torch.multinomial draw per character.")
 
 
 # ---------------------------------------------------------------- exercise 4
@@ -346,7 +352,8 @@ def _shakespeare_counts() -> _CountsOnly:
 
 
 def jelinek_mercer_reference(counts, w: int, h: Sequence[int], lambdas: Sequence[float], *,
-                             renormalise: bool = True, last: bool = True, uniform: bool = True) -> float:
+                             renormalise: bool = True, last: bool | str = True, uniform: bool = True,
+                             context_total: str = "followers", reverse: bool = False) -> float:
     """``p_JM(w | h)`` of the Jelinek-Mercer model of order ``n = len(lambdas) - 1``
     (``01_ngrams.ipynb``, "Interpolation"), from ``counts.count`` alone; ``h``
     holds the ``n - 1`` context tokens. Orders whose context was never
@@ -354,16 +361,24 @@ def jelinek_mercer_reference(counts, w: int, h: Sequence[int], lambdas: Sequence
     equals ``NGramLM(n, "interpolated", lambdas=lambdas).prob(w, h)``.
 
     ``renormalise=False`` (unseen orders count as probability 0),
-    ``last=False`` (the first ``m - 1`` tokens of ``h`` instead of the last)
-    and ``uniform=False`` (no ``lambda_0 / V`` term) build the commonest
-    wrong versions, which the checker recognises.
+    ``last=False`` (the first ``m - 1`` tokens of ``h`` instead of the last),
+    ``last="negative"`` (``h[-(m-1):]``, which is all of ``h`` for ``m = 1``),
+    ``uniform=False`` (no ``lambda_0 / V`` term), ``context_total="count"``
+    (``c(h)`` as ``counts.count(h)``) and ``reverse=True`` (the lambdas in
+    the reverse order) build the commonest wrong versions, which the checker
+    recognises.
     """
     V, n = counts.vocab_size, len(lambdas) - 1
+    if reverse:
+        lambdas = list(lambdas)[::-1]
     numerator, weight = (lambdas[0] / V if uniform else 0.0), lambdas[0]
     for m in range(1, n + 1):
-        ctx = list(h[len(h) - m + 1:]) if last else list(h[: m - 1])  # m - 1 tokens
+        if last == "negative":
+            ctx = list(h[-(m - 1):])  # the pitfall: h[-0:] is all of h
+        else:
+            ctx = list(h[len(h) - m + 1:]) if last else list(h[: m - 1])  # m - 1 tokens
         row = [counts.count(ctx + [v]) for v in range(V)]
-        total = sum(row)
+        total = counts.count(ctx) if context_total == "count" and ctx else sum(row)
         if total > 0:
             numerator += lambdas[m] * row[w] / total
         if total > 0 or not renormalise:
@@ -377,6 +392,12 @@ _JM_SLIPS = {
                     "up to 1."),
     "last": "the context of order m is the LAST m - 1 tokens of h, the ones right before w: h[len(h) - m + 1:].",
     "uniform": "add the uniform term lambda_0 / V: it is what keeps unseen tokens above 0.",
+    "negative": ("for m = 1 the context is empty, but h[-(m - 1):] is h[-0:], which is ALL of h (-0 is 0): "
+                 "slice with h[len(h) - m + 1:] instead."),
+    "context_total": ("take c(h) as the sum over v of c(h v), how often h is FOLLOWED by something; "
+                      "counts.count(h) also counts an h at the very end of the text."),
+    "reverse": ("lambdas[m] goes with order m: lambdas[0] with the uniform term, lambdas[n] with the longest "
+                "context; you used them in the reverse order."),
 }
 
 
@@ -395,7 +416,7 @@ def _jm_cases() -> list[tuple[object, list[int], list[int], tuple[float, ...]]]:
     return cases
 
 
-def _run_probability_cases(fn: Callable, name: str, stub_hint: str, cases, reference, slips: dict,
+def _run_probability_cases(fn: Callable, name: str, cases, reference, slips: dict,
                            slip_hints: dict[str, str]) -> bool:
     """Exercises 4 and 5: call ``fn(counts, w, h, setting)`` on every case,
     compare with ``reference`` and name the slip it matches."""
@@ -404,12 +425,12 @@ def _run_probability_cases(fn: Callable, name: str, stub_hint: str, cases, refer
         unseen = any(sum(counts.count(list(h[len(h) - k:]) + [v]) for v in range(V)) == 0
                      for k in range(1, len(h) + 1))  # some order's context is never followed by anything
         for w in ws:
-            ok, result = call_student(fn, name, stub_hint, counts, w, list(h), setting)
-            value = require_number(result, name) if ok else None
+            zero_total = ("The context {h} (or a shorter part of it) is never followed by anything in the "
+                          "counts: its total is 0, so that order cannot give a probability.").format(h=list(h))
+            result = call(fn, counts, w, list(h), setting,
+                          on_error=lambda err: zero_total if unseen and isinstance(err, ZeroDivisionError) else "")
+            value = require_number(result, name)
             if value is None:
-                if unseen:
-                    print(f"   Hint: the context {list(h)} (or a shorter part of it) is never followed by "
-                          "anything in the counts: its total is 0, so that order cannot give a probability.")
                 return False
             want = reference(counts, w, h, setting)
             if close(value, want, rel=1e-6, abs_=1e-12):
@@ -417,6 +438,9 @@ def _run_probability_cases(fn: Callable, name: str, stub_hint: str, cases, refer
             slip = next((k for k, kw in slips.items()
                          if close(value, reference(counts, w, h, setting, **kw), rel=1e-6, abs_=1e-12)), None)
             hint = slip_hints.get(slip, f"for w = {w}, h = {list(h)} expected {want:.6g}, got {value:.6g}.")
+            if slip is None and not 0 <= value <= 1:
+                hint += (" A probability lies between 0 and 1: " + ("a discounted count is max(c - D, 0), never "
+                         "negative." if value < 0 else "check that each level divides by its own total."))
             return report(False, name, "", hint)
     return True
 
@@ -426,6 +450,7 @@ def _shown(reference, counts, h, ws, setting, context: str) -> str:
     return ", ".join(f"p({tok.decode([w])!r} | {context!r}) = {reference(counts, w, h, setting):.3g}" for w in ws)
 
 
+@exercise("ch01.jelinek_mercer")
 def check_jelinek_mercer(fn: Callable) -> bool:
     """Exercise 4: ``fn(counts, w, h, lambdas)`` returns ``p_JM(w | h)`` of the
     Jelinek-Mercer model of order ``len(lambdas) - 1``, computed from
@@ -434,11 +459,10 @@ def check_jelinek_mercer(fn: Callable) -> bool:
     name = "Exercise 4 (Jelinek-Mercer by hand)"
     cases = _jm_cases()
     if not _run_probability_cases(
-            fn, name, "for m = 1 .. n take the last m - 1 tokens of h as the context, its counts "
-                      "c(context v) for every v, and add lambdas[m] * c(context w) / total; start from "
-                      "lambdas[0] / V.",
-            cases, jelinek_mercer_reference,
-            {"renormalise": dict(renormalise=False), "last": dict(last=False), "uniform": dict(uniform=False)},
+            fn, name, cases, jelinek_mercer_reference,
+            {"negative": dict(last="negative"), "context_total": dict(context_total="count"),
+             "renormalise": dict(renormalise=False), "last": dict(last=False), "uniform": dict(uniform=False),
+             "reverse": dict(reverse=True)},
             _JM_SLIPS):
         return False
     counts, h, ws, lambdas = cases[-1]
@@ -501,6 +525,7 @@ def _kn_cases() -> list[tuple[object, list[int], list[int], float]]:
     return cases
 
 
+@exercise("ch01.kneser_ney_trigram")
 def check_kneser_ney_trigram(fn: Callable) -> bool:
     """Exercise 5: ``fn(counts, w, h, D)`` returns ``p_KN(w | h)`` of an
     interpolated Kneser-Ney trigram model (``h`` two token ids), computed
@@ -509,10 +534,7 @@ def check_kneser_ney_trigram(fn: Callable) -> bool:
     name = "Exercise 5 (Kneser-Ney by hand)"
     cases = _kn_cases()
     if not _run_probability_cases(
-            fn, name, "three levels, bottom up: p = 1/V; then the unigram level from continuation counts "
-                      "N1+(. v); then the bigram level from N1+(. h[1] v); then the top level from "
-                      "c(h[0] h[1] v). Each: max(c - D, 0) / total + D * types / total * p_lower.",
-            cases, kneser_ney_trigram_reference,
+            fn, name, cases, kneser_ney_trigram_reference,
             {"lower": dict(lower="raw"), "floor": dict(floor=False), "context_total": dict(context_total="count")},
             _KN_SLIPS):
         return False

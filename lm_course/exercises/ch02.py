@@ -5,17 +5,18 @@ pair counts, a small BPE trainer (checked against
 :class:`lm_course.tokenizers.BPETokenizer`), the MLP's forward pass (against
 :meth:`lm_course.mlp.MLPLanguageModel.logits_by_formula`) and one training
 step (against :func:`lm_course.train.train`). Every checker
-prints ✅ or ❌ with a hint naming the likely mistake, returns
-``True``/``False`` and never raises into the notebook.
+prints ✅ or ❌ with a hint naming the likely mistake and never raises into
+the notebook (see :mod:`lm_course.exercises._check`).
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 import random
 from collections.abc import Callable
 
-from lm_course.exercises._check import MISSING, call_or_report, call_student, report
+from lm_course.exercises._check import Stop, call, exercise, report
 from lm_course.tokenizers import BPETokenizer
 from lm_course.tokenizers.bpe import SPLIT_PATTERN, merge_pair
 
@@ -26,13 +27,12 @@ def _reference_merge(ids, pair, new_id):
     return merge_pair(ids, pair, new_id)
 
 
+@exercise("ch02.merge")
 def check_merge(merge) -> bool:
-    """Exercise 1: ``merge(ids, pair, new_id)`` replaces every occurrence of
-    ``pair`` in ``ids``, left to right, by ``new_id``."""
+    """Exercise 1: ``merge(ids, pair, new_id)`` returns a new list in which
+    every occurrence of ``pair`` in ``ids``, left to right, is ``new_id``;
+    ``ids`` itself is left unchanged."""
     name = "Exercise 1 (one BPE merge)"
-    if not callable(merge):
-        print(f"❌ {name}: expected a function merge(ids, pair, new_id), got {type(merge).__name__}.")
-        return False
     rng = random.Random(0)
     cases = [([1, 2, 3, 1, 2], (1, 2), 9), ([5, 5, 5], (5, 5), 7), ([5, 5, 5, 5], (5, 5), 7),
              ([], (1, 2), 9), ([1], (1, 2), 9), ([3, 1, 2], (1, 2), 9), ([2, 1], (1, 2), 9)]
@@ -40,17 +40,25 @@ def check_merge(merge) -> bool:
               for _ in range(20)]
     for ids, pair, new_id in cases:
         want = _reference_merge(ids, pair, new_id)
-        try:
-            got = merge(list(ids), pair, new_id)
-        except Exception as err:  # a student's bug must not stop the notebook
-            return report(False, name, "", f"merge({ids}, {pair}, {new_id}) raised "
-                                           f"{type(err).__name__}: {err}.")
+        got = call(merge, list(ids), pair, new_id,
+                   on_error=lambda err, ids=ids, pair=pair, new_id=new_id: f"(on merge({ids}, {pair}, {new_id}))")
         if not isinstance(got, (list, tuple)):
             return report(False, name, "", f"merge({ids}, {pair}, {new_id}) returned "
                                            f"{type(got).__name__}; return a list of ids.")
         if list(got) != want:
-            hint = (f"merge({ids}, {pair}, {new_id}) gave {list(got)}, expected {want}. "
-                    "Walk left to right; after a match skip both ids (so [5, 5, 5] becomes [7, 5]).")
+            got = list(got)
+            if ids and got == want[:-1] and want[-1] == ids[-1]:
+                hint = (f"merge({ids}, {pair}, {new_id}) gave {got}, expected {want}: the last id is lost. When "
+                        "the loop stops one short of the end (to look at ids[i + 1]), append the last id too.")
+            elif len(got) > len(want) and new_id in got:
+                hint = (f"merge({ids}, {pair}, {new_id}) gave {got}, expected {want}: after a match, skip BOTH "
+                        "ids of the pair (i += 2), so [5, 5, 5] becomes [7, 5], not [7, 7].")
+            elif new_id not in got and new_id in want:
+                hint = (f"merge({ids}, {pair}, {new_id}) gave {got}, expected {want}: the pair was never "
+                        "replaced; compare (ids[i], ids[i + 1]) with pair, as tuples.")
+            else:
+                hint = (f"merge({ids}, {pair}, {new_id}) gave {got}, expected {want}. "
+                        "Walk left to right; after a match skip both ids (so [5, 5, 5] becomes [7, 5]).")
             return report(False, name, "", hint)
     return report(True, name, "This loop is the whole of BPE training, repeated once per merge.", "")
 
@@ -115,18 +123,14 @@ def _pair_cases() -> list[list[list[int]]]:
     return cases
 
 
+@exercise("ch02.pair_counts")
 def check_pair_counts(fn: Callable) -> bool:
     """Exercise 2: ``fn(chunks)`` counts the adjacent pairs inside each chunk
     (a list of lists of ids) and returns ``{(a, b): count}``; compared with
     the counting of :meth:`lm_course.tokenizers.BPETokenizer.train`."""
     name = "Exercise 2 (counting pairs)"
-    stub_hint = ("for each chunk, for each (a, b) in zip(chunk, chunk[1:]): counts[(a, b)] += 1 "
-                 "(a collections.Counter does it in one line per chunk).")
     for chunks in _pair_cases():
-        got = call_or_report(name, fn, ([list(c) for c in chunks],), stub_hint)
-        if got is MISSING:
-            return False
-        got = _as_pair_dict(got)
+        got = _as_pair_dict(call(fn, [list(c) for c in chunks]))
         if got is None:
             return report(False, name, "", "return a dict (or Counter) from pairs of ids (a, b), as tuples, "
                                            "to how often they occur.")
@@ -136,6 +140,11 @@ def check_pair_counts(fn: Callable) -> bool:
         for kw, hint in _PAIR_SLIPS:
             if got == pair_counts_reference(chunks, **kw):
                 return report(False, name, "", hint)
+        short = pair_counts_reference([c[:-1] for c in chunks])
+        if got == short and got != want:
+            return report(False, name, "", f"the last pair of a chunk is missing (for chunks {chunks}): "
+                                           "zip(chunk, chunk[1:]) or range(len(chunk) - 1) reaches it; "
+                                           "range(len(chunk) - 2) stops one pair early.")
         return report(False, name, "", f"for chunks {chunks} expected {want}, got {got}.")
     return report(True, name, "the counts BPE training starts from: in 'hug pug pun bun hugs' the pair "
                               "(u, g) = (117, 103) occurs 3 times, more than any other.", "")
@@ -207,20 +216,15 @@ _BPE_SLIPS = [
 ]
 
 
+@exercise("ch02.train_bpe")
 def check_train_bpe(fn: Callable) -> bool:
     """Exercise 3: ``fn(text, num_merges)`` returns the list of merges
     ``(a, b)`` in the order learned, compared with
     ``BPETokenizer.train(text, 256 + num_merges).merges`` on short texts
     (ties, repeated letters, pre-split chunks, early stops)."""
     name = "Exercise 3 (a BPE trainer)"
-    stub_hint = ("split the text into chunks with re.findall(SPLIT_PATTERN, text), turn each into "
-                 "list(chunk.encode('utf-8')); then num_merges times: count the pairs (Exercise 2), take the "
-                 "most frequent (ties: the smallest pair), stop if it occurs fewer than 2 times, merge it "
-                 "everywhere with new id 256 + k (Exercise 1).")
     for text, k in _bpe_texts():
-        got = call_or_report(name, fn, (text, k), stub_hint)
-        if got is MISSING:
-            return False
+        got = call(fn, text, k)
         try:
             got = [(int(a), int(b)) for a, b in got]
         except (TypeError, ValueError):
@@ -299,6 +303,7 @@ def _mlp_cases():
     return out
 
 
+@exercise("ch02.mlp_logits")
 def check_mlp_logits(fn: Callable) -> bool:
     """Exercise 4: ``fn(windows, C, W_h, b_h, W_o, b_o)`` returns the ``(N, V)``
     logits of the MLP language model for ``(N, n)`` windows, compared with
@@ -307,16 +312,12 @@ def check_mlp_logits(fn: Callable) -> bool:
     import torch
 
     name = "Exercise 4 (the MLP's forward pass)"
-    stub_hint = ("e = C[windows].flatten(-2) (N, n*d); h = torch.tanh(e @ W_h.T + b_h) (N, H); "
-                 "return h @ W_o.T + b_o (N, V).")
     for model, windows in _mlp_cases():
         weights = (model.embedding.weight.detach(), model.hidden.weight.detach(), model.hidden.bias.detach(),
                    model.output.weight.detach(), model.output.bias.detach())
-        got = call_or_report(name, fn, (windows.clone(), *(w.clone() for w in weights)), stub_hint,
-                             on_error=lambda err: ("check the shapes: C is (V+1, d), W_h (H, n*d), W_o (V, H) "
-                                                   "(nn.Linear's (out, in)), so e @ W_h.T and h @ W_o.T."))
-        if got is MISSING:
-            return False
+        got = call(fn, windows, *weights,
+                   on_error=lambda err: ("Check the shapes: C is (V+1, d), W_h (H, n*d), W_o (V, H) "
+                                         "(nn.Linear's (out, in)), so e @ W_h.T and h @ W_o.T."))
         with torch.no_grad():
             want = model.logits_by_formula(windows)  # (N, V)
         try:
@@ -336,16 +337,14 @@ def check_mlp_logits(fn: Callable) -> bool:
             if wrong.shape == got.shape and torch.allclose(got, wrong, rtol=1e-4, atol=1e-5):
                 return report(False, name, "", hint)
         return report(False, name, "", f"your logits differ from the model's by up to "
-                                       f"{float((got - want).abs().max()):.3g}. " + stub_hint)
+                                       f"{float((got - want).abs().max()):.3g}: check each step, the look-up "
+                                       "C[windows] (N, n, d), its flattening to (N, n*d), the tanh layer and the "
+                                       "output layer.")
     return report(True, name, "the same logits as MLPLanguageModel.logits_by_formula: look-up, concatenate, "
                               "tanh layer, output layer.", "")
 
 
 # --------------------------------------------------------------------- Exercise 5: one training step
-_STEP_STUB_HINT = ("compute the loss (F.cross_entropy on logits reshaped to (B*T, V) against y reshaped "
-                   "to (B*T,)), then optimizer.zero_grad(), loss.backward(), "
-                   "torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip) unless grad_clip is None, "
-                   "optimizer.step(), and return loss.item().")
 
 
 def _variant_step(model, optimizer, x, y, grad_clip: float | None = 1.0, *, zero: bool = True,
@@ -451,6 +450,7 @@ def _same(a: tuple[list[float], list], b: tuple[list[float], list]) -> bool:
             and all(torch.allclose(u, v, rtol=1e-4, atol=1e-6) for u, v in zip(wa, wb)))
 
 
+@exercise("ch02.training_step")
 def check_training_step(training_step: object) -> bool:
     """Exercise 5: ``training_step(model, optimizer, x, y, grad_clip)`` makes
     one optimiser step on the batch and returns its loss as a float, exactly
@@ -464,22 +464,18 @@ def check_training_step(training_step: object) -> bool:
 
     name = "Exercise 5 (one training step)"
 
-    def as_float(value: object) -> float | None:
-        try:
-            return float(value.detach() if isinstance(value, torch.Tensor) else value)
-        except (TypeError, ValueError, RuntimeError):
-            return None
-
     def student(model, optimizer, x, y, clip):
-        ok, value = call_student(training_step, name, _STEP_STUB_HINT, model, optimizer, x, y, clip)
-        if not ok:
-            raise _Reported
-        loss = as_float(value)
-        if loss is None:
-            print(f"❌ {name}: your function returned {type(value).__name__}; return the loss as a float "
-                  "(loss.item()).")
-            raise _Reported
-        return loss
+        value = call(training_step, model, optimizer, x, y, clip)
+        if isinstance(value, torch.Tensor):
+            report(False, name, "", "your step returns the loss tensor; return loss.item(), a Python float: "
+                                    "the tensor keeps the step's whole graph alive, and a loop that keeps every "
+                                    "step's loss would keep every graph.")
+            raise Stop
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            report(False, name, "", f"your function returned {type(value).__name__}; return the loss as a "
+                                    "float (loss.item()).")
+            raise Stop
+        return float(value)
 
     try:
         got = _run_steps(student, 0.05, "sgd")
@@ -493,7 +489,8 @@ def check_training_step(training_step: object) -> bool:
                 if _same(got, _run_steps(wrong, 0.05, "sgd")):
                     return report(False, name, "", hint)
             return report(False, name, "", "the losses after the first step differ from the package's: "
-                                           "the order is zero_grad, backward, clip, step. " + _STEP_STUB_HINT)
+                                           "the order is zero_grad, backward, clip (clip_grad_norm_ with "
+                                           "grad_clip), step.")
         if not _same(_run_steps(student, None, "sgd"), _run_steps(reference, None, "sgd")):
             return report(False, name, "", "with grad_clip=None the step must not clip at all.")
         # and in the real thing: AdamW, warm-up and cosine, against train() itself
@@ -503,13 +500,9 @@ def check_training_step(training_step: object) -> bool:
         if not _same(mine, (history.train_loss, [p.detach() for p in model.parameters()])):
             return report(False, name, "", "right with SGD but not with AdamW inside train(): does your step "
                                            "build its own optimiser? Use the optimizer it is given.")
-    except _Reported:
+    except Stop:
         return False
     except Exception as err:  # the student's code: report, never raise
         return report(False, name, "", f"running your step raised {type(err).__name__}: {err}")
     return report(True, name, "The same losses and weights as lm_course.train.train, step for step. "
                               "These six lines are the heart of every training loop in the course.", "")
-
-
-class _Reported(Exception):
-    """The student's call failed and the reason is already printed."""

@@ -4,8 +4,7 @@ Each ``check_...(student_function)`` runs the student's function on fixed and
 random inputs, compares it with PyTorch or the package (autograd,
 ``clip_grad_norm_``, ``nn.LSTMCell``, ``nn.GRUCell``, ``nn.RNN``,
 :class:`lm_course.rnn_training.StatefulLoss`), prints ✅ or a hint naming the likely
-mistake, and returns ``True``/``False``. It never raises: a stub that raises
-``NotImplementedError`` gets "not implemented yet" and a hint.
+mistake, and never raises (see :mod:`lm_course.exercises._check`).
 """
 
 from __future__ import annotations
@@ -17,36 +16,13 @@ from collections.abc import Callable
 import torch
 import torch.nn as nn
 
-from lm_course.exercises._check import MISSING, call_or_report, report
+from lm_course.exercises._check import call, exercise, report
 from lm_course.rnn import RNNConfig, RNNLanguageModel
 from lm_course.rnn_training import StatefulLoss, consecutive_lanes
 
 __all__ = ["check_bptt_grad_W_hh", "check_clip_grad_norm", "check_lstm_step", "check_gru_step",
            "check_rnn_forward", "check_stateful_tbptt", "rnn_forward_reference", "stateful_reference",
            "bptt_grad_W_hh_autograd"]
-
-_FAILED = object()  # what _run returns when the student's call did not produce a value
-
-
-def _run(fn: Callable, name: str, args: tuple, stub_hint: str) -> object:
-    """Call the student's ``fn(*args)``; on a stub or an error print why and
-    return ``_FAILED`` (never raise into the notebook)."""
-    if not callable(fn):
-        print(f"❌ {name}: expected a function, got {type(fn).__name__}.")
-        return _FAILED
-    try:
-        out = fn(*args)
-    except NotImplementedError:
-        print(f"❌ {name}: not implemented yet. Hint: {stub_hint}")
-        return _FAILED
-    except Exception as err:  # the student's code: report, never raise
-        print(f"❌ {name}: your function raised {type(err).__name__}: {err}")
-        return _FAILED
-    if out is None:
-        print(f"❌ {name}: your function returned None; write its body and return the result.")
-        return _FAILED
-    return out
-
 
 def _as_tensor(got: object, like: torch.Tensor) -> torch.Tensor | None:
     """``got`` as a tensor of ``like``'s dtype, or ``None`` if it is not one of its shape."""
@@ -72,7 +48,7 @@ def bptt_grad_W_hh_autograd(xs: torch.Tensor, W_xh: torch.Tensor, W_hh: torch.Te
 
 
 def _bptt_variant(xs, W_xh, W_hh, b_h, u, *, back_through_W=False, no_tanh_grad=False, last_only=False,
-                  h_now=False) -> torch.Tensor:
+                  h_now=False, pass_dh=False) -> torch.Tensor:
     """The manual backward pass, right (no flags) or with one typical mistake."""
     hs = [xs.new_zeros(W_hh.size(0))]  # h_0 .. h_T
     for x_t in xs:
@@ -84,7 +60,8 @@ def _bptt_variant(xs, W_xh, W_hh, b_h, u, *, back_through_W=False, no_tanh_grad=
         grad += torch.outer(delta, hs[t] if h_now else hs[t - 1])
         if last_only:
             break
-        dh = W_hh @ delta if back_through_W else W_hh.T @ delta  # dloss/dh_{t-1}
+        back = dh if pass_dh else delta  # pass_dh: the tanh derivative left out of the recursion only
+        dh = W_hh @ back if back_through_W else W_hh.T @ back  # dloss/dh_{t-1}
     return grad
 
 
@@ -97,6 +74,8 @@ _BPTT_MISTAKES = [
                                 "dloss/dh_{t-1} = W_hh.T @ delta_t."),
     (dict(h_now=True), "at step t the weight multiplies the PREVIOUS state: the contribution is "
                        "outer(delta_t, h_{t-1}), not outer(delta_t, h_t)."),
+    (dict(pass_dh=True), "going one step back, pass the gradient through the tanh too: dloss/dh_{t-1} = "
+                         "W_hh.T @ delta_t, with delta_t = dloss/dh_t * (1 - h_t**2), not W_hh.T @ dloss/dh_t."),
 ]
 
 
@@ -113,19 +92,14 @@ def _bptt_cases() -> list[tuple[torch.Tensor, ...]]:
     return cases
 
 
+@exercise("ch03.bptt_grad_W_hh")
 def check_bptt_grad_W_hh(fn: Callable) -> bool:
     """Exercise 1: ``fn(xs, W_xh, W_hh, b_h, u)`` returns ``d (u . h_T) / d W_hh``
     (``(H, H)``) by a manual backward pass, checked against autograd."""
     name = "Exercise 1 (BPTT for W_hh)"
-    stub = ("run the RNN forward keeping h_0 .. h_T, then walk back from t = T to 1 with "
-            "delta_t = dloss/dh_t * (1 - h_t**2); add outer(delta_t, h_{t-1}) to the gradient and pass "
-            "W_hh.T @ delta_t back to h_{t-1}.")
     for case in _bptt_cases():
         want = bptt_grad_W_hh_autograd(*case)  # (H, H)
-        out = _run(fn, name, tuple(t.clone() for t in case), stub)
-        if out is _FAILED:
-            return False
-        got = _as_tensor(out, want)
+        got = _as_tensor(call(fn, *case), want)
         if got is None:
             return report(False, name, "", f"return one (H, H) tensor (here {tuple(want.shape)}), "
                           "the gradient with respect to W_hh.")
@@ -163,24 +137,34 @@ def _same(got: object, want: list[torch.Tensor]) -> bool:
         return False
 
 
+@exercise("ch03.clip")
 def check_clip_grad_norm(fn: Callable) -> bool:
     """Exercise 2: ``fn(grads, max_norm)`` returns the gradients clipped like
-    ``torch.nn.utils.clip_grad_norm_`` (one global norm over all tensors)."""
+    ``torch.nn.utils.clip_grad_norm_`` (one global norm over all tensors;
+    scaling them in place, as PyTorch does, is allowed)."""
     name = "Exercise 2 (gradient clipping)"
-    stub = "compute ONE norm over all the tensors, then scale every tensor by min(1, max_norm / norm)."
     for scale, max_norm in [(5.0, 1.0), (0.05, 1.0), (3.0, 0.5)]:
         grads = _random_grads(scale, seed=int(scale * 100))
         params = [nn.Parameter(torch.zeros_like(g)) for g in grads]
         for p, g in zip(params, grads):
             p.grad = g.clone()
         nn.utils.clip_grad_norm_(params, max_norm)
-        got = _run(fn, name, ([g.clone() for g in grads], max_norm), stub)
-        if got is _FAILED:
-            return False
+        got = call(fn, [g.clone() for g in grads], max_norm, may_change=True)
         if not _same(got, [p.grad for p in params]):
             total = math.sqrt(sum(float(g.pow(2).sum()) for g in grads))
+            sum_of_norms = sum(float(g.norm()) for g in grads)
+            l1 = sum(float(g.abs().sum()) for g in grads)
             if _same(got, [g * min(1.0, max_norm / max(float(g.norm()), 1e-12)) for g in grads]):
                 hint = "use ONE norm over all the tensors together (sqrt of the sum of every squared entry)."
+            elif _same(got, [g * min(1.0, max_norm / sum_of_norms) for g in grads]):
+                hint = ("the total norm is the square root of the sum of EVERY squared entry of every tensor; "
+                        "adding up the tensors' own norms gives a larger number.")
+            elif _same(got, [g * min(1.0, max_norm / l1) for g in grads]):
+                hint = ("that is the L1 norm (sum of absolute values); clip_grad_norm_ uses the L2 norm, the "
+                        "square root of the sum of squares.")
+            elif _same(got, [g.clamp(-max_norm, max_norm) for g in grads]):
+                hint = ("that clips each entry to [-max_norm, max_norm] (clipping by value), which changes the "
+                        "direction; clipping by norm multiplies every tensor by the same max_norm / total_norm.")
             elif total < max_norm:
                 hint = f"when the total norm ({total:.3f}) is already below max_norm, leave the gradients alone."
             else:
@@ -214,21 +198,18 @@ _LSTM_MISTAKES = [
 ]
 
 
+@exercise("ch03.lstm_step")
 def check_lstm_step(fn: Callable) -> bool:
     """Exercise 3: ``fn(x, h, c, cell)`` computes one ``nn.LSTMCell`` step by
     hand and returns ``(h_new, c_new)``."""
     name = "Exercise 3 (an LSTM step by hand)"
-    stub = ("z = x @ cell.weight_ih.T + h @ cell.weight_hh.T + cell.bias_ih + cell.bias_hh is (B, 4H); "
-            "split it into i, f, g, o (in that order), then c_new = f * c + i * g and h_new = o * tanh(c_new).")
     for seed, (B, I, H) in enumerate([(4, 5, 6), (1, 3, 2)]):
         torch.manual_seed(10 + seed)
         cell = nn.LSTMCell(I, H)
         x, h, c = torch.randn(B, I), torch.randn(B, H), torch.randn(B, H)
         with torch.no_grad():
             want_h, want_c = cell(x, (h, c))  # (B, H) each
-        out = _run(fn, name, (x.clone(), h.clone(), c.clone(), cell), stub)
-        if out is _FAILED:
-            return False
+        out = call(fn, x, h, c, cell)
         if isinstance(out, torch.Tensor) or not isinstance(out, (tuple, list)) or len(out) != 2:
             return report(False, name, "", "return a pair (h_new, c_new): the LSTM has two states.")
         got_h, got_c = (_as_tensor(t, want_h) for t in out)
@@ -255,37 +236,66 @@ def check_lstm_step(fn: Callable) -> bool:
 
 
 # --------------------------------------------------------------------- Exercise 4: a GRU step
+def _gru_variant(x, h, cell, *, order: str = "rzn", z_flip: bool = False, r_inside: bool = False) -> torch.Tensor:
+    """One GRU step from the cell's weights, right (defaults) or with one
+    mistake: ``order`` of the row blocks (``"zrn"``: update gate first, as in
+    some texts), ``z_flip`` (h' = z n + (1 - z) h), ``r_inside`` (d2l's
+    ``r * (W_hn h) + b_hn``: the reset gate leaves the bias out)."""
+    H = h.size(-1)
+    gi = x @ cell.weight_ih.T + cell.bias_ih  # (B, 3H)
+    gh = h @ cell.weight_hh.T + cell.bias_hh  # (B, 3H)
+    blocks = {name: k for k, name in enumerate(order)}
+
+    def part(t, name):
+        k = blocks[name]
+        return t[:, k * H:(k + 1) * H]
+
+    r = torch.sigmoid(part(gi, "r") + part(gh, "r"))
+    z = torch.sigmoid(part(gi, "z") + part(gh, "z"))
+    if r_inside:
+        k = blocks["n"]
+        hidden = r * (h @ cell.weight_hh[k * H:(k + 1) * H].T) + cell.bias_hh[k * H:(k + 1) * H]
+    else:
+        hidden = r * part(gh, "n")
+    n = torch.tanh(part(gi, "n") + hidden)
+    return z * n + (1 - z) * h if z_flip else (1 - z) * n + z * h
+
+
+_GRU_MISTAKES = [
+    (dict(z_flip=True), "PyTorch's convention is h' = (1 - z) * n + z * h: z is how much of the OLD state is kept."),
+    (dict(order="zrn"), "PyTorch stacks the rows of weight_ih / weight_hh as [reset r; update z; new n], H rows "
+                        "each; you took z from the first block."),
+    (dict(r_inside=True), "the reset gate multiplies the whole hidden term, bias included: "
+                          "n = tanh(W_in x + b_in + r * (W_hn h + b_hn)); you left b_hn outside r."),
+    (dict(order="zrn", z_flip=True), "the rows are [r; z; n] (reset first) and h' = (1 - z) * n + z * h."),
+]
+
+
+@exercise("ch03.gru_step")
 def check_gru_step(fn: Callable) -> bool:
     """Exercise 4: ``fn(x, h, cell)`` computes one ``nn.GRUCell`` step by hand
     from ``cell.weight_ih``, ``cell.weight_hh``, ``cell.bias_ih``, ``cell.bias_hh``."""
     name = "Exercise 4 (a GRU step by hand)"
-    stub = ("gi = x @ cell.weight_ih.T + cell.bias_ih and gh = h @ cell.weight_hh.T + cell.bias_hh are (B, 3H), "
-            "blocks r, z, n; then n = tanh(gi_n + r * gh_n) and h_new = (1 - z) * n + z * h.")
-    torch.manual_seed(3)
-    cell = nn.GRUCell(5, 6)
-    x, h = torch.randn(4, 5), torch.randn(4, 6)
-    want = cell(x, h).detach()
-    out = _run(fn, name, (x, h, cell), stub)
-    if out is _FAILED:
-        return False
-    got = _as_tensor(out, want)
-    if got is None:
-        return report(False, name, "", f"return the new hidden state, one tensor of shape {tuple(want.shape)}.")
-    if torch.allclose(got, want, atol=1e-5):
-        return report(True, name, "Your GRU step equals torch.nn.GRUCell.", "")
-    # a frequent slip: the update gate used the other way round
-    with torch.no_grad():
-        gi = x @ cell.weight_ih.T + cell.bias_ih  # (B, 3H)
-        gh = h @ cell.weight_hh.T + cell.bias_hh  # (B, 3H)
-        r = torch.sigmoid(gi[:, :6] + gh[:, :6])
-        z = torch.sigmoid(gi[:, 6:12] + gh[:, 6:12])
-        n = torch.tanh(gi[:, 12:] + r * gh[:, 12:])
-    if torch.allclose(got, z * n + (1 - z) * h, atol=1e-5):
-        hint = "PyTorch's convention is h' = (1 - z) * n + z * h: z is how much of the OLD state is kept."
-    else:
-        hint = ("the rows of weight_ih / weight_hh are [reset r; update z; new n], H each; "
-                "n = tanh(W_in x + b_in + r * (W_hn h + b_hn)) puts r around the whole hidden term.")
-    return report(False, name, "", hint)
+    for seed, (B, I, H) in enumerate([(4, 5, 6), (1, 3, 2), (3, 6, 6)]):
+        torch.manual_seed(3 + seed)
+        cell = nn.GRUCell(I, H)
+        with torch.no_grad():
+            cell.bias_hh.normal_(0, 1.0)  # biases far from 0, so a misplaced one shows
+        x, h = torch.randn(B, I), torch.randn(B, H)
+        want = cell(x, h).detach()
+        got = _as_tensor(call(fn, x, h, cell), want)
+        if got is None:
+            return report(False, name, "", f"return the new hidden state, one tensor of shape {tuple(want.shape)}.")
+        if torch.allclose(got, want, atol=1e-5):
+            continue
+        with torch.no_grad():
+            for flags, hint in _GRU_MISTAKES:
+                if torch.allclose(got, _gru_variant(x, h, cell, **flags), atol=1e-5):
+                    return report(False, name, "", hint)
+        return report(False, name, "", "the rows of weight_ih / weight_hh are [reset r; update z; new n], H each; "
+                                       "r = sigmoid(gi_r + gh_r), z = sigmoid(gi_z + gh_z), "
+                                       "n = tanh(W_in x + b_in + r * (W_hn h + b_hn)), h' = (1 - z) * n + z * h.")
+    return report(True, name, "Your GRU step equals torch.nn.GRUCell.", "")
 
 
 # --------------------------------------------------------------------- Exercise 5: the RNN over a sequence
@@ -348,18 +358,15 @@ def _rnn_cases() -> list[tuple[torch.Tensor, ...]]:
     return cases
 
 
+@exercise("ch03.rnn_forward")
 def check_rnn_forward(fn: Callable) -> bool:
     """Exercise 5: ``fn(xs, h0, W_xh, W_hh, b_h)`` runs the vanilla RNN over
     ``xs`` ``(B, T, I)`` from ``h0`` ``(B, H)`` and returns every hidden state
     ``(B, T, H)``; compared with ``torch.nn.RNN`` with the same weights."""
     name = "Exercise 5 (the RNN over a sequence)"
-    stub = ("h = h0; for each t: h = torch.tanh(xs[:, t] @ W_xh.T + h @ W_hh.T + b_h), keep it; "
-            "return torch.stack(states, dim=1).")
     for case in _rnn_cases():
         want = _torch_rnn_states(*case)  # (B, T, H)
-        out = _run(fn, name, tuple(t.clone() for t in case), stub)
-        if out is _FAILED:
-            return False
+        out = call(fn, *case)
         try:
             got = torch.as_tensor(out).detach().to(want.dtype)
         except Exception:
@@ -380,8 +387,13 @@ def check_rnn_forward(fn: Callable) -> bool:
         for flags, hint in _RNN_MISTAKES:
             if torch.allclose(got, rnn_forward_reference(*case, **flags), rtol=1e-6, atol=1e-9):
                 return report(False, name, "", hint)
+        if T > 1 and torch.allclose(got, want[:, -1:].expand_as(want), rtol=1e-6, atol=1e-9):
+            return report(False, name, "", "every state you kept equals the LAST one: you keep the same tensor "
+                                           "and overwrite it in place (h[:] = ..., h.copy_(...)); write "
+                                           "h = torch.tanh(...), a new tensor each step.")
         return report(False, name, "", f"your states differ from torch.nn.RNN's by up to "
-                                       f"{float((got - want).abs().max()):.3g}. " + stub)
+                                       f"{float((got - want).abs().max()):.3g}: h_t = tanh(x_t @ W_xh.T + "
+                                       "h_{t-1} @ W_hh.T + b_h), from h_0 = h0, every h_1 .. h_T kept.")
     return report(True, name, "the same states as torch.nn.RNN: one shared cell applied T times, "
                               "the state carried from step to step.", "")
 
@@ -413,26 +425,29 @@ def stateful_reference(model, optimizer, inputs, targets, block_size: int, *, re
     return losses
 
 
-_STATEFUL_SIZES = [("rnn", 4, 6, 4), ("lstm", 3, 5, 5), ("gru", 2, 7, 3)]  # kind, lanes, block_size, windows
+# kind, lanes, block_size, windows, extra tokens per lane (a last piece shorter than a window, to drop)
+_STATEFUL_SIZES = [("rnn", 4, 6, 4, 0), ("lstm", 3, 5, 5, 0), ("gru", 2, 7, 3, 0), ("lstm", 2, 4, 3, 3)]
 
 
-def _stateful_setup(kind: str, lanes: int, block: int, windows: int):
+def _stateful_setup(kind: str, lanes: int, block: int, windows: int, extra: int = 0):
     """A fresh small model (the same weights at every call), its SGD
-    optimiser, the token stream and its lanes."""
+    optimiser, the token stream and its lanes of ``block * windows + extra``
+    tokens."""
     with torch.random.fork_rng():
         torch.manual_seed(7)
         model = RNNLanguageModel(RNNConfig(9, hidden_size=12, kind=kind, embed_size=6))
     model.train()
     g = torch.Generator().manual_seed(3)
-    base = torch.arange(lanes * block * windows + 1) % 9  # a noisy cycle: the carried state helps
+    base = torch.arange(lanes * (block * windows + extra) + 1) % 9  # a noisy cycle: the carried state helps
     ids = torch.where(torch.rand(len(base), generator=g) < 0.7, base, torch.randint(9, (len(base),), generator=g))
     inputs, targets = consecutive_lanes(ids, lanes)
     return model, torch.optim.SGD(model.parameters(), lr=0.5), ids, inputs, targets
 
 
-def _package_stateful(kind: str, lanes: int, block: int, windows: int) -> tuple[list[float], list[torch.Tensor]]:
+def _package_stateful(kind: str, lanes: int, block: int, windows: int,
+                      extra: int = 0) -> tuple[list[float], list[torch.Tensor]]:
     """The package's stateful training: :class:`StatefulLoss` in the course's loop."""
-    model, optimizer, ids, _, _ = _stateful_setup(kind, lanes, block, windows)
+    model, optimizer, ids, _, _ = _stateful_setup(kind, lanes, block, windows, extra)
     loss_fn = StatefulLoss(ids, lanes, block)
     losses = []
     for _ in range(windows):
@@ -453,6 +468,7 @@ def _graph_error_hint(err: Exception) -> str:
     return ""
 
 
+@exercise("ch03.train_stateful")
 def check_stateful_tbptt(fn: Callable) -> bool:
     """Exercise 6: ``fn(model, optimizer, inputs, targets, block_size)`` trains
     statefully on ``(B, L)`` lanes, one step per consecutive window, carrying
@@ -460,20 +476,20 @@ def check_stateful_tbptt(fn: Callable) -> bool:
     final weights) with :class:`lm_course.rnn_training.StatefulLoss` on small
     vanilla RNN, LSTM and GRU models."""
     name = "Exercise 6 (stateful truncated BPTT)"
-    stub = ("state = None; for each window a:a+block_size of inputs and targets: logits, state = "
-            "model(x, state, return_state=True); loss = cross-entropy; zero_grad, backward, step; "
-            "state = state.detach() (or a tuple of detached tensors); keep loss.item().")
     for sizes in _STATEFUL_SIZES:
         model, optimizer, _, inputs, targets = _stateful_setup(*sizes)
-        got = call_or_report(name, fn, (model, optimizer, inputs.clone(), targets.clone(), sizes[2]), stub,
-                             on_error=_graph_error_hint)
-        if got is MISSING:
-            return False
+        got = call(fn, model, optimizer, inputs, targets, sizes[2], on_error=_graph_error_hint, timeout=30.0)
         want_losses, want_weights = _package_stateful(*sizes)
         try:
             got = [float(v.detach() if isinstance(v, torch.Tensor) else v) for v in got]
         except (TypeError, ValueError, RuntimeError):
             return report(False, name, "", "return a list of floats, one loss per window (loss.item()).")
+        L, block = inputs.size(1), sizes[2]
+        if len(got) == len(want_losses) + 1 and L % block:
+            return report(False, name, "", f"lanes of {L} tokens and block_size={block} make {L // block} whole "
+                                           f"windows and a last piece of {L % block} tokens; train on the "
+                                           f"{L // block} whole windows only (L // block_size), as the statement "
+                                           f"says: you returned {len(got)} losses.")
         if len(got) != len(want_losses):
             return report(False, name, "", f"lanes of {inputs.size(1)} tokens and block_size={sizes[2]} make "
                                            f"{len(want_losses)} consecutive windows (one step each); you returned "
@@ -494,6 +510,7 @@ def check_stateful_tbptt(fn: Callable) -> bool:
                                            "window's final state (detached) to model(x, state, return_state=True); "
                                            "that carried state is what makes the training stateful.")
         return report(False, name, "", f"your losses {[round(v, 4) for v in got]} differ from the package's "
-                                       f"{[round(v, 4) for v in want_losses]}. " + stub)
+                                       f"{[round(v, 4) for v in want_losses]}: one optimiser step per window, "
+                                       "zero_grad, backward, step, then the state detached and carried on.")
     return report(True, name, "the same losses and weights as StatefulLoss in the course's loop (RNN, LSTM "
                               "and GRU): values flow across windows, gradients stop at each window's start.", "")

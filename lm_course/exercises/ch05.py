@@ -2,113 +2,141 @@
 
 Each checker runs the student's function on fixed and random inputs, compares
 it with the package (``torch.nn.functional`` or :class:`lm_course.gpt.Block`),
-prints ✅ or a hint that names the likely mistake, and never raises: a stub
-that still raises ``NotImplementedError`` gets "not implemented yet".
+prints ✅ or a hint that names the likely mistake, and never raises (see
+:mod:`lm_course.exercises._check`).
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 import random
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
-from lm_course.exercises._check import report
+from lm_course.exercises._check import call, exercise, report
 from lm_course.gpt import GPT, Block, GPTConfig
 
 __all__ = ["check_layer_norm", "check_gelu", "check_gpt_block", "check_first_position_score",
            "check_parameter_count", "block_weights", "block_reference", "parameter_count_reference"]
 
-_STUB = object()  # what _try returns for a function that raises NotImplementedError
-
-
-def _require_function(answer: object, exercise: str, signature: str) -> bool:
-    """True if ``answer`` is callable; otherwise print what is missing."""
-    if answer is None:
-        print(f"❌ {exercise}: no answer yet. Define {signature}, pass it to the checker and run the cell again.")
-        return False
-    if not callable(answer):
-        print(f"❌ {exercise}: expected a function {signature}, got {type(answer).__name__}.")
-        return False
-    return True
-
-
-def _try(fn: Callable, *args) -> tuple[object, str | None]:
-    """``(result, None)``, ``(_STUB, None)`` for a stub, or ``(None, error)``."""
-    try:
-        return fn(*args), None
-    except NotImplementedError:
-        return _STUB, None
-    except Exception as err:  # the student's code: report, never raise
-        return None, f"{type(err).__name__}: {err}"
-
-
-def _not_implemented(exercise: str, hint: str) -> bool:
-    print(f"❌ {exercise}: not implemented yet (the body still raises NotImplementedError). Hint: {hint}")
-    return False
-
-
 def _close_tensor(got: object, want: torch.Tensor, atol: float = 1e-5) -> bool:
     return (isinstance(got, torch.Tensor) and got.shape == want.shape
-            and bool(torch.isfinite(got).all()) and torch.allclose(got.float(), want, atol=atol))
+            and bool(torch.isfinite(got).all()) and torch.allclose(got.detach().to(want.dtype), want, atol=atol))
 
 
 # ---- Exercise 1: LayerNorm -------------------------------------------------
 
+def _layer_norm_variant(x: torch.Tensor, gain: torch.Tensor, bias: torch.Tensor, eps: float = 1e-5, *,
+                        where_eps: str = "inside", dim: int = -1, unbiased: bool = False) -> torch.Tensor:
+    """LayerNorm right (the defaults) or with one mistake: ``where_eps="outside"``
+    ((x - mean) / (std + eps)), ``"variance"`` (divided by var + eps, no
+    square root), ``dim`` (a fixed axis), ``unbiased`` (the variance over C - 1)."""
+    mean = x.mean(dim, keepdim=True)
+    var = x.var(dim, keepdim=True, unbiased=unbiased)
+    if where_eps == "outside":
+        norm = (x - mean) / (var.sqrt() + eps)
+    elif where_eps == "variance":
+        norm = (x - mean) / (var + eps)
+    else:
+        norm = (x - mean) / torch.sqrt(var + eps)
+    return norm * gain + bias
+
+
+_LN_MISTAKES = [
+    (dict(unbiased=True), "LayerNorm uses the biased variance: x.var(-1, unbiased=False), i.e. divide by C, "
+                          "not C - 1."),
+    (dict(where_eps="outside"), "eps goes INSIDE the square root: (x - mean) / sqrt(var + eps); "
+                                "(x - mean) / (std + eps) differs when the variance is small (this input's is "
+                                "about 1e-6)."),
+    (dict(where_eps="variance"), "divide by the standard deviation, sqrt(var + eps), not by the variance."),
+    (dict(dim=2), "normalise over the LAST dimension (dim=-1): x is (..., C) and may have any number of "
+                  "dimensions; dim=2 is the last one only for 3-D inputs."),
+]
+
+
+def _layer_norm_cases() -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """A 3-D input, one with a tiny variance (where eps matters), a 2-D and a 4-D one."""
+    g = torch.Generator().manual_seed(5)
+    cases = []
+    for shape, scale in (((2, 7, 16), 3.0), ((3, 5, 16), 1e-3), ((6, 16), 2.0), ((2, 3, 4, 16), 1.0)):
+        x = torch.randn(*shape, generator=g, dtype=torch.float64) * scale + 1  # (..., C)
+        gain = torch.rand(16, generator=g, dtype=torch.float64) + 0.5  # (C,)
+        bias = torch.randn(16, generator=g, dtype=torch.float64)  # (C,)
+        cases.append((x, gain, bias))
+    return cases
+
+
+def _dim_hint(err: Exception) -> str:
+    if "Dimension out of range" in str(err) or "dim" in str(err).lower():
+        return "x is (..., C) with any number of dimensions: normalise over the last one, dim=-1."
+    return ""
+
+
+@exercise("ch05.layer_norm")
 def check_layer_norm(answer: object) -> bool:
     """Exercise 1: ``layer_norm(x, gain, bias, eps=1e-5)`` written by hand,
-    compared with ``torch.nn.functional.layer_norm`` over the last dimension."""
+    compared with ``torch.nn.functional.layer_norm`` over the last dimension
+    on inputs of 2, 3 and 4 dimensions, one with a tiny variance."""
     name = "Exercise 1 (LayerNorm by hand)"
-    if not _require_function(answer, name, "layer_norm(x, gain, bias, eps=1e-5)"):
-        return False
-    g = torch.Generator().manual_seed(5)
-    x = torch.randn(2, 7, 16, generator=g) * 3 + 1  # (B, T, C)
-    gain, bias = torch.rand(16, generator=g) + 0.5, torch.randn(16, generator=g)  # (C,), (C,)
-    want = F.layer_norm(x, (16,), gain, bias, eps=1e-5)  # (B, T, C)
-    got, err = _try(answer, x, gain, bias)
-    if got is _STUB:
-        return _not_implemented(name, "subtract the mean over the last dimension, divide by sqrt(variance + eps), "
-                                      "then multiply by gain and add bias.")
-    if err:
-        return report(False, name, "", f"your function raised {err}.")
-    if isinstance(got, torch.Tensor) and got.shape == want.shape:
-        unbiased = (x - x.mean(-1, keepdim=True)) / torch.sqrt(x.var(-1, keepdim=True) + 1e-5) * gain + bias
-        if torch.allclose(got.float(), unbiased, atol=1e-5):
-            return report(False, name, "", "LayerNorm uses the biased variance: x.var(-1, unbiased=False), "
-                                           "i.e. divide by C, not C - 1.")
-        over_positions = F.layer_norm(x.transpose(-1, -2), (7,)).transpose(-1, -2) * gain + bias  # (B, T, C)
-        if torch.allclose(got.float(), over_positions, atol=1e-5):
+    for x, gain, bias in _layer_norm_cases():
+        want = F.layer_norm(x, (16,), gain, bias, eps=1e-5)  # (..., C)
+        got = call(answer, x, gain, bias, on_error=_dim_hint)
+        if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+            shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
+            return report(False, name, "", f"return a tensor of the input's shape {tuple(x.shape)}, got {shape}.")
+        got = got.detach().double()
+        if torch.allclose(got, want, rtol=1e-4, atol=1e-5):
+            continue
+        for switches, hint in _LN_MISTAKES:
+            if "dim" in switches and x.dim() != 4:  # dim=2 is the last axis of a 3-D input, absent in 2-D
+                continue
+            if torch.allclose(got, _layer_norm_variant(x, gain, bias, **switches), rtol=1e-4, atol=1e-5):
+                return report(False, name, "", hint)
+        over_positions = None
+        if x.dim() == 3:
+            over_positions = F.layer_norm(x.transpose(-1, -2), (x.size(1),)).transpose(-1, -2) * gain + bias
+        if over_positions is not None and torch.allclose(got, over_positions, atol=1e-5):
             return report(False, name, "", "normalise each position over its C features (dim=-1), "
                                            "not each feature over the positions.")
-    return report(_close_tensor(got, want), name,
-                  "mean 0 and variance 1 over the features of each position, then a learned gain and bias.",
-                  "normalise over the last dimension: (x - mean) / sqrt(var + eps), with the biased variance, "
-                  "then multiply by gain and add bias.")
+        return report(False, name, "", f"on x of shape {tuple(x.shape)} your output differs from "
+                                       "F.layer_norm by up to {:.3g}: (x - mean) / sqrt(var + eps) over the "
+                                       "last dimension, biased variance, then * gain + bias."
+                                       .format(float((got - want).abs().max())))
+    return report(True, name, "mean 0 and variance 1 over the features of each position, then a learned gain "
+                              "and bias.", "")
 
 
 # ---- Exercise 2: GELU ------------------------------------------------------
 
+_GELU_MISTAKES = [
+    (lambda x: F.gelu(x), "that is the exact GELU (with erf); GPT-2 uses the tanh approximation."),
+    (torch.relu, "that is ReLU; GELU is smooth and slightly negative for x < 0."),
+    (lambda x: x * torch.sigmoid(1.702 * x), "that is the sigmoid approximation x * sigmoid(1.702 x); GPT-2 "
+                                             "uses the tanh one."),
+    (lambda x: 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * x)),
+     "the cubic term is missing: tanh(sqrt(2 / pi) * (x + 0.044715 * x**3))."),
+    (lambda x: 0.5 * x * (1 + torch.tanh(math.sqrt(2 * math.pi) * (x + 0.044715 * x ** 3))),
+     "the constant is sqrt(2 / pi), about 0.798, not sqrt(2 pi)."),
+]
+
+
+@exercise("ch05.gelu")
 def check_gelu(answer: object) -> bool:
     """Exercise 2: GPT-2's GELU (the tanh approximation) written by hand."""
     name = "Exercise 2 (GPT-2's GELU)"
-    if not _require_function(answer, name, "gelu(x)"):
-        return False
     x = torch.linspace(-6, 6, 241)  # (241,)
     want = F.gelu(x, approximate="tanh")  # (241,)
-    got, err = _try(answer, x)
-    if got is _STUB:
-        return _not_implemented(name, "0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x**3))).")
-    if err:
-        return report(False, name, "", f"your function raised {err}.")
-    if _close_tensor(got, F.gelu(x), atol=1e-6) and not _close_tensor(got, want, atol=1e-6):
-        return report(False, name, "", "that is the exact GELU (with erf); GPT-2 uses the tanh approximation.")
-    if _close_tensor(got, torch.relu(x), atol=1e-6):
-        return report(False, name, "", "that is ReLU; GELU is smooth and slightly negative for x < 0.")
-    return report(_close_tensor(got, want, atol=1e-5), name,
-                  "0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), Hendrycks & Gimpel (2016).",
-                  "GELU(x) ~ 0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x**3))).")
+    got = call(answer, x)
+    if _close_tensor(got, want, atol=1e-5):
+        return report(True, name, "0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), Hendrycks & Gimpel (2016).", "")
+    for wrong, hint in _GELU_MISTAKES:
+        if _close_tensor(got, wrong(x), atol=1e-6):
+            return report(False, name, "", hint)
+    return report(False, name, "", "GELU(x) ~ 0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x**3))), "
+                                   "elementwise, returned as a tensor of x's shape.")
 
 
 # ---- Exercise 3: a GPT block from its weights ------------------------------
@@ -134,7 +162,7 @@ def block_weights(C: int = 16, n_head: int = 4, seed: int = 0, scale: float = 0.
 
 def block_reference(x: torch.Tensor, p: dict[str, torch.Tensor], n_head: int, *, pre_ln: bool = True,
                     residual: tuple[bool, bool] = (True, True), causal: bool = True,
-                    gelu: str = "tanh", scale: str = "head") -> torch.Tensor:
+                    gelu: str = "tanh", scale: str = "head", heads: str = "transpose") -> torch.Tensor:
     """Exercise 3's block on ``x`` ``(B, T, C)`` with the weights ``p`` of
     :func:`block_weights`, with switches that reproduce the commonest mistakes.
 
@@ -142,7 +170,10 @@ def block_reference(x: torch.Tensor, p: dict[str, torch.Tensor], n_head: int, *,
     :class:`lm_course.gpt.Block`). ``pre_ln=False``: the original
     Transformer's post-LN; ``residual``: keep the (attention, MLP) residual
     paths; ``gelu``: "tanh", "erf" or "relu"; ``scale``: divide the scores
-    by sqrt(head size) ("head"), sqrt(C) ("width") or nothing ("none").
+    by sqrt(head size) ("head"), sqrt(C) ("width") or nothing ("none");
+    ``heads="reshape"``: the heads split with ``reshape(B, n_head, T, hs)`` and
+    merged with ``reshape(B, T, C)``, without the transposes
+    (``"reshape_split"``: the split only).
     """
     B, T, C = x.shape
     hs = C // n_head
@@ -155,13 +186,17 @@ def block_reference(x: torch.Tensor, p: dict[str, torch.Tensor], n_head: int, *,
 
     def attn(h: torch.Tensor) -> torch.Tensor:
         q, k, v = linear(h, "attn.c_attn").split(C, dim=-1)  # 3 x (B, T, C)
-        q, k, v = (t.view(B, T, n_head, hs).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
+        if heads in ("reshape", "reshape_split"):  # the mistake: time steps spread over heads
+            q, k, v = (t.reshape(B, n_head, T, hs) for t in (q, k, v))  # (B, nh, T, hs)
+        else:
+            q, k, v = (t.view(B, T, n_head, hs).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
         divisor = {"head": math.sqrt(hs), "width": math.sqrt(C), "none": 1.0}[scale]
         scores = q @ k.transpose(-2, -1) / divisor  # (B, nh, T, T)
         if causal:
             scores = scores.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float("-inf"))
         y = scores.softmax(-1) @ v  # (B, nh, T, hs)
-        return linear(y.transpose(1, 2).reshape(B, T, C), "attn.c_proj")  # (B, T, C)
+        merged = y.reshape(B, T, C) if heads == "reshape" else y.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
+        return linear(merged, "attn.c_proj")  # (B, T, C)
 
     def mlp(h: torch.Tensor) -> torch.Tensor:
         u = linear(h, "mlp.c_fc")  # (B, T, 4C)
@@ -177,6 +212,13 @@ def block_reference(x: torch.Tensor, p: dict[str, torch.Tensor], n_head: int, *,
 
 # (switches of block_reference, hint) for the mistakes the checker recognises
 _BLOCK_MISTAKES = [
+    (dict(heads="reshape_split"), "the heads are split with reshape(B, n_head, T, hs), which mixes time steps "
+                                  "into heads, so later positions leak into earlier ones even with a correct "
+                                  "mask: view (B, T, n_head, hs), then .transpose(1, 2)."),
+    (dict(heads="reshape"), "the heads are split with reshape(B, n_head, T, hs) (and merged back with a plain "
+                            "reshape), which mixes time steps into heads, so later positions leak into earlier "
+                            "ones even with a correct mask: view (B, T, n_head, hs), then .transpose(1, 2); merge "
+                            "with .transpose(1, 2).reshape(B, T, C)."),
     (dict(pre_ln=False), "that is the original Transformer's post-LN block, LN(x + f(x)). GPT-2 normalises "
                          "the *input* of each sub-layer and adds to the raw stream: x + attn(ln_1(x)), "
                          "then x + mlp(ln_2(x))."),
@@ -210,41 +252,44 @@ def _package_block(x: torch.Tensor, p: dict[str, torch.Tensor], n_head: int) -> 
         return block.eval()(x)[0]  # (B, T, C)
 
 
+@exercise("ch05.gpt_block")
 def check_gpt_block(answer: object) -> bool:
     """Exercise 3: ``gpt_block(x, p, n_head)``: one pre-LN GPT block, ``(B, T, C)``
     to ``(B, T, C)``, computed from the weights ``p`` (named as in
-    ``lm_course.gpt.Block.state_dict()``), compared with ``Block`` itself."""
+    ``lm_course.gpt.Block.state_dict()``), compared with ``Block`` itself. A
+    wrong output is matched against the known mistakes (the head split
+    first) before the causal probe, so a leak caused by the split is not
+    blamed on the mask."""
     name = "Exercise 3 (a GPT block from its weights)"
-    if not _require_function(answer, name, "gpt_block(x, p, n_head)"):
-        return False
+
+    def shapes_hint(err: Exception) -> str:
+        text = str(err)
+        if "cannot be multiplied" in text or "size mismatch" in text or "must match" in text:
+            return "nn.Linear stores its weight as (out, in): a layer is h @ W.T + b."
+        return ""
+
     for k, (x, p, n_head) in enumerate(_block_cases()):
         want = _package_block(x, p, n_head)  # (B, T, C)
-        got, err = _try(answer, x.clone(), {key: v.clone() for key, v in p.items()}, n_head)
-        if got is _STUB:
-            return _not_implemented(name, "ln_1, then c_attn split into q, k, v of n_head heads, causal softmax "
-                                          "attention, c_proj, add to x; then ln_2, c_fc, GELU, c_proj, add to x.")
-        if err:
-            if "cannot be multiplied" in err or "size mismatch" in err or "must match" in err:
-                return report(False, name, "", f"your function raised {err}. nn.Linear stores its weight as "
-                                               "(out, in): a layer is h @ W.T + b.")
-            return report(False, name, "", f"your function raised {err}.")
+        got = call(answer, x, p, n_head, on_error=shapes_hint)
         if not isinstance(got, torch.Tensor) or got.shape != want.shape:
             shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
             return report(False, name, "", f"return a tensor of the input's shape {tuple(x.shape)}, got {shape}.")
         if _close_tensor(got, want, atol=1e-4):
             continue
+        with torch.no_grad():
+            for switches, hint in _BLOCK_MISTAKES:
+                if _close_tensor(got, block_reference(x, p, n_head, **switches), atol=1e-4):
+                    return report(False, name, "", hint)
         if x.size(1) > 1:  # does the future leak into the past?
             x2 = x.clone()
             x2[:, -1] = torch.randn(x.size(0), x.size(2), generator=torch.Generator().manual_seed(7))  # (B, C)
-            got2, _ = _try(answer, x2, {key: v.clone() for key, v in p.items()}, n_head)
+            got2 = call(answer, x2, p, n_head, quiet=True)
             if isinstance(got2, torch.Tensor) and got2.shape == got.shape and \
                     not torch.allclose(got2[:, :-1].float(), got[:, :-1].float(), atol=1e-5):
                 return report(False, name, "", "the future leaks: changing the last position changed the "
-                                               "outputs before it. Set the scores of keys s > t to -inf "
-                                               "before the softmax (a causal mask).")
-        for switches, hint in _BLOCK_MISTAKES:
-            if _close_tensor(got, block_reference(x, p, n_head, **switches), atol=1e-4):
-                return report(False, name, "", hint)
+                                               "outputs before it. Either the causal mask is missing (set the "
+                                               "scores of keys s > t to -inf before the softmax) or the heads "
+                                               "mix time steps (split with view(B, T, n_head, hs).transpose(1, 2)).")
         if k == 2:
             return report(False, name, "", "right on longer windows but not on a window of one position "
                                            "(T = 1): check the shapes of your mask and reshapes.")
@@ -259,25 +304,20 @@ def check_gpt_block(answer: object) -> bool:
 
 # ---- Exercise 4: attention to the first position ---------------------------
 
+@exercise("ch05.first_position_score")
 def check_first_position_score(answer: object) -> bool:
     """Exercise 4: ``first_position_score(weights)``: for causal attention
     weights of shape ``(..., T, T)``, the mean over queries ``t = 1..T-1`` of
     the weight on key 0, one number per leading index (shape ``(...)``).
     Query 0 is left out: it can only attend to itself."""
     name = "Exercise 4 (attention to the first position)"
-    if not _require_function(answer, name, "first_position_score(weights)"):
-        return False
     g = torch.Generator().manual_seed(11)
     T = 9
     scores = torch.randn(2, 3, T, T, generator=g)  # (L, H, T, T)
     mask = torch.ones(T, T, dtype=torch.bool).tril()  # (T, T)
     weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)  # (L, H, T, T)
     want = weights[..., 1:, 0].mean(-1)  # (L, H)
-    got, err = _try(answer, weights)
-    if got is _STUB:
-        return _not_implemented(name, "weights[..., 1:, 0] is column 0 (key 0) of the queries 1..T-1.")
-    if err:
-        return report(False, name, "", f"your function raised {err}.")
+    got = call(answer, weights)
     if isinstance(got, torch.Tensor) and got.shape == want.shape:
         if torch.allclose(got.float(), weights[..., :, 0].mean(-1), atol=1e-6):
             return report(False, name, "", "leave query 0 out: its only choice is key 0, so it always "
@@ -342,6 +382,7 @@ def _count_configs() -> list[tuple[object, bool]]:
     return cases
 
 
+@exercise("ch05.count_parameters")
 def check_parameter_count(answer: object) -> bool:
     """Exercise 5: ``count_parameters(config, tied=True)``: the number of
     parameters of ``lm_course.gpt.GPT(config)`` as a formula of its fields
@@ -349,23 +390,15 @@ def check_parameter_count(answer: object) -> bool:
     output head tied to the token embedding (``tied=True``, the course's GPT) or
     a separate ``n_embd x vocab_size`` matrix; compared with ``GPT.num_parameters()``."""
     name = "Exercise 5 (counting a GPT's parameters)"
-    if not _require_function(answer, name, "count_parameters(config, tied=True)"):
-        return False
     for config, tied in _count_configs():
         want = _package_count(config, tied)
-        got, err = _try(answer, config, tied)
-        if got is _STUB:
-            return _not_implemented(name, "add up the embeddings wte (V x C) and wpe (block_size x C), n_layer "
-                                          "blocks (two LayerNorms, attention's c_attn and c_proj, the MLP's c_fc "
-                                          "and c_proj, with their biases if config.bias), the final ln_f, and "
-                                          "the head only if it is not tied.")
-        if err:
-            return report(False, name, "", f"your function raised {err}.")
+        got = call(answer, config, tied)
         where = (f"(vocab_size={config.vocab_size}, block_size={config.block_size}, n_layer={config.n_layer}, "
                  f"n_embd={config.n_embd}, bias={config.bias}, tied={tied})")
-        if isinstance(got, bool) or not isinstance(got, (int, float)) and not (
-                isinstance(got, torch.Tensor) and got.numel() == 1):
-            return report(False, name, "", f"return one integer, got {type(got).__name__}.")
+        if isinstance(got, torch.Tensor) and got.numel() == 1:
+            got = got.item()
+        if isinstance(got, bool) or not isinstance(got, numbers.Real):  # numpy integers are Real too
+            return report(False, name, "", f"return one integer (a Python int), got {type(got).__name__}.")
         got = float(got)
         if got == want:
             continue

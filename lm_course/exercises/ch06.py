@@ -14,8 +14,9 @@
 * Exercise 5, :func:`check_beam_step`: the student writes one step of beam
   search; compared with the step of :func:`lm_course.sampling.beam_search`.
 
-Every checker prints ✅ or ❌ with a hint naming the likely mistake, returns a
-bool, and never raises: a student's bug never stops the notebook.
+Every checker prints ✅ or ❌ with a hint naming the likely mistake and never
+raises: a student's bug never stops the notebook (see
+:mod:`lm_course.exercises._check`).
 """
 
 from __future__ import annotations
@@ -26,9 +27,7 @@ from collections.abc import Callable
 import torch
 
 from lm_course.attention import causal_mask, scaled_dot_product_attention
-from lm_course.exercises._check import MISSING as _MISSING
-from lm_course.exercises._check import call_or_report as _call
-from lm_course.exercises._check import report
+from lm_course.exercises._check import MISSING, call, exercise, report
 from lm_course.gpt import GPT, GPTConfig
 from lm_course.sampling import filter_logits, generate
 
@@ -58,32 +57,24 @@ def _top_k_cases() -> list[tuple[torch.Tensor, int]]:
     ]
 
 
+@exercise("ch06.top_k_filter")
 def check_top_k(top_k_filter: Callable[[torch.Tensor, int], torch.Tensor]) -> bool:
     """Exercise 1: ``top_k_filter(logits, k)`` for logits ``(V,)`` or ``(B, V)``
     returns the same shape: each row's ``k`` largest logits (and every logit
     tied with the k-th) unchanged, every other entry ``-inf``; the input is
     not modified. Compared with ``filter_logits(logits, top_k=k)``."""
     name = "Exercise 1 (top-k)"
-    stub = ("find each row's k-th largest logit (torch.topk(logits, k, dim=-1) gives the k largest) and replace "
-            "every logit below it by float('-inf').")
     batch_hint = ("your function works on one row but not on a batch (B, V): take the k-th largest along the last "
                   "dimension, per row, and keep that dimension (dim=-1, keepdim=True) so it broadcasts.")
     for logits, k in _top_k_cases():
         want = filter_logits(logits, top_k=k)
-        given = logits.clone()
         rows_ok = logits.dim() == 2 and _one_row_ok(top_k_filter, logits, k)
         if rows_ok:  # a batch: a failure here is a batching bug
-            try:
-                got = top_k_filter(given, k)
-            except Exception:  # the student's code: report, never raise
+            got = call(top_k_filter, logits, k, quiet=True)
+            if got is MISSING:
                 return report(False, name, "", batch_hint)
         else:
-            got = _call(name, top_k_filter, (given, k), stub)
-            if got is _MISSING:
-                return False
-        if not torch.equal(given, logits):
-            return report(False, name, "", "your function changed the logits it was given: build a new tensor "
-                                           "(masked_fill, not masked_fill_), the caller may still need them.")
+            got = call(top_k_filter, logits, k)
         if not _tensor_like(got, want, name, "logits"):
             return False
         got = got.to(want.dtype)
@@ -120,19 +111,18 @@ def check_top_k(top_k_filter: Callable[[torch.Tensor, int], torch.Tensor]) -> bo
 
 def _one_row_ok(top_k_filter: Callable, logits: torch.Tensor, k: int) -> bool:
     """Whether the student's function is right on each row of ``logits`` alone."""
-    try:
-        for row in logits:
-            got = top_k_filter(row.clone(), k)
-            want = filter_logits(row, top_k=k)
-            if not isinstance(got, torch.Tensor) or not torch.equal(torch.isfinite(got), torch.isfinite(want)):
-                return False
-    except Exception:  # the student's code: any failure means "no"
-        return False
+    for row in logits:
+        got = call(top_k_filter, row, k, quiet=True)
+        want = filter_logits(row, top_k=k)
+        if not isinstance(got, torch.Tensor) or got.shape != want.shape or \
+                not torch.equal(torch.isfinite(got), torch.isfinite(want)):
+            return False
     return True
 
 
 # ---- exercise 2: the nucleus -----------------------------------------------
 
+@exercise("ch06.nucleus")
 def check_nucleus(nucleus: Callable[[torch.Tensor, float], torch.Tensor]) -> bool:
     """Exercise 2: ``nucleus(probs, p) -> bool mask`` ``(V,)`` in vocabulary
     order of the tokens top-p keeps, compared with
@@ -143,11 +133,7 @@ def check_nucleus(nucleus: Callable[[torch.Tensor, float], torch.Tensor]) -> boo
     cases += [(torch.softmax(torch.randn(30, generator=gen) * s, -1), p) for s in (1, 3) for p in (0.3, 0.9)]
     for probs, p in cases:
         want = torch.isfinite(filter_logits(probs.log(), top_p=p))
-        got = _call(name, nucleus, (probs.clone(), p),
-                    "sort the probabilities (torch.sort(probs, descending=True)), keep each token while the mass "
-                    "of the tokens before it is below p, then put the mask back in vocabulary order.")
-        if got is _MISSING:
-            return False
+        got = call(nucleus, probs, p)
         if not isinstance(got, torch.Tensor) or got.shape != want.shape or got.dtype != torch.bool:
             what = f"{got.dtype} {tuple(got.shape)}" if isinstance(got, torch.Tensor) else type(got).__name__
             return report(False, name, "", f"return a boolean tensor of shape {tuple(want.shape)}, got {what}.")
@@ -188,6 +174,7 @@ def _cat_hint(err: Exception) -> str:
     return ""
 
 
+@exercise("ch06.attention_step")
 def check_cached_attention(attention_step: Callable) -> bool:
     """Exercise 3: ``attention_step(q, k_new, v_new, k_cache, v_cache)`` with
     ``q, k_new, v_new`` ``(B, H, 1, D)`` and caches ``(B, H, P, D)`` (``P``
@@ -208,11 +195,8 @@ def check_cached_attention(attention_step: Callable) -> bool:
     k_cache, v_cache = k[:, :, :0], v[:, :, :0]  # (B, H, 0, D): nothing cached yet
     for t in range(T):
         step = slice(t, t + 1)
-        got = _call(name, attention_step, (q[:, :, step], k[:, :, step], v[:, :, step], k_cache, v_cache),
-                    "append the new key and value to the caches (torch.cat along dim=2), then "
-                    "softmax(q @ k_all^T / sqrt(D)) @ v_all.", on_error=_cat_hint)
-        if got is _MISSING:
-            return False
+        got = call(attention_step, q[:, :, step], k[:, :, step], v[:, :, step], k_cache, v_cache,
+                   on_error=_cat_hint)
         if not isinstance(got, tuple) or len(got) != 3:
             return report(False, name, "", f"return a tuple (out, k_all, v_all), got {type(got).__name__}.")
         out, k_all, v_all = got
@@ -321,6 +305,7 @@ def _generate_cases():
             (_toy_gpt(3), torch.randint(0, 13, (4, 3), generator=g), 3, 1.0, 4)]
 
 
+@exercise("ch06.generate_loop")
 def check_generate(generate_fn: object) -> bool:
     """Exercise 4: ``generate_fn(model, idx, max_new_tokens, temperature, generator)``:
     sampling with a temperature, the context cropped to ``block_size``; the same
@@ -343,12 +328,8 @@ def check_generate(generate_fn: object) -> bool:
                         "from torch.softmax(logits / temperature, dim=-1), not from the logits.")
             return ""
 
-        got = _call(name, generate_fn, (model, idx.clone(), n, temperature, torch.Generator().manual_seed(seed)),
-                    "at each step: crop idx to its last block_size tokens, take the logits of the last position, "
-                    "divide by the temperature, softmax, torch.multinomial(probs, 1, generator=generator), and "
-                    "append the token to idx.", on_error)
-        if got is _MISSING:
-            return False
+        got = call(generate_fn, model, idx, n, temperature, torch.Generator().manual_seed(seed), on_error=on_error,
+                   timeout=20.0)
         if not _tensor_like(got, want, name, "the prompt followed by the new tokens, (B, T + max_new_tokens),"):
             return False
         if not torch.equal(got[:, :idx.size(1)].long(), idx):
@@ -374,11 +355,12 @@ def check_generate(generate_fn: object) -> bool:
 # ---- exercise 5: one step of beam search ----------------------------------
 
 def beam_step_reference(scores: torch.Tensor, logp: torch.Tensor, num_beams: int, *, add: str = "log",
-                        per_beam: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                        per_beam: bool = False, divide_by: str = "V") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One step of :func:`lm_course.sampling.beam_search` for one prompt (the
     defaults), or a known mistake: ``add="probs"`` adds probabilities,
     ``add="next"`` forgets the beams' scores; ``per_beam`` extends each beam by
-    its own best token."""
+    its own best token; ``divide_by="K"`` recovers the parent and the token
+    from the flat index with the number of beams instead of the vocabulary size."""
     V = logp.size(-1)
     if per_beam:
         best, token = logp.max(-1)  # (K,)
@@ -392,6 +374,10 @@ def beam_step_reference(scores: torch.Tensor, logp: torch.Tensor, num_beams: int
     else:
         candidates = logp + 0 * scores[:, None].nan_to_num(0.0, neginf=0.0)  # mistake: the beam's score forgotten
     values, flat = candidates.reshape(-1).topk(num_beams)  # the best over all K * V extensions
+    if divide_by == "K":  # the mistake: // K and % K (the result need not even index a real beam)
+        K = logp.size(0)
+        parent, token = flat // K, flat % K
+        return values, parent, token
     parent, token = flat // V, flat % V
     return (scores[parent] + logp[parent, token]), parent, token
 
@@ -403,6 +389,9 @@ _BEAM_MISTAKES = [
                           "*all* K * V extensions, so a good beam may give two of them and a weak one none."),
     (dict(add="next"), "the beams' scores so far are forgotten: rank the extensions by beam score + next-token "
                        "log-probability."),
+    (dict(divide_by="K"), "the flat index of a (K, V) table is parent * V + token, so recover them with the "
+                          "vocabulary size V: parent = index // V, token = index % V (not // K and % K, the "
+                          "number of beams)."),
 ]
 
 
@@ -421,6 +410,7 @@ def _beam_cases() -> list[tuple[torch.Tensor, torch.Tensor, int]]:
     return cases
 
 
+@exercise("ch06.beam_step")
 def check_beam_step(beam_step: object) -> bool:
     """Exercise 5: ``beam_step(beam_scores, next_log_probs, num_beams)``: the
     ``num_beams`` best one-token extensions of ``K`` beams, as
@@ -431,20 +421,19 @@ def check_beam_step(beam_step: object) -> bool:
     for scores, logp, n in _beam_cases():
         want_s, want_p, want_t = beam_step_reference(scores, logp, n)
         where = f"({logp.size(0)} beams, vocabulary {logp.size(1)}, num_beams={n})"
-        got = _call(name, beam_step, (scores.clone(), logp.clone(), n),
-                    "add each beam's score to its next-token log-probabilities, (K, 1) + (K, V), flatten to K * V "
-                    "candidates, take the top num_beams, and recover parent = index // V, token = index % V.")
-        if got is _MISSING:
-            return False
+        got = call(beam_step, scores, logp, n)
         if not (isinstance(got, (tuple, list)) and len(got) == 3 and all(isinstance(t, torch.Tensor) for t in got)):
             return report(False, name, "", f"return three tensors (scores, parents, tokens), got "
                                            f"{type(got).__name__}.")
         s, p, t = got
         if any(x.numel() != n for x in got):
             sizes = [x.numel() for x in got]
-            more = (" Take the top num_beams over all K * V candidates together, not num_beams per beam."
-                    if n * logp.size(0) in sizes else " " + _BEAM_MISTAKES[1][1] if set(sizes) == {logp.size(0)}
-                    else "")
+            if n * logp.size(0) in sizes:
+                more = " Take the top num_beams over all K * V candidates together, not num_beams per beam."
+            elif set(sizes) == {logp.size(0)}:
+                more = f" You return one per beam (K = {logp.size(0)}): {_BEAM_MISTAKES[1][1]}"
+            else:
+                more = ""
             return report(False, name, "", f"each of the three must have num_beams = {n} entries, got {sizes}.{more}")
         s, p, t = s.reshape(-1).double(), p.reshape(-1).long(), t.reshape(-1).long()
         matching = set()  # the mistakes that give the student's choice on every case so far (right ones included)
@@ -460,7 +449,7 @@ def check_beam_step(beam_step: object) -> bool:
             continue
         if set(zip(p.tolist(), t.tolist())) == set(zip(want_p.tolist(), want_t.tolist())):
             return report(False, name, "", f"the right extensions in the wrong order: sort them best first. {where}")
-        if torch.equal(t, want_p) and torch.equal(p, want_t):
+        if torch.equal(t, want_p) and torch.equal(p, want_t) and 3 not in matching:
             return report(False, name, "", f"parents and tokens are swapped: parent = index // V, "
                                            f"token = index % V. {where}")
         first_where = first_where or where

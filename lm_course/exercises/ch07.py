@@ -22,8 +22,9 @@
   with what :func:`lm_course.finetune.make_classifier` sets, and checked by
   one optimiser step.
 
-Every checker prints ✅ or ❌ with a hint naming the likely mistake, returns a
-bool, and never raises: a student's bug never stops the notebook.
+Every checker prints ✅ or ❌ with a hint naming the likely mistake and never
+raises: a student's bug never stops the notebook (see
+:mod:`lm_course.exercises._check`).
 """
 
 from __future__ import annotations
@@ -32,9 +33,7 @@ import math
 
 import torch
 
-from lm_course.exercises._check import MISSING as _MISSING
-from lm_course.exercises._check import call_or_report as _call
-from lm_course.exercises._check import report
+from lm_course.exercises._check import call, exercise, report
 from lm_course.finetune import GPTClassifier
 from lm_course.genre_eval import paired_difference
 from lm_course.gpt import GPT, GPTConfig
@@ -86,6 +85,14 @@ def _stderr_hint(se: float, a: torch.Tensor, b: torch.Tensor, want: float) -> st
     return f"for N = {n} passages the standard error should be std(d, ddof=1) / sqrt(N) = {want:.4f}."
 
 
+def _bool_hint(err: Exception) -> str:
+    if "bool" in str(err) and ("logical_xor" in str(err) or "subtract" in str(err).lower()):
+        return ("Booleans cannot be subtracted, and `^` (xor) would lose the sign of a - b: turn them into "
+                "numbers first, a.double() - b.double().")
+    return ""
+
+
+@exercise("ch07.paired_se")
 def check_paired_difference(paired_se: object) -> bool:
     """Exercise 1: ``paired_se(correct_a, correct_b) -> (difference, stderr)``.
 
@@ -95,10 +102,7 @@ def check_paired_difference(paired_se: object) -> bool:
     two floats."""
     name = "Exercise 1 (a paired difference)"
     for a, b in _paired_cases():
-        got = _call(name, paired_se, (a.clone(), b.clone()), "turn the booleans into numbers, take the "
-                    "per-passage differences d = a - b, and return their mean and the standard error of that mean.")
-        if got is _MISSING:
-            return False
+        got = call(paired_se, a, b, on_error=_bool_hint)
         pair = _pair(got)
         if pair is None:
             return report(False, name, "", f"return two numbers (difference, stderr), got {got!r}.")
@@ -107,6 +111,10 @@ def check_paired_difference(paired_se: object) -> bool:
         acc_a, acc_b = float(a.float().mean()), float(b.float().mean())
         if math.isclose(diff, -want.difference, abs_tol=1e-6) and abs(want.difference) > 1e-6:
             return report(False, name, "", "the sign: return accuracy of A minus accuracy of B.")
+        if math.isclose(diff, float((a ^ b).double().mean()), abs_tol=1e-6) and \
+                not math.isclose(diff, want.difference, abs_tol=1e-6):
+            return report(False, name, "", "that is the mean of a ^ b (xor), which counts the passages where "
+                                           "they disagree and loses the sign: use d = a.double() - b.double().")
         if not math.isclose(diff, want.difference, abs_tol=1e-6):
             return report(False, name, "", f"the difference: A is right on {acc_a:.1%} of the passages and B "
                                            f"on {acc_b:.1%}; return {acc_a:.4f} - {acc_b:.4f}.")
@@ -126,6 +134,11 @@ def _prefix_mask(T: int, P: int) -> torch.Tensor:
     return (s[None, :] < P) | (s[None, :] <= s[:, None])  # (T, T)
 
 
+def _mask_text(mask: torch.Tensor) -> str:
+    return "\n".join("      " + " ".join("1" if v else "." for v in row) for row in mask.tolist())
+
+
+@exercise("ch07.prefix_lm_mask")
 def check_prefix_lm_mask(prefix_lm_mask: object) -> bool:
     """Exercise 2: ``prefix_lm_mask(T, P)``: a boolean ``(T, T)`` mask, True
     where query t may attend to key s: the first P positions (the prefix)
@@ -133,10 +146,7 @@ def check_prefix_lm_mask(prefix_lm_mask: object) -> bool:
     prefix and itself and the positions before it."""
     name = "Exercise 2 (a prefix-LM mask)"
     for T, P in ((6, 2), (5, 0), (4, 4), (7, 3)):
-        got = _call(name, prefix_lm_mask, (T, P), "start from the causal mask and let every query also see "
-                                                  "the P prefix positions.")
-        if got is _MISSING:
-            return False
+        got = call(prefix_lm_mask, T, P)
         want = _prefix_mask(T, P)
         if not isinstance(got, torch.Tensor) or got.shape != (T, T):
             shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
@@ -145,12 +155,23 @@ def check_prefix_lm_mask(prefix_lm_mask: object) -> bool:
             return report(False, name, "", "return a boolean tensor (True = may attend), e.g. with `|` and `<=`.")
         if torch.equal(got, want):
             continue
+        t, k = torch.arange(T)[:, None], torch.arange(T)[None, :]  # query, key indices
         if torch.equal(got, torch.ones(T, T, dtype=torch.bool).tril()):
             hint = "that is the plain causal mask: let every query also see all P prefix positions."
         elif torch.equal(got, want.T):
             hint = "rows are queries (t) and columns keys (s); you have the transpose."
+        elif torch.equal(got, (k <= P) | (k <= t)):
+            hint = (f"the prefix is the positions 0 .. P - 1 (here 0 .. {P - 1}): s < P, not s <= P, or "
+                    "position P is seen from the past.")
+        elif torch.equal(got, (k < P) & (k <= t)):
+            hint = ("a key is visible when it is in the prefix OR not in the query's future: combine the two "
+                    "conditions with |, not &.")
+        elif torch.equal(got, (t < P) | (k <= t)):
+            hint = ("the prefix positions see each other in both directions, but not the positions after the "
+                    "prefix: a query t < P may see the keys s < P (and the causal ones), not every key.")
         else:
-            hint = f"for T={T}, P={P} the mask differs; mask[t, s] is True when s < P or s <= t."
+            hint = (f"for T={T}, P={P} (rows: queries t, columns: keys s, 1 = may attend)\n    expected\n"
+                    f"{_mask_text(want)}\n    got\n{_mask_text(got)}\n    mask[t, s] is True when s < P or s <= t.")
         return report(False, name, "", hint)
     return report(True, name, "with P = 0 it is GPT's causal mask, with P = T BERT's full one; the prefix LM "
                               "(used by T5 and UniLM) sits in between.", "")
@@ -164,6 +185,7 @@ def _last_token_reference(h: torch.Tensor, lengths: torch.Tensor) -> torch.Tenso
     return h[torch.arange(h.size(0)), lengths - 1]  # (B, C)
 
 
+@exercise("ch07.last_token_pool")
 def check_last_token_pool(last_token_pool: object) -> bool:
     """Exercise 3: ``last_token_pool(h, lengths)``: for the hidden states
     ``h`` (B, T, C) of a right-padded batch and the true ``lengths`` (B,),
@@ -174,10 +196,7 @@ def check_last_token_pool(last_token_pool: object) -> bool:
              (torch.randn(4, 7, 5, generator=g), torch.tensor([7, 1, 3, 7])),
              (torch.randn(1, 5, 3, generator=g), torch.tensor([5]))]
     for h, lengths in cases:
-        got = _call(name, last_token_pool, (h.clone(), lengths.clone()),
-                    "for each sequence b, pick the row of h[b] that holds its last real token (rows count from 0).")
-        if got is _MISSING:
-            return False
+        got = call(last_token_pool, h, lengths)
         want = _last_token_reference(h, lengths)  # (B, C)
         B, T, C = h.shape
         if isinstance(got, torch.Tensor) and got.shape == (B, B, C):
@@ -195,6 +214,10 @@ def check_last_token_pool(last_token_pool: object) -> bool:
             hint = "off by one: a sequence of length n has its last real token at position n - 1."
         elif torch.allclose(got, h[:, 0]):
             hint = "h[:, 0] is the first token, which has seen nothing else in a causal model; take the last real one."
+        elif torch.allclose(got, torch.stack([h[i, :n].mean(0) for i, n in enumerate(lengths.tolist())])) or \
+                torch.allclose(got, h.mean(1)):
+            hint = ("that is mean pooling (an average over the positions); the exercise asks for the hidden state "
+                    "at the last real token, h[b, lengths[b] - 1].")
         else:
             hint = "for sequence b return h[b, lengths[b] - 1]; without a Python loop: h[torch.arange(B), ...]."
         return report(False, name, "", hint)
@@ -242,6 +265,7 @@ def _head_hint(got: torch.Tensor, z: torch.Tensor, mu: torch.Tensor, var: torch.
     return "logits = ((z - running_mean) / sqrt(running_var + eps)) @ weight.T + bias."
 
 
+@exercise("ch07.head_logits")
 def check_head_logits(head_logits: object) -> bool:
     """Exercise 4: ``head_logits(z, running_mean, running_var, weight, bias,
     eps=1e-5)``: the classifier's head with ``normalize=True`` in eval mode.
@@ -252,10 +276,7 @@ def check_head_logits(head_logits: object) -> bool:
         clf, z = _head_case(seed, B=B)
         mu, var = clf.norm.running_mean.clone(), clf.norm.running_var.clone()
         W, b = clf.head.weight.detach().clone(), clf.head.bias.detach().clone()
-        got = _call(name, head_logits, (z.clone(), mu.clone(), var.clone(), W.clone(), b.clone()),
-                    "standardise each feature with the running statistics (mind eps), then apply the linear layer.")
-        if got is _MISSING:
-            return False
+        got = call(head_logits, z, mu, var, W, b)
         with torch.no_grad():
             want = clf.classify_features(z)  # (B, K)
         if not isinstance(got, torch.Tensor) or got.shape != want.shape:
@@ -297,6 +318,7 @@ def _one_step_changes(model, params: list) -> tuple[bool, bool]:
     return body, head
 
 
+@exercise("ch07.trainable_parameters")
 def check_trainable_parameters(trainable_parameters: object) -> bool:
     """Exercise 5: ``trainable_parameters(model, mode)`` for a
     :class:`~lm_course.finetune.GPTClassifier`: with ``mode="probe"`` only the
@@ -304,8 +326,6 @@ def check_trainable_parameters(trainable_parameters: object) -> bool:
     ``make_classifier("probe", ...)`` leaves them), with ``mode="full"``
     everything does; returns the list of parameters to give the optimiser."""
     name = "Exercise 5 (what a probe and full fine-tuning train)"
-    stub_hint = ("set p.requires_grad_(...) on model.gpt.parameters() and model.head.parameters(), then return "
-                 "[p for p in model.parameters() if p.requires_grad].")
     # probe on a fresh model, full on the probed one (must unfreeze it), probe again, full on a fresh model
     plan = (("probe", 0, True), ("full", None, False), ("probe", None, False), ("full", 2, True))
     model = None
@@ -314,9 +334,7 @@ def check_trainable_parameters(trainable_parameters: object) -> bool:
             model = _toy_classifier(seed, normalize)
         before = "a fresh classifier" if seed is not None else "the classifier of the previous call"
         where = f'(mode="{mode}" on {before})'
-        got = _call(name, trainable_parameters, (model, mode), stub_hint)
-        if got is _MISSING:
-            return False
+        got = call(trainable_parameters, model, mode)
         try:
             params = list(got)
         except TypeError:
