@@ -34,6 +34,7 @@ def test_bpc_vs_order_draws_lines_infinities_and_sparsity():
     assert "add-one" in labels and "MLE: infinite (zero probability)" in labels
     assert any(label.startswith("uniform guess") for label in labels)
     assert any("unseen" in label for label in labels)
+    assert "circled: each method's best order" in labels  # the best-order circles are explained
     assert ax.get_ylim()[1] > math.log2(63)
     assert ax.get_xlabel().startswith("order")
     with pytest.raises(ValueError, match="empty"):

@@ -65,7 +65,7 @@ def plot_bpc_vs_order(results: Mapping[str, Mapping[int, float]], ax=None,
     on a second axis: the fraction of validation n-grams never seen in
     training, the sparsity that grows with the order. ``vocab_size`` draws the
     uniform model's ``log2 V`` as a dashed line. The best point of each line
-    is circled. Returns the main axes.
+    is circled (one legend entry explains the circles). Returns the main axes.
     """
     import matplotlib.pyplot as plt
 
@@ -74,6 +74,7 @@ def plot_bpc_vs_order(results: Mapping[str, Mapping[int, float]], ax=None,
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 4.8))
     handles = []
+    circled = False
     finite = [b for r in results.values() for b in r.values() if math.isfinite(b)]
     if not finite:
         raise ValueError("every result is infinite; nothing to draw")
@@ -102,6 +103,10 @@ def plot_bpc_vs_order(results: Mapping[str, Mapping[int, float]], ax=None,
             best = int(np.argmin(np.where(ok, bits, np.inf)))
             ax.scatter([orders[best]], [bits[best]], s=180, facecolors="none",
                        edgecolors=line.get_color(), linewidths=2)
+            circled = True
+    if circled:  # a grey stand-in for the coloured circles: one entry, not one per method
+        handles.append(ax.scatter([], [], s=180, facecolors="none", edgecolors="gray", linewidths=2,
+                                  label="circled: each method's best order"))
     if vocab_size:
         handles.append(ax.axhline(math.log2(vocab_size), ls="--", color="gray",
                                   label=f"uniform guess (log2 {vocab_size} = {math.log2(vocab_size):.2f})"))
