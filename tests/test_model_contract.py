@@ -279,3 +279,42 @@ def test_generate_bad_arguments_get_clear_errors(model):
         model.generate("ab", 3)
     with pytest.raises(ValueError):
         model.generate([1, model.vocab_size], 3)
+
+
+NEURAL = ("mlp", "rnn", "gru", "lstm", "gpt")
+
+
+@pytest.mark.parametrize("name", NEURAL)
+def test_forward_refuses_bad_input_the_same_way(name):
+    """Every neural model's forward checks its (B, T) ids with lm_course.validation.check_batch:
+    the same error type and message for the same mistake, whichever the model."""
+    model = FRESH[name]()
+    with pytest.raises(TypeError, match=r"^idx must hold integer token ids, got dtype torch.float32$"):
+        model(torch.zeros(1, 3))
+    with pytest.raises(TypeError, match=r"^idx must hold integer token ids, got dtype torch.bool$"):
+        model(torch.zeros(1, 3, dtype=torch.bool))
+    with pytest.raises(TypeError, match=r"^idx must be a \(B, T\) tensor of token ids, got list$"):
+        model([[1, 2, 3]])
+    with pytest.raises(ValueError, match=r"^idx must be a \(B, T\) tensor of token ids, got shape \(3,\)$"):
+        model(torch.tensor([1, 2, 3]))
+    with pytest.raises(ValueError, match=rf"^idx holds token ids outside the vocabulary 0\.\.{V - 1}$"):
+        model(torch.tensor([[1, V]]))
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        model(torch.tensor([[-1, 2]]))
+    out = model(torch.tensor([[1, 2, 3]], dtype=torch.int32))  # any integer dtype is accepted
+    logits = out.logits if hasattr(out, "logits") else out
+    assert logits.shape == (1, 3, V)
+
+
+@pytest.mark.parametrize("name", NEURAL)
+def test_a_nan_weight_is_named_not_answered(name):
+    """A NaN weight: next_token_probs and generate raise, naming the parameter, never a NaN 'distribution'."""
+    model = FRESH[name]()
+    first = next(n for n, p in model.named_parameters() if p.dim() == 2)
+    with torch.no_grad():
+        dict(model.named_parameters())[first][0, 0] = float("nan")
+    from lm_course.validation import NonFiniteError
+    with pytest.raises(NonFiniteError, match="NaN"):
+        model.next_token_probs(_TEXT[:5])
+    with pytest.raises(NonFiniteError, match="NaN"):
+        model.generate(_TEXT[:5], 3, seed=0)
