@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8888
 PYTEST_ARGS ?=
 
-.PHONY: install lab test test-unit test-notebooks test-seeds bench notebooks badges slides classroom clean
+.PHONY: install lab test test-unit test-notebooks test-seeds book grade workspace bench notebooks badges slides classroom clean
 
 $(STAMP): requirements-lock.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,15 +31,21 @@ install: $(STAMP)
 # default); `make lab` warns when LAB_ARGS sets --ip, which can expose it to the network.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root --ServerApp.terminals_enabled=False,)
 
+# Your workspace (python -m lm_course workspace; make workspace) when it exists, else the chapters here.
+WORKSPACE ?= $(HOME)/lm-course-work
+LAB_DIR ?= $(if $(wildcard $(WORKSPACE)/*.ipynb),$(WORKSPACE),notebooks)
+
 lab: install
 	@if [ "$$(id -u)" = 0 ]; then echo "make lab: running as root: adding --allow-root and turning JupyterLab's terminals off (--ServerApp.terminals_enabled=False); run as a normal user to have them"; fi
 	@case "$(LAB_ARGS)" in *--ip*) echo "make lab: warning: LAB_ARGS sets --ip ($(LAB_ARGS)): anyone who can reach that address and has the token can run code here";; esac
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --port=$(PORT) $(ROOT_FLAG) $(LAB_ARGS)
+	@if [ "$(LAB_DIR)" != notebooks ]; then echo "make lab: opening your workspace $(LAB_DIR) (make lab LAB_DIR=notebooks opens the course's own copies)"; fi
+	$(VENV)/bin/jupyter lab --notebook-dir=$(LAB_DIR) --port=$(PORT) $(ROOT_FLAG) $(LAB_ARGS)
 
 # Unit tests and the browser tests (tests/browser/: the course's notebooks in JupyterLab
-# and Notebook 7, every widget used, about 9 minutes), then every notebook under nbval
+# and Notebook 7, every widget used, about 9 minutes; the website, about 4), then every notebook under nbval
 # (outputs of cells marked NBVAL_CHECK_OUTPUT are compared).
 test: install
+	$(PY) -m pip install -q -r requirements-docs.txt  # the website's browser test builds it
 	$(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg $(PYTEST_ARGS)
 
@@ -56,6 +62,20 @@ test-notebooks: install
 SEEDS ?= 0-9
 test-seeds: install
 	$(PY) tools/seed_sweep.py --seeds $(SEEDS) --generic --jobs 2 --out build/seed_sweep.md
+
+# The course as a static website in build/book/ (open build/book/index.html): every chapter
+# as committed (not re-executed), the slide decks, the teacher's guide; nothing fetched.
+book: install
+	$(PY) -m pip install -q -r requirements-docs.txt
+	$(PY) tools/build_book.py
+
+# A folder of your own with the chapters (default ~/lm-course-work; DIR=... to choose).
+workspace: install
+	$(PY) -m lm_course workspace $(DIR)
+
+# Grade homework: make grade SUBMISSIONS=folder-of-notebooks (gradebook in ./gradebook).
+grade: install
+	$(PY) -m lm_course grade $(SUBMISSIONS) --out gradebook
 
 # Re-execute every notebook in place, in order, from an empty cache (outputs committed).
 notebooks: install

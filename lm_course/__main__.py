@@ -10,6 +10,16 @@ Commands:
     slides      check the notebooks' slide metadata (the default), rewrite it
                 (--write), or export offline HTML decks (--export DIR)
     classroom   prepare and check this machine for a class (ready / not ready)
+    workspace [DIR]
+                copy the chapters into a folder of your own (default
+                ~/lm-course-work); your copies are never overwritten
+    release OUT [--no-solutions]
+                write the student edition for homework (exercise outputs
+                cleared; with --no-solutions the hidden solutions removed)
+    grade SUBMISSIONS... [--out DIR]
+                run each submitted notebook offline with time limits and
+                write a gradebook from the course's checkers (not a sandbox:
+                see lm_course.grading)
 
 A mistake of the user's (a missing file, an unwritable folder, a damaged
 cache) is reported in one line, ``lm_course <command>: error: ...``, with exit
@@ -100,6 +110,38 @@ def _classroom(args: argparse.Namespace) -> int:
     return classroom(download=not args.no_download)
 
 
+def _workspace(args: argparse.Namespace) -> int:
+    from lm_course.workspace import DEFAULT_WORKSPACE, make_workspace
+
+    dest = (args.dir or DEFAULT_WORKSPACE).expanduser()
+    copied, kept = make_workspace(dest)
+    for path in copied:
+        print(f"copied {path.name}")
+    if kept:
+        print(f"kept your own {len(kept)} chapter(s) already there (never overwritten)")
+    make = "make lab" if dest == DEFAULT_WORKSPACE.expanduser() else f"make lab WORKSPACE={dest}"
+    print(f"your workspace: {dest}\nopen it with: {make}  (or jupyter lab --notebook-dir={dest})")
+    return 0
+
+
+def _release(args: argparse.Namespace) -> int:
+    from lm_course.workspace import release
+
+    for path in release(args.out, no_solutions=args.no_solutions):
+        print(f"wrote {path}")
+    return 0
+
+
+def _grade(args: argparse.Namespace) -> int:
+    from lm_course.grading import grade
+
+    verdicts = grade(args.submissions, args.out, cell_timeout=args.cell_timeout,
+                     notebook_timeout=args.notebook_timeout)
+    passed = sum(v.status == "pass" for v in verdicts)
+    print(f"{passed} of {len(verdicts)} exercise checks passed; gradebook in {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lm_course", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -124,6 +166,19 @@ def build_parser() -> argparse.ArgumentParser:
     classroom = sub.add_parser("classroom", help="prepare and check this machine for a class")
     classroom.add_argument("--no-download", action="store_true", help="do not try to cache GPT-2's weights")
     classroom.set_defaults(func=_classroom)
+    workspace = sub.add_parser("workspace", help="copy the chapters into a folder of your own")
+    workspace.add_argument("dir", nargs="?", type=Path, default=None, help="default ~/lm-course-work")
+    workspace.set_defaults(func=_workspace)
+    release = sub.add_parser("release", help="write the student edition of the chapters (homework)")
+    release.add_argument("out", type=Path)
+    release.add_argument("--no-solutions", action="store_true", help="remove the hidden solutions")
+    release.set_defaults(func=_release)
+    grade = sub.add_parser("grade", help="grade submitted notebooks with the course's checkers")
+    grade.add_argument("submissions", nargs="+", type=Path, help="notebooks, or folders of them")
+    grade.add_argument("--out", type=Path, default=Path("gradebook"), help="default ./gradebook")
+    grade.add_argument("--cell-timeout", type=int, default=120, help="seconds per cell (default 120)")
+    grade.add_argument("--notebook-timeout", type=int, default=900, help="seconds per notebook (default 900)")
+    grade.set_defaults(func=_grade)
     return parser
 
 
