@@ -289,3 +289,69 @@ def test_progress_with_no_record_lists_every_exercise_as_not_done(capsys):
     out = capsys.readouterr().out
     assert "Exercises done: 0 of 42" in out and out.count("  · ") == 42 and len(rows) == 42
     assert tracking.load() == {}
+
+
+# ---------------------------------------------------------------- right answers written differently
+def _entropy_loop(p):
+    import math
+
+    return sum(-x * math.log2(x) for x in p.tolist() if x > 0)
+
+
+def _mle_loops(counts):
+    V = counts.shape[0]
+    rows = []
+    for i in range(V):
+        total = int(counts[i].sum())
+        rows.append([int(c) / total if total else 1 / V for c in counts[i].tolist()])
+    return torch.tensor(rows, dtype=torch.float64)
+
+
+def _pair_counter(chunks):
+    from collections import Counter
+
+    return Counter(p for c in chunks for p in zip(c, c[1:]))
+
+
+def _merge_tuple(ids, pair, new_id):
+    out, i = [], 0
+    while i < len(ids):
+        if ids[i:i + 2] == list(pair):
+            out.append(new_id)
+            i += 2
+        else:
+            out.append(ids[i])
+            i += 1
+    return tuple(out)
+
+
+def _window_loops(T, w):
+    return torch.tensor([[0 <= t - s < w for s in range(T)] for t in range(T)])
+
+
+def _top_k_sorted(logits, k):
+    kth = logits.sort(dim=-1, descending=True).values[..., k - 1:k]
+    return torch.where(logits < kth, torch.full_like(logits, float("-inf")), logits)
+
+
+def _paired_tensors(a, b):
+    d = a.double() - b.double()
+    return d.mean(), d.std() / d.numel() ** 0.5
+
+
+def _prefix_loops(T, P):
+    return torch.tensor([[s < P or s <= t for s in range(T)] for t in range(T)])
+
+
+def _last_token_loop(h, lengths):
+    return torch.stack([h[b, int(n) - 1] for b, n in enumerate(lengths)])
+
+
+@pytest.mark.parametrize("key, answer", [
+    ("ch00.entropy_bits", _entropy_loop), ("ch01.mle_table", _mle_loops), ("ch02.pair_counts", _pair_counter),
+    ("ch02.merge", _merge_tuple), ("ch04.window_mask", _window_loops), ("ch06.top_k_filter", _top_k_sorted),
+    ("ch07.paired_se", _paired_tensors), ("ch07.prefix_lm_mask", _prefix_loops),
+    ("ch07.last_token_pool", _last_token_loop),
+], ids=lambda x: x if isinstance(x, str) else "")
+def test_right_answers_written_differently_pass(capsys, key, answer):
+    passes(capsys, _checker(entry(key)), answer)

@@ -127,3 +127,18 @@ def test_log_prob_of_word_names_the_natural_log_and_a_single_letter(capsys):
     assert "natural log" in flags(capsys, ch00.check_log_prob_of_word, sum(logs) * math.log(2))
     assert "alone" in flags(capsys, ch00.check_log_prob_of_word, logs[0])
     assert "passes the checks" in passes(capsys, ch00.check_log_prob_of_word, sum(logs))
+
+
+def test_words_seen_twice_names_the_common_miscounts(capsys):
+    from collections import Counter
+
+    from lm_course.viz.corpus import word_counts
+
+    text = load_shakespeare("train")
+    counts = list(word_counts(text).values())
+    twice = sum(1 for n in counts if n == 2)
+    assert "at least twice" in flags(capsys, ch00.check_words_seen_twice, sum(1 for n in counts if n >= 2))
+    assert "occurrences" in flags(capsys, ch00.check_words_seen_twice, 2 * twice)
+    assert "str.split()" in flags(capsys, ch00.check_words_seen_twice,
+                                  sum(1 for n in Counter(text.split()).values() if n == 2))
+    passes(capsys, ch00.check_words_seen_twice, float(twice))  # a float is a number too

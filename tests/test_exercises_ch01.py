@@ -303,3 +303,10 @@ def test_add_k_blames_an_unfinished_mle_table(capsys):
     out = flags(capsys, ch01.check_add_k_table, add_k_table)
     assert "calls mle_table, which is still the stub" in out and "Exercise 1 (the MLE table)" in out
     assert "not implemented yet" not in out  # the grader would call add_k_table itself "not done"
+
+
+def test_jelinek_mercer_reversed_lambdas(capsys):
+    def reversed_lambdas(counts, w, h, lambdas):
+        return ch01.jelinek_mercer_reference(counts, w, h, lambdas, reverse=True)
+
+    assert "reverse order" in flags(capsys, ch01.check_jelinek_mercer, reversed_lambdas)

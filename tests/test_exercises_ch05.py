@@ -250,3 +250,9 @@ def test_gelu_names_more_approximations(capsys):
     assert "sigmoid approximation" in flags(capsys, ch05.check_gelu, lambda x: x * torch.sigmoid(1.702 * x))
     assert "cubic term" in flags(capsys, ch05.check_gelu,
                                  lambda x: 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * x)))
+
+
+def test_first_position_score_names_a_sum_and_a_single_mean(capsys):
+    assert "mean" in flags(capsys, ch05.check_first_position_score, lambda w: w[..., 1:, 0].sum(-1))
+    assert "one number per leading index" in flags(capsys, ch05.check_first_position_score,
+                                                   lambda w: w[..., 1:, 0].mean())

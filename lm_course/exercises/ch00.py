@@ -9,6 +9,7 @@ hint and never raises (see :mod:`lm_course.exercises._check`).
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable
 from functools import lru_cache
 
@@ -229,6 +230,16 @@ def check_words_seen_twice(answer: object) -> bool:
     once = sum(1 for n in counts.values() if n == 1)
     if value == once:
         return report(False, name, "", "that is the number of words seen once; the exercise asks for twice.")
+    if value == sum(1 for n in counts.values() if n >= 2):
+        return report(False, name, "", "that counts the words seen at least twice; the exercise asks for exactly "
+                                       "twice (n == 2).")
+    if value == 2 * want:
+        return report(False, name, "", "that counts occurrences (each such word twice); count the different "
+                                       "words, one per entry of word_counts.")
+    split = sum(1 for n in Counter(load_shakespeare("train").split()).values() if n == 2)
+    if value == split and split != want:
+        return report(False, name, "", "str.split() keeps punctuation and capitals ('King,' and 'king' differ); "
+                                       "use the chapter's word_counts, which lower-cases the words first.")
     return report(value == want, name,
                   f"{want:,} words occur exactly twice, {once:,} exactly once: most word types are rare.",
                   "count the entries of word_counts(...) whose count equals 2.")

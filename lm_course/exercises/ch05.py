@@ -318,12 +318,19 @@ def check_first_position_score(answer: object) -> bool:
     weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)  # (L, H, T, T)
     want = weights[..., 1:, 0].mean(-1)  # (L, H)
     got = call(answer, weights)
+    if isinstance(got, torch.Tensor) and got.numel() == 1 and torch.allclose(got.float(), want.mean(), atol=1e-6):
+        return report(False, name, "", "that is one mean over everything; return one number per leading index "
+                                       "(per layer and head): average over the last dimension only, .mean(-1).")
     if isinstance(got, torch.Tensor) and got.shape == want.shape:
         if torch.allclose(got.float(), weights[..., :, 0].mean(-1), atol=1e-6):
             return report(False, name, "", "leave query 0 out: its only choice is key 0, so it always "
                                            "scores 1 and inflates the mean.")
         if torch.allclose(got.float(), weights[..., 0, 1:].mean(-1), atol=1e-6):
             return report(False, name, "", "rows are queries and columns are keys: take column 0 of rows 1..T-1.")
+        if torch.allclose(got.float(), weights[..., 1:, 0].sum(-1), atol=1e-6):
+            return report(False, name, "", "that is the sum over the queries; the score is their mean, so that "
+                                           "windows of different lengths compare (.mean(-1)).")
+
     return report(_close_tensor(got, want, atol=1e-6), name,
                   "heads that park their attention on the first position when nothing else is useful are "
                   "known as attention sinks (Xiao et al. 2023).",
