@@ -31,6 +31,8 @@ it. Importing the package is cheap: heavy modules load when first used.
     lm_course.genre_eval      chapter 7: accuracy, the paired comparison of two classifiers, the n-gram baseline
     lm_course.recipes         the one recipe type of the shipped models, and train_recipe()
     lm_course.checkpoints     the one safetensors checkpoint format of the shipped models
+    lm_course.validation      the one set of argument checks: integers, numbers, token ids, finite logits
+    lm_course.fileio          files written atomically, file locks, damaged files set aside
     lm_course.device          device choice (CUDA, then MPS, then the CPU)
     lm_course.seeds           the one seed knob: course_seed() shifted by LM_COURSE_SEED
     lm_course.env             chapter 0: the versions report ("Check your setup")

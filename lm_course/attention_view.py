@@ -37,6 +37,7 @@ from typing import Any
 
 import torch
 
+from lm_course.fileio import atomic_write_text
 from lm_course.tokenizers.visible import visible
 from lm_course.validation import is_int, require_positive
 
@@ -288,6 +289,4 @@ def save_html(view: Any, path: str | Path, title: str = "Attention view") -> Pat
         raise TypeError(f"expected a view from head_view/model_view or an HTML string, got {type(view).__name__}")
     page = ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             f"<title>{html_lib.escape(title)}</title>\n</head>\n<body>\n{fragment}\n</body>\n</html>\n")
-    path = Path(path)
-    path.write_text(page, encoding="utf-8")
-    return path
+    return atomic_write_text(path, page)

@@ -43,6 +43,7 @@ import torch
 import torch.nn as nn
 
 from lm_course import hub
+from lm_course.fileio import atomic_write, atomic_write_text
 
 if TYPE_CHECKING:  # annotations only: importing lm_course.gpt here would close an import cycle
     from lm_course.gpt import GPT, GPTConfig
@@ -353,8 +354,9 @@ def save_hf_gpt2(model: GPT, directory: str | os.PathLike, eos_token_id: int | N
             continue  # tied to transformer.wte.weight
         tensor = tensor.detach().float().cpu()
         tensors[name] = (tensor.t() if name.endswith(_CONV1D) else tensor).contiguous()
-    save_file(tensors, str(directory / "model.safetensors"), metadata={"format": "pt"})
-    (directory / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    with atomic_write(directory / "model.safetensors") as tmp:
+        save_file(tensors, str(tmp), metadata={"format": "pt"})
+    atomic_write_text(directory / "config.json", json.dumps(config, indent=2) + "\n")
     return directory
 
 

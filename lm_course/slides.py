@@ -39,6 +39,8 @@ from pathlib import Path
 
 import nbformat
 
+from lm_course.fileio import atomic_write_text
+
 __all__ = ["SLIDE_TYPES", "NOTES_WORDS", "slide_types", "write_slide_metadata", "check_slides",
            "export_deck", "export_decks", "external_resources"]
 
@@ -169,8 +171,7 @@ def export_deck(path: str | Path, out_dir: str | Path) -> Path:
         raise RuntimeError(f"{path.name}: the deck would load {len(leaks)} outside resource(s): {leaks[:3]}")
     out_dir.mkdir(parents=True, exist_ok=True)
     deck = out_dir / f"{path.stem}.slides.html"
-    deck.write_text(html, encoding="utf-8")
-    return deck
+    return atomic_write_text(deck, html)
 
 
 def export_decks(notebooks: Iterable[str | Path], out_dir: str | Path) -> list[Path]:

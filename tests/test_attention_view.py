@@ -296,4 +296,4 @@ def test_vendored_files_have_licences_and_stay_small():
         assert "sourceMappingURL" not in path.read_text(encoding="utf-8")
         total += path.stat().st_size
     assert total < 200_000, f"vendored JavaScript grew to {total} bytes"
-    assert np.isclose(total, 165_919, atol=0)  # the sizes recorded in vendor/README.md
+    assert np.isclose(total, 166_142, atol=0)  # the sizes recorded in vendor/README.md

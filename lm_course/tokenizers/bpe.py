@@ -57,6 +57,7 @@ from collections import Counter, defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
+from lm_course.fileio import atomic_write_text
 from lm_course.tokenizers.value import ComparedByValue
 from lm_course.tokenizers.visible import visible
 from lm_course.validation import require_int
@@ -440,7 +441,7 @@ class BPETokenizer(ComparedByValue):
 
     def save(self, path: str | Path) -> None:
         """Write the merges (and pattern) as JSON: no pickle."""
-        Path(path).write_text(self.to_json(), encoding="utf-8")
+        atomic_write_text(path, self.to_json())
 
     @classmethod
     def load(cls, path: str | Path) -> "BPETokenizer":
@@ -457,10 +458,10 @@ class BPETokenizer(ComparedByValue):
         directory.mkdir(parents=True, exist_ok=True)
         table = bytes_to_unicode()
         names = ["".join(table[b] for b in token) for token in self.vocab]
-        (directory / "vocab.json").write_text(
-            json.dumps({name: i for i, name in enumerate(names)}, ensure_ascii=False), encoding="utf-8")
+        atomic_write_text(directory / "vocab.json", json.dumps({name: i for i, name in enumerate(names)},
+                                                               ensure_ascii=False))
         lines = ["#version: 0.2"] + [f"{names[a]} {names[b]}" for a, b in self.merges]
-        (directory / "merges.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        atomic_write_text(directory / "merges.txt", "\n".join(lines) + "\n")
         return directory
 
     @classmethod
