@@ -71,7 +71,7 @@ def _answers_preamble(chapter: int) -> str:
 @pytest.mark.parametrize("chapter", range(8))
 def test_every_hidden_solution_passes_its_checker(chapter):
     nb = _notebook(chapter)
-    rows = sorted((e for e in EXERCISES if e.chapter == chapter), key=lambda e: e.number)
+    rows = sorted((e for e in EXERCISES if e.chapter == chapter and e.notebook), key=lambda e: e.number)
     solutions = _solutions(nb)
     assert len(solutions) == len(rows)
     namespace: dict = {}

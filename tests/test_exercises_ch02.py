@@ -330,3 +330,66 @@ def test_pair_counts_names_the_off_by_one(capsys):
         return counts
 
     assert "range(len(chunk) - 2)" in flags(capsys, ch02.check_pair_counts, one_short)
+
+
+# ---------------------------------------------------------------- exercises 6 and 7 (no notebook cell yet)
+def cross_entropy_solution(logits, targets):
+    m = logits.max(dim=-1, keepdim=True).values  # (N, 1)
+    log_z = m.squeeze(-1) + (logits - m).exp().sum(-1).log()  # (N,)
+    return (log_z - logits[torch.arange(len(targets)), targets]).mean()
+
+
+def test_cross_entropy(capsys):
+    def naive(logits, targets):  # exp of the raw logits overflows near 100
+        p = logits.exp() / logits.exp().sum(-1, keepdim=True)
+        return -p[torch.arange(len(targets)), targets].log().mean()
+
+    def per_row(logits, targets):
+        return F.cross_entropy(logits, targets, reduction="none")
+
+    passes(capsys, ch02.check_cross_entropy, cross_entropy_solution)
+    passes(capsys, ch02.check_cross_entropy, lambda x, t: float(F.cross_entropy(x, t)))  # a float is fine
+    for wrong, words in [(naive, "log-sum-exp"), (per_row, "one loss per row"),
+                         (lambda x, t: F.cross_entropy(x, t, reduction="sum"), "mean"),
+                         (lambda x, t: F.cross_entropy(x, t) / math.log(2), "bits"),
+                         (lambda x, t: -F.cross_entropy(x, t), "never negative"),
+                         (lambda x, t: ch02.cross_entropy_reference(x, t, dim=0), "wrong axis"),
+                         (_stub, "not implemented yet")]:
+        assert words in flags(capsys, ch02.check_cross_entropy, wrong), words
+
+
+def adamw_solution(p, grad, m, v, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
+    b1, b2 = betas
+    m = b1 * m + (1 - b1) * grad
+    v = b2 * v + (1 - b2) * grad ** 2
+    m_hat, v_hat = m / (1 - b1 ** t), v / (1 - b2 ** t)
+    p = p * (1 - lr * weight_decay)
+    return p - lr * m_hat / (v_hat.sqrt() + eps), m, v
+
+
+@pytest.mark.parametrize("switches, words", [
+    (dict(bias_correction=False), "bias correction"),
+    (dict(decay="l2"), "Adam with L2"),
+    (dict(decay="no_lr"), "scaled by the learning rate"),
+    (dict(eps_inside=True), "outside the square root"),
+    (dict(square=False), "SQUARED"),
+    (dict(decay="none"), "weight decay is missing"),
+])
+def test_adamw_step_names_the_mistake(capsys, switches, words):
+    def wrong(*args):
+        return ch02.adamw_step_reference(*args, **switches)
+
+    assert words in flags(capsys, ch02.check_adamw_step, wrong)
+
+
+def test_adamw_step_solution_passes_and_in_place_updates_are_named(capsys):
+    passes(capsys, ch02.check_adamw_step, adamw_solution)
+    passes(capsys, ch02.check_adamw_step, ch02.adamw_step_reference)
+
+    def in_place(p, grad, m, v, t, lr, betas, eps, weight_decay):
+        new_p, new_m, new_v = adamw_solution(p, grad, m, v, t, lr, betas, eps, weight_decay)
+        p.copy_(new_p)
+        return p, new_m, new_v
+
+    assert "changed its argument `p` in place" in flags(capsys, ch02.check_adamw_step, in_place)
+    assert "not implemented yet" in flags(capsys, ch02.check_adamw_step, _stub)

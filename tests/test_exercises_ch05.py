@@ -256,3 +256,30 @@ def test_first_position_score_names_a_sum_and_a_single_mean(capsys):
     assert "mean" in flags(capsys, ch05.check_first_position_score, lambda w: w[..., 1:, 0].sum(-1))
     assert "one number per leading index" in flags(capsys, ch05.check_first_position_score,
                                                    lambda w: w[..., 1:, 0].mean())
+
+
+# ---------------------------------------------------------------- exercise 6 (no notebook cell yet)
+def gpt_forward(model, idx):
+    t = model.transformer
+    x = t.wte(idx) + t.wpe(torch.arange(idx.size(1)))  # (B, T, C)
+    for block in t.h:
+        x = block(x)[0]
+    return t.ln_f(x) @ t.wte.weight.T  # (B, T, V)
+
+
+@pytest.mark.parametrize("switches, words", [
+    (dict(positions="none"), "position embeddings are missing"),
+    (dict(positions="from 1"), "count from 0"),
+    (dict(ln_f=False), "ln_f is missing"),
+    (dict(softmax=True), "not probabilities"),
+    (dict(last_only=True), "not only the last"),
+])
+def test_gpt_forward_names_the_mistake(capsys, switches, words):
+    assert words in flags(capsys, ch05.check_gpt_forward, partial(ch05.gpt_forward_reference, **switches))
+
+
+def test_gpt_forward_solution_and_reference_pass(capsys):
+    passes(capsys, ch05.check_gpt_forward, gpt_forward)
+    passes(capsys, ch05.check_gpt_forward, ch05.gpt_forward_reference)
+    assert "block(x)[0]" in flags(capsys, ch05.check_gpt_forward,
+                                   lambda model, idx: model.transformer.h[0](model.transformer.wte(idx)))

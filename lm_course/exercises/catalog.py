@@ -6,7 +6,9 @@ student writes (or the answer's name), the checker that judges it, a rating
 a first-time student), what the checker tests (printed on a pass) and three
 graded hints: 1 the idea, 2 the approach with the shapes, 3 almost the code.
 ``needs`` names the earlier exercises whose functions the student's code
-may call (a failure then blames the unfinished one).
+may call (a failure then blames the unfinished one). ``notebook=False``
+marks a checker whose notebook cell is still to be written (it is left out
+of :func:`~lm_course.exercises.progress`).
 
 The notebooks, the teacher's guide and :func:`lm_course.exercises.progress` (module :mod:`lm_course.exercises.tracking`)
 read this table; a checker's ``.hint(level)`` prints a row's hints.
@@ -34,6 +36,7 @@ class Exercise:
     checked: str  # what the checker tests, printed on a pass
     hints: tuple[str, str, str]  # the idea, the approach with the shapes, almost the code
     needs: tuple[str, ...] = ()  # keys of earlier exercises whose functions this one may call
+    notebook: bool = True  # False: the checker exists, the notebook cell does not yet
 
     @property
     def chapter(self) -> int:
@@ -48,9 +51,10 @@ class Exercise:
         return self.key.split(".", 1)[0]
 
 
-def _x(key, number, title, checker, difficulty, importance, minutes, checked, idea, approach, code, needs=()):
+def _x(key, number, title, checker, difficulty, importance, minutes, checked, idea, approach, code, needs=(),
+       notebook=True):
     return Exercise(key, number, title, checker, difficulty, importance, minutes, checked, (idea, approach, code),
-                    tuple(needs))
+                    tuple(needs), notebook)
 
 
 EXERCISES: tuple[Exercise, ...] = (
@@ -98,7 +102,7 @@ EXERCISES: tuple[Exercise, ...] = (
        "if k == 0: return mle_table(counts); c = counts.double() + k; return c / c.sum(dim=1, keepdim=True)",
        needs=("ch01.mle_table",)),
     _x("ch01.sample_bigram_name", 3, "sampling a name", "check_sample_name", 2, 4, 10,
-       "36 names on the names' table and a tiny one, draw for draw against the sampler of section 2 (or 1000 "
+       "54 names on the names' table and a tiny one, draw for draw against the sampler of section 2 (or 1000 "
        "names by their distribution)",
        "A name is a walk through the table: each character is drawn from the row of the one before it, "
        "starting and ending at the marker '.'.",
@@ -119,7 +123,7 @@ EXERCISES: tuple[Exercise, ...] = (
        "counts.count(ctx + [w]) / total; wsum += lambdas[m]. return num / wsum  (careful: h[-(m-1):] is all "
        "of h when m = 1)"),
     _x("ch01.kneser_ney_trigram", 5, "Kneser-Ney by hand", "check_kneser_ney_trigram", 5, 3, 40,
-       "5 contexts of a small text (never seen, seen only at the end) and 3 characters after 'Ki' against "
+       "4 contexts of a small text (never seen, seen only at the end) and 3 characters after 'Ki' against "
        "NGramLM(3, 'kneser_ney')",
        "Discount every seen count by D and give the saved mass to a lower order; below the top, count in how "
        "many different contexts a token appears, not how often.",
@@ -175,6 +179,24 @@ EXERCISES: tuple[Exercise, ...] = (
        "compute the loss (F.cross_entropy on logits reshaped to (B*T, V) against y reshaped to (B*T,)), then "
        "optimizer.zero_grad(), loss.backward(), torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip) "
        "unless grad_clip is None, optimizer.step(), and return loss.item()."),
+    _x("ch02.cross_entropy", 6, "cross-entropy from logits", "check_cross_entropy", 2, 4, 10,
+       "4 batches of logits, one near 100 where exp overflows, against F.cross_entropy",
+       "The loss is the mean surprise at the right class: minus the log of its softmax probability.",
+       "For each row of the (N, V) logits: log sum_j exp(x_j) minus the target's logit; subtract the row's max "
+       "first so that exp never overflows (log-sum-exp). Average over the N rows; natural log.",
+       "m = logits.max(dim=-1, keepdim=True).values; log_z = m.squeeze(-1) + (logits - m).exp().sum(-1).log(); "
+       "return (log_z - logits[torch.arange(len(targets)), targets]).mean()",
+       notebook=False),
+    _x("ch02.adamw_step", 7, "an AdamW step by hand", "check_adamw_step", 3, 4, 20,
+       "6 steps from zero moments, 3 settings (with and without weight decay), against torch.optim.AdamW",
+       "Adam divides a running mean of the gradient by the running root mean square; AdamW shrinks the weights "
+       "separately, outside that ratio.",
+       "m = b1 m + (1 - b1) g and v = b2 v + (1 - b2) g^2; bias-correct both by 1 - b^t (t from 1); shrink p by "
+       "(1 - lr * weight_decay); then p - lr * m_hat / (sqrt(v_hat) + eps). Return new tensors (p, m, v).",
+       "b1, b2 = betas; m = b1 * m + (1 - b1) * grad; v = b2 * v + (1 - b2) * grad**2; m_hat = m / (1 - b1**t); "
+       "v_hat = v / (1 - b2**t); p = p * (1 - lr * weight_decay); "
+       "return p - lr * m_hat / (v_hat.sqrt() + eps), m, v",
+       notebook=False),
     # ------------------------------------------------------------------ chapter 3
     _x("ch03.bptt_grad_W_hh", 1, "BPTT for W_hh", "check_bptt_grad_W_hh", 4, 4, 30,
        "3 sequences (1 to 12 steps) in float64 against autograd",
@@ -325,6 +347,15 @@ EXERCISES: tuple[Exercise, ...] = (
        "add up the embeddings wte (V x C) and wpe (block_size x C), n_layer blocks (two LayerNorms, attention's "
        "c_attn and c_proj, the MLP's c_fc and c_proj, with their biases if config.bias), the final ln_f, and the "
        "head only if it is not tied."),
+    _x("ch05.gpt_forward", 6, "the whole GPT forward pass", "check_gpt_forward", 3, 5, 20,
+       "3 configurations (with and without biases, one token of context) against model(idx).logits",
+       "A GPT is embeddings plus positions, a stack of blocks, a last LayerNorm and a head tied to the "
+       "embeddings.",
+       "x = wte(idx) + wpe(arange(T)) is (B, T, C); each block of model.transformer.h maps it to (B, T, C) (a block "
+       "returns a tuple: keep [0]); then ln_f; the logits (B, T, V) are x @ wte.weight.T.",
+       "t = model.transformer; x = t.wte(idx) + t.wpe(torch.arange(idx.size(1))); for block in t.h: "
+       "x = block(x)[0]; return t.ln_f(x) @ t.wte.weight.T",
+       needs=("ch05.gpt_block",), notebook=False),
     # ------------------------------------------------------------------ chapter 6
     _x("ch06.top_k_filter", 1, "top-k", "check_top_k", 2, 4, 10,
        "6 cases (ties, k = 1, k = V, batches) against filter_logits(logits, top_k=k); the input left unchanged",

@@ -20,7 +20,8 @@ from lm_course.exercises._check import call, exercise, report
 from lm_course.gpt import GPT, Block, GPTConfig
 
 __all__ = ["check_layer_norm", "check_gelu", "check_gpt_block", "check_first_position_score",
-           "check_parameter_count", "block_weights", "block_reference", "parameter_count_reference"]
+           "check_parameter_count", "check_gpt_forward", "block_weights", "block_reference",
+           "parameter_count_reference", "gpt_forward_reference"]
 
 def _close_tensor(got: object, want: torch.Tensor, atol: float = 1e-5) -> bool:
     return (isinstance(got, torch.Tensor) and got.shape == want.shape
@@ -431,3 +432,88 @@ def check_parameter_count(answer: object) -> bool:
                                        f"{want:,}. {hint}")
     return report(True, name, "V C + T C + n_layer (12 C^2 + 13 C) + 2 C with biases: the 12 C^2 of the blocks "
                               "dominate once C is large, the embedding V C for small models.", "")
+
+
+# ---- Exercise 6: the whole GPT forward pass --------------------------------
+
+def gpt_forward_reference(model: GPT, idx: torch.Tensor, *, positions: str = "from 0", ln_f: bool = True,
+                          last_only: bool = False, softmax: bool = False) -> torch.Tensor:
+    """``model``'s logits ``(B, T, V)`` for ``idx`` ``(B, T)`` computed from its
+    parts (the defaults: ``model(idx).logits`` in eval mode), or a wrong
+    version: ``positions="none"`` or ``"from 1"``, ``ln_f=False``,
+    ``last_only=True`` (the last position's logits only), ``softmax=True``."""
+    t = model.transformer
+    B, T = idx.shape
+    with torch.no_grad():
+        x = t.wte(idx)  # (B, T, C)
+        if positions != "none":
+            start = 1 if positions == "from 1" else 0
+            x = x + t.wpe(torch.arange(start, start + T).clamp(max=model.config.block_size - 1))  # (T, C)
+        for block in t.h:
+            x = block(x)[0]  # (B, T, C)
+        if ln_f:
+            x = t.ln_f(x)
+        logits = x @ t.wte.weight.T  # (B, T, V): the head is tied to wte
+    if last_only:
+        logits = logits[:, -1:]
+    return logits.softmax(-1) if softmax else logits
+
+
+_FORWARD_MISTAKES = [
+    (dict(positions="none"), "the position embeddings are missing: x = wte(idx) + wpe(arange(T)); without them the "
+                             "model cannot tell the order of the tokens."),
+    (dict(positions="from 1"), "positions count from 0: wpe(torch.arange(T)), not arange(1, T + 1)."),
+    (dict(ln_f=False), "the final LayerNorm ln_f is missing: after the last block, x = ln_f(x), then the head."),
+    (dict(softmax=True), "return the logits (before the softmax), not probabilities."),
+]
+
+
+def _forward_cases() -> list[tuple[GPT, torch.Tensor]]:
+    cases = []
+    with torch.random.fork_rng(devices=[]):
+        for seed, (V, T, L, H, C, bias, n) in enumerate([(13, 8, 2, 2, 16, True, 5), (7, 4, 1, 1, 8, False, 4),
+                                                         (20, 6, 3, 4, 24, True, 1)]):
+            torch.manual_seed(40 + seed)
+            model = GPT(GPTConfig(vocab_size=V, block_size=T, n_layer=L, n_head=H, n_embd=C, bias=bias)).eval()
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.add_(torch.randn_like(p) * 0.2)  # every part matters, the LayerNorms included
+            cases.append((model, torch.randint(0, V, (2, n))))
+    return cases
+
+
+@exercise("ch05.gpt_forward")
+def check_gpt_forward(answer: object) -> bool:
+    """Exercise 6: ``gpt_forward(model, idx)``: the logits ``(B, T, V)`` of the
+    GPT ``model`` (in eval mode) for the ids ``idx`` ``(B, T)``, computed from
+    its parts (``model.transformer.wte``, ``wpe``, the blocks ``h``, ``ln_f``
+    and the tied head), without calling ``model(idx)``; compared with
+    ``model(idx).logits`` on three configurations."""
+    name = "Exercise 6 (the whole GPT forward pass)"
+    for model, idx in _forward_cases():
+        with torch.no_grad():
+            want = model(idx).logits  # (B, T, V)
+        got = call(answer, model, idx)
+        B, T, V = want.shape
+        if isinstance(got, tuple) and got and isinstance(got[0], torch.Tensor):
+            return report(False, name, "", "a block returns a tuple (output, present, weights): keep block(x)[0] "
+                                           "and return only the logits.")
+        if not isinstance(got, torch.Tensor):
+            return report(False, name, "", f"return the logits, a tensor (B, T, V), got {type(got).__name__}.")
+        if T > 1 and got.shape in ((B, V), (B, 1, V)):
+            return report(False, name, "", f"return the logits of every position, (B, T, V) = {(B, T, V)}, not only "
+                                           "the last one.")
+        if got.shape != want.shape:
+            return report(False, name, "", f"return the logits of shape (B, T, V) = {(B, T, V)}, got "
+                                           f"{tuple(got.shape)}.")
+        if _close_tensor(got, want, atol=1e-4):
+            continue
+        for switches, hint in _FORWARD_MISTAKES:
+            if _close_tensor(got, gpt_forward_reference(model, idx, **switches), atol=1e-4):
+                return report(False, name, "", hint)
+        diff = float((got.detach().float() - want).abs().max())
+        return report(False, name, "", f"your logits differ from model(idx).logits by up to {diff:.3g}: x = wte(idx) "
+                                       "+ wpe(arange(T)); x = block(x)[0] for each block in model.transformer.h; "
+                                       "ln_f; logits = x @ wte.weight.T.")
+    return report(True, name, "Embeddings plus positions, the blocks, the final LayerNorm and the tied head: "
+                              "the same logits as lm_course.gpt.GPT.", "")

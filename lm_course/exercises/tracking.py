@@ -97,13 +97,13 @@ class ProgressReport(list):
 
 
 def progress() -> ProgressReport:
-    """Print which exercises of the course are done, chapter by chapter
+    """Print which exercises of the notebooks are done, chapter by chapter
     (✅ passed, · not yet), and return one dict per exercise: ``key``,
     ``chapter``, ``number``, ``title``, ``difficulty``, ``importance``,
     ``minutes``, ``done``, ``passed`` (the time) and ``source`` (the saved file)."""
     data = load()
     rows = ProgressReport()
-    for e in EXERCISES:
+    for e in (e for e in EXERCISES if e.notebook):
         rec = data.get(e.key, {})
         rows.append(dict(key=e.key, chapter=e.chapter, number=e.number, title=e.title, difficulty=e.difficulty,
                          importance=e.importance, minutes=e.minutes, done=bool(rec), passed=rec.get("passed"),
