@@ -711,3 +711,15 @@ def test_typed_dollars_are_drawn_literally(typed):
     assert all(not t._preprocess_math(t.get_text())[1] for t in texts)  # none typeset as mathematics
     assert ax.title.get_text().replace("\\$", "$") == f"after “{typed}”"
     plt.close(ax.figure)
+
+
+def test_download_through_a_dead_proxy_is_one_line_naming_the_proxy(tmp_path):
+    """L06: was a huggingface_hub traceback; now one line that names the proxy, exit status 1."""
+    env = _env(HTTPS_PROXY="http://127.0.0.1:9", HF_HOME=str(tmp_path / "hf"))
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        env.pop(var, None)
+    result = subprocess.run([sys.executable, "-m", "lm_course", "download", "gpt2"], env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=180)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("gpt2: cannot download 'gpt2'") and "127.0.0.1:9" in lines[0]
