@@ -5,7 +5,7 @@ import matplotlib
 import torch
 
 from lm_course.rnn_analysis import hidden_gradient_norms, random_recurrent_layer
-from lm_course.viz.rnn import plot_context_resets, plot_lstm_cell
+from lm_course.viz.rnn import plot_clipping_runs, plot_context_resets, plot_lstm_cell
 
 matplotlib.use("Agg")
 
@@ -35,3 +35,14 @@ def test_gradient_norms_do_not_underflow_in_the_squares():
     assert norms.dtype == torch.float64
     tiny = norms[(norms > 0) & (norms < 1e-25)]
     assert len(tiny) > 0  # a float32 norm would have returned 0 here
+
+
+def test_clipping_runs_overlay_seeds_with_one_legend_entry_each():
+    seeds = [([4.0, 3.0, 9.0], [1.0, 2e3, 5.0]), ([4.0, 3.5, 7.0], [1.0, 50.0, 3.0])]
+    fig = plot_clipping_runs({"no clipping": seeds, "clipped": ([4.0, 3.0, 2.9], [1.0, 2.0, 0.5])},
+                             uniform_bits=5.98)
+    ax_loss, ax_norm = fig.axes
+    assert len(ax_loss.lines) == 4  # three runs and the uniform line
+    labels = [t.get_text() for t in ax_loss.get_legend().get_texts()]
+    assert labels == ["no clipping (2 seeds)", "clipped", "uniform guess (5.98)"]
+    assert ax_norm.get_yscale() == "log"

@@ -248,16 +248,27 @@ def plot_hidden_heatmap(text: str, states, units: Sequence[int], labels: Sequenc
     return fig
 
 
-def plot_clipping_runs(runs: dict[str, tuple[Sequence[float], Sequence[float]]]):
+def plot_clipping_runs(runs: dict[str, tuple[Sequence[float], Sequence[float]] | list],
+                       uniform_bits: float | None = None):
     """Two panels against the optimiser step: the training loss and the
-    gradient norm before clipping, one line per run (``{label: (losses,
-    norms)}``). Notebook section: "Gradient clipping"."""
+    gradient norm before clipping. ``runs[label]`` is one run, the tuple
+    ``(losses, norms)``, or a list of such tuples (several seeds of the same set-up), drawn
+    as thin lines of one colour with one legend entry, so that what every run
+    shares stands out from what one run happened to do. ``uniform_bits`` draws
+    the uniform guess on the loss panel. Notebook section: "Gradient clipping"."""
     if not runs:
         raise ValueError("nothing to plot: no runs given")
     fig, (ax_loss, ax_norm) = plt.subplots(1, 2, figsize=(11, 3.8))
-    for label, (losses, norms) in runs.items():
-        ax_loss.plot(np.asarray(losses) / np.log(2), lw=1.5, label=label)
-        ax_norm.plot(norms, lw=1.5, label=label)
+    for i, (label, group) in enumerate(runs.items()):
+        group = [group] if isinstance(group, tuple) else list(group)  # one run, or several seeds
+        many = len(group) > 1
+        for j, (losses, norms) in enumerate(group):
+            style = dict(color=f"C{i}", lw=1.0 if many else 1.5, alpha=0.7 if many else 1.0,
+                         label=(f"{label} ({len(group)} seeds)" if many else label) if j == 0 else None)
+            ax_loss.plot(np.asarray(losses) / np.log(2), **style)
+            ax_norm.plot(norms, **style)
+    if uniform_bits is not None:
+        ax_loss.axhline(uniform_bits, ls="--", color="gray", lw=1, label=f"uniform guess ({uniform_bits:.2f})")
     label_axes(ax_loss, "optimiser step", "training loss (bits per character)", "Loss", legend_fontsize=9)
     label_axes(ax_norm, "optimiser step", "gradient norm before clipping", "Gradient norm", yscale="log",
                legend_fontsize=9)
