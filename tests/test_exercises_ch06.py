@@ -315,3 +315,38 @@ def test_generate_loop_that_never_ends_is_stopped(capsys):
             pass
 
     assert "did not return within" in flags(capsys, ch06.check_generate, forever)
+
+
+# ---- exercise 6 (no notebook cell yet): greedy generation with the KV cache ----------
+def generate_cached(model, idx, max_new_tokens):
+    out = model(idx, use_cache=True)
+    for _ in range(max_new_tokens):
+        nxt = out.logits[:, -1].argmax(-1, keepdim=True)  # (B, 1)
+        idx = torch.cat([idx, nxt], dim=1)
+        out = model(nxt, past_key_values=out.past_key_values, use_cache=True)
+    return idx
+
+
+def test_generate_cached(capsys):
+    passes(capsys, ch06.check_generate_cached, generate_cached)
+    passes(capsys, ch06.check_generate_cached, ch06.generate_cached_reference)
+
+    def no_cache(model, idx, max_new_tokens):  # the right tokens, the whole text at every step
+        for _ in range(max_new_tokens):
+            idx = torch.cat([idx, model(idx).logits[:, -1].argmax(-1, keepdim=True)], dim=1)
+        return idx
+
+    def whole_text_with_cache(model, idx, max_new_tokens):
+        out = model(idx, use_cache=True)
+        for _ in range(max_new_tokens):
+            idx = torch.cat([idx, out.logits[:, -1].argmax(-1, keepdim=True)], dim=1)
+            out = model(idx[:, -2:], past_key_values=out.past_key_values, use_cache=True)
+        return idx
+
+    for wrong, words in [(no_cache, "reran the model"),
+                         (lambda m, i, n: ch06.generate_cached_reference(m, i, n, stale=True), "the LAST call"),
+                         (lambda m, i, n: ch06.generate_cached_reference(m, i, n, first_position=True),
+                          "LAST prompt position"),
+                         (whole_text_with_cache, "only the NEW token"),
+                         (stub, "not implemented yet")]:
+        assert words in flags(capsys, ch06.check_generate_cached, wrong), words

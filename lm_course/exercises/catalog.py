@@ -395,6 +395,18 @@ EXERCISES: tuple[Exercise, ...] = (
        "beam as index // V and the token as index % V (V, the vocabulary size, not K).",
        "add each beam's score to its next-token log-probabilities, (K, 1) + (K, V), flatten to K * V "
        "candidates, take the top num_beams, and recover parent = index // V, token = index % V."),
+    _x("ch06.generate_cached", 6, "greedy generation with the KV cache", "check_generate_cached", 3, 4, 20,
+       "3 prompts (one token long, one new token) token for token against generate(..., use_cache=True), and "
+       "what the model is fed at each step",
+       "Read the prompt once; after that each step feeds only the newest token, and the cache supplies the keys "
+       "and values of everything before it.",
+       "out = model(idx, use_cache=True) gives logits (B, T, V) and past_key_values. Each step: the argmax of the "
+       "last position's logits (B, 1), appended to idx; then model(that token, past_key_values=out."
+       "past_key_values, use_cache=True): one new position, the cache one longer.",
+       "out = model(idx, use_cache=True); for _ in range(max_new_tokens): nxt = out.logits[:, -1].argmax(-1, "
+       "keepdim=True); idx = torch.cat([idx, nxt], 1); out = model(nxt, past_key_values=out.past_key_values, "
+       "use_cache=True). return idx",
+       needs=("ch06.attention_step",), notebook=False),
     # ------------------------------------------------------------------ chapter 7
     _x("ch07.paired_se", 1, "a paired difference", "check_paired_difference", 2, 4, 10,
        "3 pairs of classifiers' results (10, 50 and 333 passages) against genre_eval.paired_difference",

@@ -13,6 +13,9 @@
   token with :func:`lm_course.sampling.generate` under the same seed.
 * Exercise 5, :func:`check_beam_step`: the student writes one step of beam
   search; compared with the step of :func:`lm_course.sampling.beam_search`.
+* Exercise 6, :func:`check_generate_cached` (no notebook cell yet): greedy
+  generation with the KV cache; compared with ``generate(..., use_cache=True)``,
+  watching what the model is fed at each step.
 
 Every checker prints ✅ or ❌ with a hint naming the likely mistake and never
 raises: a student's bug never stops the notebook (see
@@ -32,7 +35,7 @@ from lm_course.gpt import GPT, GPTConfig
 from lm_course.sampling import filter_logits, generate
 
 __all__ = ["check_top_k", "check_nucleus", "check_cached_attention", "check_generate", "check_beam_step",
-           "generate_reference", "beam_step_reference"]
+           "check_generate_cached", "generate_reference", "beam_step_reference", "generate_cached_reference"]
 
 
 def _tensor_like(got: object, want: torch.Tensor, name: str, what: str) -> bool:
@@ -461,3 +464,106 @@ def check_beam_step(beam_step: object) -> bool:
                                        "parent = index // V, token = index % V.")
     return report(True, name, "the K * V extensions ranked by total log-probability, the best num_beams kept: "
                               "exactly the step of lm_course.sampling.beam_search.", "")
+
+
+# ---- exercise 6: greedy generation with the KV cache -------------------------
+
+def _cache_hint(err: Exception) -> str:
+    if "cached" in str(err) and "block_size" in str(err):
+        return ("With a cache, feed only the NEW token (idx[:, -1:], shape (B, 1)): the cached positions are "
+                "already in past_key_values, and feeding them again counts them twice.")
+    return ""
+
+
+def _feeds(model: GPT, fn: Callable, *args) -> tuple[object, list[tuple[int, int]]]:
+    """``call(fn, model, *args)`` and what each forward pass of ``model``
+    was fed: ``(new tokens T, cached positions P)``."""
+    fed: list[tuple[int, int]] = []
+
+    def spy(module, args, kwargs):
+        idx = args[0] if args else kwargs.get("idx")
+        past = kwargs.get("past_key_values", args[1] if len(args) > 1 else None)
+        fed.append((int(idx.shape[-1]), 0 if past is None else int(past[0][0].size(2))))
+
+    handle = model.register_forward_pre_hook(spy, with_kwargs=True)
+    try:
+        return call(fn, model, *args, timeout=20.0, on_error=_cache_hint), fed
+    finally:
+        handle.remove()
+
+
+def generate_cached_reference(model: GPT, idx: torch.Tensor, max_new_tokens: int, *, stale: bool = False,
+                              first_position: bool = False) -> torch.Tensor:
+    """Greedy decoding with the KV cache (the defaults: the tokens of
+    ``generate(model, idx, n, use_cache=True)``), or a wrong version:
+    ``stale=True`` (the prompt's cache reused at every step, never the
+    updated one), ``first_position=True`` (the prompt step's token from the
+    logits of position 0)."""
+    with torch.no_grad():
+        out = model(idx, use_cache=True)
+        prompt_past = past = out.past_key_values
+        logits = out.logits[:, 0 if first_position else -1]  # (B, V)
+        for step in range(max_new_tokens):
+            nxt = logits.argmax(-1, keepdim=True)  # (B, 1)
+            idx = torch.cat([idx, nxt], dim=1)
+            if step == max_new_tokens - 1:
+                break  # the last token needs no forward pass of its own
+            if stale:  # the prompt's cache, with only the newest token fed
+                out = model(nxt, past_key_values=prompt_past, use_cache=True)
+            else:
+                out = model(nxt, past_key_values=past, use_cache=True)
+            past, logits = out.past_key_values, out.logits[:, -1]
+    return idx
+
+
+_CACHED_MISTAKES = [
+    (dict(stale=True), "every step reuses the prompt's cache: pass the past_key_values the LAST call returned, so "
+                       "the cache grows by one position per step."),
+    (dict(first_position=True), "the first new token comes from the logits of the LAST prompt position, "
+                                "out.logits[:, -1], not position 0."),
+]
+
+
+@exercise("ch06.generate_cached")
+def check_generate_cached(generate_fn: object) -> bool:
+    """Exercise 6: ``generate_fn(model, idx, max_new_tokens)``: greedy
+    decoding of the GPT ``model`` from the prompt ``idx`` ``(B, T)`` with the
+    KV cache: one call on the prompt with ``use_cache=True``, then one call
+    per new token feeding only that token and the ``past_key_values`` of the
+    call before. The prompt plus the new tokens fit in ``block_size``.
+    Compared, token for token, with ``lm_course.sampling.generate(...,
+    use_cache=True)``, and what the model is fed at each step is watched."""
+    name = "Exercise 6 (greedy generation with the KV cache)"
+    g = torch.Generator().manual_seed(66)
+    cases = [(_toy_gpt(5, block_size=12), torch.randint(0, 13, (2, 3), generator=g), 8),
+             (_toy_gpt(6, block_size=8), torch.randint(0, 13, (3, 1), generator=g), 7),
+             (_toy_gpt(7, block_size=10), torch.randint(0, 13, (1, 5), generator=g), 1)]
+    for model, idx, n in cases:
+        want = generate(model, idx, n, use_cache=True)  # (B, T + n), greedy
+        where = f"(prompt of shape {tuple(idx.shape)}, {n} new tokens)"
+        got, fed = _feeds(model, generate_fn, idx, n)
+        if not _tensor_like(got, want, name, "the prompt followed by the new tokens, (B, T + max_new_tokens),"):
+            return False
+        if not torch.equal(got.long(), want):
+            for switches, hint in _CACHED_MISTAKES:
+                if torch.equal(got.long(), generate_cached_reference(model, idx, n, **switches)):
+                    return report(False, name, "", f"{hint} {where}")
+            if any(T > 1 and P > 0 for T, P in fed):
+                return report(False, name, "", f"with a cache, feed only the NEW token (idx[:, -1:], shape (B, 1)); "
+                                               f"the cached positions are already in past_key_values. {where}")
+            return report(False, name, "", f"other tokens than greedy generate with the cache {where}: take the "
+                                           "argmax of out.logits[:, -1] at each step and append it to idx.")
+        T0 = idx.size(1)
+        if not fed or fed[0] != (T0, 0):
+            return report(False, name, "", f"the first call should read the whole prompt ({T0} tokens) with no cache, "
+                                           "model(idx, use_cache=True).")
+        if all(T == 1 and P > 0 for T, P in fed[1:]) and [P for _, P in fed[1:]] != list(range(T0, T0 + len(fed) - 1)):
+            return report(False, name, "", f"the cache does not grow (it held {[P for _, P in fed[1:]]} positions at "
+                                           f"the steps): {_CACHED_MISTAKES[0][1]} {where}")
+        if any(T > 1 for T, P in fed[1:]) or any(P == 0 for T, P in fed[1:]):
+            return report(False, name, "", f"right tokens, but each step reran the model on more than the new token "
+                                           f"(it was fed {[T for T, P in fed]} tokens): pass past_key_values and "
+                                           f"only the newest token, so a step costs one position, not the whole "
+                                           f"text. {where}")
+    return report(True, name, "One pass over the prompt, then one position per new token: the same tokens as "
+                              "lm_course.sampling.generate with use_cache=True.", "")
