@@ -61,6 +61,9 @@ __all__ = [
     "PrefixStates",
     "prefix_states",
     "predict_proba",
+    "LogisticProbe",
+    "fit_logistic_probe",
+    "select_logistic_probe",
     "classify_text",
     "load_sweep",
     "format_lr",
@@ -598,6 +601,99 @@ def fine_tune(model: GPTClassifier, train_seqs: Sequence[torch.Tensor], train_la
     return history
 
 
+# --------------------------------------------------------------------------
+# A probe fitted to convergence (the control of "Three ways to use the same architecture")
+# --------------------------------------------------------------------------
+@dataclass
+class LogisticProbe:
+    """An L2-regularised logistic regression on standardised features, fitted
+    to convergence by :func:`fit_logistic_probe` (no seed, no schedule)."""
+
+    mean: torch.Tensor  # (C,) the training features' mean
+    std: torch.Tensor  # (C,) their standard deviation (1 where a feature is constant)
+    weight: torch.Tensor  # (K, C)
+    bias: torch.Tensor  # (K,)
+    l2: float  # the penalty's strength
+    converged: bool  # L-BFGS stopped on its tolerance, not on its iteration limit
+
+    def logits(self, feats: torch.Tensor) -> torch.Tensor:
+        """``(N, K)`` class logits (float64) for ``(N, C)`` features."""
+        z = (feats.double() - self.mean) / self.std  # (N, C)
+        return z @ self.weight.T + self.bias  # (N, K)
+
+    def predict(self, feats: torch.Tensor) -> torch.Tensor:
+        """``(N,)`` the most probable class."""
+        return self.logits(feats).argmax(-1)
+
+
+def fit_logistic_probe(feats: torch.Tensor, labels: Sequence[int] | torch.Tensor, l2: float,
+                       n_classes: int = len(CLASSES), max_iter: int = 2000) -> LogisticProbe:
+    """A linear probe fitted to convergence: multinomial logistic regression on
+    the features ``(N, C)`` standardised with their own mean and standard
+    deviation, minimising ``mean cross-entropy + l2/2 * ||W||^2`` (the bias is
+    not penalised) with L-BFGS in float64. The objective is convex, so the
+    result does not depend on a seed or a learning rate, unlike a probe
+    trained by a few SGD steps. ``07_finetuning.ipynb``, "Three ways to use
+    the same architecture" (the control on a randomly initialised body)."""
+    x = torch.as_tensor(feats).double()  # (N, C)
+    y = torch.as_tensor(labels, dtype=torch.long).flatten()  # (N,)
+    if x.dim() != 2 or len(x) != len(y) or len(y) == 0:
+        raise ValueError(f"need (N, C) features and N labels, got {tuple(x.shape)} and {len(y)}")
+    if not l2 > 0:
+        raise ValueError(f"l2 must be > 0, got {l2!r}")
+    mean, std = x.mean(0), x.std(0)  # (C,), (C,)
+    std = torch.where(std > 0, std, torch.ones_like(std))
+    z = (x - mean) / std  # (N, C)
+    w = torch.zeros(n_classes, x.size(1), dtype=torch.float64, requires_grad=True)  # (K, C)
+    b = torch.zeros(n_classes, dtype=torch.float64, requires_grad=True)  # (K,)
+    opt = torch.optim.LBFGS([w, b], lr=1, max_iter=max_iter, tolerance_grad=1e-10, tolerance_change=1e-14,
+                            history_size=20, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = F.cross_entropy(z @ w.T + b, y) + 0.5 * l2 * (w * w).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    n_iter = opt.state[opt._params[0]].get("n_iter", 0)
+    return LogisticProbe(mean, std, w.detach(), b.detach(), float(l2), n_iter < max_iter)
+
+
+#: The L2 strengths :func:`select_logistic_probe` starts from (powers of ten).
+L2_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
+
+
+def select_logistic_probe(train_feats: torch.Tensor, train_labels: Sequence[int], val_feats: torch.Tensor,
+                          val_labels: Sequence[int], grid: Sequence[float] = L2_GRID,
+                          max_widen: int = 4) -> tuple[LogisticProbe, dict[float, dict[str, float]]]:
+    """:func:`fit_logistic_probe` with its L2 strength chosen on validation,
+    as ``tools/finetune_sweep.py`` chooses a learning rate: the highest
+    validation accuracy, ties to the lower validation cross-entropy, and the
+    grid (powers of ten) widened one power at a time, at most ``max_widen``
+    on either side, until the best strength is strictly inside it. Returns
+    the chosen probe and ``{l2: {"val_acc", "val_loss"}}`` for every strength
+    tried."""
+    y_val = torch.as_tensor(val_labels, dtype=torch.long)
+    fits: dict[float, LogisticProbe] = {}
+    runs: dict[float, dict[str, float]] = {}
+    todo, lo, hi = [float(x) for x in grid], 0, 0
+    while True:
+        for l2 in todo:
+            fits[l2] = fit_logistic_probe(train_feats, train_labels, l2)
+            logits = fits[l2].logits(val_feats)  # (N_val, K)
+            runs[l2] = {"val_acc": (logits.argmax(-1) == y_val).double().mean().item(),
+                        "val_loss": F.cross_entropy(logits, y_val).item()}
+        ordered = sorted(runs)
+        best = max(runs, key=lambda x: (runs[x]["val_acc"], -runs[x]["val_loss"]))
+        if best == ordered[0] and lo < max_widen:
+            todo, lo = [float(f"{ordered[0] / 10:g}")], lo + 1
+        elif best == ordered[-1] and hi < max_widen:
+            todo, hi = [float(f"{ordered[-1] * 10:g}")], hi + 1
+        else:
+            return fits[best], {x: runs[x] for x in sorted(runs)}
+
+
 def classify_text(model: GPTClassifier, tokenizer, text: str, crop: bool = True,
                   classes: Sequence[str] = CLASSES) -> dict[str, float]:
     """``{class: probability}`` for one text (see :func:`encode_passage` for
@@ -612,21 +708,28 @@ def classify_text(model: GPTClassifier, tokenizer, text: str, crop: bool = True,
 # --------------------------------------------------------------------------
 # The learning-rate sweeps (tools/finetune_sweep.py)
 # --------------------------------------------------------------------------
-VARIANT_NAMES = {"probe": "linear probe", "full": "full fine-tuning", "scratch": "from scratch"}
+VARIANT_NAMES = {"probe": "linear probe", "full": "full fine-tuning", "scratch": "from scratch",
+                 "lpft": "probe, then all", "random_probe": "converged probe, random body"}
+
+
+#: The format :func:`load_sweep` reads (2: ten seeds of every variant, the two-stage recipe, the control).
+SWEEP_FORMAT = "lm_course.finetune_sweep/2"
 
 
 def load_sweep(path: str | None = None) -> dict:
     """The table written by ``python tools/finetune_sweep.py`` (default
     ``data/finetune_sweep.json``): for every variant and normalisation, the
-    validation accuracy at each learning rate of the widened grid, the
-    chosen rate, and the chosen settings' test accuracy and per-passage
-    correctness. ``07_finetuning.ipynb``, "Three ways to use the same
-    architecture"."""
+    validation accuracy at each learning rate of the widened grid and the
+    chosen rate; the two-stage recipe's second-stage rate; the converged
+    probe (the control); the n-gram baseline; and every chosen variant over
+    the training seeds, each with its test accuracy, per play and per class,
+    and its per-passage correctness. ``07_finetuning.ipynb``, "Three ways to
+    use the same architecture" and "The held-out test"."""
     path = Path(path) if path is not None else data_dir() / "finetune_sweep.json"
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing; make it with `python tools/finetune_sweep.py`")
     sweep = json.loads(path.read_text(encoding="utf-8"))
-    if sweep.get("format") != "lm_course.finetune_sweep/1":
+    if sweep.get("format") != SWEEP_FORMAT:
         raise ValueError(f"{path} is not a fine-tuning sweep (format {sweep.get('format')!r})")
     if sweep.get("quick"):
         raise ValueError(f"{path} holds a --quick smoke test, not the sweep; re-run tools/finetune_sweep.py")
@@ -643,11 +746,16 @@ def sweep_table(sweep: dict) -> str:
     """The sweep as text: one line per variant and normalisation, the final
     validation accuracy (%) at each peak learning rate it tried (one column
     per rate), the chosen one in brackets, and ``*`` on the normalisation
-    each variant keeps."""
-    rows = [(v, norm, e[norm]) for v, e in sweep["variants"].items() for norm in ("none", "batchnorm")]
-    rates = sorted({float(lr) for _, _, row in rows for lr in row["runs"]})
+    each variant keeps; then, when the sweep has it, a line for the second
+    stage of the two-stage recipe (its rate is the body's, after the chosen
+    probe)."""
+    rows = [(VARIANT_NAMES[v], norm, e[norm], e["chosen_normalization"] == norm)
+            for v, e in sweep["variants"].items() for norm in ("none", "batchnorm")]
+    if "lpft" in sweep:
+        rows.append((VARIANT_NAMES["lpft"], sweep["lpft"]["probe_normalization"], sweep["lpft"], True))
+    rates = sorted({float(lr) for _, _, row, _ in rows for lr in row["runs"]})
     lines = [f"{'':28}" + "".join(f"{format_lr(lr):>7} " for lr in rates).rstrip()]
-    for variant, norm, row in rows:
+    for name, norm, row, kept in rows:
         runs = {float(lr): run for lr, run in row["runs"].items()}
         cells = []
         for lr in rates:
@@ -656,7 +764,6 @@ def sweep_table(sweep: dict) -> str:
                 continue
             acc = f"{100 * runs[lr]['val_acc']:.1f}"
             cells.append(f"{'[' + acc + ']':>8}" if math.isclose(lr, row["chosen_lr"]) else f"{acc:>7} ")
-        keep = "*" if sweep["variants"][variant]["chosen_normalization"] == norm else " "
         inside = "" if row["optimum_inside_grid"] else "  (optimum at the edge!)"
-        lines.append(f"{VARIANT_NAMES[variant]:17} {norm:9}{keep}" + "".join(cells).rstrip() + inside)
+        lines.append(f"{name:17} {norm:9}{'*' if kept else ' '}" + "".join(cells).rstrip() + inside)
     return "\n".join(lines)

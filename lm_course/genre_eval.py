@@ -22,7 +22,8 @@ from lm_course.finetune import GPTClassifier, PrefixStates, predict_proba
 from lm_course.genre_data import CLASSES, check_labelled
 from lm_course.ngram import NGramLM
 
-__all__ = ["confusion_matrix", "Evaluation", "evaluate", "PairedDifference", "paired_difference",
+__all__ = ["confusion_matrix", "Evaluation", "evaluate", "NEAR_CONSTANT", "correct_from_bits",
+           "predictions_from_correct", "is_near_constant", "t_quantile", "PairedDifference", "paired_difference",
            "NGramGenreClassifier"]
 
 
@@ -78,6 +79,67 @@ def evaluate(model: GPTClassifier, seqs: Sequence[torch.Tensor], labels: Sequenc
                       confusion_matrix(y, pred, model.n_classes))
 
 
+#: A classifier that gives one class more than this share of its predictions is flagged "near-constant".
+NEAR_CONSTANT = 0.9
+
+
+def correct_from_bits(bits: str) -> torch.Tensor:
+    """``(N,)`` bool from the ``"1"``/``"0"`` string in which ``tools/finetune_sweep.py`` stores which
+    test passages a classifier got right."""
+    if not isinstance(bits, str) or not bits or set(bits) - {"0", "1"}:
+        raise ValueError("expected a non-empty string of 0s and 1s")
+    return torch.tensor([c == "1" for c in bits])
+
+
+def predictions_from_correct(correct: torch.Tensor, labels: Sequence[int] | torch.Tensor) -> torch.Tensor:
+    """``(N,)`` the predicted class of a **two-class** classifier, from which passages it got right:
+    the true label where right, the other one where wrong."""
+    y = torch.as_tensor(labels, dtype=torch.long).flatten()  # (N,)
+    c = torch.as_tensor(correct, dtype=torch.bool).flatten()  # (N,)
+    if c.shape != y.shape:
+        raise ValueError(f"{len(c)} correctness values for {len(y)} labels")
+    if len(y) and int(y.max()) > 1 or len(y) and int(y.min()) < 0:
+        raise ValueError("only for two classes (labels 0 and 1)")
+    return torch.where(c, y, 1 - y)
+
+
+def is_near_constant(predictions: Sequence[int] | torch.Tensor, n_classes: int = len(CLASSES),
+                     threshold: float = NEAR_CONSTANT) -> bool:
+    """True when one class gets more than ``threshold`` of the predictions: a classifier that has
+    collapsed to (almost) always answering the same thing."""
+    p = torch.as_tensor(predictions, dtype=torch.long).flatten()  # (N,)
+    if len(p) == 0:
+        raise ValueError("no predictions")
+    return bool(torch.bincount(p, minlength=n_classes).max().item() > threshold * len(p))
+
+
+def t_quantile(p: float, df: int) -> float:
+    """The ``p`` quantile of Student's t distribution with ``df`` degrees of
+    freedom (e.g. ``t_quantile(0.975, 3)`` = 3.182, the factor of a 95%
+    interval with three degrees of freedom; 1.96 as ``df`` grows). Computed by
+    integrating the density (Simpson's rule) and bisecting: no SciPy needed."""
+    if isinstance(df, bool) or not isinstance(df, int) or df < 1:
+        raise ValueError(f"df must be an int >= 1, got {df!r}")
+    if not 0 < p < 1:
+        raise ValueError(f"p must be in (0, 1), got {p!r}")
+    if p < 0.5:
+        return -t_quantile(1 - p, df)
+    log_c = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+
+    def cdf(t: float, n: int = 2000) -> float:  # P(T <= t) for t >= 0: 1/2 + the integral from 0 to t
+        h = t / n
+        f = [math.exp(log_c - (df + 1) / 2 * math.log1p((i * h) ** 2 / df)) for i in range(n + 1)]
+        return 0.5 + h / 3 * (f[0] + f[-1] + 4 * sum(f[1:-1:2]) + 2 * sum(f[2:-1:2]))
+
+    lo, hi = 0.0, 1.0
+    while cdf(hi) < p:
+        lo, hi = hi, 2 * hi
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if cdf(mid) < p else (lo, mid)
+    return (lo + hi) / 2
+
+
 @dataclass
 class PairedDifference:
     """The result of :func:`paired_difference`: classifier A minus classifier B
@@ -86,13 +148,21 @@ class PairedDifference:
     difference: float  # acc_A - acc_B, the mean of d_i = correct_A,i - correct_B,i
     stderr: float  # paired standard error, std(d_i, ddof=1) / sqrt(N)
     n: int  # passages
-    only_a: int  # passages A got right and B wrong (McNemar's discordant pairs)
-    only_b: int  # passages B got right and A wrong
+    only_a: int  # passages where A did better than B (for booleans: McNemar's discordant pairs)
+    only_b: int  # passages where B did better than A
     per_group: dict[str, float] = field(default_factory=dict)  # the difference within each group (play)
-    clustered_stderr: float = math.nan  # standard error treating groups as the units (see paired_difference)
+    clustered_stderr: float = math.nan  # CR1 standard error with the groups as the units (see paired_difference)
+    df: int = 0  # degrees of freedom of the clustered interval: groups - 1
+    ci95: float = math.nan  # half-width of the 95% interval: t_quantile(0.975, df) * clustered_stderr
+    sign_test_p: float = math.nan  # two-sided sign-flip (permutation) test over the groups' differences
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """The clustered 95% interval ``(low, high)`` of the difference."""
+        return self.difference - self.ci95, self.difference + self.ci95
 
 
-def paired_difference(correct_a: Sequence[bool] | torch.Tensor, correct_b: Sequence[bool] | torch.Tensor,
+def paired_difference(correct_a: Sequence[float] | torch.Tensor, correct_b: Sequence[float] | torch.Tensor,
                       groups: Sequence[str] | None = None) -> PairedDifference:
     """Accuracy of A minus accuracy of B, with its **paired** standard error.
 
@@ -101,13 +171,22 @@ def paired_difference(correct_a: Sequence[bool] | torch.Tensor, correct_b: Seque
     ``std(d, ddof=1) / sqrt(N)``. Passages both got right or both got wrong
     contribute no variance, so this is smaller than the ``sqrt(se_A**2 +
     se_B**2)`` of two independent samples when the classifiers agree often.
+    ``a_i`` and ``b_i`` may also be fractions in [0, 1]: how often each
+    passage was right over several training seeds (a seed-averaged classifier).
 
     It still treats passages as independent, and passages of one play are
     not. With ``groups`` (the play of each passage) it also gives the
-    difference within each group and a cluster-robust standard error,
-    ``sqrt(sum_g (sum_{i in g} (d_i - mean d))**2) / N``, which treats the
-    *groups* as the independent units; with a handful of groups that
-    estimate is itself very uncertain. ``07_finetuning.ipynb``, "The
+    difference within each group and a cluster-robust standard error that
+    treats the G *groups* as the independent units, with the small-sample
+    correction G/(G-1) (CR1):
+    ``sqrt(G/(G-1) * sum_g (sum_{i in g} (d_i - mean d))**2) / N``; its 95%
+    interval uses Student's t with G-1 degrees of freedom (3.18 for four
+    groups, not 1.96). And a sign-flip test over the groups: under "no
+    difference" each group's difference is as likely to have either sign, so
+    the p-value is the share of the 2**G sign patterns whose mean is at least
+    as far from 0 as the one observed. With four groups the smallest possible
+    p-value is 2/16 = 0.125: **four plays cannot establish any difference at
+    the 5% level**, and the t interval is wide. ``07_finetuning.ipynb``, "The
     held-out test".
     """
     a = torch.as_tensor(correct_a).flatten().to(torch.float64)  # (N,)
@@ -116,8 +195,8 @@ def paired_difference(correct_a: Sequence[bool] | torch.Tensor, correct_b: Seque
         raise ValueError(f"correct_a and correct_b differ in length: {len(a)} vs {len(b)}")
     if len(a) < 2:
         raise ValueError("need at least two passages for a standard error")
-    if not bool(((a == 0) | (a == 1)).all() and ((b == 0) | (b == 1)).all()):
-        raise ValueError("correct_a and correct_b must be booleans (or 0/1)")
+    if not bool(((a >= 0) & (a <= 1)).all() and ((b >= 0) & (b <= 1)).all()):
+        raise ValueError("correct_a and correct_b must be booleans, or fractions in [0, 1]")
     d = a - b  # (N,)
     n = len(d)
     out = PairedDifference(float(d.mean()), float(d.std(unbiased=True) / math.sqrt(n)), n,
@@ -128,9 +207,19 @@ def paired_difference(correct_a: Sequence[bool] | torch.Tensor, correct_b: Seque
         members: dict[str, list[int]] = {}
         for i, g in enumerate(groups):
             members.setdefault(g, []).append(i)
-        resid = d - d.mean()  # (N,)
+        G = len(members)
         out.per_group = {g: float(d[idx].mean()) for g, idx in members.items()}
-        out.clustered_stderr = float(math.sqrt(sum(float(resid[idx].sum()) ** 2 for idx in members.values())) / n)
+        if G >= 2:
+            resid = d - d.mean()  # (N,)
+            sum_sq = sum(float(resid[idx].sum()) ** 2 for idx in members.values())
+            out.clustered_stderr = math.sqrt(G / (G - 1) * sum_sq) / n
+            out.df = G - 1
+            out.ci95 = t_quantile(0.975, G - 1) * out.clustered_stderr
+            per = list(out.per_group.values())
+            observed = abs(sum(per)) / G
+            flips = [abs(sum(v if (k >> j) & 1 else -v for j, v in enumerate(per))) / G
+                     for k in range(2 ** G)]  # every pattern of signs
+            out.sign_test_p = sum(f >= observed - 1e-12 for f in flips) / 2 ** G
     return out
 
 

@@ -448,6 +448,17 @@ def test_plots():
     with pytest.raises(TypeError):
         viz.plot_accuracy_curves({"x": "not a history"})
 
+    from lm_course.viz.finetune import plot_seed_spread
+
+    ax = plot_seed_spread({"a": [0.5, 0.6], "b": [0.55]}, live={"a": 0.58}, baselines={"bigram": 0.59})
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
+    labels = ax.get_legend_handles_labels()[1]
+    assert "your run (this notebook)" in labels and any(lab.startswith("bigram") for lab in labels)
+    with pytest.raises(ValueError):
+        plot_seed_spread({})
+    with pytest.raises(ValueError):
+        plot_seed_spread({"a": []})
+
     ax = viz.plot_confusion_matrix(torch.tensor([[3, 1], [2, 4]]))
     assert [t.get_text() for t in ax.texts] == ["3\n(75%)", "1\n(25%)", "2\n(33%)", "4\n(67%)"]
     with pytest.raises(ValueError):
@@ -539,8 +550,13 @@ def test_paired_difference():
     assert (r.only_a, r.only_b) == (2, 1)
     assert r.per_group == pytest.approx({"p": 1 / 3, "q": 0.0})
     resid = d - d.mean()
-    assert r.clustered_stderr == pytest.approx(math.sqrt(float(resid[:3].sum()) ** 2 + float(resid[3:].sum()) ** 2) / 6)
+    cr0 = math.sqrt(float(resid[:3].sum()) ** 2 + float(resid[3:].sum()) ** 2) / 6
+    assert r.clustered_stderr == pytest.approx(cr0 * math.sqrt(2 / 1))  # CR1: G / (G - 1) with G = 2
+    assert r.df == 1 and r.ci95 == pytest.approx(12.7062 * r.clustered_stderr, rel=1e-4)  # t with 1 df
+    assert r.interval == pytest.approx((r.difference - r.ci95, r.difference + r.ci95))
+    assert r.sign_test_p == 1.0  # two groups, one of them 0: every sign pattern is as extreme
     assert ge.paired_difference(a, a).stderr == 0.0  # identical classifiers: no uncertainty about 0
+    assert math.isnan(ge.paired_difference(a, b).clustered_stderr)  # no groups, no clustered error
     with pytest.raises(ValueError):
         ge.paired_difference(a, b[:3])
     with pytest.raises(ValueError):
@@ -549,6 +565,80 @@ def test_paired_difference():
         ge.paired_difference(a, b, groups=["p"])
     with pytest.raises(ValueError):
         ge.paired_difference(a[:1], b[:1])
+
+
+def test_paired_difference_of_seed_means_and_the_sign_test():
+    # fractions in [0, 1]: how often each passage was right over several seeds
+    a = torch.tensor([1.0, 0.5, 0.9, 0.2, 0.6, 0.8, 0.7, 0.4])
+    b = torch.tensor([0.5, 0.5, 0.3, 0.2, 0.1, 0.8, 0.2, 0.4])
+    groups = ["w", "w", "x", "x", "y", "y", "z", "z"]
+    r = ge.paired_difference(a, b, groups)
+    assert r.difference == pytest.approx(float((a - b).mean()))
+    assert r.df == 3 and r.ci95 == pytest.approx(3.1824 * r.clustered_stderr, rel=1e-4)
+    # every play ahead: only the all-plus and all-minus patterns are as extreme, 2 of 16
+    assert r.sign_test_p == pytest.approx(2 / 16)
+    flipped = ge.paired_difference(b, a, groups)
+    assert flipped.difference == pytest.approx(-r.difference) and flipped.sign_test_p == r.sign_test_p
+    with pytest.raises(ValueError, match="fractions"):
+        ge.paired_difference(torch.tensor([1.5, 0.0]), torch.tensor([1.0, 0.0]))
+
+
+def test_t_quantile():
+    assert ge.t_quantile(0.975, 1) == pytest.approx(12.7062, rel=1e-4)
+    assert ge.t_quantile(0.975, 3) == pytest.approx(3.1824, rel=1e-4)
+    assert ge.t_quantile(0.95, 10) == pytest.approx(1.8125, rel=1e-4)
+    assert ge.t_quantile(0.975, 10_000) == pytest.approx(1.9600, rel=1e-3)
+    assert ge.t_quantile(0.025, 3) == pytest.approx(-ge.t_quantile(0.975, 3))
+    for bad in ((0.0, 3), (1.0, 3), (0.9, 0), (0.9, 2.5), (0.9, True)):
+        with pytest.raises(ValueError):
+            ge.t_quantile(*bad)
+
+
+def test_correctness_bits_predictions_and_collapse():
+    c = ge.correct_from_bits("1101")
+    assert c.tolist() == [True, True, False, True]
+    labels = torch.tensor([0, 1, 1, 0])
+    pred = ge.predictions_from_correct(c, labels)
+    assert pred.tolist() == [0, 1, 0, 0]
+    assert not ge.is_near_constant(pred)
+    assert ge.is_near_constant(torch.zeros(100, dtype=torch.long))
+    assert ge.is_near_constant(torch.tensor([0] * 91 + [1] * 9))
+    assert not ge.is_near_constant(torch.tensor([0] * 90 + [1] * 10))  # exactly 90%: not more than
+    for bad in ("", "10x", 101):
+        with pytest.raises(ValueError):
+            ge.correct_from_bits(bad)
+    with pytest.raises(ValueError):
+        ge.predictions_from_correct(c, torch.tensor([0, 1, 2, 0]))
+    with pytest.raises(ValueError):
+        ge.predictions_from_correct(c, labels[:3])
+    with pytest.raises(ValueError):
+        ge.is_near_constant([])
+
+
+def test_logistic_probe_converges_and_is_chosen_on_validation():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(400, 6, generator=g) * torch.tensor([1.0, 5.0, 0.1, 1.0, 1.0, 1.0])  # (N, C), unequal scales
+    y = (x[:, 0] + 0.5 * torch.randn(400, generator=g) > 0).long()  # (N,)
+    probe = ft.fit_logistic_probe(x[:300], y[:300], l2=0.01)
+    assert probe.converged and probe.weight.shape == (2, 6)
+    assert (probe.predict(x[300:]) == y[300:]).float().mean() > 0.7
+    again = ft.fit_logistic_probe(x[:300], y[:300], l2=0.01)  # no seed: the same fit every time
+    assert torch.equal(again.weight, probe.weight)
+    # the optimum: the gradient of the penalised loss vanishes
+    w = probe.weight.clone().requires_grad_(True)
+    b = probe.bias.clone().requires_grad_(True)
+    z = (x[:300].double() - probe.mean) / probe.std
+    loss = F.cross_entropy(z @ w.T + b, y[:300]) + 0.005 * (w * w).sum()
+    loss.backward()
+    assert w.grad.abs().max() < 1e-6 and b.grad.abs().max() < 1e-6
+    chosen, tried = ft.select_logistic_probe(x[:300], y[:300], x[300:], y[300:], grid=(1e-3, 1e-2, 1e-1))
+    ordered = sorted(tried)
+    assert ordered[0] < chosen.l2 < ordered[-1]  # widened until the best is inside
+    assert tried[chosen.l2]["val_acc"] == max(r["val_acc"] for r in tried.values())
+    with pytest.raises(ValueError):
+        ft.fit_logistic_probe(x, y[:10], l2=1.0)
+    with pytest.raises(ValueError):
+        ft.fit_logistic_probe(x, y, l2=0.0)
 
 
 # ---- the learning-rate sweep (tools/finetune_sweep.py) --------------------------------
@@ -572,15 +662,46 @@ def test_sweep_ladder_and_choice():
 
 def test_shipped_sweep_is_complete_and_bracketed():
     sweep = ft.load_sweep()
+    n_test = 2 * sweep["protocol"]["data"]["n_test_per_class"]
+    assert sweep["protocol"]["data"]["seed"] == gd.GENRE_TASK_SEED
     assert set(sweep["variants"]) == {"probe", "full", "scratch"}
     for entry in sweep["variants"].values():
         assert entry["chosen_normalization"] in ("none", "batchnorm")
         for norm in ("none", "batchnorm"):
             row = entry[norm]
             assert row["optimum_inside_grid"] and min(row["grid"]) < row["chosen_lr"] < max(row["grid"])
-            assert len(row["test_correct"]) == 2 * sweep["protocol"]["data"]["n_test_per_class"]
+            assert len(row["test_correct"]) == n_test
+    lpft = sweep["lpft"]
+    assert lpft["optimum_inside_grid"] and min(lpft["grid"]) < lpft["chosen_lr"] < max(lpft["grid"])
+    assert sweep["control"]["optimum_inside_grid"] and sweep["ngram"]["chosen_order"] in range(2, 7)
+    assert set(sweep["seeds"]) == {"probe", "full", "scratch", "lpft", "random_probe"}
+    seeds = set(sweep["seeds"]["probe"])
+    assert len(seeds) >= 5 and all(set(runs) == seeds for runs in sweep["seeds"].values())
+    for runs in [*sweep["seeds"].values(), {"-": sweep["control"]}, {"-": sweep["ngram"]}]:
+        for run in runs.values():
+            right = ge.correct_from_bits(run["test_correct"])
+            assert len(right) == n_test and run["test_acc"] == pytest.approx(right.double().mean().item(), abs=1e-4)
+            assert set(run["test_per_play"]) == set(sweep["test_plays"])
+            assert sum(run["predicted_share"].values()) == pytest.approx(1.0, abs=1e-3)
     table = ft.sweep_table(sweep)
-    assert table.count("[") == 6 and "edge" not in table
+    assert table.count("[") == 7 and "edge" not in table and "probe, then all" in table
+
+
+def test_sweep_tool_smoke(tmp_path):
+    """--quick runs every part on a few passages, and --only recomputes one in place."""
+    sw = _sweep_module()
+    out = tmp_path / "sweep.json"
+    assert sw.main(["--quick", "--out", str(out)]) == 0
+    import json
+
+    made = json.loads(out.read_text())
+    assert made["format"] == ft.SWEEP_FORMAT and made["quick"]
+    assert set(made["seeds"]["lpft"]) == {"0", "1"} and "control" in made and "ngram" in made
+    before = made["seeds"]
+    assert sw.main(["--quick", "--out", str(out), "--only", "seeds"]) == 0
+    assert json.loads(out.read_text())["seeds"] == before  # the same numbers again
+    with pytest.raises(ValueError, match="quick"):
+        ft.load_sweep(out)
 
 
 def test_load_sweep_refuses_other_files(tmp_path):
@@ -589,6 +710,9 @@ def test_load_sweep_refuses_other_files(tmp_path):
     (tmp_path / "x.json").write_text('{"format": "something else"}')
     with pytest.raises(ValueError, match="not a fine-tuning sweep"):
         ft.load_sweep(tmp_path / "x.json")
-    (tmp_path / "q.json").write_text('{"format": "lm_course.finetune_sweep/1", "quick": true}')
+    (tmp_path / "old.json").write_text('{"format": "lm_course.finetune_sweep/1"}')
+    with pytest.raises(ValueError, match="not a fine-tuning sweep"):
+        ft.load_sweep(tmp_path / "old.json")
+    (tmp_path / "q.json").write_text(f'{{"format": "{ft.SWEEP_FORMAT}", "quick": true}}')
     with pytest.raises(ValueError, match="quick"):
         ft.load_sweep(tmp_path / "q.json")

@@ -73,6 +73,9 @@ def test_genre_datasets_are_balanced_disjoint_and_seeded():
     assert gd.genre_datasets(**kw, seed=4)["train"].texts != ds["train"].texts
     odd = gd.genre_datasets(max_chars=96, n_train_per_class=42, n_val_per_class=5, n_test_per_class=7)
     assert odd["train"].counts() == {"comedy": 42, "tragedy": 42} and odd["test"].counts()["comedy"] == 7
+    assert gd.GENRE_TASK_SEED == 0  # the task's draw (chapter 7 and its sweep), not a training seed
+    default = gd.genre_datasets(max_chars=96, n_train_per_class=40, n_val_per_class=20, n_test_per_class=20)
+    assert default["test"].texts == gd.genre_datasets(**kw, seed=gd.GENRE_TASK_SEED)["test"].texts
     with pytest.raises(ValueError, match="equal shares"):
         gd.genre_datasets(n_train_per_class=10**6)
     with pytest.raises(ValueError):

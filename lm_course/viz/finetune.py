@@ -1,7 +1,8 @@
 """Pictures of chapter 7 (``07_finetuning.ipynb``): what a causal and a
 masked language model may attend to ("Two ways to pre-train"), accuracy
-curves of the fine-tuning variants ("Three ways to use the same
-architecture"), a confusion matrix ("Where the errors are") and the class
+curves of the fine-tuning variants, the test accuracy of every variant over
+the sweep's training seeds with the reader's own run marked ("Three ways to
+use the same architecture"), a confusion matrix ("Where the errors are") and the class
 probabilities of one passage (the classifier widget)."""
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from lm_course.attention_view import visible_tokens
 from lm_course.finetune import FineTuneHistory
 from lm_course.genre_data import CLASSES
 
-__all__ = ["plot_lm_masks", "plot_accuracy_curves", "plot_confusion_matrix", "plot_class_probs"]
+__all__ = ["plot_lm_masks", "plot_accuracy_curves", "plot_seed_spread", "plot_confusion_matrix", "plot_class_probs"]
 
 
 def plot_lm_masks(tokens: Sequence[str], masked: Sequence[int] = (), axes=None):
@@ -96,6 +97,45 @@ def plot_accuracy_curves(histories: Mapping[str, FineTuneHistory], ax=None, chan
     ax.set_ylim(max(0.0, np.floor(20 * lo - 1) / 20), min(1.0, np.ceil(20 * hi + 1) / 20))  # 5% margins
     ax.set_title(title or "Comedy or tragedy? Accuracy during training")
     ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    return ax
+
+
+def plot_seed_spread(accuracies: Mapping[str, Sequence[float]], live: Mapping[str, float] | None = None,
+                     baselines: Mapping[str, float] | None = None, chance: float | None = 0.5, ax=None,
+                     title: str | None = None):
+    """One row per variant: the test accuracy of each training seed (dots),
+    their mean (a vertical bar), the reader's own run (``live``, a star),
+    and seedless ``baselines`` as dashed vertical lines."""
+    if not accuracies:
+        raise ValueError("nothing to plot: no accuracies given")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 0.9 + 0.55 * len(accuracies)), layout="constrained")
+    names = list(accuracies)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, name in enumerate(names):
+        accs = np.asarray(accuracies[name], dtype=float)
+        if accs.size == 0:
+            raise ValueError(f"{name!r}: no accuracies")
+        ax.plot(accs, np.full(accs.shape, i), "o", color=colours[0], alpha=0.6, ms=6,
+                label="one training seed (sweep)" if i == 0 else None)
+        ax.plot([accs.mean()] * 2, [i - 0.3, i + 0.3], color=colours[0], lw=2.5,
+                label="mean over the seeds" if i == 0 else None)
+        if live is not None and name in live:
+            ax.plot(live[name], i, "*", color=colours[3], ms=14, mec="black", mew=0.6,
+                    label="your run (this notebook)" if name == next(n for n in names if n in live) else None)
+    styles = ["--", "-.", (0, (5, 1, 1, 1))]
+    for k, (label, value) in enumerate((baselines or {}).items()):
+        ax.axvline(value, color=colours[(k + 1) % len(colours)], ls=styles[k % len(styles)], lw=1.5,
+                   label=f"{label} (no seed): {value:.1%}")
+    if chance is not None:
+        ax.axvline(chance, color="grey", ls=":", lw=1, label=f"chance ({chance:.0%})")
+    ax.set_yticks(range(len(names)), names)
+    ax.invert_yaxis()
+    ax.set_xlabel("test accuracy (2 comedies + 2 tragedies the language model never read)")
+    ax.xaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0, decimals=0))
+    ax.set_title(title or "Test accuracy over training seeds")
+    ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     return ax
 
