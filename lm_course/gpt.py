@@ -567,10 +567,10 @@ class PrefixCache:
     optimiser, loaded, moved or cast (every parameter's version counter,
     storage, dtype and device are compared), or written through ``p.data``,
     which bypasses the version counter (a float64 checksum of a strided
-    sample of each parameter, at most about 65,000 values, every value for
-    a small model, is compared too). After a change that a sample cannot see
-    (one value of a large matrix written through ``.data``), call
-    :meth:`clear`.
+    sample of each parameter is compared too: about 4,000 values, every value
+    of a smaller parameter; a manual SGD step or a copied-in matrix changes
+    them all). After a change that a sample cannot see (a few values of a
+    large matrix written through ``.data``), call :meth:`clear`.
 
     >>> model = GPT(GPTConfig(vocab_size=10, block_size=16, n_layer=1, n_head=2, n_embd=8))
     >>> cache = PrefixCache(model)
@@ -589,17 +589,19 @@ class PrefixCache:
         self._past: KVCache | None = None  # its keys and values, per layer (1, nh, S, hs)
         self._weights: tuple | None = None  # the weights they were computed with
 
-    _SAMPLE = 1 << 16  # values per parameter in the checksum (all of them below this size)
+    _SAMPLE = 1 << 12  # values per parameter in the checksum (all of them below this size)
 
     def _weights_key(self) -> tuple:
-        key = []
-        for p in self.model.parameters():
+        params = list(self.model.parameters())
+        sums = []
+        for p in params:
             w = p.detach()
             if w.dim():  # a strided view (no copy, also of a transposed weight): ~_SAMPLE values
                 per_dim = self._SAMPLE ** (1 / w.dim())
                 w = w[tuple(slice(None, None, max(1, math.ceil(n / per_dim))) for n in w.shape)]
-            key.append((p.data_ptr(), p.dtype, p.device, p._version, float(w.sum(dtype=torch.float64))))
-        return tuple(key)
+            sums.append(w.sum(dtype=torch.float64).cpu())
+        checksums = torch.stack(sums).tolist() if sums else []  # one transfer, not one per parameter
+        return tuple((p.data_ptr(), p.dtype, p.device, p._version, c) for p, c in zip(params, checksums))
 
     def clear(self) -> None:
         """Forget the cached context: the next call runs the whole context."""
