@@ -94,7 +94,10 @@ def set_aside(path: str | Path, reason: str, what: str = "file") -> Path:
     and warn with both names; returns the new path."""
     path = Path(path)
     aside = path.with_name(path.name + ".corrupt")
-    os.replace(path, aside)
+    try:
+        os.replace(path, aside)
+    except FileNotFoundError:  # another process set it aside first
+        return aside
     warnings.warn(f"the {what} {path} was damaged ({reason}); it was moved to {aside} and a fresh one is used",
                   RuntimeWarning, stacklevel=3)
     return aside

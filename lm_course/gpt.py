@@ -356,7 +356,7 @@ class GPT(Generates, nn.Module):
             P = past_key_values[0][0].size(2)
             if past_key_values[0][0].size(0) != B:
                 raise ValueError(f"past_key_values holds the keys of a batch of {past_key_values[0][0].size(0)} "
-                                 f"but idx has {B} rows; pass the cache returned for this batch (or None)")
+                                 f"but idx has {B} row(s); pass the cache returned for this batch (or None)")
         if P + T > self.config.block_size:
             raise ValueError(
                 f"context of {P + T} tokens ({P} cached + {T} new) is longer than the model's "
