@@ -357,3 +357,12 @@ def _last_token_loop(h, lengths):
 ], ids=lambda x: x if isinstance(x, str) else "")
 def test_right_answers_written_differently_pass(capsys, key, answer):
     passes(capsys, _checker(entry(key)), answer)
+
+
+def test_each_modules_all_lists_the_notebooks_checkers_in_order():
+    """lm_course.grading reads a chapter's exercises from its module's __all__."""
+    for chapter in CHAPTERS:
+        module = importlib.import_module(f"lm_course.exercises.ch{chapter:02d}")
+        listed = [n for n in module.__all__ if n.startswith("check_")]
+        rows = sorted((e for e in EXERCISES if e.chapter == chapter and e.notebook), key=lambda e: e.number)
+        assert listed == list(dict.fromkeys(e.checker for e in rows)), chapter
