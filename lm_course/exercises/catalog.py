@@ -397,7 +397,7 @@ EXERCISES: tuple[Exercise, ...] = (
        "candidates, take the top num_beams, and recover parent = index // V, token = index % V."),
     _x("ch06.generate_cached", 6, "greedy generation with the KV cache", "check_generate_cached", 3, 4, 20,
        "3 prompts (one token long, one new token) token for token against generate(..., use_cache=True), and "
-       "what the model is fed at each step",
+       "what the model is fed at each step where a hook sees it",
        "Read the prompt once; after that each step feeds only the newest token, and the cache supplies the keys "
        "and values of everything before it.",
        "out = model(idx, use_cache=True) gives logits (B, T, V) and past_key_values. Each step: the argmax of the "
