@@ -44,6 +44,7 @@ it. Importing the package is cheap: heavy modules load when first used.
     lm_course.workspace       a student's own copy of the chapters; the homework edition (release)
     lm_course.grading         grade submitted notebooks with the course's checkers (python -m lm_course grade)
     lm_course.notebook_runner run a notebook in a fresh kernel, every cell, and collect what failed
+    lm_course.your_gpt        chapter 8: a GPT assembled from the student's own saved exercise solutions
 """
 
 __version__ = "0.1.0"
