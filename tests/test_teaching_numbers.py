@@ -105,10 +105,10 @@ SECTIONS = chapter_sections(GUIDE.read_text(encoding="utf-8"))
 
 
 def test_every_chapter_has_a_section():
-    assert sorted(SECTIONS) == list(range(8))
+    assert set(range(8)) <= set(SECTIONS)  # chapters 0-7 at least (a later chapter may add its own)
 
 
-@pytest.mark.parametrize("chapter", range(8))
+@pytest.mark.parametrize("chapter", sorted(SECTIONS))
 def test_guide_numbers_come_from_the_notebook(chapter):
     path = notebook_of(chapter)
     text = notebook_text(path)
