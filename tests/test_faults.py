@@ -250,15 +250,31 @@ def quick_scores(monkeypatch):
     return reference
 
 
+@pytest.fixture(scope="module")
+def shipped_tiny(tmp_path_factory):
+    """A tiny "shipped" reference GPT, made once for the phase tests: (bytes, record)."""
+    folder = tmp_path_factory.mktemp("shipped")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LM_COURSE_CACHE", str(folder / "cache"))
+        from lm_course import reference
+        from lm_course.corpus import corpus_ids
+        from lm_course.evaluate import bits_per_token
+        mp.setattr(reference, "_scores", lambda model: {
+            f"{s}_bpc": round(bits_per_token(model, corpus_ids(s)[:2000]), 6) for s in ("val", "test")})
+        path, record = reference.make_reference("gpt", folder / "reference_gpt.safetensors", progress=False, **TINY)
+    return path.read_bytes(), record
+
+
 @pytest.mark.parametrize("phase", ["train", "first save", "scoring", "second save", "replace", "scoreboard"])
-def test_make_reference_interrupted_at_each_phase(phase, tmp_path, cache, quick_scores, monkeypatch):
+def test_make_reference_interrupted_at_each_phase(phase, tmp_path, cache, quick_scores, shipped_tiny, monkeypatch):
     """M02: Ctrl-C at each phase leaves the shipped file as it was (before the replace) or the new,
     scored one (after it), never an unscored file; no side file is left behind."""
     reference = quick_scores
     out = tmp_path / "data" / "reference_gpt.safetensors"
     state = tmp_path / "state.pt"
-    _, old = reference.make_reference("gpt", out, progress=False, **TINY)  # the "shipped" model
-    old_bytes = out.read_bytes()
+    out.parent.mkdir()
+    old_bytes, old = shipped_tiny
+    out.write_bytes(old_bytes)  # the "shipped" model
     calls = {"save": 0}
 
     def interrupt(*args, **kwargs):
