@@ -1,6 +1,6 @@
 """Chapter 7's sweeps: every choice made on the validation plays, every variant over ten seeds.
 
-    python tools/finetune_sweep.py            # about 45 CPU minutes on one thread;
+    python tools/finetune_sweep.py            # about 40 CPU minutes on one thread;
                                               # writes data/finetune_sweep.json
     python tools/finetune_sweep.py --only seeds control   # recompute parts of the existing file
     python tools/finetune_sweep.py --quick --out /tmp/sweep.json   # a smoke test (tiny grids)
