@@ -30,6 +30,7 @@ Notebook sections: ``docs/teaching.md``, "Grading homework".
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import re
@@ -39,6 +40,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from lm_course.fileio import atomic_write_text, check_writable_dir
 from lm_course.notebook_runner import run_every_cell
 
 __all__ = ["Verdict", "chapter_exercises", "find_submissions", "grade_notebook", "grade", "write_gradebook"]
@@ -196,12 +198,14 @@ def grade_notebook(student: str, path: Path, base: Path, cell_timeout: int = 120
 def write_gradebook(verdicts: list[Verdict], out: Path) -> tuple[Path, Path]:
     """``gradebook.csv`` and ``gradebook.md`` in ``out``; returns their paths."""
     out.mkdir(parents=True, exist_ok=True)
+    check_writable_dir(out, "gradebook folder")
     csv_path, md_path = out / "gradebook.csv", out / "gradebook.md"
-    with csv_path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(asdict(verdicts[0]).keys()) if verdicts else ["student"])
-        writer.writeheader()
-        for v in verdicts:
-            writer.writerow(asdict(v))
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=list(asdict(verdicts[0]).keys()) if verdicts else ["student"])
+    writer.writeheader()
+    for v in verdicts:
+        writer.writerow(asdict(v))
+    atomic_write_text(csv_path, table.getvalue())
     lines = ["# Gradebook", "", "Legend: " + ", ".join(f"{m} {s}" for s, m in STATUS_MARK.items()), ""]
     for chapter in sorted({v.chapter for v in verdicts if v.chapter is not None}):
         rows = [v for v in verdicts if v.chapter == chapter]
@@ -223,7 +227,7 @@ def write_gradebook(verdicts: list[Verdict], out: Path) -> tuple[Path, Path]:
     unplaced = [v for v in verdicts if v.chapter is None]
     if unplaced:
         lines += ["## Not graded", ""] + [f"- {v.student} ({v.notebook}): {v.message}" for v in unplaced] + [""]
-    md_path.write_text("\n".join(lines), encoding="utf-8")
+    atomic_write_text(md_path, "\n".join(lines))
     return csv_path, md_path
 
 
