@@ -62,6 +62,13 @@ def old_model(r: Recipe, vocab_size: int) -> torch.nn.Module:
                          n_embd=r.n_embd, dropout=r.dropout, attn_dropout=r.attn_dropout))  # a field added since
 
 
+def _literal(node: ast.AST) -> object:
+    """A literal, or ``course_seed(k)`` read as ``k`` (the committed run's seed, LM_COURSE_SEED unset)."""
+    if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "course_seed":
+        return ast.literal_eval(node.args[0]) if node.args else 0
+    return ast.literal_eval(node)
+
+
 def notebook_dict(notebook: str, name: str) -> dict:
     """The literal ``name = dict(...)`` of a notebook's code cells (the overrides it trains with)."""
     cells = json.loads((ROOT / "notebooks" / notebook).read_text(encoding="utf-8"))["cells"]
@@ -70,7 +77,7 @@ def notebook_dict(notebook: str, name: str) -> dict:
             continue
         for node in ast.walk(ast.parse("".join(cell["source"]))):
             if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == [name]:
-                return {k.arg: ast.literal_eval(k.value) for k in node.value.keywords}
+                return {k.arg: _literal(k.value) for k in node.value.keywords}
     raise AssertionError(f"{notebook} has no `{name} = dict(...)`")
 
 
