@@ -54,6 +54,7 @@ _WHERE = {
     "plot_accuracy_curves": "lm_course.viz.finetune",
     "plot_confusion_matrix": "lm_course.viz.finetune",
     "plot_class_probs": "lm_course.viz.finetune",
+    "plot_seed_spread": "lm_course.viz.finetune",
 }
 
 __all__, __getattr__, __dir__ = lazy_exports("lm_course.viz", _WHERE)
