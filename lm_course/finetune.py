@@ -47,6 +47,7 @@ from lm_course.genre_data import CLASSES, check_labelled, encode_passage, pad_ba
 from lm_course.gpt import GPT
 from lm_course.interface import inference
 from lm_course.train import adamw_param_groups, cosine_lr
+from lm_course.validation import is_int, require_int, require_positive
 
 __all__ = [
     "IGNORE_INDEX",
@@ -138,8 +139,7 @@ class GPTClassifier(nn.Module):
         super().__init__()
         if not isinstance(gpt, GPT):
             raise TypeError(f"gpt must be a lm_course.gpt.GPT, got {type(gpt).__name__}")
-        if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
-            raise ValueError(f"n_classes must be an int >= 2, got {n_classes!r}")
+        n_classes = require_int(n_classes, "n_classes", minimum=2)
         if pooling not in ("last", "mean"):
             raise ValueError(f"pooling must be 'last' or 'mean', got {pooling!r}")
         self.gpt, self.pooling, self.n_classes = gpt, pooling, n_classes
@@ -175,8 +175,7 @@ class GPTClassifier(nn.Module):
         ``07_finetuning.ipynb`` trains GPT-2's last block(s) this way. The
         frozen prefix then runs once per passage (:func:`prefix_states`)."""
         n_layer = self.gpt.config.n_layer
-        if isinstance(n_blocks, bool) or not isinstance(n_blocks, int) or not 0 <= n_blocks <= n_layer:
-            raise ValueError(f"n_blocks must be an int in 0..{n_layer} (the GPT's blocks), got {n_blocks!r}")
+        n_blocks = require_int(n_blocks, "n_blocks (the GPT's blocks to unfreeze)", minimum=0, maximum=n_layer)
         self.freeze_body(True)
         if n_blocks:
             for module in (*self.gpt.transformer.h[n_layer - n_blocks:], self.gpt.transformer.ln_f):
@@ -253,8 +252,7 @@ class GPTClassifier(nn.Module):
 
     def _check_block(self, block: int) -> None:
         n_layer = self.gpt.config.n_layer
-        if isinstance(block, bool) or not isinstance(block, int) or not 0 <= block <= n_layer:
-            raise ValueError(f"block must be an int in 0..{n_layer} (the GPT's blocks), got {block!r}")
+        block = require_int(block, "block", minimum=0, maximum=n_layer)  # one of the GPT's blocks
 
     def classify_features(self, feats: torch.Tensor) -> torch.Tensor:
         """The head: ``(B, C)`` features to ``(B, n_classes)`` logits."""
@@ -308,8 +306,7 @@ class FineTuneConfig:
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "eval_interval", "eval_batch_size"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"FineTuneConfig.{name} must be an int >= 1, got {value!r}")
+            require_positive(value, f"FineTuneConfig.{name}")
         if not self.lr > 0:
             raise ValueError(f"FineTuneConfig.lr must be > 0, got {self.lr!r}")
         if self.warmup_steps < 0 or not 0 <= self.min_lr_ratio <= 1:
@@ -368,8 +365,8 @@ def prefix_states(model: GPTClassifier, seqs: Sequence[torch.Tensor], block: int
         raise TypeError(f"model must be a GPTClassifier, got {type(model).__name__}")
     block = model.frozen_prefix if block is None else block
     n_layer = model.gpt.config.n_layer
-    if isinstance(block, bool) or not isinstance(block, int) or not 1 <= block <= n_layer:
-        raise ValueError(f"block must be an int in 1..{n_layer} (states after at least one block; "
+    if not is_int(block) or not 1 <= block <= n_layer:
+        raise ValueError(f"block must be an integer in 1..{n_layer} (states after at least one block; "
                          f"the model's frozen prefix is {model.frozen_prefix}), got {block!r}")
     if len(seqs) == 0:
         raise ValueError("no passages to compute prefix states of")

@@ -55,6 +55,7 @@ from dataclasses import dataclass
 import torch
 
 from lm_course.data import TEST_PLAYS, TRAIN_PLAYS, VAL_PLAYS, load_play, play_genres
+from lm_course.validation import require_int, require_positive
 
 __all__ = [
     "CLASSES",
@@ -166,8 +167,7 @@ class GenreDataset:
 
         Raises ``ValueError`` when a play has fewer passages than its share.
         """
-        if isinstance(n_per_class, bool) or not isinstance(n_per_class, int) or n_per_class < 1:
-            raise ValueError(f"n_per_class must be an int >= 1, got {n_per_class!r}")
+        n_per_class = require_positive(n_per_class, "n_per_class")
         by_play: dict[str, list[int]] = {}
         for i, play in enumerate(self.plays):
             by_play.setdefault(play, []).append(i)
@@ -186,8 +186,7 @@ class GenreDataset:
     def subset(self, indices: Sequence[int]) -> "GenreDataset":
         """The passages at ``indices``, in that order (e.g. :meth:`balanced_indices`)."""
         for i in indices:
-            if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(self):
-                raise ValueError(f"index {i!r} is not in 0..{len(self) - 1}")
+            require_int(i, "index", minimum=0, maximum=len(self) - 1)
         return GenreDataset([self.texts[i] for i in indices], [self.labels[i] for i in indices],
                             [self.plays[i] for i in indices], self.classes)
 
@@ -309,8 +308,7 @@ def encode_passage(tokenizer, text: str, block_size: int, crop: bool = True) -> 
         raise TypeError(f"text must be a str, got {type(text).__name__}")
     if not text.strip():
         raise ValueError("the text is empty: there is nothing to classify")
-    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
-        raise ValueError(f"block_size must be an int >= 1, got {block_size!r}")
+    block_size = require_positive(block_size, "block_size")
     ids = list(tokenizer.encode(text))
     if not ids:  # a tokenizer may drop what it cannot encode
         raise ValueError(f"the tokenizer encoded {text[:40]!r} to no tokens: there is nothing to classify")

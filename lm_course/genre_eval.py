@@ -21,6 +21,7 @@ import torch
 from lm_course.finetune import GPTClassifier, PrefixStates, predict_proba
 from lm_course.genre_data import CLASSES, check_labelled
 from lm_course.ngram import NGramLM
+from lm_course.validation import require_positive
 
 __all__ = ["confusion_matrix", "Evaluation", "evaluate", "NEAR_CONSTANT", "correct_from_bits",
            "predictions_from_correct", "is_near_constant", "t_quantile", "PairedDifference", "paired_difference",
@@ -118,8 +119,7 @@ def t_quantile(p: float, df: int) -> float:
     freedom (e.g. ``t_quantile(0.975, 3)`` = 3.182, the factor of a 95%
     interval with three degrees of freedom; 1.96 as ``df`` grows). Computed by
     integrating the density (Simpson's rule) and bisecting: no SciPy needed."""
-    if isinstance(df, bool) or not isinstance(df, int) or df < 1:
-        raise ValueError(f"df must be an int >= 1, got {df!r}")
+    df = require_positive(df, "df")
     if not 0 < p < 1:
         raise ValueError(f"p must be in (0, 1), got {p!r}")
     if p < 0.5:

@@ -25,6 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lm_course.interface import inference
+from lm_course.validation import require_positive
 
 __all__ = [
     "spectral_radius",
@@ -242,8 +243,7 @@ def bits_with_context_resets(model: nn.Module, ids: torch.Tensor | list[int], ev
     :class:`lm_course.rnn.RNNLanguageModel`. Notebook section: "How much
     context does the LSTM use?".
     """
-    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-        raise ValueError(f"every must be a positive integer, got {every!r}")
+    every = require_positive(every, "every")
     ids = torch.as_tensor(ids, dtype=torch.long)  # (N,)
     if ids.dim() != 1 or len(ids) < 2:
         raise ValueError("ids must be a 1-D sequence of at least 2 token ids")

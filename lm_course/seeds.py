@@ -21,6 +21,8 @@ import random
 
 import torch
 
+from lm_course.validation import require_int
+
 __all__ = ["SEED_ENV", "seed_offset", "course_seed", "seed_everything"]
 
 #: The environment variable that shifts every seed a notebook sets.
@@ -48,9 +50,7 @@ def course_seed(seed: int = 0) -> int:
     are those of seeds 0, 1, 2, ... as written in the cells. Different streams of
     one notebook keep different seeds on every shift (0 and 1 stay one apart).
     """
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise TypeError(f"seed must be an integer >= 0, got {seed!r}")
-    return seed + seed_offset()
+    return require_int(seed, "seed", minimum=0, type_error=True) + seed_offset()
 
 
 def seed_everything(seed: int) -> torch.Generator:

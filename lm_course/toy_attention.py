@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from lm_course.attention import MultiHeadAttention, sinusoidal_positional_encoding
 from lm_course.interface import inference, inference_method
 from lm_course.tokenizers import CharTokenizer
+from lm_course.validation import require_positive
 
 __all__ = ["ToyConfig", "ToyOutput", "ToyAttentionModel", "ToyAccuracy", "SYMBOLS", "make_batch",
            "train_toy", "toy_accuracy", "target_positions", "attention_on_targets"]
@@ -52,9 +53,7 @@ class ToyConfig:
         if self.positions not in POSITIONS:
             raise ValueError(f"positions must be one of {POSITIONS}, got {self.positions!r}")
         for name in ("seq_len", "n_symbols", "d_model", "n_heads", "n_layers"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            require_positive(getattr(self, name), name)
         if not 2 <= self.n_symbols <= len(SYMBOLS):
             raise ValueError(f"n_symbols must be between 2 and {len(SYMBOLS)}, got {self.n_symbols}")
         if self.d_model % self.n_heads:
@@ -82,8 +81,7 @@ def target_positions(config: ToyConfig) -> torch.Tensor:
 def make_batch(config: ToyConfig, batch_size: int,
                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Random symbol sequences ``x`` and their targets ``y``, both ``(B, T)`` ids."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    batch_size = require_positive(batch_size, "batch_size")
     x = torch.randint(config.n_symbols, (batch_size, config.seq_len), generator=generator)  # (B, T)
     y = x[:, target_positions(config)]  # (B, T)
     return x, y
@@ -164,8 +162,7 @@ def train_toy(config: ToyConfig = ToyConfig(), steps: int = 600, batch_size: int
     Seeded: the same arguments give the same model on the same versions.
     Runs on the CPU, on one thread (the model is far too small to gain from more).
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    steps = require_positive(steps, "steps")
     if not lr > 0:
         raise ValueError(f"lr must be positive, got {lr!r}")
     from tqdm.auto import tqdm
@@ -194,8 +191,7 @@ def train_toy(config: ToyConfig = ToyConfig(), steps: int = 600, batch_size: int
 @torch.no_grad()
 def toy_accuracy(model: ToyAttentionModel, n: int = 2000, seed: int = 1234) -> ToyAccuracy:
     """Accuracy on ``n`` fresh random sequences (a seed the training never used)."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+    n = require_positive(n, "n")
     x, y = make_batch(model.config, n, torch.Generator().manual_seed(seed))  # (n, T) each
     with inference(model):
         correct = model(x).logits.argmax(-1) == y  # (n, T)

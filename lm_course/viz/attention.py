@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from lm_course.attention_view import stack_attention, visible_tokens
+from lm_course.validation import require_int, require_positive
 
 __all__ = ["plot_attention"]
 
@@ -62,8 +63,7 @@ def plot_attention(weights: Any, query_tokens: Sequence[str] | str | None = None
     A = stack_attention(weights, batch_index)  # (L, H, T, S)
     L, H, T, S = A.shape
     if layer is not None:
-        if isinstance(layer, bool) or not isinstance(layer, int) or not -L <= layer < L:
-            raise ValueError(f"layer must be an integer in 0..{L - 1}, got {layer!r}")
+        layer = require_int(layer, "layer", minimum=-L, maximum=L - 1)
         A = A[[layer]]  # (1, H, T, S)
     layer_ids = [layer % L] if layer is not None else list(range(L))
     if isinstance(head, str):
@@ -72,14 +72,12 @@ def plot_attention(weights: Any, query_tokens: Sequence[str] | str | None = None
         A = A.mean(dim=1, keepdim=True)  # (L', 1, T, S)
         head_names = ["mean of heads"]
     elif head is not None:
-        if isinstance(head, bool) or not isinstance(head, int) or not -H <= head < H:
-            raise ValueError(f"head must be an integer in 0..{H - 1}, got {head!r}")
+        head = require_int(head, "head", minimum=-H, maximum=H - 1)
         A = A[:, [head]]  # (L', 1, T, S)
         head_names = [f"head {head % H}"]
     else:
         head_names = [f"head {h}" for h in range(H)]
-    if isinstance(max_cols, bool) or not isinstance(max_cols, int) or max_cols < 1:
-        raise ValueError(f"max_cols must be a positive integer, got {max_cols!r}")
+    max_cols = require_positive(max_cols, "max_cols")
 
     q_labels = _labels(query_tokens, T, "query", show_whitespace)
     if key_tokens is None and query_tokens is not None and S == T:

@@ -18,6 +18,7 @@ import torch
 from lm_course.sampling import filter_logits
 from lm_course.viz._axes import label_axes
 from lm_course.tokenizers.visible import visible
+from lm_course.validation import require_positive
 
 __all__ = ["plot_temperature", "plot_filtered_probs", "plot_top_p_cut", "plot_kept_counts",
            "plot_cumulative_log_prob", "plot_generation_speed"]
@@ -39,8 +40,7 @@ def _labels(ids: Sequence[int], tokenizer=None, labels: Sequence[str] | None = N
 
 
 def _top_ids(probs: torch.Tensor, top_n: int) -> list[int]:
-    if isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1:
-        raise ValueError(f"top_n must be an int >= 1, got {top_n!r}")
+    top_n = require_positive(top_n, "top_n")
     return torch.argsort(probs, descending=True, stable=True)[:top_n].tolist()
 
 
