@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from lm_course.attention_view import stack_attention, visible_tokens
+from lm_course.viz._axes import literal
 from lm_course.validation import require_int, require_positive
 
 __all__ = ["plot_attention"]
@@ -117,15 +118,15 @@ def plot_attention(weights: Any, query_tokens: Sequence[str] | str | None = None
     image = None
     for n, (a, (m, name)) in enumerate(zip(axes, maps)):
         image = a.imshow(m.numpy(), cmap=cmap, vmin=0.0, vmax=top, aspect="auto", interpolation="nearest")
-        a.set_xticks(range(0, S, ks), [k_labels[i] for i in range(0, S, ks)],
+        a.set_xticks(range(0, S, ks), [literal(k_labels[i]) for i in range(0, S, ks)],
                      rotation=90 if max(map(len, k_labels)) > 2 else 0, fontsize=8)
-        a.set_yticks(range(0, T, qs), [q_labels[i] for i in range(0, T, qs)], fontsize=8)
+        a.set_yticks(range(0, T, qs), [literal(q_labels[i]) for i in range(0, T, qs)], fontsize=8)
         if single or n >= len(maps) - cols:  # axis titles on the outer maps of a grid
             a.set_xlabel("key (attended to)", fontsize=9)
         if single or n % cols == 0:
             a.set_ylabel("query (attending)", fontsize=9)
         if not single:
-            a.set_title(name, fontsize=9)
+            a.set_title(literal(name), fontsize=9)
         if annotate:
             for t in range(T):
                 for s in range(S):
@@ -137,7 +138,7 @@ def plot_attention(weights: Any, query_tokens: Sequence[str] | str | None = None
     fig.colorbar(image, ax=axes[: len(maps)], label="attention weight", shrink=0.8)
     if single:
         name = maps[0][1]
-        axes[0].set_title(title or ("Attention weights" + (f": {name}" if name else "")))
+        axes[0].set_title(literal(title or ("Attention weights" + (f": {name}" if name else ""))))
     else:
-        fig.suptitle(title or "Attention weights by layer and head")
+        fig.suptitle(literal(title or "Attention weights by layer and head"))
     return fig
