@@ -98,3 +98,25 @@ def test_bad_arguments(bpe):
         bpe_explorer(bpe).view("low", vocab_size=100)
     with pytest.raises(ValueError, match="max_chunks"):
         bpe_explorer(bpe, max_chunks=0)
+
+
+def _luminance(hex_colour: str) -> float:
+    rgb = [int(hex_colour.lstrip("#")[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+    rgb = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+    return 0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]
+
+
+def test_every_chip_sets_a_text_colour_readable_on_its_background(bpe):
+    """A dark theme's white text on the pastel chips was unreadable: each chip
+    names its own text colour, with WCAG contrast >= 4.5 on every background."""
+    import re
+
+    from lm_course.widgets.bpe import _COLOURS, CHIP_TEXT
+
+    ex = bpe_explorer(bpe, text="the newest lower widest " * 3)
+    chips = re.findall(r'<span title="token \d+" style="([^"]*)"', ex.tokens.value)
+    assert len(chips) == len(ex.last_view.ids)
+    assert all(f"color:{CHIP_TEXT}" in style for style in chips)
+    for background in _COLOURS:
+        light, dark = sorted((_luminance(background), _luminance(CHIP_TEXT)), reverse=True)
+        assert (light + 0.05) / (dark + 0.05) >= 4.5, background

@@ -35,6 +35,9 @@ __all__ = ["BPEView", "BPEExplorer", "bpe_explorer"]
 
 # Alternating token backgrounds: neighbouring tokens never share a colour.
 _COLOURS = ("#cfe2f3", "#fce5cd", "#d9ead3", "#ead1dc", "#fff2cc", "#d0e0e3")
+# The chips' text colour, set explicitly: a dark theme's white text on these
+# pastels is unreadable (contrast 1.1 to 1.4); this near-black gives 12 or more.
+CHIP_TEXT = "#1a1a1a"
 _N_BYTES = 256
 
 
@@ -151,11 +154,13 @@ class BPEExplorer:
         if not view.ok:
             return error_html(view.message)
         spans = "".join(
-            f'<span title="token {i}" style="background:{_COLOURS[n % len(_COLOURS)]};border-radius:3px;'
+            f'<span title="token {i}" style="background:{_COLOURS[n % len(_COLOURS)]};color:{CHIP_TEXT};'
+            f'border-radius:3px;'
             f'padding:0 1px;margin:0 1px">{html.escape(visible(piece))}</span>'
             for n, (i, piece) in enumerate(zip(view.ids, view.pieces)))
         note = f"<br><i>only the first {self.max_chars:,} characters are encoded</i>" if view.cropped else ""
-        return (f'<div style="font-family:monospace;line-height:1.9;white-space:pre-wrap">{spans}</div>'
+        row = "font-family:monospace;line-height:1.9;white-space:pre-wrap;overflow-wrap:anywhere"  # long text wraps
+        return (f'<div style="{row}">{spans}</div>'
                 f"<div>{html.escape(self._counts(view))}{note}</div>")
 
     def _distinct_chunks(self, view: BPEView) -> list[str]:
