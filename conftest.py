@@ -26,3 +26,17 @@ def pytest_collectstart(collector):
         return
     if isinstance(collector, IPyNbFile):
         collector.skip_compare = tuple(collector.skip_compare) + _RANDOM_ID_OUTPUTS
+
+
+def pytest_collection_modifyitems(config, items):
+    """nbval's items (a notebook's cells) are marked ``notebook``: ``-m "not notebook"`` leaves them out."""
+    import pytest
+
+    config.addinivalue_line("markers", "notebook: a notebook cell run by nbval")
+    try:
+        from nbval.plugin import IPyNbCell
+    except ImportError:
+        return
+    for item in items:
+        if isinstance(item, IPyNbCell):
+            item.add_marker(pytest.mark.notebook)
