@@ -9,7 +9,7 @@ from lm_course.gpt import GPT, GPTConfig
 from lm_course.sampling import generate
 from lm_course.tokenizers import CharTokenizer
 from lm_course.widgets import sampling_playground
-from lm_course.widgets.playground import CONTROL_WIDTH, DESCRIPTION_WIDTH
+from lm_course.widgets.playground import CONTROL_WIDTH, DESCRIPTION_WIDTH, SamplingPlayground
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +153,7 @@ def test_sliders_keep_room_for_their_description_and_readout(setup):
         assert _px(CONTROL_WIDTH) - _px(DESCRIPTION_WIDTH) >= 200  # room for the track and the readout
     assert format(0.95, pg.top_p.readout_format) == "0.95"
     assert format(pg.top_k.value, pg.top_k.readout_format) == "0"
-    row = pg.widget.children[1]
+    row = pg.widget.children[2]
     assert "wrap" in row.layout.flex_flow  # a narrow window puts the chart under the controls
     assert row.children[0].layout.min_width == CONTROL_WIDTH
 
@@ -191,3 +191,111 @@ def test_a_keystroke_reuses_the_prompt_before_it(setup):
     assert [t[0] for t in typed.tokens] == [t[0] for t in expected]
     assert all(abs(a[2] - b[2]) < 1e-6 for a, b in zip(typed.tokens, expected))
     assert first.tokens != typed.tokens
+
+
+class FakeTimer:
+    """A fake clock for the debounce: ``timer(delay, fn)`` schedules, ``advance(s)`` runs what is due."""
+
+    def __init__(self):
+        self.now, self.due = 0.0, []
+
+    def __call__(self, delay, fn):
+        entry = [self.now + delay, fn, False]
+        self.due.append(entry)
+
+        class Handle:
+            def cancel(self_inner):
+                entry[2] = True
+        return Handle()
+
+    def advance(self, seconds):
+        end = self.now + seconds
+        for entry in sorted((e for e in self.due if e[0] <= end and not e[2]), key=lambda e: e[0]):
+            if not entry[2]:  # not cancelled by an earlier run
+                self.now, entry[2] = entry[0], True
+                entry[1]()
+        self.now = end
+
+
+def test_debouncer_runs_once_after_the_last_call():
+    from lm_course.widgets.debounce import Debouncer
+
+    clock, calls = FakeTimer(), []
+    d = Debouncer(lambda: calls.append(clock.now), delay=0.25, timer=clock)
+    for _ in range(5):  # five keystrokes 0.1 s apart: never a 0.25 s pause
+        d()
+        clock.advance(0.1)
+    assert calls == [] and d.pending
+    clock.advance(0.2)  # 0.25 s after the last keystroke
+    assert calls == [pytest.approx(0.65)] and d.runs == 1 and not d.pending
+    clock.advance(5)
+    assert len(calls) == 1  # nothing more without a new call
+    d()
+    d.flush()  # runs the pending action now
+    assert len(calls) == 2 and not d.pending
+    d.flush()
+    assert len(calls) == 2  # nothing pending: flush does nothing
+    with pytest.raises(ValueError):
+        Debouncer(lambda: None, delay=-1)
+
+
+def test_debouncer_without_an_event_loop_runs_at_once():
+    from lm_course.widgets.debounce import Debouncer
+
+    calls = []
+    d = Debouncer(lambda: calls.append(1))
+    d()
+    assert calls == [1] and not d.pending
+
+
+def test_debouncer_on_a_running_loop_waits_for_the_pause():
+    import asyncio
+
+    from lm_course.widgets.debounce import Debouncer
+
+    async def main():
+        calls = []
+        d = Debouncer(lambda: calls.append(1), delay=0.05)
+        for _ in range(3):
+            d()
+            await asyncio.sleep(0.01)
+        assert calls == [] and d.pending
+        await asyncio.sleep(0.2)
+        return calls
+
+    assert asyncio.run(main()) == [1]
+
+
+def test_the_prompt_box_follows_typing_debounced(setup):
+    model, tok = setup
+    clock = FakeTimer()
+    pg = SamplingPlayground(model, tok, prompt="abc", top_n=5, timer=clock)
+    assert pg.prompt.continuous_update  # every keystroke reaches the kernel
+    before = pg.chart.outputs
+    for text in ("abcd", "abcde", "abcdef"):  # typing fast
+        pg.prompt.value = text
+        clock.advance(0.1)
+    assert pg.chart.outputs == before and pg.typing.runs == 0  # no redraw while typing
+    clock.advance(0.2)
+    assert pg.typing.runs == 1 and pg.chart.outputs != before  # one redraw, of the whole text
+    assert "f" in pg.figure(pg.next_token_view()).axes[0].get_title()
+    pg.prompt.value = "abcdefg"
+    pg.generate()  # Generate first redraws what is pending, then samples from the typed prompt
+    assert pg.typing.runs == 2 and not pg.typing.pending and "abcdefg" in pg.result.value
+
+
+def test_generated_text_sits_above_the_chart_and_greedy_disables_its_knobs(setup):
+    model, tok = setup
+    pg = sampling_playground(model, tok, prompt="ab", max_new_tokens=5)
+    right = pg.widget.children[2].children[1]
+    assert list(right.children) == [pg.result, pg.chart]  # the text is above the chart, beside the button
+    first = pg.generate()
+    pg.seed.value = 7
+    second = pg.generate()
+    assert pg.result.value.count("<pre") == 1 and second in pg.result.value  # the new text replaces the old
+    assert first == second or first not in pg.result.value.replace("ab", "", 1)
+    pg.mode.value = "greedy"
+    assert pg.temperature.disabled and pg.top_k.disabled and pg.top_p.disabled
+    assert not pg.repetition_penalty.disabled
+    pg.mode.value = "sample"
+    assert not pg.temperature.disabled

@@ -15,6 +15,12 @@ Drive it from code (this is what the tests do)::
     pg.temperature.value, pg.top_p.value = 0.8, 0.9
     pg.next_token_view().tokens          # the bars of the chart
     pg.generate()                        # the same as clicking Generate
+
+The prompt box follows typing: each keystroke schedules a redraw 250 ms
+later (:class:`~lm_course.widgets.debounce.Debouncer`), so a burst of
+typing costs one redraw; with the prefix cache that redraw runs only the
+changed tail of the prompt through the model. The generated text appears
+above the chart, beside the controls, replacing the previous one.
 """
 
 from __future__ import annotations
@@ -24,11 +30,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-from lm_course.gpt import GPT, PrefixCache
+from lm_course.gpt import GPT
+from lm_course.gpt_decoding import PrefixCache
 from lm_course.interface import inference
 from lm_course.sampling import check_sampling_args, filter_logits, generate
 from lm_course.tokenizers.visible import visible
 from lm_course.validation import require_int
+from lm_course.widgets.debounce import DEBOUNCE_S, Debouncer
 from lm_course.viz.distributions import top_tokens
 from lm_course.widgets.display import display_widget, error_html, shorten, show_figure
 
@@ -68,7 +76,8 @@ class SamplingPlayground:
     """
 
     def __init__(self, model, tokenizer, prompt: str = "", max_new_tokens: int = 200, top_n: int = 12,
-                 seed: int = 0, continuous_update: bool = False):
+                 seed: int = 0, continuous_update: bool = False, debounce_s: float = DEBOUNCE_S,
+                 timer=None):
         import ipywidgets as widgets
 
         if not hasattr(model, "config") or not hasattr(model.config, "block_size"):
@@ -88,7 +97,7 @@ class SamplingPlayground:
         V = model.config.vocab_size
         cu = dict(continuous_update=continuous_update)
         self.prompt = widgets.Textarea(value=prompt, description="prompt", placeholder="type a prompt...",
-                                       layout=widgets.Layout(width="95%", height="4em"), **cu)
+                                       layout=widgets.Layout(width="95%", height="4em"), continuous_update=True)
         self.mode = widgets.ToggleButtons(options=["sample", "greedy"], value="sample", description="decoding")
 
         def fixed() -> dict:  # a fresh Layout and style per control
@@ -113,15 +122,19 @@ class SamplingPlayground:
         self.chart, self.info, self.result = widgets.Output(), widgets.HTML(), widgets.HTML()
         self.prompt.style = {"description_width": DESCRIPTION_WIDTH}
         self.mode.style = {"description_width": DESCRIPTION_WIDTH}
+        self.result.layout = widgets.Layout(max_width="560px")  # the chart's width: the text wraps above it
         controls = widgets.VBox([self.mode, self.temperature, self.top_k, self.top_p, self.repetition_penalty,
                                  self.max_new_tokens, widgets.HBox([self.seed, self.button])],
                                 layout=widgets.Layout(min_width=CONTROL_WIDTH, flex="0 0 auto"))
-        self.widget = widgets.VBox([self.prompt,
-                                    widgets.HBox([controls, self.chart], layout=widgets.Layout(flex_flow="row wrap")),
-                                    self.info, self.result])
+        # Generate's text goes above the chart, level with the button, where the eye is
+        self.widget = widgets.VBox([self.prompt, self.info,
+                                    widgets.HBox([controls, widgets.VBox([self.result, self.chart])],
+                                                 layout=widgets.Layout(flex_flow="row wrap"))])
         self.last_text = ""
         self.button.on_click(lambda _: self.generate())
-        for control in (self.prompt, self.mode, self.temperature, self.top_k, self.top_p, self.repetition_penalty):
+        self.typing = Debouncer(self.refresh, debounce_s, timer)  # keystrokes: one redraw when typing pauses
+        self.prompt.observe(self.typing, names="value")
+        for control in (self.mode, self.temperature, self.top_k, self.top_p, self.repetition_penalty):
             control.observe(lambda _: self.refresh(), names="value")
         self.refresh()
 
@@ -176,6 +189,7 @@ class SamplingPlayground:
     def generate(self) -> str:
         """Generate with the current settings (what the button does); returns
         the continuation (without the prompt) and shows it."""
+        self.typing.flush()  # a redraw still waiting for the typing to pause happens first
         idx, cropped, message = self._prompt_ids()
         if message:
             self.last_text = ""
@@ -201,6 +215,9 @@ class SamplingPlayground:
     def refresh(self) -> NextTokenView:
         """Recompute and redraw the chart (removed when the prompt gives a
         message instead) and the info line."""
+        greedy = self.mode.value == "greedy"
+        for knob in (self.temperature, self.top_k, self.top_p):  # greedy ignores them
+            knob.disabled = greedy
         view = self.next_token_view()
         show_figure(self.chart, self.figure(view) if view.ok else None)
         self.info.value = error_html(view.message, quote=False) if not view.ok else html.escape(self._rule(view))
@@ -262,7 +279,8 @@ class SamplingPlayground:
 
 
 def sampling_playground(model, tokenizer, prompt: str = "", max_new_tokens: int = 200, top_n: int = 12,
-                        seed: int = 0, continuous_update: bool = False) -> SamplingPlayground:
+                        seed: int = 0, continuous_update: bool = False,
+                        debounce_s: float = DEBOUNCE_S) -> SamplingPlayground:
     """An interactive sampling playground for a course GPT and its tokenizer.
 
     Args:
@@ -273,8 +291,10 @@ def sampling_playground(model, tokenizer, prompt: str = "", max_new_tokens: int 
         top_n: how many bars the next-token chart shows.
         seed: the initial seed (the same seed and settings give the same text).
         continuous_update: redraw while a slider is dragged (``False``: on release).
+            The prompt box always follows typing.
+        debounce_s: how long typing must pause before the chart is redrawn.
 
     Returns a :class:`SamplingPlayground`; a notebook displays it as a widget.
     """
     return SamplingPlayground(model, tokenizer, prompt=prompt, max_new_tokens=max_new_tokens, top_n=top_n,
-                              seed=seed, continuous_update=continuous_update)
+                              seed=seed, continuous_update=continuous_update, debounce_s=debounce_s)
