@@ -6,7 +6,20 @@ course cache."""
 
 from __future__ import annotations
 
+import nbformat
 import pytest
+
+# Exercises whose notebook cells the exercises helper is writing this session (issue 31, step 6): a test
+# that reads the notebooks leaves them out while their checker is not called there yet. Empty it once
+# the four cells are in.
+PENDING_CELLS = frozenset({"ch02.cross_entropy", "ch02.adamw_step", "ch05.gpt_forward", "ch06.generate_cached"})
+
+
+def in_notebook(e, nb: nbformat.NotebookNode) -> bool:
+    """Is exercise ``e`` in notebook ``nb``? (Always expected, except a pending cell not written yet.)"""
+    if e.key not in PENDING_CELLS:
+        return True
+    return any(f"{e.checker}(" in c.source for c in nb.cells if c.cell_type == "code")
 
 
 def stub(*args, **kwargs):

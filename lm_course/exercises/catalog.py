@@ -185,8 +185,7 @@ EXERCISES: tuple[Exercise, ...] = (
        "For each row of the (N, V) logits: log sum_j exp(x_j) minus the target's logit; subtract the row's max "
        "first so that exp never overflows (log-sum-exp). Average over the N rows; natural log.",
        "m = logits.max(dim=-1, keepdim=True).values; log_z = m.squeeze(-1) + (logits - m).exp().sum(-1).log(); "
-       "return (log_z - logits[torch.arange(len(targets)), targets]).mean()",
-       notebook=False),
+       "return (log_z - logits[torch.arange(len(targets)), targets]).mean()"),
     _x("ch02.adamw_step", 7, "an AdamW step by hand", "check_adamw_step", 3, 4, 20,
        "6 steps from zero moments, 3 settings (with and without weight decay), against torch.optim.AdamW",
        "Adam divides a running mean of the gradient by the running root mean square; AdamW shrinks the weights "
@@ -195,8 +194,7 @@ EXERCISES: tuple[Exercise, ...] = (
        "(1 - lr * weight_decay); then p - lr * m_hat / (sqrt(v_hat) + eps). Return new tensors (p, m, v).",
        "b1, b2 = betas; m = b1 * m + (1 - b1) * grad; v = b2 * v + (1 - b2) * grad**2; m_hat = m / (1 - b1**t); "
        "v_hat = v / (1 - b2**t); p = p * (1 - lr * weight_decay); "
-       "return p - lr * m_hat / (v_hat.sqrt() + eps), m, v",
-       notebook=False),
+       "return p - lr * m_hat / (v_hat.sqrt() + eps), m, v"),
     # ------------------------------------------------------------------ chapter 3
     _x("ch03.bptt_grad_W_hh", 1, "BPTT for W_hh", "check_bptt_grad_W_hh", 4, 4, 30,
        "3 sequences (1 to 12 steps) in float64 against autograd",
@@ -355,7 +353,7 @@ EXERCISES: tuple[Exercise, ...] = (
        "returns a tuple: keep [0]); then ln_f; the logits (B, T, V) are x @ wte.weight.T.",
        "t = model.transformer; x = t.wte(idx) + t.wpe(torch.arange(idx.size(1))); for block in t.h: "
        "x = block(x)[0]; return t.ln_f(x) @ t.wte.weight.T",
-       needs=("ch05.gpt_block",), notebook=False),
+       needs=("ch05.gpt_block",)),
     # ------------------------------------------------------------------ chapter 6
     _x("ch06.top_k_filter", 1, "top-k", "check_top_k", 2, 4, 10,
        "6 cases (ties, k = 1, k = V, batches) against filter_logits(logits, top_k=k); the input left unchanged",
@@ -406,7 +404,7 @@ EXERCISES: tuple[Exercise, ...] = (
        "out = model(idx, use_cache=True); for _ in range(max_new_tokens): nxt = out.logits[:, -1].argmax(-1, "
        "keepdim=True); idx = torch.cat([idx, nxt], 1); out = model(nxt, past_key_values=out.past_key_values, "
        "use_cache=True). return idx",
-       needs=("ch06.attention_step",), notebook=False),
+       needs=("ch06.attention_step",)),
     # ------------------------------------------------------------------ chapter 7
     _x("ch07.paired_se", 1, "a paired difference", "check_paired_difference", 2, 4, 10,
        "3 pairs of classifiers' results (10, 50 and 333 passages) against genre_eval.paired_difference",

@@ -22,7 +22,7 @@ from lm_course.gpt import GPT, Block, GPTConfig
 # The notebook's checkers, in its order (lm_course.grading reads them from here). check_gpt_forward, whose
 # notebook cell is still to come, is public but not listed yet.
 __all__ = ["check_layer_norm", "check_gelu", "check_gpt_block", "check_first_position_score",
-           "check_parameter_count", "block_weights", "block_reference", "parameter_count_reference",
+           "check_parameter_count", "check_gpt_forward", "block_weights", "block_reference", "parameter_count_reference",
            "gpt_forward_reference"]
 
 def _close_tensor(got: object, want: torch.Tensor, atol: float = 1e-5) -> bool:

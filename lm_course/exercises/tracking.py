@@ -96,22 +96,31 @@ class ProgressReport(list):
         return None
 
 
-def progress() -> ProgressReport:
+def progress(chapter: int | None = None) -> ProgressReport:
     """Print which exercises of the notebooks are done, chapter by chapter
     (✅ passed, · not yet), and return one dict per exercise: ``key``,
     ``chapter``, ``number``, ``title``, ``difficulty``, ``importance``,
-    ``minutes``, ``done``, ``passed`` (the time) and ``source`` (the saved file)."""
+    ``minutes``, ``done``, ``passed`` (the time) and ``source`` (the saved file).
+
+    ``progress(chapter=N)`` prints one line for chapter ``N`` only (the line
+    under each notebook's title) and returns that chapter's rows."""
     data = load()
     rows = ProgressReport()
-    for e in (e for e in EXERCISES if e.notebook):
+    for e in (e for e in EXERCISES if e.notebook and chapter in (None, e.chapter)):
         rec = data.get(e.key, {})
         rows.append(dict(key=e.key, chapter=e.chapter, number=e.number, title=e.title, difficulty=e.difficulty,
                          importance=e.importance, minutes=e.minutes, done=bool(rec), passed=rec.get("passed"),
                          source=rec.get("source")))
+    if chapter is not None:
+        if chapter not in CHAPTERS:
+            raise ValueError(f"chapter is one of {sorted(CHAPTERS)}, got {chapter!r}")
+        print(f"Your exercises in this chapter: {sum(r['done'] for r in rows)} of {len(rows)} done; "
+              "lm_course.exercises.progress() lists the whole course.")
+        return rows
     print(f"Exercises done: {sum(r['done'] for r in rows)} of {len(rows)}")
-    for chapter, title in CHAPTERS.items():
-        mine = [r for r in rows if r["chapter"] == chapter]
-        print(f"Chapter {chapter} ({title}): {sum(r['done'] for r in mine)} of {len(mine)}")
+    for number, title in CHAPTERS.items():
+        mine = [r for r in rows if r["chapter"] == number]
+        print(f"Chapter {number} ({title}): {sum(r['done'] for r in mine)} of {len(mine)}")
         for r in mine:
             print(f"  {'✅' if r['done'] else '·'} {r['number']}. {r['title']}")
     return rows
