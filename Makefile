@@ -1,17 +1,19 @@
 # The two commands of the README:
 #   make lab    set up (first time only) and open the course in JupyterLab
 #   make test   set up (first time only) and run every test
-# Set-up: a virtualenv in .venv with the pinned requirements-lock.txt
-# (torch==2.13.0, CPU build) and the course package installed editable.
+# Set-up: a virtualenv in .venv with the pinned run-time lock requirements-lock.txt
+# (torch==2.13.0, CPU build; no test package) and the course package installed
+# editable; `make test` adds the test lock requirements-test-lock.txt.
 
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 PORT ?= 8888
 PYTEST_ARGS ?=
 
-.PHONY: install lab test test-unit test-notebooks test-seeds book grade workspace bench notebooks badges slides classroom clean
+.PHONY: install install-test lab test test-unit test-notebooks test-seeds book grade workspace bench notebooks badges slides classroom clean
 
 $(STAMP): requirements-lock.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +26,13 @@ $(STAMP): requirements-lock.txt pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The test stack (pytest, nbval, playwright, ...), pinned, on top of the run-time set.
+$(TEST_STAMP): $(STAMP) requirements-test-lock.txt
+	$(PY) -m pip install -r requirements-test-lock.txt
+	touch $(TEST_STAMP)
+
+install-test: $(TEST_STAMP)
 
 # JupyterLab refuses to run as root unless told to (containers, CI machines). As root, `make lab`
 # says so, adds --allow-root and turns JupyterLab's terminals off: a terminal would be a root shell
@@ -44,15 +53,15 @@ lab: install
 # Unit tests and the browser tests (tests/browser/: the course's notebooks in JupyterLab
 # and Notebook 7, every widget used, about 9 minutes; the website, about 4), then every notebook under nbval
 # (outputs of cells marked NBVAL_CHECK_OUTPUT are compared).
-test: install
+test: install-test
 	$(PY) -m pip install -q -r requirements-docs.txt  # the website's browser test builds it
 	$(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg $(PYTEST_ARGS)
 
-test-unit: install
+test-unit: install-test
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
-test-notebooks: install
+test-notebooks: install-test
 	$(PY) -m pytest notebooks --nbval-lax --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg $(PYTEST_ARGS)
 
@@ -60,7 +69,7 @@ test-notebooks: install
 # one thread, every cell must pass: the claims the chapters make hold on a student's run.
 # `make test-seeds` runs seeds 0-9 (about an hour on 2 cores); CI runs SEEDS=1.
 SEEDS ?= 0-9
-test-seeds: install
+test-seeds: install-test
 	$(PY) tools/seed_sweep.py --seeds $(SEEDS) --generic --jobs 2 --out build/seed_sweep.md
 
 # The course as a static website in build/book/ (open build/book/index.html): every chapter

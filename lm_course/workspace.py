@@ -3,7 +3,9 @@
 ``python -m lm_course workspace [DIR]`` copies the chapters into a folder of
 the student's own (default ``~/lm-course-work``), where they write their
 exercises; a course update (``git pull``) never touches it, and running the
-command again adds new chapters without overwriting the student's files.
+command again adds new chapters without overwriting the student's files. The
+chapters come from the clone's ``notebooks/``, or, for an installed wheel, from
+the copy it carries (:func:`chapters_dir`).
 ``make lab`` opens the workspace when it exists.
 
 ``python -m lm_course release OUT [--no-solutions]`` writes the student
@@ -17,11 +19,12 @@ Notebook sections: README "Your own copy"; ``docs/teaching.md``, "Grading homewo
 
 from __future__ import annotations
 
+import importlib.resources
 import re
 import shutil
 from pathlib import Path
 
-__all__ = ["DEFAULT_WORKSPACE", "chapter_notebooks", "make_workspace", "release", "is_exercise_cell",
+__all__ = ["DEFAULT_WORKSPACE", "chapters_dir", "chapter_notebooks", "make_workspace", "release", "is_exercise_cell",
            "is_solution_cell"]
 
 #: Where ``workspace`` copies the chapters unless told otherwise.
@@ -31,12 +34,25 @@ _CHECK_CALL = re.compile(r"^\s*check_\w+\s*\(", re.M)
 _STUB = re.compile(r"raise NotImplementedError|=\s*None\s*#\s*your code here")
 
 
+def chapters_dir() -> Path:
+    """Where the chapters are: ``notebooks/`` of the clone this package runs
+    from, else the copy an installed wheel carries (``lm_course/notebooks/``,
+    put there by the build step in ``setup.py``)."""
+    from lm_course.data import clone_root
+
+    root = clone_root()
+    if root is not None:
+        return root / "notebooks"
+    return Path(str(importlib.resources.files("lm_course") / "notebooks"))
+
+
 def chapter_notebooks(folder: Path | None = None) -> list[Path]:
     """The chapters (``NN_*.ipynb``) of the course, in order."""
-    folder = folder or Path(__file__).resolve().parent.parent / "notebooks"
+    folder = folder or chapters_dir()
     found = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
     if not found:
-        raise FileNotFoundError(f"no chapters (NN_*.ipynb) in {folder}: run this from a clone of the course")
+        raise FileNotFoundError(f"no chapters (NN_*.ipynb) in {folder}: reinstall the course (the wheel carries "
+                                "them in lm_course/notebooks/) or run this from a clone of the course")
     return found
 
 
