@@ -15,18 +15,21 @@ _spec.loader.exec_module(badges)
 REPO = "https://github.com/lm-course/lm-course"
 
 
-def test_the_colab_cell_fetches_the_pinned_release_not_the_default_branch():
+def test_the_colab_cell_installs_the_pinned_release_as_a_package():
     code = badges.colab_setup_code(REPO)
     ref = badges.release_ref()
     assert ref.startswith("v") and ref[1:].split(".")[0].isdigit()  # v<version of pyproject.toml>
-    assert f"fetch -q --depth 1 {REPO} {ref}" in code and "checkout -q FETCH_HEAD" in code
+    assert f'%pip install -q "lm-course @ git+{REPO}@{ref}"' in code
     assert "git clone" not in code  # a clone would take whatever the default branch holds that day
+    assert " -e " not in code and "sys.path.insert" not in code  # the wheel carries the data: no clone needed
+    assert "[lab]" not in code and "jupyterlab" not in code  # Colab has its own front end
+    assert "torch" not in code and "transformers" not in code  # Colab's preinstalled ones are kept
     assert code.splitlines()[1].startswith('if "google.colab" in sys.modules:')  # nothing runs elsewhere
 
 
 def test_a_commit_can_be_pinned_and_a_branch_cannot():
     sha = "0123456789abcdef0123456789abcdef01234567"
-    assert f"{REPO} {sha}" in badges.colab_setup_code(REPO, sha)
+    assert f"git+{REPO}@{sha}" in badges.colab_setup_code(REPO, sha)
     for moving in ("main", "master", "HEAD", "abc123", "", "v1.0; rm -rf /"):
         with pytest.raises(ValueError, match="release tag"):
             badges.colab_setup_code(REPO, moving)

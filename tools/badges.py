@@ -2,8 +2,10 @@
 
 1. the badge cell (Open in Colab / Binder), a Markdown cell tagged ``badges``;
 2. the Colab cell, a code cell tagged ``colab-setup``: when the notebook runs
-   in Colab (``"google.colab" in sys.modules``) it fetches the course *at one
-   pinned release* and installs it; anywhere else it does nothing;
+   in Colab (``"google.colab" in sys.modules``) it pip-installs the course *at
+   one pinned release* (``lm-course @ git+<repo>@<ref>``: the package carries
+   its checkpoints and tokenizer files), without the JupyterLab server stack and
+   keeping Colab's torch and transformers; anywhere else it does nothing;
 
 and the Colab/Binder links of the chapter table in README.md (between the
 ``<!-- chapter-links -->`` markers: the rows are kept, their links rewritten).
@@ -105,10 +107,33 @@ def badge_markdown(notebook: Path, repo: str, ref: str | None = None) -> str:
     return f"[Open in Colab]({colab}) · [Launch on Binder]({binder})"
 
 
+def colab_requirement(repo: str, ref: str | None = None) -> str:
+    """The pip requirement of the pinned release: ``lm-course @ git+<repo>@<ref>``
+    (a tag or a commit). The wheel pip builds from it carries the shipped
+    checkpoints, GPT-2's tokenizer files and the chapters (``lm_course/shipped_data``)."""
+    ref = check_ref(release_ref() if ref is None else ref)
+    return f"lm-course @ git+{repo}@{ref}"
+
+
 def colab_setup_code(repo: str, ref: str | None = None) -> str:
     """The guarded first code cell: installs the course on Colab only, at the
-    pinned ``ref`` (a tag or a commit: ``git fetch`` takes either)."""
-    ref = check_ref(release_ref() if ref is None else ref)
+    pinned ``ref``, as a package (no clone, no editable install). It installs the
+    package's dependencies alone: not the ``[lab]`` extra (Colab has its own
+    front end, so no JupyterLab server or RISE), and Colab's preinstalled torch
+    and transformers satisfy the package's ranges, so pip keeps them.
+    ``tests/test_colab_path.py`` runs this cell in a venv holding Colab's versions."""
+    return (
+        "import sys\n"
+        'if "google.colab" in sys.modules:  # on Colab: install the course\'s pinned release\n'
+        f'    %pip install -q "{colab_requirement(repo, ref)}"\n'
+        "    from google.colab import output\n"
+        "    output.enable_custom_widget_manager()  # ipywidgets 8 in Colab"
+    )
+
+
+def _previous_setup_code(repo: str, ref: str) -> str:  # removed when notebooks move (lead)
+    """The cell before the package carried its data (a clone, installed editable);
+    :func:`is_current` accepts it until the lead applies /work/tmp/nb_edits/pkg.py."""
     return (
         "import sys\n"
         'if "google.colab" in sys.modules:  # on Colab: fetch and install the course (about a minute)\n'
@@ -137,8 +162,9 @@ def is_current(notebook: Path, repo: str, ref: str | None = None) -> bool:
     nb = nbformat.read(notebook, as_version=4)
     badges, setup = _expected_cells(notebook, repo, ref)
     setups = [c for c in nb.cells if _tagged(c, SETUP_TAG)]
+    accepted = {setup.source, _previous_setup_code(repo, check_ref(release_ref() if ref is None else ref))}
     return (bool(nb.cells) and nb.cells[0].source == badges.source and len(setups) == 1
-            and setups[0].source == setup.source)
+            and setups[0].source in accepted)
 
 
 def update(notebook: Path, repo: str, ref: str | None = None) -> bool:
@@ -148,10 +174,11 @@ def update(notebook: Path, repo: str, ref: str | None = None) -> bool:
     else it goes right after the notebook's title cell (the first cell that
     is neither of the two).
     """
-    if is_current(notebook, repo, ref):
-        return False
     nb = nbformat.read(notebook, as_version=4)
     badges, setup = _expected_cells(notebook, repo, ref)
+    setups = [c for c in nb.cells if _tagged(c, SETUP_TAG)]
+    if nb.cells and nb.cells[0].source == badges.source and len(setups) == 1 and setups[0].source == setup.source:
+        return False
     if nb.cells and _tagged(nb.cells[0], TAG):
         nb.cells[0].source = badges.source
     else:
