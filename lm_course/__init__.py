@@ -7,30 +7,35 @@ it. Importing the package is cheap: heavy modules load when first used.
     lm_course.corpus          the corpus as character ids: corpus_tokenizer(), corpus_ids(split)
     lm_course.tokenizers      characters, words, byte-level BPE, GPT-2's BPE
     lm_course.interface       the LanguageModel protocol, the one inference rule, the one generate
+    lm_course.draws           the one seeding rule for sampling, and the draw of a token
+    lm_course.scoring         ln p(target) from logits, and long texts in overlapping windows
     lm_course.logit_filters   one decoding step: repetition penalty, temperature, top-k, top-p
     lm_course.evaluate        bits per token / perplexity of any model
     lm_course.scoreboard      every chapter's numbers, and their plot
     lm_course.unigram         chapter 0's unigram model
     lm_course.ngram           chapter 1: n-grams up to Kneser-Ney
+    lm_course.ngram_counts    chapter 1: the n-gram counts' store, and the bigram table of names
     lm_course.train           the training loop, its LR schedule and AdamW groups (chapters 2, 3, 5, 7)
-    lm_course.mlp             chapter 2: Bengio et al.'s MLP language model (+ the shipped one's recipe)
+    lm_course.mlp             chapter 2: Bengio et al.'s MLP language model
     lm_course.mixture         chapter 2: interpolated mixtures of models
-    lm_course.rnn             chapter 3: RNN, LSTM and GRU language models (+ the shipped LSTM's recipe)
+    lm_course.rnn             chapter 3: RNN, LSTM and GRU language models
     lm_course.rnn_analysis    chapter 3: gradient norms, gates, context resets, units
     lm_course.rnn_training    chapter 3: stateful truncated back-propagation through time
     lm_course.attention       chapter 4: attention, masks, positions
     lm_course.toy_attention   chapter 4: the toy reversal / copy task
     lm_course.attention_view  chapters 4-6: bertviz views that draw offline
+    lm_course.gpt_block       chapter 5: the GPT's config, attention, MLP and block
     lm_course.gpt             chapters 5-6: the GPT, its KV cache
-    lm_course.reference       the shipped models (gpt, gpt-small, mlp, lstm): make, load; the GPT's recipe
+    lm_course.gpt_decoding    chapter 6: fast decoding: the bfloat16 copy, the widgets' prefix cache
+    lm_course.reference       the shipped models in one table (gpt, gpt-small, mlp, lstm): make, load
     lm_course.gpt2_weights    chapter 6: GPT-2's Hugging Face weights in and out of the GPT
     lm_course.hub             chapter 6: the Hugging Face hub, cache first, offline-safe
     lm_course.sampling        chapter 6: the batched decoder with a KV cache, beams, timings
     lm_course.genre_data      chapter 7: comedy-or-tragedy passages of the corpus, split by play
     lm_course.finetune        chapter 7: objectives, the GPT classifier, fine-tuning
     lm_course.genre_eval      chapter 7: accuracy, the paired comparison of two classifiers, the n-gram baseline
-    lm_course.recipes         the one recipe type of the shipped models, and train_recipe()
-    lm_course.checkpoints     the one safetensors checkpoint format of the shipped models
+    lm_course.recipes         the shipped models' recipes, and train_recipe()
+    lm_course.checkpoints     the one safetensors file of every course model: save_model, load_model, read_header
     lm_course.validation      the one set of argument checks: integers, numbers, token ids, finite logits
     lm_course.fileio          files written atomically, file locks, damaged files set aside
     lm_course.device          device choice (CUDA, then MPS, then the CPU)

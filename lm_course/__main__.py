@@ -4,8 +4,8 @@ Commands:
     info        print the environment report (versions, device)
     corpus      build, verify and cache the corpus splits
     download    cache GPT-2 weights for offline use (e.g. ``download gpt2``)
-    make-reference {gpt,gpt-small,mlp,lstm}
-                re-make a shipped model in data/ from its recipe (an hour or
+    make-reference NAME  (gpt, gpt-small, mlp or lstm: lm_course.reference.SHIPPED)
+                re-make a shipped model in lm_course/shipped_data/ from its recipe (an hour or
                 more each; the file records how it was made and its scores)
     slides      check the notebooks' slide metadata (the default), rewrite it
                 (--write), or export offline HTML decks (--export DIR)
@@ -37,8 +37,6 @@ from pathlib import Path
 from lm_course.data import SPLITS, load_shakespeare
 from lm_course.env import environment_report
 
-#: the names of ``lm_course.reference.RECIPES`` (written out: the parser does not import torch)
-SHIPPED_MODELS = ("gpt", "gpt-small", "mlp", "lstm")
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -66,7 +64,9 @@ def _download(args: argparse.Namespace) -> int:
 
 
 def _make_reference(args: argparse.Namespace) -> int:
-    """One command for the shipped models: ``lm_course.reference.RECIPES[kind]``."""
+    """One command for the shipped models: ``lm_course.reference.SHIPPED[kind]``
+    (an unknown name is refused there, naming the table's; the parser itself
+    does not import torch, so ``--help`` stays fast)."""
     from lm_course.reference import make_reference
 
     path, record = make_reference(args.kind, args.out, state_path=args.state)
@@ -151,9 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     download = sub.add_parser("download", help="cache GPT-2 weights and tokenizer (needs network once)")
     download.add_argument("names", nargs="*", default=["gpt2"], help="hub names, default gpt2")
     download.set_defaults(func=_download)
-    make = sub.add_parser("make-reference", help="re-make a shipped model (data/) from its recipe")
-    make.add_argument("kind", choices=SHIPPED_MODELS)
-    make.add_argument("--out", type=Path, default=None, help="where to write it (default: the repository's data/)")
+    make = sub.add_parser("make-reference", help="re-make a shipped model (lm_course/shipped_data/) from its recipe")
+    make.add_argument("kind", metavar="NAME", help="a shipped model: a key of lm_course.reference.SHIPPED "
+                      "(gpt, gpt-small, mlp, lstm)")
+    make.add_argument("--out", type=Path, default=None, help="where to write it (default: the repository's lm_course/shipped_data/)")
     make.add_argument("--state", type=Path, default=None, metavar="FILE",
                       help="save the training state to FILE every 500 steps; if FILE exists, carry on from it "
                            "(same weights as one uninterrupted run)")

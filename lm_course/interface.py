@@ -17,12 +17,12 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import torch
 
+from lm_course.draws import draw_tokens, sampling_generator
 from lm_course.logit_filters import check_sampling_args, filter_logits
-from lm_course.validation import as_id_tensor, check_finite_logits, require_int
+from lm_course.validation import check_count, check_eos_token_id, check_finite_logits, check_token_ids
+from lm_course.validation import as_id_tensor  # noqa: F401  removed when notebooks move (lead): chapter 1, widgets
 
-__all__ = ["LanguageModel", "Generates", "as_id_tensor", "check_token_ids", "check_distribution",
-           "inference", "inference_method", "sampling_generator", "draw_tokens", "check_eos_token_id",
-           "check_count", "target_log_probs"]
+__all__ = ["LanguageModel", "Generates", "inference", "inference_method"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -87,96 +87,6 @@ def inference_method(method: _F) -> _F:
     return wrapper  # type: ignore[return-value]
 
 
-def check_token_ids(ids: Sequence[int] | torch.Tensor, vocab_size: int, what: str = "ids") -> list[int]:
-    """Like :func:`as_id_tensor`, but returns a list of Python ints."""
-    return as_id_tensor(ids, vocab_size, what).tolist()
-
-
-def check_distribution(probs: torch.Tensor, vocab_size: int, atol: float = 1e-4) -> torch.Tensor:
-    """Assert that ``probs`` is a ``(vocab_size,)`` probability vector."""
-    if probs.shape != (vocab_size,):
-        raise ValueError(f"expected a ({vocab_size},) distribution, got shape {tuple(probs.shape)}")
-    if (probs < 0).any() or not torch.isfinite(probs).all():
-        raise ValueError("a distribution must be finite and non-negative")
-    total = float(probs.sum())
-    if abs(total - 1.0) > atol:
-        raise ValueError(f"a distribution must sum to 1, this one sums to {total:.6f}")
-    return probs
-
-
-def target_log_probs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """``ln p(target)`` of every position: ``logits`` ``(..., V)`` and the
-    target ids ``(...)`` give ``(...)`` float64 on the CPU. The log-softmax
-    runs in float32 (a half-precision model loses nothing more), then the
-    target's entry is picked; the batched scoring of every model's
-    ``token_log_probs`` ends here.
-
-    >>> target_log_probs(torch.zeros(2, 4), torch.tensor([0, 3]))  # uniform over 4: ln 1/4
-    tensor([-1.3863, -1.3863], dtype=torch.float64)
-    """
-    logp = torch.log_softmax(logits.float(), dim=-1)  # (..., V)
-    return logp.gather(-1, targets[..., None])[..., 0].double().cpu()  # (...)
-
-
-def check_count(value: int, what: str) -> int:
-    """``value`` if it is an ``int >= 0`` (not a bool), else a clear ``ValueError``."""
-    return require_int(value, what, minimum=0)
-
-
-def sampling_generator(seed: int | None = None, generator: torch.Generator | None = None,
-                       device: torch.device | str | None = None) -> torch.Generator | None:
-    """The course's one seeding rule for sampling.
-
-    ``seed=n``: a fresh ``torch.Generator`` seeded with ``n`` (the same sample
-    every time), made on ``device`` (default the CPU; pass ``model.device``
-    to draw where a GPU model's logits are); ``generator=g``: draw from ``g``
-    (successive calls continue its stream); neither: ``None``, i.e. torch's
-    global generator (so ``seed_everything`` makes a whole notebook
-    repeatable). Both: an error. Wherever the generator lives,
-    :func:`draw_tokens` draws on its device. Notebook sections:
-    ``00_welcome.ipynb``, "One question, many models", and
-    ``06_gpt2_sampling.ipynb``, "Temperature".
-    """
-    if seed is not None and generator is not None:
-        raise ValueError("pass either seed or generator, not both")
-    if seed is not None:
-        seed = require_int(seed, "seed", type_error=True)
-        return torch.Generator(device=torch.device("cpu" if device is None else device)).manual_seed(seed)
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
-    return generator
-
-
-def draw_tokens(probs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """One token id per row of ``probs`` (``(V,)`` -> ``(1,)``, ``(B, V)`` ->
-    ``(B, 1)``), on ``probs``' device.
-
-    ``torch.multinomial`` needs its generator on the device of the
-    probabilities, so the draw happens where ``generator`` is: a CPU generator
-    (the playground's, ``torch.Generator().manual_seed(s)``) with a model on
-    ``cuda`` moves the ``(B, V)`` probabilities to the CPU for the draw and the
-    ids back, and gives the same ids as a CPU model with the same
-    probabilities. Without a generator torch's global one on ``probs``' device
-    draws. Notebook section: ``06_gpt2_sampling.ipynb``, "Temperature".
-    """
-    if generator is None or generator.device == probs.device:
-        return torch.multinomial(probs, 1, generator=generator)  # (B, 1) or (1,)
-    drawn = torch.multinomial(probs.to(generator.device), 1, generator=generator)  # on the generator's device
-    return drawn.to(probs.device)  # (B, 1) or (1,)
-
-
-def check_eos_token_id(eos_token_id: int | None, vocab_size: int) -> int | None:
-    """``eos_token_id`` if it is ``None`` or a token id ``0 .. vocab_size - 1``
-    (an ``int``, not a bool), else a clear error (``06_gpt2_sampling.ipynb``,
-    "Beam search")."""
-    if eos_token_id is None:
-        return None
-    eos_token_id = require_int(eos_token_id, "eos_token_id", type_error=True)
-    if not 0 <= eos_token_id < vocab_size:
-        raise ValueError(f"eos_token_id {eos_token_id} is outside the vocabulary 0..{vocab_size - 1}")
-    return eos_token_id
-
-
 class Generates:
     """The contract's one ``generate``, shared by every model of the course.
 
@@ -204,6 +114,11 @@ class Generates:
         random stream whichever device the model is on. With ``eos_token_id``
         sampling stops after that token (it is kept), as ``transformers``
         does, so the list may be shorter.
+
+        Not to be confused with :func:`lm_course.sampling.generate`, chapter
+        6's batched decoder for a GPT: a ``(B, T)`` tensor in and out, greedy
+        unless ``do_sample=True``, with a KV cache. This one is every model's:
+        a list in and out, always sampling (greedy is ``top_k=1``).
         """
         ids = check_token_ids(context, self.vocab_size, "context")
         check_count(max_new_tokens, "max_new_tokens")

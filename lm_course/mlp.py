@@ -41,7 +41,7 @@ the notebook's main training run and the shipped model's recipe use it, and
 windows at once.
 
 The shipped MLP. A notebook can afford a minute of training; section "A
-wider MLP, trained for two hours, with dropout" loads ``data/mlp_reference.safetensors``, a wider MLP
+wider MLP, trained for two hours, with dropout" loads ``lm_course/shipped_data/mlp_reference.safetensors``, a wider MLP
 trained for 118 minutes with the recipe :data:`REFERENCE_MLP_RECIPE`
 (recreate it with ``python -m lm_course make-reference mlp``, which calls
 :func:`lm_course.reference.make_reference`).
@@ -49,22 +49,20 @@ trained for 118 minutes with the recipe :data:`REFERENCE_MLP_RECIPE`
 
 from __future__ import annotations
 
+import importlib  # the old names' lookup, at the end (removed when notebooks move)
+
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lm_course.checkpoints import CheckpointError, load_checked_state, read_checkpoint, save_checkpoint
-from lm_course.interface import Generates, as_id_tensor, inference_method, target_log_probs
-from lm_course.recipes import Recipe, train_recipe
-from lm_course.train import TrainHistory
-from lm_course.validation import check_batch, check_finite_logits, require_number, require_positive
+from lm_course.interface import Generates, inference_method
+from lm_course.scoring import target_log_probs
+from lm_course.validation import as_id_tensor, check_batch, check_finite_logits, require_number, require_positive
 
-__all__ = ["MLPConfig", "MLPLanguageModel", "MLPRecipe", "REFERENCE_MLP_RECIPE", "train_char_mlp",
-           "save_mlp", "load_mlp"]
+__all__ = ["MLPConfig", "MLPLanguageModel"]
 
 
 @dataclass
@@ -201,70 +199,18 @@ class MLPLanguageModel(Generates, nn.Module):
                 f"n_embd={c.n_embd}, n_hidden={c.n_hidden}; {self.num_parameters():,} parameters)")
 
 
-# --------------------------------------------------------------------- checkpoints
-_FORMAT = "lm_course.mlp"  # the metadata "format" of an MLP checkpoint
+# ---- old names, moved to the shipped models' modules --------------------------------------------
+_MOVED = {  # removed when notebooks move (lead)
+    "REFERENCE_MLP_RECIPE": ("lm_course.recipes", "MLP_RECIPE"),
+    "MLPRecipe": ("lm_course.recipes", "MLPRecipe"),
+}
 
 
-def save_mlp(model: MLPLanguageModel, path: str | Path, extra: dict | None = None,
-             dtype: torch.dtype | None = None) -> Path:
-    """Save an MLP as safetensors with its config (and any JSON-able ``extra``)
-    in the metadata; ``dtype=torch.float16`` halves the file."""
-    return save_checkpoint(model, path, _FORMAT, asdict(model.config), extra, dtype)
-
-
-def load_mlp(path: str | Path) -> tuple[MLPLanguageModel, dict]:
-    """Load a model saved by :func:`save_mlp` (float32, eval mode); returns
-    ``(model, extra)``. A file of another kind, or whose tensors do not fit
-    its config, raises :class:`lm_course.checkpoints.CheckpointError`."""
-    config, tensors, extra = read_checkpoint(path, _FORMAT, "lm_course MLP")
-    try:
-        model = MLPLanguageModel(MLPConfig(**config))
-    except (TypeError, ValueError) as err:
-        raise CheckpointError(f"{path} declares an invalid MLP config: {err}") from None
-    load_checked_state(model, tensors, path)
-    return model, extra
-
-
-# --------------------------------------------------------------------- the shipped, longer-trained MLP
-@dataclass(frozen=True)
-class MLPRecipe(Recipe):
-    """Everything that determines an MLP trained on the corpus (a comment per
-    field; the names are :class:`MLPConfig`'s and
-    :class:`~lm_course.train.TrainConfig`'s, see :class:`lm_course.recipes.Recipe`).
-    Same recipe, same thread count, same library versions: same weights."""
-
-    context_length: int = 8  # n: characters of context (a 9-gram's)
-    n_embd: int = 64  # d: 64 >= V + 1 rows, so each position's lookup table can be any (V+1) x H table
-    n_hidden: int = 2048  # H: tanh units
-    dropout: float = 0.3  # dropout on the hidden units: the validation loss stalled without it
-    steps: int = 12000  # optimiser steps
-    batch_size: int = 32  # windows per batch
-    block_size: int = 128  # characters per window: 4,096 predictions per step
-    lr: float = 3e-3  # peak learning rate (AdamW, warm-up then cosine decay)
-    warmup_steps: int = 200  # linear warm-up steps
-    min_lr_ratio: float = 0.02  # the cosine ends at lr * min_lr_ratio
-    weight_decay: float = 0.01  # AdamW's decoupled weight decay (matrices only)
-    eval_interval: int = 500  # steps between validation measurements
-    seed: int = 0  # seeds the initial weights and the batches
-    threads: int = 1  # torch threads: fixed, because results depend (slightly) on it
-
-    def build_model(self, vocab_size: int) -> MLPLanguageModel:
-        return MLPLanguageModel(self.by_name(MLPConfig, vocab_size=vocab_size), lookup_training=True)
-
-    def save(self, model: MLPLanguageModel, path: str | Path, record: dict) -> Path:
-        return save_mlp(model, path, record, dtype=torch.float16)  # float16: half the file
-
-    def load(self, path: str | Path) -> tuple[MLPLanguageModel, dict]:
-        return load_mlp(path)
-
-
-#: The recipe of the shipped checkpoint ``data/mlp_reference.safetensors``.
-REFERENCE_MLP_RECIPE = MLPRecipe()
-
-
-def train_char_mlp(recipe: MLPRecipe = REFERENCE_MLP_RECIPE, progress: bool = True,
-                   **overrides) -> tuple[MLPLanguageModel, TrainHistory]:
-    """Build and train an MLP on the corpus's training split
-    (:func:`lm_course.recipes.train_recipe`); ``overrides`` replace recipe
-    fields, e.g. ``train_char_mlp(n_hidden=512, steps=200)``."""
-    return train_recipe(replace(recipe, **overrides), progress)
+def __getattr__(name: str):  # removed when notebooks move (lead)
+    """The old names of the shipping code that moved out of this module (its
+    models only stay here), looked up when first used: an import at the top
+    would be a cycle (the shipped models' modules import this one)."""
+    if name in _MOVED:
+        module, new = _MOVED[name]
+        return getattr(importlib.import_module(module), new)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,13 +11,9 @@ An n-gram model of order n predicts a token from the n-1 tokens before it::
 
     p(x_t | x_<t) ~= p(x_t | x_{t-n+1} .. x_{t-1})
 
-How the counts are stored
-    Every n-gram ``(x_1, .., x_n)`` is one integer, its digits in base V
-    (``code = x_1 V^(n-1) + .. + x_n``); the counts of one order are a sorted
-    array of codes and an array of counts, built with one ``numpy.unique`` over
-    all the windows of the text (no Python loop over tokens). Looking counts up
-    is a binary search (``numpy.searchsorted``), batched over many queries.
-    ``V ** order`` must stay below 2**62 (order 8 with 63 characters is fine).
+How the counts are stored: as sorted arrays of integer codes, looked up by
+binary search (:mod:`lm_course.ngram_counts`, which also holds chapter 1's
+first table, :func:`~lm_course.ngram_counts.bigram_count_matrix`).
 
 Contexts shorter than ``order - 1``
     At the start of a text there are fewer than n-1 tokens to condition on.
@@ -35,22 +31,19 @@ Unseen contexts
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from lm_course.interface import Generates, as_id_tensor
-from lm_course.validation import require_number, require_positive
+from lm_course.interface import Generates
+from lm_course.ngram_counts import MAX_CODE, CountTable, window_codes, bigram_count_matrix
+from lm_course.validation import as_id_tensor, require_number, require_positive
 
 __all__ = ["SMOOTHINGS", "NGramLM", "bigram_count_matrix", "default_lambdas"]
 
 #: The smoothing methods :class:`NGramLM` implements.
 SMOOTHINGS = ("mle", "add_k", "interpolated", "kneser_ney")
-
-_MAX_CODE = 2**62  # n-gram codes are int64
 
 
 def default_lambdas(order: int) -> tuple[float, ...]:
@@ -63,71 +56,6 @@ def default_lambdas(order: int) -> tuple[float, ...]:
     """
     raw = [2.0**n for n in range(1, order + 1)]
     return (0.01, *(0.99 * r / sum(raw) for r in raw))
-
-
-@dataclass
-class _CountTable:
-    """The counts of the n-grams of one order n, keyed by integer codes."""
-
-    codes: np.ndarray  # (M,) int64, sorted: the distinct n-grams
-    counts: np.ndarray  # (M,) float64, count of each n-gram (>= 1)
-    ctx_codes: np.ndarray  # (C,) int64, sorted: the distinct contexts (codes // V)
-    ctx_totals: np.ndarray  # (C,) float64, sum of counts over the next token
-    ctx_types: np.ndarray  # (C,) float64, number of distinct next tokens seen
-
-    @classmethod
-    def from_codes(cls, codes: np.ndarray, counts: np.ndarray, vocab_size: int) -> "_CountTable":
-        """Build from sorted, distinct n-gram ``codes`` and their ``counts``."""
-        ctx_codes, totals, types = _group_sorted(codes // vocab_size, counts)  # codes // V stays sorted
-        return cls(codes, counts.astype(np.float64), ctx_codes, totals.astype(np.float64),
-                   types.astype(np.float64))
-
-    @staticmethod
-    def _lookup(keys: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Index of each query in ``keys`` and whether it is there at all."""
-        if len(keys) == 0:
-            return np.zeros(len(queries), dtype=np.int64), np.zeros(len(queries), dtype=bool)
-        if len(queries) > 4096:  # sorted queries make the binary searches cache-friendly (~5x)
-            order = np.argsort(queries)  # (Q,)
-            idx = np.empty(len(queries), dtype=np.int64)  # (Q,)
-            idx[order] = np.searchsorted(keys, queries[order])
-        else:
-            idx = np.searchsorted(keys, queries)  # (Q,)
-        idx = idx.clip(max=len(keys) - 1)  # (Q,)
-        return idx, keys[idx] == queries  # (Q,), (Q,)
-
-    def count(self, codes: np.ndarray) -> np.ndarray:
-        """``(Q,)`` counts of the n-grams ``codes`` (0 when never seen)."""
-        idx, found = self._lookup(self.codes, codes)
-        return np.where(found, self.counts[idx] if len(self.counts) else 0.0, 0.0)
-
-    def context_stats(self, ctx_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(Q,)`` totals and ``(Q,)`` numbers of distinct followers of the
-        contexts ``ctx_codes`` (both 0 for a context never seen)."""
-        idx, found = self._lookup(self.ctx_codes, ctx_codes)
-        if len(self.ctx_codes) == 0:
-            return np.zeros(len(ctx_codes)), np.zeros(len(ctx_codes))
-        return np.where(found, self.ctx_totals[idx], 0.0), np.where(found, self.ctx_types[idx], 0.0)
-
-
-def _group_sorted(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Group a *sorted* ``keys`` array: the distinct keys, the sum of ``values``
-    in each group and the group sizes (no sort needed, unlike ``np.unique``)."""
-    if len(keys) == 0:
-        return keys.copy(), values.copy(), np.zeros(0, dtype=np.int64)
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])  # (G,) first index of each group
-    sizes = np.diff(np.r_[starts, len(keys)])  # (G,)
-    return keys[starts], np.add.reduceat(values, starts), sizes
-
-
-def _window_codes(ids: np.ndarray, n: int, vocab_size: int) -> np.ndarray:
-    """``(len(ids) - n + 1,)`` codes of every length-n window of ``ids``
-    (``n = 0`` gives ``len(ids) + 1`` zeros: the empty window at each gap)."""
-    count = len(ids) - n + 1
-    codes = np.zeros(count, dtype=np.int64)  # (L-n+1,)
-    for j in range(n):
-        codes = codes * vocab_size + ids[j: j + count]  # (L-n+1,) append token j of each window
-    return codes
 
 
 def _as_id_array(ids, vocab_size: int, what: str) -> np.ndarray:
@@ -192,8 +120,8 @@ class NGramLM(Generates):
         self.k, self.discount, self.lambdas = float(k), float(discount), lambdas
         self.context_length = order - 1
         self.vocab_size: int | None = None
-        self._raw: list[_CountTable] = []  # _raw[n-1]: counts of the n-grams
-        self._cont: list[_CountTable] = []  # _cont[n-1]: continuation counts N1+(. n-gram)
+        self._raw: list[CountTable] = []  # _raw[n-1]: counts of the n-grams
+        self._cont: list[CountTable] = []  # _cont[n-1]: continuation counts N1+(. n-gram)
 
     def __repr__(self) -> str:
         extra = {"add_k": f", k={self.k:g}", "kneser_ney": f", discount={self.discount:g}"}
@@ -205,7 +133,7 @@ class NGramLM(Generates):
         """Count every n-gram of orders 1..N in ``ids`` (and the continuation
         counts Kneser-Ney needs); returns ``self``."""
         vocab_size = require_positive(vocab_size, "vocab_size")
-        if vocab_size**self.order >= _MAX_CODE:
+        if vocab_size**self.order >= MAX_CODE:
             raise ValueError(
                 f"vocab_size ** order = {vocab_size}**{self.order} is too large for 64-bit n-gram "
                 "codes; use a smaller order or vocabulary"
@@ -216,24 +144,24 @@ class NGramLM(Generates):
         # One sort, at the top order. Each lower order groups the sorted codes of
         # the order above by their prefix (code // V); the text's last (n)-gram
         # is the prefix of no (n+1)-gram, so it is added by hand.
-        codes, counts = np.unique(_window_codes(arr, self.order, vocab_size), return_counts=True)
-        raw = [_CountTable.from_codes(codes, counts, vocab_size)]
+        codes, counts = np.unique(window_codes(arr, self.order, vocab_size), return_counts=True)
+        raw = [CountTable.from_codes(codes, counts, vocab_size)]
         for n in range(self.order - 1, 0, -1):
             above = raw[0]
             codes, counts = above.ctx_codes, above.ctx_totals.copy()
-            last = _window_codes(arr[len(arr) - n:], n, vocab_size)  # (1,)
+            last = window_codes(arr[len(arr) - n:], n, vocab_size)  # (1,)
             at = int(np.searchsorted(codes, last[0]))
             if at < len(codes) and codes[at] == last[0]:
                 counts[at] += 1
             else:
                 codes, counts = np.insert(codes, at, last[0]), np.insert(counts, at, 1.0)
-            raw.insert(0, _CountTable.from_codes(codes, counts, vocab_size))
+            raw.insert(0, CountTable.from_codes(codes, counts, vocab_size))
         cont = []
         for n in range(1, self.order):
             # N1+(. w_1..w_n): the distinct (n+1)-grams ending in w_1..w_n
             suffixes = raw[n].codes % vocab_size**n  # (M,)
             codes, counts = np.unique(suffixes, return_counts=True)
-            cont.append(_CountTable.from_codes(codes, counts, vocab_size))
+            cont.append(CountTable.from_codes(codes, counts, vocab_size))
         self.vocab_size, self._raw, self._cont = vocab_size, raw, cont
         return self
 
@@ -296,14 +224,14 @@ class NGramLM(Generates):
         arr = _as_id_array(ids, self.vocab_size, "ids")
         if len(arr) < n:
             raise ValueError(f"need at least n = {n} ids, got {len(arr)}")
-        return torch.from_numpy(self._raw[n - 1].count(_window_codes(arr, n, self.vocab_size)).astype(np.int64))
+        return torch.from_numpy(self._raw[n - 1].count(window_codes(arr, n, self.vocab_size)).astype(np.int64))
 
-    def _table_value(self, ngram: Sequence[int], tables: list[_CountTable]) -> float:
+    def _table_value(self, ngram: Sequence[int], tables: list[CountTable]) -> float:
         self._check_fitted()
         gram = _as_id_array(ngram, self.vocab_size, "ngram")
         if not 1 <= len(gram) <= len(tables):
             raise ValueError(f"ngram must hold 1..{len(tables)} tokens, got {len(gram)}")
-        code = _window_codes(gram, len(gram), self.vocab_size)  # (1,)
+        code = window_codes(gram, len(gram), self.vocab_size)  # (1,)
         return float(tables[len(gram) - 1].count(code)[0])
 
     # ------------------------------------------------------------ probabilities
@@ -317,7 +245,7 @@ class NGramLM(Generates):
                   "kneser_ney": self._kneser_ney}[smoothing]
         return method(ctx_codes, tokens)
 
-    def _lookup(self, table: _CountTable, ctx: np.ndarray, tokens: np.ndarray):
+    def _lookup(self, table: CountTable, ctx: np.ndarray, tokens: np.ndarray):
         """Counts for the queries: ``c(h, w)``, ``c(h)``, ``N1+(h .)``, whether
         h was seen, and ``c(h)`` with 1 where it is 0 (no 0/0). Each ``(Q,)``."""
         c = table.count(ctx * self.vocab_size + tokens)  # (Q,)
@@ -365,7 +293,7 @@ class NGramLM(Generates):
 
     def _context_codes(self, context: np.ndarray) -> list[np.ndarray]:
         """Codes of the last 0, 1, .., len(context) tokens (each a (1,) array)."""
-        return [_window_codes(context[len(context) - m:], m, self.vocab_size)
+        return [window_codes(context[len(context) - m:], m, self.vocab_size)
                 for m in range(len(context) + 1)]
 
     def next_token_probs(self, context: Sequence[int] | torch.Tensor) -> torch.Tensor:
@@ -403,37 +331,7 @@ class NGramLM(Generates):
         first = max(N - 1, 1)  # first position with a full context
         if first < L:
             # context of position t: arr[t-n+1 : t] = the (n-1)-window starting at t-n+1
-            ctx_codes = [_window_codes(arr, n - 1, V)[first - n + 1: L - n + 1] for n in range(1, N + 1)]
+            ctx_codes = [window_codes(arr, n - 1, V)[first - n + 1: L - n + 1] for n in range(1, N + 1)]
             out[first - 1:] = self._probs(ctx_codes, arr[first:])  # (L - first,)
         with np.errstate(divide="ignore"):
             return torch.from_numpy(np.log(out))
-
-
-
-def bigram_count_matrix(words: Sequence[str], marker: str = ".") -> tuple[torch.Tensor, list[str]]:
-    """Count the character bigrams of ``words``, each wrapped in ``marker``
-    (start and end of word), as in ``01_ngrams.ipynb``, "Counting bigrams".
-
-    Returns ``(counts, labels)``: ``counts[i, j]`` is how often ``labels[j]``
-    follows ``labels[i]``, a ``(V, V)`` long tensor; ``labels`` is the marker
-    followed by the sorted characters (27 for lower-case names).
-    """
-    if isinstance(words, str):
-        raise TypeError("words must be a list of strings, not one string")
-    if not words:
-        raise ValueError("need at least one word to count bigrams")
-    if len(marker) != 1:
-        raise ValueError(f"marker must be a single character, got {marker!r}")
-    chars = sorted(set("".join(words)))
-    if marker in chars:
-        raise ValueError(f"the marker {marker!r} occurs inside the words; choose another one")
-    labels = [marker, *chars]
-    index = {c: i for i, c in enumerate(labels)}
-    pairs = Counter()
-    for word in words:
-        seq = [0, *(index[c] for c in word), 0]
-        pairs.update(zip(seq, seq[1:]))
-    counts = torch.zeros(len(labels), len(labels), dtype=torch.long)  # (V, V)
-    for (a, b), n in pairs.items():
-        counts[a, b] = n
-    return counts, labels

@@ -28,20 +28,19 @@ Truncated backpropagation through time
 
 from __future__ import annotations
 
+import importlib  # the old names' lookup, at the end (removed when notebooks move)
+
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lm_course.checkpoints import load_checked_state, read_checkpoint, save_checkpoint
-from lm_course.interface import Generates, as_id_tensor, inference_method, target_log_probs
-from lm_course.recipes import Recipe, train_recipe
-from lm_course.train import TrainHistory
-from lm_course.validation import check_batch, check_finite_logits, require_int, require_number, require_positive
+from lm_course.interface import Generates, inference_method
+from lm_course.scoring import target_log_probs
+from lm_course.validation import as_id_tensor, check_batch, check_finite_logits, require_int, require_number, require_positive
 
 __all__ = [
     "KINDS",
@@ -49,11 +48,6 @@ __all__ = [
     "UnrolledRNN",
     "RNNConfig",
     "RNNLanguageModel",
-    "save_rnn",
-    "load_rnn",
-    "CharRNNRecipe",
-    "REFERENCE_RECIPE",
-    "train_char_rnn",
 ]
 
 #: The recurrent layers :class:`RNNLanguageModel` can use.
@@ -358,82 +352,19 @@ class RNNLanguageModel(Generates, nn.Module):
         return f"kind={self.kind!r}, parameters={self.num_parameters():,}"
 
 
-# --------------------------------------------------------------------- checkpoints
-_FORMAT = "lm_course.rnn"  # the metadata "format" of an RNN checkpoint
+# ---- old names, moved to the shipped models' modules --------------------------------------------
+_MOVED = {  # removed when notebooks move (lead)
+    "REFERENCE_RECIPE": ("lm_course.recipes", "LSTM_RECIPE"),
+    "CharRNNRecipe": ("lm_course.recipes", "CharRNNRecipe"),
+    "train_char_rnn": ("lm_course.reference", "train_char_rnn"),
+}
 
 
-def save_rnn(model: RNNLanguageModel, path: str | Path, extra: dict | None = None,
-             dtype: torch.dtype | None = None) -> Path:
-    """Save weights as safetensors, with the config (and any JSON-able
-    ``extra``, e.g. a training history) in the file's metadata
-    (:func:`lm_course.checkpoints.save_checkpoint`); ``dtype=torch.float16``
-    halves the file."""
-    return save_checkpoint(model, path, _FORMAT, asdict(model.config), extra, dtype)
-
-
-def load_rnn(path: str | Path) -> tuple[RNNLanguageModel, dict]:
-    """Load a model saved by :func:`save_rnn`; returns ``(model, extra)``.
-
-    Raises ``ValueError`` (:class:`lm_course.checkpoints.CheckpointError`) if
-    the file is not such a checkpoint or its tensors do not fit the config it
-    declares.
-    """
-    config, tensors, extra = read_checkpoint(path, _FORMAT, "lm_course RNN")
-    model = RNNLanguageModel(RNNConfig(**config))
-    load_checked_state(model, tensors, path)
-    return model, extra
-
-
-# --------------------------------------------------------------------- training on the corpus
-@dataclass(frozen=True)
-class CharRNNRecipe(Recipe):
-    """Everything that determines a character model trained on the corpus
-    (a comment per field; the names are :class:`RNNConfig`'s and
-    :class:`~lm_course.train.TrainConfig`'s, see :class:`lm_course.recipes.Recipe`).
-    Same recipe and same library versions: same weights."""
-
-    kind: str = "lstm"  # "rnn", "lstm" or "gru"
-    hidden_size: int = 256  # width of the hidden state
-    embed_size: int = 64  # width of the character embedding
-    num_layers: int = 1  # stacked recurrent layers
-    dropout: float = 0.0  # dropout on embeddings, between layers and before the read-out
-    steps: int = 4000  # optimiser steps
-    batch_size: int = 32  # windows per batch
-    block_size: int = 128  # window length = truncated-BPTT length
-    lr: float = 3e-3  # peak learning rate (AdamW, warm-up then cosine decay)
-    grad_clip: float = 1.0  # global gradient-norm clipping
-    eval_interval: int = 250  # steps between validation measurements
-    seed: int = 0  # seeds the weights and the batches
-    # weight decay 0.01 and a cosine down to lr * 0.1: TrainConfig's defaults
-
-    @property
-    def warmup_steps(self) -> int:
-        """Linear warm-up steps: a tenth of the run, at most 100 (not a field:
-        the shipped LSTM's recorded recipe predates it)."""
-        return min(100, self.steps // 10)
-
-    def build_model(self, vocab_size: int) -> RNNLanguageModel:
-        return RNNLanguageModel(self.by_name(RNNConfig, vocab_size=vocab_size))
-
-    def save(self, model: RNNLanguageModel, path: str | Path, record: dict) -> Path:
-        return save_rnn(model, path, record)  # float32: 1.6 MB
-
-    def load(self, path: str | Path) -> tuple[RNNLanguageModel, dict]:
-        return load_rnn(path)
-
-
-#: The recipe of the shipped checkpoint ``data/rnn_lstm_reference.safetensors``.
-REFERENCE_RECIPE = CharRNNRecipe()
-
-
-def train_char_rnn(recipe: CharRNNRecipe = REFERENCE_RECIPE, progress: bool = True,
-                   **overrides) -> tuple[RNNLanguageModel, TrainHistory]:
-    """Build and train a character model on the corpus
-    (:func:`lm_course.recipes.train_recipe`); ``overrides`` replace recipe
-    fields, e.g. ``train_char_rnn(kind="gru", steps=200)``.
-
-    Every window of ``block_size`` characters starts from a zero state, so this
-    is truncated BPTT of length ``block_size``. Notebook section: "A
-    character-level LSTM" (and the RNN / LSTM / GRU comparison).
-    """
-    return train_recipe(replace(recipe, **overrides), progress)
+def __getattr__(name: str):  # removed when notebooks move (lead)
+    """The old names of the shipping code that moved out of this module (its
+    models only stay here), looked up when first used: an import at the top
+    would be a cycle (the shipped models' modules import this one)."""
+    if name in _MOVED:
+        module, new = _MOVED[name]
+        return getattr(importlib.import_module(module), new)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -34,7 +34,8 @@ import torch.nn.functional as F
 
 from lm_course.corpus import corpus_ids, corpus_tokenizer
 from lm_course.seeds import seed_everything
-from lm_course.rnn import REFERENCE_RECIPE, CharRNNRecipe, RNNLanguageModel
+from lm_course.recipes import LSTM_RECIPE as REFERENCE_RECIPE, CharRNNRecipe
+from lm_course.rnn import RNNLanguageModel
 from lm_course.train import TrainHistory, train
 from lm_course.validation import require_positive
 

@@ -21,13 +21,13 @@ The model is the course's :class:`lm_course.gpt.GPT` (or anything with the
 same ``forward(idx, past_key_values=None, use_cache=False, logits_to_keep=0)``
 returning an object with ``.logits`` and ``.past_key_values``, and a
 ``config.block_size`` and ``config.vocab_size``). A model in bfloat16
-(:func:`lm_course.gpt.bfloat16_copy`, fast-decoding step 3 of :mod:`lm_course.gpt`)
+(:func:`lm_course.gpt_decoding.bfloat16_copy`, fast-decoding step 3 of :mod:`lm_course.gpt_decoding`)
 works too: its logits are upcast to float32 before any filter or softmax.
 
 Devices: the prompt is moved to the model's device and every tensor made here
 is made on it; a ``torch.Generator`` may live on another device (the CPU one
 of ``torch.Generator().manual_seed(s)``): the draw then happens on the
-generator's device (:func:`lm_course.interface.draw_tokens`).
+generator's device (:func:`lm_course.draws.draw_tokens`).
 
 Shapes: ``B`` batch, ``T`` tokens so far, ``V`` vocabulary, ``K`` beams.
 """
@@ -39,10 +39,11 @@ import time
 import torch
 import torch.nn as nn
 
-from lm_course.interface import check_eos_token_id, draw_tokens, inference, sampling_generator
+from lm_course.draws import draw_tokens, sampling_generator
+from lm_course.interface import inference
 from lm_course.logit_filters import (apply_repetition_penalty, apply_temperature, check_sampling_args,
                                      filter_logits, top_k_filter, top_p_filter)
-from lm_course.validation import check_finite_logits, require_int, require_number, require_positive
+from lm_course.validation import check_eos_token_id, check_finite_logits, require_int, require_number, require_positive
 
 __all__ = ["filter_logits", "apply_repetition_penalty", "apply_temperature", "top_k_filter", "top_p_filter",
            "generate", "beam_search", "generation_timings", "check_sampling_args"]
@@ -108,9 +109,14 @@ def generate(model: nn.Module, idx: torch.Tensor, max_new_tokens: int, do_sample
     once every row is finished, so the result may be shorter, ``(B, T + n)``
     with ``n <= max_new_tokens``. ``None`` (the default): no token stops it.
     A ``generator`` on another device than the model draws on its own device
-    (see :func:`lm_course.interface.draw_tokens`).
+    (see :func:`lm_course.draws.draw_tokens`).
     Notebook sections: ``06_gpt2_sampling.ipynb``, "Greedy decoding and its
     loops" to "The KV cache".
+
+    Not to be confused with every model's own ``model.generate(context, n)``
+    (:meth:`lm_course.interface.Generates.generate`: a list of ids in and
+    out, always sampling, for any model of the course); this one is the GPT's
+    batched decoder, greedy unless ``do_sample=True``.
     """
     check_sampling_args(temperature, top_k, top_p, repetition_penalty)
     generator = sampling_generator(generator=generator)  # a torch.Generator or None, else a clear error
@@ -151,73 +157,93 @@ def beam_search(model: nn.Module, idx: torch.Tensor, max_new_tokens: int, num_be
     fairly and ``length_penalty`` changes nothing.
 
     With ``eos_token_id`` this is ``transformers``' beam search (its defaults,
-    ``early_stopping=False``). At each step the ``2 * num_beams`` best
-    extensions are ranked; an end-of-text extension among the first
-    ``num_beams`` becomes a *finished hypothesis* with the score
-    ``sum of log-probs / n ** length_penalty``, ``n`` its number of new tokens
-    (the end-of-text token included), and the best ``num_beams`` extensions
-    that are not end-of-text go on. Each prompt keeps its ``num_beams`` best
-    hypotheses; it is done once it has ``num_beams`` of them and its best
-    running beam, scored at the current length, cannot beat the worst of them.
-    At ``max_new_tokens`` the running beams that rank among the first
-    ``num_beams`` become hypotheses too, so a prompt whose beams never all
-    finished still gets its best hypothesis. ``length_penalty > 0`` favours
-    longer hypotheses (the score is a negative sum divided by a growing
-    length), ``0`` compares raw sums, ``< 0`` favours shorter ones. The
-    result is each prompt's best hypothesis, padded with the end-of-text id to
-    the longest, ``(B, T + n)`` with ``n <= max_new_tokens``; ``num_beams=1``
-    stops at the end-of-text token like greedy :func:`generate` (as
-    ``transformers`` does). Notebook section: ``06_gpt2_sampling.ipynb``,
-    "Beam search".
+    ``early_stopping=False``): an extension that ends becomes a *finished
+    hypothesis* scored ``sum of log-probs / n ** length_penalty``, ``n`` its
+    new tokens (the end-of-text one included), while the best extensions that
+    do not end go on (:func:`_eos_step`); a prompt is done once it has
+    ``num_beams`` hypotheses that its best running beam cannot beat, and at
+    ``max_new_tokens`` its running beams count as hypotheses too.
+    ``length_penalty > 0`` favours longer hypotheses, ``0`` compares raw
+    sums, ``< 0`` favours shorter ones. The result is each prompt's best
+    hypothesis, padded with the end-of-text id, ``(B, T + n)`` with
+    ``n <= max_new_tokens``; ``num_beams=1`` stops at the end-of-text token
+    like greedy :func:`generate`. Notebook section:
+    ``06_gpt2_sampling.ipynb``, "Beam search".
     """
-    require_positive(num_beams, "num_beams")
-    require_number(length_penalty, "length_penalty")
-    idx = _check_prompt(model, idx, max_new_tokens, use_cache)
-    eos = check_eos_token_id(eos_token_id, model.config.vocab_size)
+    idx, eos = _check_beam_args(model, idx, max_new_tokens, num_beams, use_cache, eos_token_id, length_penalty)
     if max_new_tokens == 0:
         return idx  # (B, T): nothing to search
     if eos is not None and num_beams == 1:
         return generate(model, idx, max_new_tokens, use_cache=use_cache, eos_token_id=eos)
     B, K = idx.size(0), num_beams
-    beams = idx.repeat_interleave(K, dim=0)  # (B*K, T): K copies of each prompt
-    scores = torch.full((B, K), float("-inf"), device=idx.device)  # (B, K) total log-probability
-    scores[:, 0] = 0.0  # the copies are identical: only the first is live at the start
-    offsets = torch.arange(B, device=idx.device)[:, None] * K  # (B, 1): each prompt's first beam row
+    beams, scores, offsets = _start_beams(idx, K)  # (B*K, T), (B, K), (B, 1)
     hypotheses: list[list[tuple[float, torch.Tensor]]] = [[] for _ in range(B)]  # best first, at most K
-    done = [False] * B
-    past = None
+    done, past = [False] * B, None
     with inference(model):
         for step in range(max_new_tokens):
             logits, past = _next_logits(model, beams, past, use_cache)  # (B*K, V)
-            logp = torch.log_softmax(logits.float(), dim=-1)  # (B*K, V)
-            V = logp.size(-1)
+            logp, V = torch.log_softmax(logits.float(), dim=-1), logits.size(-1)  # (B*K, V)
             candidates = (scores.reshape(B * K, 1) + logp).reshape(B, K * V)  # (B, K*V)
             if eos is None:
                 scores, flat = candidates.topk(K, dim=-1)  # (B, K) best extensions, sorted
-            else:
-                top, flat2 = candidates.topk(2 * K, dim=-1)  # (B, 2K): K spares for the beams that end
-                ends = flat2 % V == eos  # (B, 2K)
-                last = step == max_new_tokens - 1  # the horizon finishes every beam
-                _collect_hypotheses(hypotheses, done, beams, flat2, ends | last, offsets, V, K,
-                                    top / (step + 1) ** length_penalty)  # scored as hypotheses of step+1 tokens
-                scores, keep = top.masked_fill(ends, float("-inf")).topk(K, dim=-1)  # (B, K) go on
-                flat = flat2.gather(1, keep)  # (B, K)
+            else:  # K spares for the beams that end; the horizon finishes every beam
+                scores, flat = _eos_step(candidates, hypotheses, done, beams, offsets, eos, K,
+                                         (step + 1) ** length_penalty, step == max_new_tokens - 1)
             rows = (offsets + flat // V).reshape(-1)  # (B*K,) parents
             beams = torch.cat([beams[rows], (flat % V).reshape(-1, 1)], dim=1)  # (B*K, T + 1)
             if past is not None:  # each beam keeps its parent's keys and values
                 past = tuple((k[rows], v[rows]) for k, v in past)
-            if eos is not None:
-                best_now = (scores[:, 0] / (step + 1) ** length_penalty).tolist()  # (B,) at the current length
-                for b in range(B):  # done: K hypotheses and none of them beaten by the best beam
-                    done[b] = done[b] or (len(hypotheses[b]) == K and best_now[b] <= hypotheses[b][-1][0])
+            if eos is not None:  # done: K hypotheses, none of them beaten by the best beam at this length
+                best_now = (scores[:, 0] / (step + 1) ** length_penalty).tolist()  # (B,)
+                done = [d or (len(h) == K and s <= h[-1][0]) for d, h, s in zip(done, hypotheses, best_now)]
                 if all(done):
                     break
     if eos is None:
         return beams.reshape(B, K, -1)[:, 0]  # (B, T + max_new_tokens): the best beam
-    best = [h[0][1] for h in hypotheses]  # B of (T + n_b,)
-    out = torch.full((B, max(len(ids) for ids in best)), eos, dtype=torch.long, device=idx.device)  # (B, T + n)
-    for b, ids in enumerate(best):
-        out[b, :len(ids)] = ids
+    return _padded([h[0][1] for h in hypotheses], eos)  # (B, T + n): each prompt's best hypothesis
+
+
+def _check_beam_args(model: nn.Module, idx: torch.Tensor, max_new_tokens: int, num_beams: int, use_cache: bool,
+                     eos_token_id: int | None, length_penalty: float) -> tuple[torch.Tensor, int | None]:
+    """:func:`beam_search`'s arguments checked: the prompt ``idx`` and the end-of-text id."""
+    require_positive(num_beams, "num_beams")
+    require_number(length_penalty, "length_penalty")
+    idx = _check_prompt(model, idx, max_new_tokens, use_cache)
+    return idx, check_eos_token_id(eos_token_id, model.config.vocab_size)
+
+
+def _start_beams(idx: torch.Tensor, K: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``K`` copies of each prompt row ``(B*K, T)``, their total log-probabilities
+    ``(B, K)`` (only the first copy live) and each prompt's first beam row ``(B, 1)``."""
+    B = idx.size(0)
+    scores = torch.full((B, K), float("-inf"), device=idx.device)  # (B, K) total log-probability
+    scores[:, 0] = 0.0  # the copies are identical: only the first is live at the start
+    return idx.repeat_interleave(K, dim=0), scores, torch.arange(B, device=idx.device)[:, None] * K
+
+
+def _eos_step(candidates: torch.Tensor, hypotheses: list[list[tuple[float, torch.Tensor]]], done: list[bool],
+              beams: torch.Tensor, offsets: torch.Tensor, eos: int, K: int, length_norm: float,
+              last: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step of :func:`beam_search` with an end-of-text id. The ``2K`` best
+    extensions of ``candidates`` ``(B, K*V)`` are ranked (``K`` spares for the
+    beams that end); an end-of-text extension among the first ``K`` (every one
+    of the first ``K`` at the ``last`` step) becomes a finished hypothesis
+    scored ``sum / length_norm``, and each prompt keeps its ``K`` best
+    (:func:`_collect_hypotheses`). Returns the scores and flat indices
+    ``(B, K)`` of the ``K`` best extensions that are not end-of-text: they go on."""
+    V = candidates.size(1) // K
+    top, flat2 = candidates.topk(2 * K, dim=-1)  # (B, 2K)
+    ends = flat2 % V == eos  # (B, 2K)
+    _collect_hypotheses(hypotheses, done, beams, flat2, ends | last, offsets, V, K, top / length_norm)
+    scores, keep = top.masked_fill(ends, float("-inf")).topk(K, dim=-1)  # (B, K) go on
+    return scores, flat2.gather(1, keep)  # (B, K), (B, K)
+
+
+def _padded(rows: list[torch.Tensor], pad: int) -> torch.Tensor:
+    """``rows`` of different lengths as one ``(len(rows), longest)`` tensor, padded with ``pad``."""
+    out = torch.full((len(rows), max(len(r) for r in rows)), pad, dtype=torch.long, device=rows[0].device)
+    for b, r in enumerate(rows):
+        out[b, :len(r)] = r
     return out
 
 

@@ -11,7 +11,10 @@ these functions, so the same mistake gets the same message everywhere:
 * :func:`check_batch`: a ``(B, T)`` tensor of token ids, the input of every
   neural model's ``forward``;
 * :func:`check_finite_logits`: refuse NaN/inf logits where they appear,
-  naming the non-finite weight that caused them.
+  naming the non-finite weight that caused them;
+* :func:`check_token_ids`, :func:`check_count`, :func:`check_eos_token_id`,
+  :func:`check_distribution`: a list of ids, a count, an end-of-text id, a
+  probability vector (the contract's checks, :mod:`lm_course.interface`).
 
 Integers are Python ``int`` or NumPy integers (``np.int64(3)`` passes; the
 value returned is a plain ``int``); ``True``/``False`` are refused although
@@ -28,7 +31,8 @@ import numpy as np
 import torch
 
 __all__ = ["is_int", "require_int", "require_positive", "require_number", "as_id_tensor", "check_batch",
-           "check_finite_logits", "nonfinite_parameters", "NonFiniteError"]
+           "check_finite_logits", "nonfinite_parameters", "NonFiniteError", "check_token_ids", "check_distribution",
+           "check_count", "check_eos_token_id"]
 
 
 class NonFiniteError(FloatingPointError, ValueError):
@@ -202,3 +206,37 @@ def check_finite_logits(logits: torch.Tensor, model: object = None, what: str = 
     else:
         cause = "check the model's weights (torch.isfinite(p).all() for each parameter)"
     raise NonFiniteError(f"{what} contain {kind}: {cause}")
+
+
+def check_token_ids(ids: Sequence[int] | torch.Tensor, vocab_size: int, what: str = "ids") -> list[int]:
+    """Like :func:`as_id_tensor`, but returns a list of Python ints."""
+    return as_id_tensor(ids, vocab_size, what).tolist()
+
+
+def check_distribution(probs: torch.Tensor, vocab_size: int, atol: float = 1e-4) -> torch.Tensor:
+    """Assert that ``probs`` is a ``(vocab_size,)`` probability vector."""
+    if probs.shape != (vocab_size,):
+        raise ValueError(f"expected a ({vocab_size},) distribution, got shape {tuple(probs.shape)}")
+    if (probs < 0).any() or not torch.isfinite(probs).all():
+        raise ValueError("a distribution must be finite and non-negative")
+    total = float(probs.sum())
+    if abs(total - 1.0) > atol:
+        raise ValueError(f"a distribution must sum to 1, this one sums to {total:.6f}")
+    return probs
+
+
+def check_count(value: int, what: str) -> int:
+    """``value`` if it is an ``int >= 0`` (not a bool), else a clear ``ValueError``."""
+    return require_int(value, what, minimum=0)
+
+
+def check_eos_token_id(eos_token_id: int | None, vocab_size: int) -> int | None:
+    """``eos_token_id`` if it is ``None`` or a token id ``0 .. vocab_size - 1``
+    (an ``int``, not a bool), else a clear error (``06_gpt2_sampling.ipynb``,
+    "Beam search")."""
+    if eos_token_id is None:
+        return None
+    eos_token_id = require_int(eos_token_id, "eos_token_id", type_error=True)
+    if not 0 <= eos_token_id < vocab_size:
+        raise ValueError(f"eos_token_id {eos_token_id} is outside the vocabulary 0..{vocab_size - 1}")
+    return eos_token_id

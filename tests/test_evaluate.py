@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from lm_course.evaluate import bits_per_token, perplexity, token_log_probs
-from lm_course.interface import LanguageModel, check_distribution, check_token_ids
+from lm_course.interface import LanguageModel
+from lm_course.validation import check_distribution, check_token_ids
 from lm_course.unigram import UnigramLM
 
 

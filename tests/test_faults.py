@@ -280,7 +280,7 @@ def test_make_reference_interrupted_at_each_phase(phase, tmp_path, cache, quick_
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    recipe_cls = type(reference.RECIPES["gpt"])
+    recipe_cls = type(reference.SHIPPED["gpt"].recipe)
     real_save = recipe_cls.save
     if phase == "train":
         monkeypatch.setattr(reference, "train_recipe", interrupt)
@@ -302,7 +302,7 @@ def test_make_reference_interrupted_at_each_phase(phase, tmp_path, cache, quick_
     monkeypatch.undo()
     leftovers = sorted(p.name for p in out.parent.iterdir())
     assert leftovers == ["reference_gpt.safetensors"], leftovers  # no side file, no temporary
-    info = reference.load_reference_info(out)
+    info = reference.read_header(out)
     assert "val_bpc" in info and "test_bpc" in info  # never an unscored file
     if phase == "scoreboard":  # after the replace: the new, complete model
         assert info["recipe"]["steps"] == 3
@@ -504,10 +504,11 @@ def test_a_damaged_training_state_names_the_file_and_the_fix(tmp_path, damage):
 def test_a_damaged_checkpoint_or_a_folder_names_the_file(tmp_path):
     """C02, C17 and a torn file: CheckpointError (or IsADirectoryError) naming the path."""
     from lm_course.checkpoints import CheckpointError
-    from lm_course.gpt import load_gpt, save_gpt
+    from lm_course.checkpoints import load_model as load_gpt
+    from lm_course.checkpoints import save_model
     from lm_course.tokenizers.char import CharTokenizer
     model = _tiny_gpt()
-    path = save_gpt(model, tmp_path / "m.safetensors", CharTokenizer("abcdefghijk"))
+    path = save_model(model, tmp_path / "m.safetensors", dtype=torch.float16, tokenizer=CharTokenizer("abcdefghijk"))
     good = path.read_bytes()
     path.write_bytes(good[: len(good) // 2])
     with pytest.raises(CheckpointError, match=r"m\.safetensors is not a safetensors file, or a damaged one"):
@@ -516,7 +517,7 @@ def test_a_damaged_checkpoint_or_a_folder_names_the_file(tmp_path):
         load_gpt(tmp_path)
     with torch.no_grad():
         model.transformer.h[0].mlp.c_fc.weight[0, 0] = float("nan")
-    save_gpt(model, path, CharTokenizer("abcdefghijk"), dtype=None)
+    save_model(model, path, tokenizer=CharTokenizer("abcdefghijk"))
     with pytest.raises(CheckpointError, match=r"m\.safetensors holds NaN or inf .*c_fc\.weight"):
         load_gpt(path)
 
@@ -607,7 +608,7 @@ def test_unigram_refuses_nan_and_non_integer_sizes():
 def test_the_prefix_cache_sees_writes_through_data():
     """G18: a write through p.data (the manual-SGD idiom) changes no version counter; the cache
     still answers with the new weights."""
-    from lm_course.gpt import PrefixCache
+    from lm_course.gpt_decoding import PrefixCache
     model = _tiny_gpt()
     cache = PrefixCache(model)
     context = [1, 2, 3, 4, 5]

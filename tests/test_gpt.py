@@ -7,7 +7,8 @@ import torch
 
 from lm_course.evaluate import bits_per_token
 from lm_course.gpt import GPT, GPTConfig, GPTOutput
-from lm_course.interface import LanguageModel, check_distribution
+from lm_course.interface import LanguageModel
+from lm_course.validation import check_distribution
 from lm_course.train import TrainConfig, train
 
 V, BLOCK = 23, 16
@@ -159,7 +160,7 @@ def test_next_token_probs_runs_the_head_on_one_position():
 def test_attention_mask_none_for_one_query_and_built_once_per_forward(monkeypatch):
     """Fast-decoding step 1: a one-token step builds no mask; several new
     tokens after a cache build one (T, S) mask for all layers."""
-    import lm_course.gpt as gpt
+    import lm_course.gpt_block as gpt
     from lm_course.attention import causal_mask
 
     assert gpt.attention_mask(1, 7) is None  # one query sees all 7 keys
@@ -182,7 +183,7 @@ def test_attention_mask_none_for_one_query_and_built_once_per_forward(monkeypatc
     assert all(torch.allclose(w.sum(-1), torch.ones(1)) and w.shape == (1, 4, 1, 8) for w in step.attentions)
 
 
-def test_context_longer_than_block_size_is_a_clear_error():
+def test_a_batch_longer_than_block_size_is_a_clear_error_a_context_is_cropped():
     m = _model()
     with pytest.raises(ValueError, match="block_size"):
         m(_ids(1, BLOCK + 1))
@@ -190,8 +191,8 @@ def test_context_longer_than_block_size_is_a_clear_error():
     m(_ids(1, 2), past_key_values=past)  # exactly full: fine
     with pytest.raises(ValueError, match="cached"):
         m(_ids(1, 3), past_key_values=past)
-    with pytest.raises(ValueError, match="context_length"):
-        m.next_token_probs([0] * (BLOCK + 1))
+    long = [1, 2, 3] * BLOCK  # next_token_probs crops to the last block_size tokens (the protocol's rule)
+    assert torch.equal(m.next_token_probs(long), m.next_token_probs(long[-BLOCK:]))
 
 
 def test_bad_input_is_a_clear_error():
@@ -289,7 +290,7 @@ def test_dropout_only_in_training():
 # ---- the widgets' prefix cache ----------------------------------------------
 
 def test_prefix_cache_equals_next_token_probs_while_typing():
-    from lm_course.gpt import PrefixCache
+    from lm_course.gpt_decoding import PrefixCache
 
     model = _model()
     cache = PrefixCache(model)
@@ -310,7 +311,7 @@ def test_prefix_cache_equals_next_token_probs_while_typing():
 
 
 def test_prefix_cache_never_answers_with_old_weights():
-    from lm_course.gpt import PrefixCache
+    from lm_course.gpt_decoding import PrefixCache
 
     model = _model()
     cache = PrefixCache(model)
@@ -326,14 +327,15 @@ def test_prefix_cache_never_answers_with_old_weights():
 
 
 def test_prefix_cache_checks_its_input():
-    from lm_course.gpt import PrefixCache
+    from lm_course.gpt_decoding import PrefixCache
 
     model = _model()
     cache = PrefixCache(model)
     with pytest.raises(ValueError, match="at least one token"):
         cache.next_token_probs([])
-    with pytest.raises(ValueError, match="longer than"):
-        cache.next_token_probs([1] * (model.config.block_size + 1))
+    long = [1, 2] * model.config.block_size  # cropped to its last block_size tokens, as the model crops it
+    assert torch.allclose(cache.next_token_probs(long), model.next_token_probs(long[-model.config.block_size:]),
+                          atol=1e-6)
     with pytest.raises(ValueError, match="outside"):
         cache.next_token_probs([model.vocab_size])
     with pytest.raises(TypeError, match="course GPT"):

@@ -16,7 +16,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from lm_course.gpt import GPT, GPTConfig, bfloat16_copy
+from lm_course.gpt import GPT, GPTConfig
+from lm_course.gpt_decoding import bfloat16_copy
 from lm_course.gpt2_weights import GPT2WeightsUnavailable, as_transformers, save_hf_gpt2
 from lm_course.sampling import beam_search, generate
 

@@ -156,15 +156,15 @@ def test_bad_inputs(model):
 
 # ------------------------------------------------------------------ checkpoints
 def test_save_load_round_trip(model, tmp_path):
-    from lm_course.mlp import load_mlp, save_mlp
+    from lm_course.checkpoints import load_model, save_model
 
     x = torch.randint(V, (2, 9))
-    path = save_mlp(model, tmp_path / "m.safetensors", {"note": "hi"})
-    loaded, extra = load_mlp(path)
+    path = save_model(model, tmp_path / "m.safetensors", {"note": "hi"})
+    loaded, extra = load_model(path)
     assert extra == {"note": "hi"} and loaded.config == model.config and not loaded.training
     assert torch.equal(loaded(x), model(x))
-    half = save_mlp(model, tmp_path / "half.safetensors", dtype=torch.float16)
-    loaded, _ = load_mlp(half)
+    half = save_model(model, tmp_path / "half.safetensors", dtype=torch.float16)
+    loaded, _ = load_model(half)
     assert loaded.embedding.weight.dtype == torch.float32  # stored in float16, loaded as float32
     from safetensors import safe_open
 
@@ -178,11 +178,13 @@ def test_load_rejects_other_and_mismatched_files(model, tmp_path):
 
     from safetensors.torch import save_file
 
-    from lm_course.checkpoints import CheckpointError
-    from lm_course.mlp import load_mlp
-    from lm_course.rnn import RNNConfig, RNNLanguageModel, save_rnn
+    from lm_course.checkpoints import CheckpointError, load_model, save_model
+    from lm_course.rnn import RNNConfig, RNNLanguageModel
 
-    save_rnn(RNNLanguageModel(RNNConfig(V, 8, "gru")), tmp_path / "rnn.safetensors")
+    def load_mlp(path):
+        return load_model(path, "lm_course.mlp")
+
+    save_model(RNNLanguageModel(RNNConfig(V, 8, "gru")), tmp_path / "rnn.safetensors")
     with pytest.raises(CheckpointError, match="not an lm_course MLP checkpoint"):
         load_mlp(tmp_path / "rnn.safetensors")
     config = {"vocab_size": V, "context_length": 3, "n_embd": 4, "n_hidden": 16}
@@ -205,7 +207,8 @@ def test_load_rejects_other_and_mismatched_files(model, tmp_path):
 def test_make_reference_mlp_end_to_end(tmp_path):
     """The shipped file's recipe, shrunk to seconds: trains, saves float16, records the scores of the
     loaded file, and is reproducible."""
-    from lm_course.mlp import REFERENCE_MLP_RECIPE, load_mlp
+    from lm_course.checkpoints import load_model as load_mlp
+    from lm_course.recipes import MLP_RECIPE as REFERENCE_MLP_RECIPE
     from lm_course.reference import make_reference
 
     small = dict(n_hidden=32, n_embd=8, steps=6, batch_size=4, block_size=16, eval_interval=3, warmup_steps=2)

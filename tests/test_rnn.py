@@ -10,7 +10,8 @@ import torch.nn as nn
 
 from lm_course.evaluate import bits_per_token
 from lm_course.interface import LanguageModel
-from lm_course.rnn import KINDS, RNNCell, RNNConfig, RNNLanguageModel, UnrolledRNN, load_rnn, save_rnn
+from lm_course.checkpoints import load_model, save_model
+from lm_course.rnn import KINDS, RNNCell, RNNConfig, RNNLanguageModel, UnrolledRNN
 from lm_course.rnn_analysis import (bits_with_context_resets, hidden_gradient_norms, lstm_gates, random_recurrent_layer,
                                     set_spectral_radius, spectral_radius, text_features,
                                     units_tracking)
@@ -207,8 +208,8 @@ def test_save_load_round_trip(tmp_path):
     from safetensors.torch import save_file
 
     m = _model("gru")
-    path = save_rnn(m, tmp_path / "m.safetensors", {"note": "hi"})
-    m2, extra = load_rnn(path)
+    path = save_model(m, tmp_path / "m.safetensors", {"note": "hi"})
+    m2, extra = load_model(path)
     assert extra == {"note": "hi"} and m2.kind == "gru"
     assert torch.equal(m2(torch.tensor([[1, 2, 3]])), m(torch.tensor([[1, 2, 3]])))
     # the declared config does not fit the tensors
@@ -218,12 +219,12 @@ def test_save_load_round_trip(tmp_path):
               metadata={"format": "lm_course.rnn", "config": '{"vocab_size": 11, "hidden_size": 16, '
                         '"kind": "gru", "num_layers": 1, "embed_size": 8, "dropout": 0.0}'})
     with pytest.raises(ValueError, match="shape mismatch"):
-        load_rnn(tmp_path / "bad.safetensors")
+        load_model(tmp_path / "bad.safetensors")
     save_file({"x": torch.zeros(2)}, str(tmp_path / "other.safetensors"))
     with pytest.raises(ValueError, match="not an lm_course RNN checkpoint"):
-        load_rnn(tmp_path / "other.safetensors")
+        load_model(tmp_path / "other.safetensors", "lm_course.rnn")
     with pytest.raises(FileNotFoundError):
-        load_rnn(tmp_path / "missing.safetensors")
+        load_model(tmp_path / "missing.safetensors")
 
 
 def test_reference_checkpoint_is_small_and_loads():

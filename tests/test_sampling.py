@@ -208,7 +208,7 @@ def test_generate_equals_the_plain_loop_over_full_logits(model, kwargs):
     gives the ids of the plain loop that runs the whole cropped context and
     the head at every position each step (what generate did before them),
     greedy and seeded sampling, past block_size too."""
-    from lm_course.interface import draw_tokens
+    from lm_course.draws import draw_tokens
 
     idx = torch.randint(0, 40, (2, 4), generator=torch.Generator().manual_seed(5))
     gen = torch.Generator().manual_seed(11)
@@ -233,7 +233,7 @@ def test_bfloat16_decoding(model, monkeypatch):
     at all 112 steps here, measured, and free-running greedy text is
     identical; asserted: >= 90% and the first token)."""
     from lm_course import sampling
-    from lm_course.gpt import bfloat16_copy
+    from lm_course.gpt_decoding import bfloat16_copy
 
     half = bfloat16_copy(model)
     assert half is not model and next(model.parameters()).dtype == torch.float32
@@ -367,7 +367,7 @@ def test_beam_search_bad_input(model):
 # the model's (a CUDA model with the playground's CPU generator).
 
 def test_sampling_generator_on_the_models_device(model, monkeypatch):
-    from lm_course.interface import sampling_generator
+    from lm_course.draws import sampling_generator
 
     g = sampling_generator(5, device=model.device)
     assert g.device.type == model.device.type == "cpu"
@@ -389,7 +389,7 @@ def test_sampling_generator_on_the_models_device(model, monkeypatch):
 
 
 def test_draw_tokens_draws_where_the_generator_is(monkeypatch):
-    from lm_course.interface import draw_tokens
+    from lm_course.draws import draw_tokens
 
     probs = torch.softmax(torch.randn(3, 10, generator=torch.Generator().manual_seed(0)) * 3, -1)  # (B, V)
     same = draw_tokens(probs, torch.Generator().manual_seed(1))  # (B, 1)

@@ -26,7 +26,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from lm_course.gpt import GPT, PrefixCache
+from lm_course.gpt import GPT
+from lm_course.gpt_decoding import PrefixCache
 from lm_course.interface import LanguageModel, as_id_tensor
 from lm_course.tokenizers.visible import visible
 from lm_course.validation import require_positive
