@@ -133,6 +133,17 @@ def _link(ax, start: tuple[float, float], end: tuple[float, float], colour: str,
                 arrowprops=dict(arrowstyle="-|>", color=colour, lw=lw, shrinkA=0, shrinkB=0))
 
 
+def _check_mlp_diagram(context: str, context_length: int, n_embd: int, n_hidden: int, vocab_size: int) -> None:
+    """:func:`plot_mlp_architecture`'s argument checks."""
+    if not isinstance(context, str):
+        raise ValueError(f"context must be a string, got {type(context).__name__}")
+    for name, value in (("context_length", context_length), ("n_embd", n_embd), ("n_hidden", n_hidden),
+                        ("vocab_size", vocab_size)):
+        require_positive(value, name)
+    if context_length > 12:
+        raise ValueError(f"context_length must be at most 12 to fit on the page, got {context_length}")
+
+
 def plot_mlp_architecture(context: str = "To be, o", context_length: int = 8, n_embd: int = 16,
                           n_hidden: int = 512, vocab_size: int = 63, ax=None, title: str | None = None):
     """The MLP language model of Bengio et al. (2003) as a diagram, drawn for
@@ -147,13 +158,7 @@ def plot_mlp_architecture(context: str = "To be, o", context_length: int = 8, n_
     """
     import matplotlib.pyplot as plt
 
-    if not isinstance(context, str):
-        raise ValueError(f"context must be a string, got {type(context).__name__}")
-    for name, value in (("context_length", context_length), ("n_embd", n_embd), ("n_hidden", n_hidden),
-                        ("vocab_size", vocab_size)):
-        require_positive(value, name)
-    if context_length > 12:
-        raise ValueError(f"context_length must be at most 12 to fit on the page, got {context_length}")
+    _check_mlp_diagram(context, context_length, n_embd, n_hidden, vocab_size)
     n = context_length
     shown = [None] * max(0, n - len(context)) + list(context[-n:])  # None: the padding token
     if ax is None:

@@ -53,6 +53,20 @@ def plot_bigram_counts(counts, labels: Sequence[str], ax=None, annotate: bool = 
     return ax
 
 
+def _unseen_bars(ax, unseen_fraction: Mapping[int, float]):
+    """Grey bars on a second axis behind ``ax``: the fraction of validation
+    n-grams unseen in training, per order; returns them (for the legend)."""
+    twin = ax.twinx()
+    orders = sorted(unseen_fraction)
+    bars = twin.bar(orders, [unseen_fraction[o] for o in orders], width=0.5, color="lightgray", alpha=0.6,
+                    zorder=0, label="validation n-grams unseen in training (right axis)")
+    twin.set_ylim(0, 1)
+    twin.set_ylabel("fraction of validation n-grams unseen in training")
+    ax.set_zorder(twin.get_zorder() + 1)
+    ax.patch.set_visible(False)
+    return bars
+
+
 def plot_bpc_vs_order(results: Mapping[str, Mapping[int, float]], ax=None,
                       vocab_size: int | None = None,
                       unseen_fraction: Mapping[int, float] | None = None,
@@ -80,15 +94,7 @@ def plot_bpc_vs_order(results: Mapping[str, Mapping[int, float]], ax=None,
         raise ValueError("every result is infinite; nothing to draw")
     top = max(max(finite), math.log2(vocab_size) if vocab_size else 0) * 1.08
     if unseen_fraction:
-        twin = ax.twinx()
-        orders = sorted(unseen_fraction)
-        handles.append(twin.bar(orders, [unseen_fraction[o] for o in orders], width=0.5,
-                                color="lightgray", alpha=0.6, zorder=0,
-                                label="validation n-grams unseen in training (right axis)"))
-        twin.set_ylim(0, 1)
-        twin.set_ylabel("fraction of validation n-grams unseen in training")
-        ax.set_zorder(twin.get_zorder() + 1)
-        ax.patch.set_visible(False)
+        handles.append(_unseen_bars(ax, unseen_fraction))
     for label, by_order in results.items():
         orders = sorted(by_order)
         bits = np.array([by_order[o] for o in orders], dtype=float)

@@ -88,6 +88,20 @@ def _op(ax, x: float, y: float, text: str) -> None:
             bbox=dict(boxstyle="circle,pad=0.18", fc="white", ec="black", lw=1.2))
 
 
+def _lstm_legend(ax, layers, cell_colour: str, h_colour: str) -> None:
+    """The LSTM diagram's legend: what each kind of mark means."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [Patch(fc=_GATE_COLOURS[k], ec="black", label=f"{label}: {fn}($W_x x_t + W_h h_{{t-1}} + b$)")
+               for k, _, fn, label in layers]
+    handles += [Line2D([], [], marker="o", ls="", mfc="white", mec="black", ms=12,
+                       label="pointwise operation (× is ⊙)"),
+                Line2D([], [], color=cell_colour, lw=2, label="memory cell $c$"),
+                Line2D([], [], color=h_colour, lw=2, label="hidden state $h$")]
+    ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.04, 0.5), fontsize=9)
+
+
 def plot_lstm_cell(ax=None):
     """One LSTM step drawn as a circuit (after Olah 2015): the memory cell
     ``c`` runs along the top and is changed only by ``x f_t`` and
@@ -143,21 +157,10 @@ def plot_lstm_cell(ax=None):
     _arrow(ax, (8.8, bus), (10.5, bus), h_colour, shrink=2)
     ax.text(10.9, bus, "$h_t$", ha="center", va="center", fontsize=13, color=h_colour)
     ax.text(9.9, bus + 0.2, "to $y_t$ and\nthe next step", fontsize=8, ha="center", va="bottom")
-    # legend: what each kind of mark means
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-
-    handles = [Patch(fc=_GATE_COLOURS[k], ec="black", label=f"{label}: {fn}($W_x x_t + W_h h_{{t-1}} + b$)")
-               for k, _, fn, label in layers]
-    handles += [Line2D([], [], marker="o", ls="", mfc="white", mec="black", ms=12,
-                       label="pointwise operation (× is ⊙)"),
-                Line2D([], [], color=cell_colour, lw=2, label="memory cell $c$"),
-                Line2D([], [], color=h_colour, lw=2, label="hidden state $h$")]
-    ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.04, 0.5), fontsize=9)
+    _lstm_legend(ax, layers, cell_colour, h_colour)
     _diagram_frame(ax, (-1.4, 11.4), (-1.3, 6.0))
     ax.set_aspect("equal")
-    ax.set_title("One LSTM step: $c_t = f_t \\odot c_{t-1} + i_t \\odot g_t$, "
-                 "$h_t = o_t \\odot \\tanh(c_t)$")
+    ax.set_title("One LSTM step: $c_t = f_t \\odot c_{t-1} + i_t \\odot g_t$, $h_t = o_t \\odot \\tanh(c_t)$")
     return ax
 
 
