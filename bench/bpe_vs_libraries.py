@@ -19,7 +19,7 @@ Two measurements, interleaved (``bench/timing.py``):
 2. **Encoding the validation split with GPT-2's merges**: the course's
    ``BPETokenizer.from_gpt2()`` (when the package has it) against
    ``tokenizers`` (GPT-2's tokenizer from the files the course ships in
-   ``data/gpt2/``, via :func:`lm_course.tokenizers.gpt2_tokenizer`) and
+   ``lm_course/shipped_data/gpt2/``, via :func:`lm_course.tokenizers.gpt2_tokenizer`) and
    ``tiktoken`` (an ``Encoding`` built from the same ``vocab.json``: the ranks
    are the ids, GPT-2's pattern is tiktoken's own ``r50k_pat_str``; no
    network). Every call starts from a fresh tokenizer (built outside the
@@ -98,7 +98,7 @@ def hf_merged_tokens(tok) -> list[bytes]:
 
 def gpt2_ranks() -> dict[bytes, int]:
     """GPT-2's 50,256 BPE tokens as ``{token bytes: rank}`` (the rank is the
-    id), read from the shipped ``data/gpt2/vocab.json`` (GPT-2's byte-to-unicode
+    id), read from the shipped ``lm_course/shipped_data/gpt2/vocab.json`` (GPT-2's byte-to-unicode
     spelling undone)."""
     from lm_course.tokenizers.bpe import bytes_to_unicode
     from lm_course.tokenizers.gpt2 import shipped_gpt2_dir
@@ -218,8 +218,8 @@ def run(quick: bool = False, plot_dir: Path | None = None, plan: Plan | None = N
 
     notes = [f"`tokenizers` trains with its own thread pool (all {os.cpu_count()} cores unless RAYON_NUM_THREADS "
              "is set); the course's training and every encoder here run on one thread.",
-             "GPT-2's tokenizer for `tokenizers` and `tiktoken` comes from `data/gpt2/` (shipped, no network); "
-             "`tiktoken.get_encoding('gpt2')` would download the same ranks."]
+             "GPT-2's tokenizer for `tokenizers` and `tiktoken` comes from `lm_course/shipped_data/gpt2/` "
+             "(shipped, no network); `tiktoken.get_encoding('gpt2')` would download the same ranks."]
     if course_probe is None:
         notes.append("The course's row is missing: this version of `lm_course` has no `BPETokenizer.from_gpt2()` "
                      "(issue 20 adds it); `tokenizers` and `tiktoken` are compared with each other.")

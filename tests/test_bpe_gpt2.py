@@ -1,6 +1,6 @@
 """The course's BPETokenizer loaded with GPT-2's merges (BPETokenizer.from_gpt2):
 GPT-2's ids exactly, against Hugging Face's GPT2TokenizerFast and tiktoken, both
-built from the files shipped in data/gpt2/ (no network)."""
+built from the files shipped in lm_course/shipped_data/gpt2/ (no network)."""
 
 import json
 import shutil

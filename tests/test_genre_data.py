@@ -111,7 +111,7 @@ def test_encode_passage_crops_tokens_with_any_tokenizer():
     """GPT-2's BPE (chapter 7's GPT-2 section): the crop counts tokens, not characters."""
     from lm_course.tokenizers import gpt2_tokenizer
 
-    bpe = gpt2_tokenizer()  # offline: the files shipped in data/gpt2/
+    bpe = gpt2_tokenizer()  # offline: the files shipped in lm_course/shipped_data/gpt2/
     text = "But soft, what light through yonder window breaks? caf\u00e9 \u2014 \u201cna\u00efve\u201d"
     ids = gd.encode_passage(bpe, text, 1024)
     assert ids.tolist() == bpe.encode(text) and ids.dtype == torch.long

@@ -95,7 +95,7 @@ def test_shipped_gpt2_tokenizer_is_gpt2s(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the shipped copy needs no network and no cache
     monkeypatch.setattr(hub, "hub_reachable", lambda timeout=3.0: pytest.fail("no network"))
     folder = shipped_gpt2_dir()
-    for name, digest in SHIPPED_SHA256.items():  # as recorded in data/README.md
+    for name, digest in SHIPPED_SHA256.items():  # as recorded in lm_course/shipped_data/README.md
         assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest
     tok = gpt2_tokenizer()
     assert len(tok) == 50257 and tok.eos_token == "<|endoftext|>" and tok.eos_token_id == 50256

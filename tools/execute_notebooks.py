@@ -6,7 +6,7 @@ their outputs, and print how long each took.
 Kernel: the current Python (the course's .venv). Each notebook runs in its
 own kernel, in the ``notebooks/`` folder, with a 10-minute cell timeout.
 ``--reference`` also lets the notebooks' scoreboard entries refresh the
-committed ``data/scoreboard.json`` (sets ``LM_COURSE_REFERENCE=1``).
+committed ``lm_course/shipped_data/scoreboard.json`` (sets ``LM_COURSE_REFERENCE=1``).
 ``--fresh-cache`` runs the notebooks, in the order given, with a new empty
 cache folder (``LM_COURSE_CACHE``), as a student's first run: the committed
 copies then show cold-cache times, and their scoreboards star only the rows

