@@ -8,7 +8,7 @@ import torch
 from exercise_util import progress_in_tmp  # noqa: F401 (autouse: progress goes to a temporary folder)
 from exercise_util import accepts_right_flags_wrong, flags, passes
 
-from lm_course.exercises import ch03
+from lm_course.exercises import ch03, ch03_cells
 from lm_course.exercises.ch03 import (bptt_grad_W_hh_autograd, check_bptt_grad_W_hh, check_clip_grad_norm,
                                       check_gru_step, check_lstm_step)
 
@@ -281,7 +281,7 @@ def test_clip_names_the_sum_of_norms_and_clipping_by_value(capsys):
 
 def test_gru_names_each_mistake(capsys):
     def variant(x, h, cell, **kw):
-        return ch03._gru_variant(x, h, cell, **kw)
+        return ch03_cells._gru_variant(x, h, cell, **kw)
 
     assert "[reset r; update z; new n]" in flags(capsys, ch03.check_gru_step, partial(variant, order="zrn"))
     assert "bias included" in flags(capsys, ch03.check_gru_step, partial(variant, r_inside=True))

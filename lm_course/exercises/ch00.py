@@ -21,6 +21,7 @@ from lm_course.evaluate import bits_per_token
 from lm_course.exercises._check import call, close, exercise, report, require_number
 from lm_course.unigram import UnigramLM
 
+# The notebook's checkers, in its order (lm_course.grading reads them from here), then the references.
 __all__ = ["check_log_prob_of_word", "check_entropy_bits",
            "check_bits_per_character", "check_words_seen_twice"]
 

@@ -38,6 +38,7 @@ from lm_course.finetune import GPTClassifier
 from lm_course.genre_eval import paired_difference
 from lm_course.gpt import GPT, GPTConfig
 
+# The notebook's checkers, in its order (lm_course.grading reads them from here), then the references.
 __all__ = ["check_paired_difference", "check_prefix_lm_mask", "check_last_token_pool", "check_head_logits",
            "check_trainable_parameters"]
 

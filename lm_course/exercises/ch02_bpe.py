@@ -1,0 +1,235 @@
+"""Checkers for chapter 2's BPE exercises (``02_tokens_and_embeddings.ipynb``): merging a pair
+(exercise 1), counting pairs (exercise 2) and training BPE (exercise 3).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+from lm_course.exercises._check import call, exercise, report
+from lm_course.tokenizers import BPETokenizer
+from lm_course.tokenizers.bpe import SPLIT_PATTERN, merge_pair
+
+__all__ = ["check_merge", "check_pair_counts", "check_train_bpe", "pair_counts_reference", "train_bpe_reference"]
+
+
+def _reference_merge(ids, pair, new_id):
+    return merge_pair(ids, pair, new_id)
+
+
+@exercise("ch02.merge")
+def check_merge(merge) -> bool:
+    """Exercise 1: ``merge(ids, pair, new_id)`` returns a new list in which
+    every occurrence of ``pair`` in ``ids``, left to right, is ``new_id``;
+    ``ids`` itself is left unchanged."""
+    name = "Exercise 1 (one BPE merge)"
+    rng = random.Random(0)
+    cases = [([1, 2, 3, 1, 2], (1, 2), 9), ([5, 5, 5], (5, 5), 7), ([5, 5, 5, 5], (5, 5), 7),
+             ([], (1, 2), 9), ([1], (1, 2), 9), ([3, 1, 2], (1, 2), 9), ([2, 1], (1, 2), 9)]
+    cases += [([rng.randrange(3) for _ in range(20)], (rng.randrange(3), rng.randrange(3)), 3)
+              for _ in range(20)]
+    for ids, pair, new_id in cases:
+        want = _reference_merge(ids, pair, new_id)
+        got = call(merge, list(ids), pair, new_id,
+                   on_error=lambda err, ids=ids, pair=pair, new_id=new_id: f"(on merge({ids}, {pair}, {new_id}))")
+        if not isinstance(got, (list, tuple)):
+            return report(False, name, "", f"merge({ids}, {pair}, {new_id}) returned "
+                                           f"{type(got).__name__}; return a list of ids.")
+        if list(got) != want:
+            got = list(got)
+            if ids and got == want[:-1] and want[-1] == ids[-1]:
+                hint = (f"merge({ids}, {pair}, {new_id}) gave {got}, expected {want}: the last id is lost. When "
+                        "the loop stops one short of the end (to look at ids[i + 1]), append the last id too.")
+            elif len(got) > len(want) and new_id in got:
+                hint = (f"merge({ids}, {pair}, {new_id}) gave {got}, expected {want}: after a match, skip BOTH "
+                        "ids of the pair (i += 2), so [5, 5, 5] becomes [7, 5], not [7, 7].")
+            elif new_id not in got and new_id in want:
+                hint = (f"merge({ids}, {pair}, {new_id}) gave {got}, expected {want}: the pair was never "
+                        "replaced; compare (ids[i], ids[i + 1]) with pair, as tuples.")
+            else:
+                hint = (f"merge({ids}, {pair}, {new_id}) gave {got}, expected {want}. "
+                        "Walk left to right; after a match skip both ids (so [5, 5, 5] becomes [7, 5]).")
+            return report(False, name, "", hint)
+    return report(True, name, "This loop is the whole of BPE training, repeated once per merge.", "")
+
+
+# --------------------------------------------------------------------- Exercise 2: pair counts
+def pair_counts_reference(chunks, *, across: bool = False, wrap: bool = False,
+                          overlapping: bool = True) -> dict[tuple[int, int], int]:
+    """How often each adjacent pair of ids occurs inside the chunks (a list
+    of lists of ids), every position counted (``[5, 5, 5]`` holds ``(5, 5)``
+    twice), never across two chunks: the counts BPE training starts from.
+
+    ``across=True`` (the chunks glued together first), ``wrap=True`` (the last
+    id of a chunk paired with its first) and ``overlapping=False`` (a pair of
+    equal ids skips the next position) build the commonest wrong versions."""
+    from collections import Counter
+
+    seqs = [[i for chunk in chunks for i in chunk]] if across else [list(c) for c in chunks]
+    out: Counter = Counter()
+    for seq in seqs:
+        pairs = list(zip(seq, seq[1:] + seq[:1])) if wrap and len(seq) > 1 else list(zip(seq, seq[1:]))
+        if overlapping:
+            out.update(pairs)
+            continue
+        i = 0
+        while i < len(pairs):
+            out[pairs[i]] += 1
+            i += 2 if pairs[i][0] == pairs[i][1] else 1
+    return dict(out)
+
+
+def _as_pair_dict(got: object) -> dict[tuple[int, int], int] | None:
+    """The student's counts as ``{(a, b): n}`` without zero entries, or ``None``."""
+    try:
+        items = dict(got).items()
+        out = {}
+        for key, n in items:
+            if not (isinstance(key, tuple) and len(key) == 2):
+                return None
+            if int(n) != 0:
+                out[(int(key[0]), int(key[1]))] = int(n)
+        return out
+    except (TypeError, ValueError):
+        return None
+
+
+_PAIR_SLIPS = [
+    (dict(across=True), "you counted a pair across two chunks (the last id of one and the first of the next): "
+                        "BPE never merges across a chunk boundary, so count inside each chunk separately."),
+    (dict(wrap=True), "you paired the last id of a chunk with its first (wrap-around): use zip(chunk, chunk[1:]), "
+                      "which stops at the last pair."),
+    (dict(overlapping=False), "every position counts, overlapping pairs too: [5, 5, 5] holds (5, 5) twice "
+                              "(merging is left to right and skips, counting is not)."),
+]
+
+
+def _pair_cases() -> list[list[list[int]]]:
+    rng = random.Random(1)
+    cases = [[[1, 2, 3], [1, 2]], [[5, 5, 5]], [[5, 5, 5, 5], [5]], [[1, 2], [2, 1]], [[]], [[7]], [],
+             [list(c.encode()) for c in ["hug", " pug", " pun", " bun", " hugs"]]]
+    cases += [[[rng.randrange(3) for _ in range(rng.randrange(0, 7))] for _ in range(rng.randrange(1, 5))]
+              for _ in range(15)]
+    return cases
+
+
+@exercise("ch02.pair_counts")
+def check_pair_counts(fn: Callable) -> bool:
+    """Exercise 2: ``fn(chunks)`` counts the adjacent pairs inside each chunk
+    (a list of lists of ids) and returns ``{(a, b): count}``; compared with
+    the counting of :meth:`lm_course.tokenizers.BPETokenizer.train`."""
+    name = "Exercise 2 (counting pairs)"
+    for chunks in _pair_cases():
+        got = _as_pair_dict(call(fn, [list(c) for c in chunks]))
+        if got is None:
+            return report(False, name, "", "return a dict (or Counter) from pairs of ids (a, b), as tuples, "
+                                           "to how often they occur.")
+        want = pair_counts_reference(chunks)
+        if got == want:
+            continue
+        for kw, hint in _PAIR_SLIPS:
+            if got == pair_counts_reference(chunks, **kw):
+                return report(False, name, "", hint)
+        short = pair_counts_reference([c[:-1] for c in chunks])
+        if got == short and got != want:
+            return report(False, name, "", f"the last pair of a chunk is missing (for chunks {chunks}): "
+                                           "zip(chunk, chunk[1:]) or range(len(chunk) - 1) reaches it; "
+                                           "range(len(chunk) - 2) stops one pair early.")
+        return report(False, name, "", f"for chunks {chunks} expected {want}, got {got}.")
+    return report(True, name, "the counts BPE training starts from: in 'hug pug pun bun hugs' the pair "
+                              "(u, g) = (117, 103) occurs 3 times, more than any other.", "")
+
+
+# --------------------------------------------------------------------- Exercise 3: a BPE trainer
+def train_bpe_reference(text: str, num_merges: int, *, tie: str = "smallest", split: bool = True,
+                        min_count: int = 2) -> list[tuple[int, int]]:
+    """The merges, in order, that BPE learns on ``text`` (byte-level, the
+    course's pre-split, new ids from 256, ties to the smallest pair of ids,
+    stopping early when no pair occurs ``min_count`` times): the same as
+    ``BPETokenizer.train(text, 256 + num_merges).merges``. ``tie="first"``
+    (the pair seen first wins), ``tie="largest"``, ``split=False`` (no
+    pre-split) and ``min_count=1`` build wrong versions."""
+    import re
+
+    chunks = [list(c.encode("utf-8")) for c in (re.findall(SPLIT_PATTERN, text) if split else [text])]
+    merges = []
+    for k in range(num_merges):
+        counts = pair_counts_reference(chunks)
+        if not counts:
+            break
+        top = max(counts.values())
+        if top < min_count:
+            break
+        best = [p for p in counts if counts[p] == top]  # in the order first seen
+        pair = {"smallest": min(best), "largest": max(best), "first": best[0]}[tie]
+        merges.append(pair)
+        chunks = [merge_pair_reference(c, pair, 256 + k) for c in chunks]
+    return merges
+
+
+def merge_pair_reference(ids, pair, new_id):
+    return _reference_merge(ids, pair, new_id)
+
+
+_BPE_TEXTS = [("hug pug pun bun hugs", 4), ("bb aa bb aa", 3), ("low lower lowest newer wider", 8),
+              ("abab baba", 4), ("aaaa aaa", 3), ("ab.ab.ab", 3), ("zzyy yyzz", 4), ("the cat", 3)]
+
+
+def _bpe_texts() -> list[tuple[str, int]]:
+    rng = random.Random(2)
+    texts = list(_BPE_TEXTS)
+    for _ in range(6):
+        texts.append(("".join(rng.choice("ab c") for _ in range(rng.randrange(8, 30))), rng.randrange(2, 8)))
+    return texts
+
+
+def _package_merges(text: str, num_merges: int) -> list[tuple[int, int]]:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # stopping early (no pair occurs twice) is part of the exercise
+        return [tuple(p) for p in BPETokenizer.train(text, 256 + num_merges).merges]
+
+
+_BPE_SLIPS = [
+    (dict(tie="first"), "on a tie (two pairs equally frequent) the package takes the SMALLER pair of ids, "
+                        "min(...) over the tied pairs, not the one seen first (max(counts, key=counts.get) "
+                        "returns the first)."),
+    (dict(tie="largest"), "on a tie the package takes the smaller pair of ids (min over the tied pairs), "
+                          "not the larger."),
+    (dict(split=False), "pre-split the text first (re.findall(SPLIT_PATTERN, text)) and never merge across "
+                        "chunks: a merge such as 'g ' or ' p' glues a word to the next one."),
+    (dict(split=False, tie="first"), "pre-split the text (re.findall(SPLIT_PATTERN, text)) and break ties "
+                                     "with the smaller pair of ids."),
+    (dict(min_count=1), "stop when the most frequent pair occurs only once: merging a pair seen once "
+                        "saves nothing (the package stops there and returns fewer merges)."),
+]
+
+
+@exercise("ch02.train_bpe")
+def check_train_bpe(fn: Callable) -> bool:
+    """Exercise 3: ``fn(text, num_merges)`` returns the list of merges
+    ``(a, b)`` in the order learned, compared with
+    ``BPETokenizer.train(text, 256 + num_merges).merges`` on short texts
+    (ties, repeated letters, pre-split chunks, early stops)."""
+    name = "Exercise 3 (a BPE trainer)"
+    for text, k in _bpe_texts():
+        got = call(fn, text, k)
+        try:
+            got = [(int(a), int(b)) for a, b in got]
+        except (TypeError, ValueError):
+            return report(False, name, "", "return a list of merges, each a pair of token ids (a, b).")
+        want = _package_merges(text, k)
+        if got == want:
+            continue
+        for kw, hint in _BPE_SLIPS:
+            if got == train_bpe_reference(text, k, **kw):
+                return report(False, name, "", hint)
+        if len(got) > len(want) and got[:len(want)] == want:
+            return report(False, name, "", _BPE_SLIPS[-1][1])
+        first = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+        return report(False, name, "", f"on {text!r} with {k} merges expected {want}, got {got} (they differ "
+                                       f"from merge {first} on). New ids are 256, 257, ... in the order learned.")
+    return report(True, name, "the same merges as BPETokenizer.train, ties and early stops included. "
+                              "The package does the same with a heap and incremental counts, to be fast.", "")

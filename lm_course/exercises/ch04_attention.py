@@ -1,0 +1,263 @@
+"""Checkers for chapter 4's first exercises (``04_attention.ipynb``): multi-head attention
+(exercise 1), a sliding-window mask (exercise 2) and the copy task (exercise 3).
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from lm_course.attention import MultiHeadAttention, causal_mask
+from lm_course.exercises._check import call, exercise, no_answer, report
+from lm_course.toy_attention import ToyAttentionModel, make_batch, toy_accuracy
+
+__all__ = ["check_multi_head_attention", "check_window_mask", "check_copy_model"]
+
+
+# --------------------------------------------------------------------------- masks (exercises 2 and 5)
+
+
+def _is_boolean(mask: torch.Tensor, name: str) -> bool:
+    """True if ``mask`` is boolean; otherwise report it (and return False)."""
+    if mask.dtype == torch.bool:
+        return True
+    return report(False, name, "", f"the mask must be boolean (True = may attend), got {mask.dtype}.")
+
+
+def _first_cell(mask: torch.Tensor) -> tuple[int, int]:
+    """``(query, key)`` of the first True cell of a ``(T, S)`` boolean mask."""
+    i, j = mask.nonzero()[0].tolist()
+    return i, j
+
+
+def _wrong_cell(got: torch.Tensor, want: torch.Tensor, where: str, rule: str) -> str:
+    """The hint for a mask that differs from ``want``: its first wrong cell, then the rule."""
+    i, j = _first_cell(got != want)
+    return f"{where}: query {i} and key {j} should be {bool(want[i, j])}. {rule}"
+
+
+# --------------------------------------------------------------------------- exercise 1
+
+
+@dataclass(frozen=True)
+class _Case:
+    batch: int
+    T: int
+    d_model: int
+    n_heads: int
+    causal: bool
+    seed: int
+
+
+# Fixed cases (T, d_head and n_heads all differ, so a wrong reshape cannot pass
+# by luck), then one with a fresh random seed.
+_MHA_CASES = (_Case(2, 5, 12, 3, False, 0), _Case(1, 7, 16, 4, True, 1), _Case(3, 6, 8, 2, True, 2))
+
+
+def _mha_variant(x: torch.Tensor, mha: MultiHeadAttention, causal: bool, *, split: str = "right",
+                 merge: str = "right", project: bool = True, mask: bool = True, scale: str = "head",
+                 one_head: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Multi-head attention done right (the defaults) or with one known mistake."""
+    B, T, C = x.shape  # (B, T, d_model)
+    H = 1 if one_head else mha.n_heads
+    dh = C // H
+
+    def heads(t: torch.Tensor) -> torch.Tensor:  # (B, T, C) -> (B, H, T, dh)
+        if split == "right":
+            return t.view(B, T, H, dh).transpose(1, 2)
+        return t.reshape(B, H, T, dh)  # mistake: time steps spread over heads
+
+    q, k, v = heads(mha.q_proj(x)), heads(mha.k_proj(x)), heads(mha.v_proj(x))  # (B, H, T, dh) each
+    d = {"head": dh, "model": C, "none": 1}[scale]
+    scores = q @ k.transpose(-2, -1) / math.sqrt(d)  # (B, H, T, T)
+    if causal and mask:
+        scores = scores.masked_fill(~causal_mask(T), float("-inf"))
+    weights = torch.softmax(scores, dim=-1)  # (B, H, T, T)
+    out = weights @ v  # (B, H, T, dh)
+    if merge == "right":
+        out = out.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
+    else:
+        out = out.reshape(B, T, C)  # mistake: heads not moved back beside each other
+    return (mha.out_proj(out) if project else out), weights  # (B, T, C), (B, H, T, T)
+
+
+# The commonest mistakes, in the order they are looked for, with their hints.
+_MHA_MISTAKES = (
+    (dict(mask=False), "with causal=True the outputs are those of attention without a mask: apply "
+                       "causal_mask(T) (True = may attend) so that query t sees keys 0..t only."),
+    (dict(project=False), "your output is the heads concatenated, before the output projection: finish "
+                          "with mha.out_proj(...), which mixes the heads."),
+    (dict(split="no_transpose"), "splitting into heads: reshaping (B, T, d_model) straight to (B, n_heads, "
+                                 "T, d_head) mixes time steps into heads. View it as (B, T, n_heads, "
+                                 "d_head), then .transpose(1, 2)."),
+    (dict(merge="no_transpose"), "merging the heads: (B, n_heads, T, d_head) must be transposed back to "
+                                 "(B, T, n_heads, d_head) (.transpose(1, 2)) before .reshape(B, T, d_model)."),
+    (dict(split="no_transpose", merge="no_transpose"),
+     "the heads are split and merged without .transpose(1, 2): each head must see every time step of its "
+     "own d_head-wide slice: view (B, T, n_heads, d_head), transpose to (B, n_heads, T, d_head), and back."),
+    (dict(scale="model"), "divide the scores by sqrt(d_head), the width of one head's queries, not by "
+                          "sqrt(d_model)."),
+    (dict(scale="none"), "divide the scores by sqrt(d_head) before the softmax (or use "
+                         "scaled_dot_product_attention, which does)."),
+    (dict(one_head=True), "that is one head of width d_model: split the projections into mha.n_heads heads "
+                          "of width d_model // n_heads."),
+)
+
+
+def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.shape == b.shape and torch.allclose(a, b, atol=1e-5, rtol=1e-4)
+
+
+def _leaks(fn: Callable, x: torch.Tensor, mha: MultiHeadAttention, out: torch.Tensor) -> bool:
+    """Does changing the last position change the outputs before it?"""
+    x2 = x.clone()
+    x2[:, -1] = x2[:, -1] + 1.0
+    with torch.no_grad():
+        got = call(fn, x2, mha, causal=True, quiet=True)
+    try:
+        return not torch.allclose(out[:, :-1], got[0].detach().float()[:, :-1], atol=1e-6)
+    except Exception:  # not a pair of tensors of that shape: no verdict on leaking
+        return False
+
+
+@exercise("ch04.mha_forward")
+def check_multi_head_attention(fn: object) -> bool:
+    """Exercise 1: ``fn(x, mha, causal=False)`` computes the forward pass of
+    :class:`~lm_course.attention.MultiHeadAttention` ``mha`` on ``x``
+    ``(B, T, d_model)`` from its projections (``mha.q_proj``, ``mha.k_proj``,
+    ``mha.v_proj``, ``mha.out_proj``) and returns ``(output, weights)``,
+    shapes ``(B, T, d_model)`` and ``(B, n_heads, T, T)``, like ``mha(x, causal=causal)``."""
+    name = "Exercise 1 (multi-head attention)"
+    cases = _MHA_CASES + (_Case(2, 9, 24, 4, True, secrets.randbelow(1_000_000)),)  # and one random case
+    for case in cases:
+        with torch.random.fork_rng(devices=[]):  # the notebook's global random state is left alone
+            torch.manual_seed(case.seed)
+            mha = MultiHeadAttention(case.d_model, case.n_heads).eval()
+            x = torch.randn(case.batch, case.T, case.d_model)  # (B, T, d_model)
+        with torch.no_grad():
+            want_out, want_w = mha(x, causal=case.causal)  # (B, T, C), (B, H, T, T)
+            got = call(fn, x, mha, causal=case.causal,
+                       on_error=lambda err, x=x, case=case: f"(on x of shape {tuple(x.shape)}, "
+                                                            f"n_heads={case.n_heads}, causal={case.causal})")
+        shapes = f"(B, T, d_model) = {tuple(want_out.shape)} and (B, n_heads, T, T) = {tuple(want_w.shape)}"
+        if not (isinstance(got, (tuple, list)) and len(got) == 2
+                and all(isinstance(t, torch.Tensor) for t in got)):
+            return report(False, name, "", f"return a pair of tensors (output, weights), of shapes {shapes}; "
+                                           f"got {type(got).__name__}.")
+        out, w = (t.detach().float() for t in got)
+        if out.shape == want_out.shape and w.shape != want_w.shape and w.shape[1:2] == (1,):
+            with torch.no_grad():
+                if _close(out, _mha_variant(x, mha, case.causal, one_head=True)[0]):
+                    return report(False, name, "", _MHA_MISTAKES[-1][1])
+        if out.shape != want_out.shape or w.shape != want_w.shape:
+            return report(False, name, "", f"with x of shape {tuple(x.shape)} and n_heads={case.n_heads}, "
+                                           f"expected shapes {shapes}, got {tuple(out.shape)} and "
+                                           f"{tuple(w.shape)} (one map per head, not their mean).")
+        if _close(out, want_out) and _close(w, want_w):
+            continue
+        where = f"(x of shape {tuple(x.shape)}, n_heads={case.n_heads}, causal={case.causal})"
+        with torch.no_grad():
+            for mistake, hint in _MHA_MISTAKES:
+                if mistake.get("mask") is False and not case.causal:
+                    continue
+                wrong_out, _ = _mha_variant(x, mha, case.causal, **mistake)
+                if _close(out, wrong_out):
+                    return report(False, name, "", f"{hint} {where}")
+        if _close(out, want_out):
+            return report(False, name, "", "the output is right but the weights are not: return the softmax "
+                                           f"weights of every head, shape (B, n_heads, T, T). {where}")
+        if case.causal and _leaks(fn, x, mha, out):
+            return report(False, name, "", "a later token changes earlier outputs: the causal mask is missing "
+                                           "or the wrong way round (causal_mask(T) is True where attention "
+                                           f"is allowed, the lower triangle). {where}")
+        error = (out - want_out).abs().max().item()
+        return report(False, name, "", f"the output differs from mha(x) by up to {error:.3g} {where}. Check "
+                                       "each step: q = mha.q_proj(x) viewed as (B, T, n_heads, d_head) and "
+                                       "transposed to (B, n_heads, T, d_head); scores / sqrt(d_head); "
+                                       "softmax over the keys; merge; mha.out_proj.")
+    return report(True, name, "split, attend, merge, project: your forward pass matches "
+                              "lm_course.attention.MultiHeadAttention on every case, with and without "
+                              "the causal mask.", "")
+
+
+# --------------------------------------------------------------------------- exercise 2
+
+
+@exercise("ch04.window_mask")
+def check_window_mask(answer: object) -> bool:
+    """Exercise 2: a function ``window_mask(T, w)`` returning the boolean
+    ``(T, T)`` mask of causal sliding-window attention: query ``t`` may attend
+    to keys ``t - w + 1 .. t``."""
+    name = "Exercise 2 (a sliding-window mask)"
+    for T, w in ((6, 3), (5, 1), (4, 4), (7, 2), (3, 5)):
+        got = call(answer, T, w, on_error=lambda err, T=T, w=w: f"(on window_mask({T}, {w}))")
+        t = torch.arange(T)
+        want = (t[None, :] <= t[:, None]) & (t[:, None] - t[None, :] < w)  # (T, T): keys t-w+1..t
+        if not isinstance(got, torch.Tensor) or got.shape != (T, T):
+            shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
+            return report(False, name, "", f"window_mask({T}, {w}) should be a ({T}, {T}) tensor, got {shape}.")
+        if not _is_boolean(got, name):
+            return False
+        if torch.equal(got, want):
+            continue
+        future = got & ~(t[None, :] <= t[:, None])
+        if future.any():
+            i, j = _first_cell(future)
+            return report(False, name, "", f"query {i} may see key {j}, which is in its future: start from "
+                                           "causal_mask(T).")
+        return report(False, name, "", _wrong_cell(got, want, f"with T={T}, w={w}",
+                                                   "Each query sees itself and the w - 1 keys before it."))
+    return report(True, name, "each token sees only its last w tokens: the cost grows as T·w instead of T² "
+                              "(sliding-window attention, e.g. Beltagy et al. 2020).", "")
+
+
+# --------------------------------------------------------------------------- exercise 3
+
+
+@exercise("ch04.copy_model")
+def check_copy_model(answer: object) -> bool:
+    """Exercise 3: a :class:`~lm_course.toy_attention.ToyAttentionModel`
+    trained on the *copy* task with positions (the statement asks for learned
+    ones), whose attention forms the diagonal. A position-blind copier copies
+    too, by content (section 7), but is not what the exercise asks for: it is
+    rejected, with that explanation."""
+    name = "Exercise 3 (learning to copy)"
+    if answer is None:
+        return no_answer(name)
+    if not isinstance(answer, ToyAttentionModel):
+        print(f"❌ {name}: expected the model returned by train_toy(...), got {type(answer).__name__}.")
+        return False
+    config = answer.config
+    if config.task != "copy":
+        return report(False, name, "", f"this model was trained to {config.task}: use ToyConfig(task='copy').")
+    if config.positions == "none":
+        return report(False, name, "", "this model was trained without positions (positions='none'): it may "
+                                       "copy, by content, as section 7's position-blind copier does, but the "
+                                       "exercise asks for learned positions: train with ToyConfig(task='copy', "
+                                       "positions='learned') and look at its diagonal.")
+    acc = toy_accuracy(answer)
+    if acc.sequences < 0.99:
+        return report(False, name, "", f"it copies {acc.sequences:.0%} of sequences right: train for more steps "
+                                       "(train_toy's default of 600 is plenty; 300 are enough for one layer).")
+    # Sequences of distinct symbols: attending to a repeat of the same symbol
+    # would copy just as well, so only there must the map be the diagonal.
+    T = config.seq_len
+    g = torch.Generator().manual_seed(0)
+    if config.n_symbols >= T:
+        x = torch.rand(200, config.n_symbols, generator=g).argsort(-1)[:, :T]  # (200, T), no repeats
+    else:
+        x = make_batch(config, 200, g)[0]  # (200, T)
+    with torch.no_grad():
+        w = answer(x, output_attentions=True).attentions[-1].mean(1)  # (200, T, T), mean of heads
+    on_diagonal = (w.argmax(-1) == torch.arange(T)).float().mean().item()
+    if on_diagonal < 0.95:
+        return report(False, name, "", f"it copies, but only {on_diagonal:.0%} of its queries look hardest at "
+                                       "their own position: use one layer so the map is readable.")
+    weight = w[:, torch.arange(T), torch.arange(T)].mean().item()
+    how = "each output reads its own input position"
+    return report(True, name, f"{acc.sequences:.0%} of sequences copied, and the attention map is the diagonal "
+                              f"(mean weight {weight:.2f} on it when no symbol repeats): {how}.", "")
