@@ -22,7 +22,7 @@ _WHERE = {
     "bpe_explorer": "lm_course.widgets.bpe",
     # chapter 4: explore attention heads and layers
     "attention_explorer": "lm_course.widgets.attention",
-    "query_explorer": "lm_course.widgets.attention",
+    "query_explorer": "lm_course.widgets.query",
     # chapter 6: the sampling playground
     "sampling_playground": "lm_course.widgets.playground",
     # chapter 7: comedy or tragedy? the fine-tuned classifiers on typed text

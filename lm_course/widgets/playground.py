@@ -65,6 +65,21 @@ class NextTokenView:
         return not self.message
 
 
+def _check_args(model, tokenizer, prompt, max_new_tokens, top_n, seed) -> None:
+    """The playground's argument checks (a TypeError or ValueError that says what is wrong)."""
+    if not hasattr(model, "config") or not hasattr(model.config, "block_size"):
+        raise TypeError("model must be a course GPT (lm_course.gpt.GPT or GPT.from_pretrained)")
+    if not (hasattr(tokenizer, "encode") and hasattr(tokenizer, "decode")):
+        raise TypeError("tokenizer needs encode(text) and decode(ids) methods")
+    vocab = getattr(tokenizer, "vocab_size", None)
+    if vocab is not None and vocab > model.config.vocab_size:
+        raise ValueError(f"the tokenizer has {vocab} tokens but the model only {model.config.vocab_size}")
+    if not isinstance(prompt, str):
+        raise TypeError(f"prompt must be a str, got {type(prompt).__name__}")
+    for name, value, low in (("max_new_tokens", max_new_tokens, 1), ("top_n", top_n, 1), ("seed", seed, 0)):
+        require_int(value, name, minimum=low)
+
+
 class SamplingPlayground:
     """The widget behind :func:`sampling_playground`.
 
@@ -80,25 +95,17 @@ class SamplingPlayground:
                  timer=None):
         import ipywidgets as widgets
 
-        if not hasattr(model, "config") or not hasattr(model.config, "block_size"):
-            raise TypeError("model must be a course GPT (lm_course.gpt.GPT or GPT.from_pretrained)")
-        if not (hasattr(tokenizer, "encode") and hasattr(tokenizer, "decode")):
-            raise TypeError("tokenizer needs encode(text) and decode(ids) methods")
-        vocab = getattr(tokenizer, "vocab_size", None)
-        if vocab is not None and vocab > model.config.vocab_size:
-            raise ValueError(f"the tokenizer has {vocab} tokens but the model only {model.config.vocab_size}")
-        if not isinstance(prompt, str):
-            raise TypeError(f"prompt must be a str, got {type(prompt).__name__}")
-        for name, value, low in (("max_new_tokens", max_new_tokens, 1), ("top_n", top_n, 1), ("seed", seed, 0)):
-            require_int(value, name, minimum=low)
+        _check_args(model, tokenizer, prompt, max_new_tokens, top_n, seed)
         self.model, self.tokenizer, self.top_n = model, tokenizer, top_n
         # a keystroke in the prompt runs only the changed tail through a GPT (lm_course.gpt.PrefixCache)
         self._prefix = PrefixCache(model) if isinstance(model, GPT) else None
         V = model.config.vocab_size
         cu = dict(continuous_update=continuous_update)
         self.prompt = widgets.Textarea(value=prompt, description="prompt", placeholder="type a prompt...",
-                                       layout=widgets.Layout(width="95%", height="4em"), continuous_update=True)
-        self.mode = widgets.ToggleButtons(options=["sample", "greedy"], value="sample", description="decoding")
+                                       layout=widgets.Layout(width="95%", height="4em"), continuous_update=True,
+                                       style={"description_width": DESCRIPTION_WIDTH})
+        self.mode = widgets.ToggleButtons(options=["sample", "greedy"], value="sample", description="decoding",
+                                          style={"description_width": DESCRIPTION_WIDTH})
 
         def fixed() -> dict:  # a fresh Layout and style per control
             return dict(layout=widgets.Layout(width=CONTROL_WIDTH, min_width=CONTROL_WIDTH),
@@ -119,10 +126,9 @@ class SamplingPlayground:
                                            layout=widgets.Layout(width="250px"),
                                            style={"description_width": DESCRIPTION_WIDTH})
         self.button = widgets.Button(description="Generate", button_style="primary", icon="play")
-        self.chart, self.info, self.result = widgets.Output(), widgets.HTML(), widgets.HTML()
-        self.prompt.style = {"description_width": DESCRIPTION_WIDTH}
-        self.mode.style = {"description_width": DESCRIPTION_WIDTH}
-        self.result.layout = widgets.Layout(max_width="560px")  # the chart's width: the text wraps above it
+        # the result is as wide as the chart: the generated text wraps above it
+        self.chart, self.info = widgets.Output(), widgets.HTML()
+        self.result = widgets.HTML(layout={"max_width": "560px"})
         controls = widgets.VBox([self.mode, self.temperature, self.top_k, self.top_p, self.repetition_penalty,
                                  self.max_new_tokens, widgets.HBox([self.seed, self.button])],
                                 layout=widgets.Layout(min_width=CONTROL_WIDTH, flex="0 0 auto"))
