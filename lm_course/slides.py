@@ -26,7 +26,11 @@ course) presents a notebook as reveal.js slides with live code cells: open a
 chapter and press ``Alt+R`` (or the "Render as slides" button). Offline, with
 no kernel, :func:`export_decks` (``make slides``) writes one self-contained
 HTML deck per chapter that loads reveal.js and MathJax from copies beside it
-(``lm_course/vendor``), never from a CDN. The teacher's guide is
+(``lm_course/vendor``), never from a CDN. A deck has no kernel: each widget is
+drawn from the widget state saved in the notebook, as static HTML
+(:mod:`lm_course.widgets.static`: its charts, text and slider values), and
+the attention views run their inlined scripts. Code lines wrap and wide
+equations are scaled down to the slide's width. The teacher's guide is
 ``docs/teaching.md``.
 """
 
@@ -42,7 +46,7 @@ import nbformat
 from lm_course.fileio import atomic_write_text
 
 __all__ = ["SLIDE_TYPES", "NOTES_WORDS", "slide_types", "write_slide_metadata", "check_slides",
-           "export_deck", "export_decks", "external_resources"]
+           "static_widgets", "export_deck", "export_decks", "external_resources"]
 
 SLIDE_TYPES = ("slide", "subslide", "fragment", "-", "notes", "skip")
 NOTES_WORDS = 140  # a non-heading text longer than this becomes speaker notes
@@ -154,6 +158,30 @@ def external_resources(html: str) -> list[str]:
     return sorted({m.group(1) for pattern in (_RESOURCE, _CSS_URL, _CSS_IMPORT) for m in pattern.finditer(html)})
 
 
+_WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def static_widgets(nb) -> int:
+    """Replace every widget output of ``nb`` (in place) by static HTML drawn
+    from its saved state, or by its ``text/plain`` form when the state is
+    not saved; returns how many were replaced."""
+    from lm_course.widgets.static import static_widget_html, widget_state
+
+    state, count = widget_state(nb), 0
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if _WIDGET_VIEW not in data:
+                continue
+            drawn = static_widget_html(data.pop(_WIDGET_VIEW).get("model_id", ""), state)
+            if drawn:
+                data["text/html"] = drawn
+            data.setdefault("text/plain", "(an interactive widget: run the notebook to use it)")
+            count += 1
+    nb.metadata.pop("widgets", None)
+    return count
+
+
 def export_deck(path: str | Path, out_dir: str | Path) -> Path:
     """Write ``<out_dir>/<notebook name>.slides.html``, a reveal.js deck of the
     notebook's outputs as committed (no kernel), loading its scripts from
@@ -164,8 +192,9 @@ def export_deck(path: str | Path, out_dir: str | Path) -> Path:
     exporter = SlidesExporter(template_name="course_slides", extra_template_basedirs=[str(_TEMPLATES)],
                               reveal_url_prefix="assets/reveal.js", reveal_theme="white",
                               reveal_scroll=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    html, _ = exporter.from_notebook_node(nbformat.read(path, as_version=4),
-                                          resources={"metadata": {"name": path.stem}})
+    nb = nbformat.read(path, as_version=4)
+    static_widgets(nb)
+    html, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": path.stem}})
     leaks = external_resources(html)
     if leaks:
         raise RuntimeError(f"{path.name}: the deck would load {len(leaks)} outside resource(s): {leaks[:3]}")

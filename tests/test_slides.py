@@ -113,3 +113,19 @@ def test_browser_opens_a_deck_offline(tmp_path):
         page.wait_for_function("Reveal.getIndices().h === 1", timeout=5_000)
         assert "attention" in page.inner_text(".slides section.present").lower()  # the theme capitalises headings
         assert view.blocked == [] and view.errors == [], (view.blocked, view.errors)
+
+
+def test_decks_draw_widgets_from_their_saved_state(tmp_path):
+    """No deck leaves a widget to a widget manager it lacks (an empty box):
+    each widget output becomes static HTML drawn from the saved state."""
+    from lm_course.widgets.static import STATIC_CLASS
+
+    path = next(p for p in NOTEBOOKS if p.stem.startswith("02_"))
+    nb = nbformat.read(path, as_version=4)
+    assert slides.static_widgets(nb) >= 1
+    views = [o for c in nb.cells for o in c.get("outputs", []) if "application/vnd.jupyter.widget-view+json"
+             in o.get("data", {})]
+    assert views == [] and "widgets" not in nb.metadata
+    html = slides.export_deck(path, tmp_path).read_text()
+    assert "application/vnd.jupyter.widget-view+json" not in html and STATIC_CLASS in html
+    assert "white-space: pre-wrap" in html and "fitEquations" in html  # code wraps, equations are scaled
