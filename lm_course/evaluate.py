@@ -55,6 +55,8 @@ def token_log_probs(model: LanguageModel, ids: Sequence[int] | torch.Tensor) -> 
     logps = torch.empty(len(ids) - 1, dtype=torch.float64)
     for t in range(1, len(ids)):
         start = 0 if window is None else max(0, t - window)
+        # the model would crop the same way (the protocol's rule): cropping here only saves
+        # checking the whole prefix at every position of a long text
         p = model.next_token_probs(ids[start:t])  # a view of the prefix: no copy
         q = float(p[targets[t]])
         logps[t - 1] = math.log(q) if q > 0 else -math.inf

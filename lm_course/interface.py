@@ -40,10 +40,24 @@ class LanguageModel(Protocol):
 
     Optional (used when present, see :mod:`lm_course.evaluate`):
         context_length: the longest context the model looks at (``None`` for
-            unbounded); evaluation crops contexts to it.
+            unbounded).
         token_log_probs(ids): a fast, batched path returning the ``(len(ids)-1,)``
             natural-log probabilities ``ln p(ids[t] | ids[:t])`` for
             ``t = 1 .. len(ids)-1``.
+
+    The rules every model of the course follows (``tests/test_model_contract.py``):
+
+    * ``next_token_probs`` returns float32 on the CPU (scores, the
+      ``token_log_probs``, are float64); one exception is left, the n-gram
+      model's float64 (chapter 1 compares it with a hand-computed bigram to
+      1e-12, and its samples would change);
+    * a context longer than ``context_length`` is *cropped* to its last
+      ``context_length`` tokens, never refused, so a caller never crops (a
+      GPT's ``forward``, which takes raw ``(B, T)`` batches, refuses a batch
+      longer than its ``block_size``: there are no positions beyond it);
+    * a count model gets its vocabulary with its data:
+      ``UnigramLM().fit(ids, vocab_size)``, ``NGramLM(order).fit(ids, vocab_size)``;
+      a neural model gets it in its config.
     """
 
     vocab_size: int
@@ -91,7 +105,7 @@ class Generates:
     """The contract's one ``generate``, shared by every model of the course.
 
     A mix-in for any :class:`LanguageModel`: it samples one token at a time
-    from ``next_token_probs`` (cropped to ``context_length``), reshaped by
+    from ``next_token_probs`` (which crops to ``context_length``), reshaped by
     :func:`lm_course.logit_filters.filter_logits`. A model that can do a step
     more cheaply (the RNN carries its hidden state) overrides
     :meth:`_first_step` and :meth:`_next_step`, never ``generate`` itself.
@@ -149,6 +163,4 @@ class Generates:
         return self._scores_after(ids), state
 
     def _scores_after(self, ids: list[int]) -> torch.Tensor:
-        n = getattr(self, "context_length", None)
-        context = ids if n is None else (ids[len(ids) - n:] if n else [])
-        return torch.log(self.next_token_probs(context))  # (V,)
+        return torch.log(self.next_token_probs(ids))  # (V,): the model crops a long context itself

@@ -293,11 +293,20 @@ def test_generate_top_k_1_is_greedy(model):
     """``top_k=1`` keeps only the most probable token (and any tied with it):
     every drawn token is a most probable one under ``next_token_probs``."""
     out = model.generate([1, 2], 6, top_k=1, seed=0)
-    n = getattr(model, "context_length", None)
     for t in range(2, len(out)):
-        ids = out[:t]
-        p = model.next_token_probs(ids if n is None else (ids[len(ids) - n:] if n else []))
+        p = model.next_token_probs(out[:t])  # the whole prefix: the model crops it (the protocol's rule)
         assert float(p[out[t]]) >= float(p.max()) * (1 - 1e-6)
+
+
+def test_generate_conditions_on_the_whole_of_a_context_shorter_than_the_window():
+    """A context shorter than the window is used whole: the crop once written in
+    Generates (``ids[len(ids) - n:]``) kept only the last ``n - len(ids)`` tokens
+    when ``n / 2 < len(ids) < n`` (a 5-gram given 3 tokens used 1)."""
+    model = NGramLM(5, smoothing="kneser_ney").fit(_TRAIN, V)  # context_length 4
+    for prompt in ([1, 2, 3], [4, 5, 6], [7, 8, 9]):
+        first = model.generate(prompt, 1, top_k=1, seed=0)[-1]
+        p = model.next_token_probs(prompt)
+        assert float(p[first]) == float(p.max())
 
 
 def test_generate_bad_arguments_get_clear_errors(model):
