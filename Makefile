@@ -101,8 +101,9 @@ bench: install
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 # Every chapter as an offline reveal.js deck in build/slides/ (open any *.slides.html;
-# reveal.js and MathJax are copied beside them, nothing is fetched). In JupyterLab,
-# RISE shows the same slides live: open a chapter and press Alt+R.
+# reveal.js and MathJax are copied beside them, nothing is fetched). Live, in JupyterLab,
+# present the notebook itself: View > Appearance > Presentation Mode (widgets work;
+# RISE's slide view cannot load the widget manager: docs/teaching.md, "Slides").
 slides: install
 	$(PY) -m lm_course slides --export build/slides
 
