@@ -21,10 +21,12 @@ below, which :func:`write_slide_metadata` stores in the notebooks and
 5. exercise solutions, the badges and the Colab set-up cell are skipped;
 6. every other cell stays on the current slide (code runs live on it).
 
-In JupyterLab, RISE (the ``jupyterlab-rise`` extension, installed with the
-course) presents a notebook as reveal.js slides with live code cells: open a
-chapter and press ``Alt+R`` (or the "Render as slides" button). Offline, with
-no kernel, :func:`export_decks` (``make slides``) writes one self-contained
+Live, a teacher presents the notebook itself in JupyterLab's Presentation
+Mode and Simple Interface (View ▸ Appearance), where every widget works; not
+RISE: jupyterlab-rise 0.43.1 renders slides in a separate app that cannot
+load the ipywidgets 8 widget manager ("Exception opening new comm"; see
+``docs/teaching.md``, "Slides", and ``tests/browser/test_present.py``).
+Offline, with no kernel, :func:`export_decks` (``make slides``) writes one self-contained
 HTML deck per chapter that loads reveal.js and MathJax from copies beside it
 (``lm_course/vendor``), never from a CDN. A deck has no kernel: each widget is
 drawn from the widget state saved in the notebook, as static HTML
