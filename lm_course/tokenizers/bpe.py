@@ -49,15 +49,16 @@ frequency of each pair when it was merged.
 
 from __future__ import annotations
 
-import heapq
 import json
 import re
 import warnings
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 from lm_course.fileio import atomic_write_text
+from lm_course.tokenizers.bpe_files import bytes_to_unicode, read_gpt2_files, write_gpt2_files
+from lm_course.tokenizers.bpe_training import N_BYTES, merge_pair, train_merges
 from lm_course.tokenizers.value import ComparedByValue
 from lm_course.tokenizers.visible import visible
 from lm_course.validation import require_int
@@ -74,9 +75,6 @@ SPLIT_PATTERN = r"""'(?:s|t|re|ve|m|ll|d)| ?[^\W\d_]+| ?\d+| ?(?:[^\s\w]|_)+|\s+
 #: ``\p{L}`` is any Unicode letter, ``\p{N}`` any Unicode number.
 GPT2_SPLIT_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 
-_N_BYTES = 256
-
-
 def _compile(pattern: str):
     """``pattern`` compiled by Python's :mod:`re`, or, when it uses what ``re``
     lacks (``\\p{L}``, as GPT-2's pattern does), by the ``regex`` package."""
@@ -88,44 +86,6 @@ def _compile(pattern: str):
         except ImportError:
             raise ImportError(f"the pattern {pattern!r} needs the `regex` package: pip install regex") from None
         return regex.compile(pattern)
-
-
-def merge_pair(ids: Sequence[int], pair: tuple[int, int], new_id: int) -> list[int]:
-    """Replace every non-overlapping occurrence of ``pair`` in ``ids``
-    (left to right) by ``new_id``: the single step of BPE.
-
-    >>> merge_pair([1, 2, 3, 1, 2], (1, 2), 9)
-    [9, 3, 9]
-    """
-    out: list[int] = []
-    i, n = 0, len(ids)
-    a, b = pair
-    while i < n:
-        if i < n - 1 and ids[i] == a and ids[i + 1] == b:
-            out.append(new_id)
-            i += 2
-        else:
-            out.append(ids[i])
-            i += 1
-    return out
-
-
-def bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's table from each byte to a printable character, used to write
-    byte tokens as text in ``vocab.json``/``merges.txt`` (OpenAI's
-    ``encoder.py``, Radford et al., 2019): printable Latin-1 bytes map to
-    themselves, the others to characters from U+0100 on."""
-    keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    table, extra = {}, 0
-    for b in range(_N_BYTES):
-        if b in keep:
-            table[b] = chr(b)
-        else:
-            table[b] = chr(_N_BYTES + extra)
-            extra += 1
-    return table
-
-
 
 
 def _check_text(text: object, what: str = "text") -> str:
@@ -168,10 +128,10 @@ class BPETokenizer(ComparedByValue):
     def __init__(self, merges: Sequence[Sequence[int]] = (), pattern: str = SPLIT_PATTERN,
                  merge_counts: Sequence[int] | None = None, byte_ids: Sequence[int] | None = None,
                  special_tokens: Mapping[str, int] | None = None):
-        self.byte_ids: list[int] = list(range(_N_BYTES)) if byte_ids is None else [int(i) for i in byte_ids]
-        if sorted(self.byte_ids) != list(range(_N_BYTES)):
+        self.byte_ids: list[int] = list(range(N_BYTES)) if byte_ids is None else [int(i) for i in byte_ids]
+        if sorted(self.byte_ids) != list(range(N_BYTES)):
             raise ValueError("byte_ids must give the 256 byte tokens the ids 0..255, each id once")
-        self.vocab: list[bytes] = [b""] * _N_BYTES  # id -> bytes
+        self.vocab: list[bytes] = [b""] * N_BYTES  # id -> bytes
         for b, i in enumerate(self.byte_ids):
             self.vocab[i] = bytes([b])
         self.merges: list[tuple[int, int]] = []
@@ -217,9 +177,9 @@ class BPETokenizer(ComparedByValue):
         """
         _check_text(text)
         vocab_size = require_int(vocab_size, "vocab_size", type_error=True)
-        if vocab_size < _N_BYTES:
+        if vocab_size < N_BYTES:
             raise ValueError(
-                f"vocab_size must be at least {_N_BYTES} for a byte-level BPE (the 256 byte "
+                f"vocab_size must be at least {N_BYTES} for a byte-level BPE (the 256 byte "
                 f"values are the first tokens), got {vocab_size}"
             )
         if not text:
@@ -227,71 +187,11 @@ class BPETokenizer(ComparedByValue):
         if min_frequency < 1:
             raise ValueError(f"min_frequency must be >= 1, got {min_frequency}")
         _utf8(text)  # a clear error for lone surrogates
-
-        chunk_counts = Counter(_compile(pattern).findall(text))
-        words = [list(chunk.encode("utf-8")) for chunk in chunk_counts]  # distinct chunks
-        freqs = list(chunk_counts.values())  # how often each occurs
-
-        pair_counts: dict[tuple[int, int], int] = defaultdict(int)
-        where: dict[tuple[int, int], set[int]] = defaultdict(set)  # pair -> chunks holding it
-        for i, (word, f) in enumerate(zip(words, freqs)):
-            for pair in zip(word, word[1:]):
-                pair_counts[pair] += f
-                where[pair].add(i)
-        heap = [(-c, pair) for pair, c in pair_counts.items()]  # max-heap by count
-        heapq.heapify(heap)
-
-        merges: list[tuple[int, int]] = []
-        counts: list[int] = []
-        n_merges = vocab_size - _N_BYTES
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=n_merges, desc="BPE merges")
-        while len(merges) < n_merges:
-            # pop until the top entry is up to date (stale entries are skipped)
-            while heap and pair_counts.get(heap[0][1], 0) != -heap[0][0]:
-                heapq.heappop(heap)
-            if not heap or -heap[0][0] < min_frequency:
-                warnings.warn(
-                    f"BPE training stopped at {_N_BYTES + len(merges)} tokens (asked for "
-                    f"{vocab_size}): no pair of tokens occurs {min_frequency} times or more",
-                    stacklevel=2,
-                )
-                break
-            neg_count, pair = heapq.heappop(heap)
-            new_id = _N_BYTES + len(merges)
-            merges.append(pair)
-            counts.append(-neg_count)
-
-            delta: dict[tuple[int, int], int] = defaultdict(int)
-            for i in where.pop(pair):
-                word = words[i]
-                merged = merge_pair(word, pair, new_id)
-                if len(merged) == len(word):  # stale index entry: pair no longer there
-                    continue
-                f = freqs[i]
-                for p in zip(word, word[1:]):
-                    delta[p] -= f
-                for p in zip(merged, merged[1:]):
-                    delta[p] += f
-                    where[p].add(i)
-                words[i] = merged
-            for p, d in delta.items():
-                if d == 0:
-                    continue
-                c = pair_counts[p] + d
-                if c > 0:
-                    pair_counts[p] = c
-                    heapq.heappush(heap, (-c, p))
-                else:
-                    del pair_counts[p]
-            pair_counts.pop(pair, None)
-            if bar is not None:
-                bar.update(1)
-        if bar is not None:
-            bar.close()
+        merges, counts = train_merges(Counter(_compile(pattern).findall(text)), vocab_size - N_BYTES,
+                                      min_frequency, progress)
+        if len(merges) < vocab_size - N_BYTES:
+            warnings.warn(f"BPE training stopped at {N_BYTES + len(merges)} tokens (asked for {vocab_size}): "
+                          f"no pair of tokens occurs {min_frequency} times or more", stacklevel=2)
         return cls(merges, pattern=pattern, merge_counts=counts)
 
     # ------------------------------------------------------------------ basics
@@ -393,7 +293,7 @@ class BPETokenizer(ComparedByValue):
             rank = min((self.ranks.get(p, len(self.merges)) for p in zip(ids, ids[1:])))
             if rank == len(self.merges):  # no learned pair left in the chunk
                 break
-            ids = merge_pair(ids, self.merges[rank], _N_BYTES + rank)
+            ids = merge_pair(ids, self.merges[rank], N_BYTES + rank)
             steps.append((rank, ids))
         return steps
 
@@ -418,9 +318,9 @@ class BPETokenizer(ComparedByValue):
         ``vocab_size`` on the same text would have produced. Special tokens
         are not kept.
         """
-        if not _N_BYTES <= vocab_size <= self.vocab_size:
-            raise ValueError(f"vocab_size must be in {_N_BYTES}..{self.vocab_size}, got {vocab_size}")
-        k = vocab_size - _N_BYTES
+        if not N_BYTES <= vocab_size <= self.vocab_size:
+            raise ValueError(f"vocab_size must be in {N_BYTES}..{self.vocab_size}, got {vocab_size}")
+        k = vocab_size - N_BYTES
         counts = self.merge_counts[:k] if self.merge_counts is not None else None
         return BPETokenizer(self.merges[:k], pattern=self.pattern, merge_counts=counts, byte_ids=self.byte_ids)
 
@@ -454,14 +354,7 @@ class BPETokenizer(ComparedByValue):
         (ASCII, most letters) both give the same ids. Token ids are ours:
         the byte tokens (ids 0..255, numbered by ``byte_ids``), one per
         merge, then the special tokens."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        table = bytes_to_unicode()
-        names = ["".join(table[b] for b in token) for token in self.vocab]
-        atomic_write_text(directory / "vocab.json", json.dumps({name: i for i, name in enumerate(names)},
-                                                               ensure_ascii=False))
-        lines = ["#version: 0.2"] + [f"{names[a]} {names[b]}" for a, b in self.merges]
-        atomic_write_text(directory / "merges.txt", "\n".join(lines) + "\n")
+        write_gpt2_files(directory, self.vocab, self.merges)
         return directory
 
     @classmethod
@@ -489,36 +382,9 @@ class BPETokenizer(ComparedByValue):
             ValueError: the files are not a byte-level BPE numbered as
                 GPT-2's (merge ``k`` makes token ``256 + k``).
         """
-        from lm_course.tokenizers.gpt2 import gpt2_files_dir
+        from lm_course.tokenizers.gpt2 import gpt2_files_dir  # deferred on purpose: it loads the hub client
 
-        directory = gpt2_files_dir(name_or_path, local_files_only)
-        try:
-            vocab: dict[str, int] = json.loads((directory / "vocab.json").read_text(encoding="utf-8"))
-            lines = (directory / "merges.txt").read_text(encoding="utf-8").splitlines()
-        except (ValueError, OSError) as err:  # truncated or not JSON (JSONDecodeError is a ValueError)
-            raise ValueError(f"GPT-2's tokenizer files in {directory} (vocab.json, merges.txt) cannot be read "
-                             f"({type(err).__name__}: {err}); restore them (`git checkout -- "
-                             "lm_course/shipped_data/gpt2` for the shipped copy, or reinstall the package)") from None
-        if not isinstance(vocab, dict):
-            raise ValueError(f"{directory / 'vocab.json'} is not a JSON object of token: id")
-        pairs = [line.split(" ") for line in lines if line and not line.startswith("#version")]
-        table = bytes_to_unicode()
-        missing = [b for b in range(_N_BYTES) if table[b] not in vocab]
-        if missing:
-            raise ValueError(f"{directory / 'vocab.json'} has no token for the bytes {missing[:5]}...: "
-                             "not a byte-level BPE vocabulary")
-        byte_ids = [vocab[table[b]] for b in range(_N_BYTES)]  # GPT-2's id of each byte's token
-        merges = []
-        for k, pair in enumerate(pairs):
-            if len(pair) != 2 or vocab.get(pair[0] + pair[1]) != _N_BYTES + k:
-                raise ValueError(f"merge {k} in {directory / 'merges.txt'} ({' '.join(pair)!r}) does not "
-                                 f"make token {_N_BYTES + k} of vocab.json, as GPT-2's merge {k} does")
-            merges.append((vocab[pair[0]], vocab[pair[1]]))
-        specials = {name: i for name, i in vocab.items() if i >= _N_BYTES + len(merges)}
-        if len(vocab) != _N_BYTES + len(merges) + len(specials):
-            raise ValueError(f"{directory / 'vocab.json'} has {len(vocab)} tokens; 256 bytes, "
-                             f"{len(merges)} merges and {len(specials)} special tokens should make "
-                             f"{_N_BYTES + len(merges) + len(specials)}")
+        merges, byte_ids, specials = read_gpt2_files(gpt2_files_dir(name_or_path, local_files_only))
         return cls(merges, pattern=GPT2_SPLIT_PATTERN, byte_ids=byte_ids, special_tokens=specials)
 
     def __repr__(self) -> str:
