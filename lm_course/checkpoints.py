@@ -85,8 +85,6 @@ def save_checkpoint(model: nn.Module, path: str | Path, fmt: str, config: dict,
 def read_checkpoint(path: str | Path, fmt: str, what: str) -> tuple[dict, dict[str, torch.Tensor], dict]:
     """``(config, tensors, extra)`` of a file written by :func:`save_checkpoint`
     with format ``fmt``; ``what`` names the kind in error messages."""
-    from safetensors import SafetensorError, safe_open
-
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}")

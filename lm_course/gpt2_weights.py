@@ -41,6 +41,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 import torch.nn as nn
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
 from lm_course import hub
 from lm_course.fileio import atomic_write, atomic_write_text
@@ -137,7 +139,7 @@ def _unavailable(name: str, why: str) -> GPT2WeightsUnavailable:
 
 def _hub_file(repo_id: str, filename: str, local_files_only: bool | None) -> Path:
     """One file of a hub repository: from the cache if there, else downloaded."""
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import hf_hub_download  # deferred on purpose (here and below): the hub client loads
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
 
     try:
@@ -216,8 +218,6 @@ def _read_checkpoint(files: list[Path], model, source: str) -> dict[str, torch.T
     """Checkpoint tensors renamed to the model's names, Conv1D weights as
     transposed views (``(out, in)`` over the file's ``(in, out)`` storage),
     shapes checked; raises ``ValueError`` naming what is wrong."""
-    from safetensors import SafetensorError, safe_open
-
     expected = model.state_dict()  # names and shapes (tensors on the meta device)
     state: dict[str, torch.Tensor] = {}
     for file in files:
@@ -343,8 +343,6 @@ def save_hf_gpt2(model: GPT, directory: str | os.PathLike, eos_token_id: int | N
     ``GPT2LMHeadModel.from_pretrained(directory)`` and ``GPT.from_pretrained`` both
     load it. ``eos_token_id`` is GPT-2's 50256 for its own vocabulary; leave it
     ``None`` for the character models, which have no end-of-text token."""
-    from safetensors.torch import save_file
-
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     config = hf_config_from_gpt(model.config, eos_token_id)
@@ -372,7 +370,7 @@ def as_transformers(model: GPT, eos_token_id: int | None = None):
     Raises:
         TypeError: ``model`` is not a course GPT.
     """
-    from transformers import GPT2Config, GPT2LMHeadModel
+    from transformers import GPT2Config, GPT2LMHeadModel  # deferred on purpose: seconds to import, tests only
 
     config = getattr(model, "config", None)
     if not isinstance(model, nn.Module) or not hasattr(config, "attention_dropout"):  # GPTConfig's property

@@ -255,7 +255,7 @@ class BPETokenizer(ComparedByValue):
         return re.compile("(" + "|".join(map(re.escape, longest_first)) + ")")
 
     def _check_ids(self, ids: Sequence[int]) -> list[int]:
-        from lm_course.interface import as_id_tensor
+        from lm_course.validation import as_id_tensor  # deferred on purpose: the tokenizers import no torch
 
         return as_id_tensor(ids, self.vocab_size, "token ids").tolist()
 

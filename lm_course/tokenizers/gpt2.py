@@ -28,6 +28,7 @@ rather than an error; here missing files always raise.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from lm_course import hub
@@ -136,9 +137,7 @@ def gpt2_tokenizer(name_or_path: str = "gpt2", local_files_only: bool | None = N
     """
     directory = gpt2_files_dir(name_or_path, local_files_only)
 
-    import json
-
-    from transformers import GPT2TokenizerFast
+    from transformers import GPT2TokenizerFast  # deferred on purpose: transformers takes seconds to import
 
     fix = ("restore them (`git checkout -- lm_course/shipped_data/gpt2` for the shipped copy, or reinstall the "
            "package) or delete the cached copy and run `python -m lm_course download gpt2` again")

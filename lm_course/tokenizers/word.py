@@ -99,7 +99,7 @@ class WordTokenizer(ComparedByValue):
     def decode(self, ids: Sequence[int]) -> str:
         """Ids to text; :attr:`unk_id` decodes to ``unk_token`` (the word it
         replaced is lost)."""
-        from lm_course.interface import as_id_tensor
+        from lm_course.validation import as_id_tensor  # deferred on purpose: the tokenizers import no torch
 
         return "".join(self.tokens[i] for i in as_id_tensor(ids, self.vocab_size, "token ids").tolist())
 
