@@ -27,7 +27,7 @@ import torch
 from lm_course.data import data_dir, load_shakespeare
 from lm_course.seeds import seed_everything
 from lm_course.gpt import GPT, GPTConfig
-from lm_course.reference import load_reference_info
+from lm_course.reference import reference_info
 from lm_course.corpus import corpus_tokenizer
 from lm_course.train import TrainConfig, train
 
@@ -68,7 +68,7 @@ def run_one(name: str, n_layer: int, n_embd: int, block_size: int, steps: int, l
 
 def long_run(small: bool) -> dict:
     """A shipped reference GPT's run, from its checkpoint's record."""
-    info = load_reference_info(small=small)
+    info = reference_info("gpt-small" if small else "gpt")
     r, c = info["recipe"], info["config"]
     n, per_step = info["parameters"], r["batch_size"] * r["block_size"]
     seconds_per_step = info["training_seconds"] / r["steps"]
