@@ -100,3 +100,27 @@ def test_genres():
     genres = data.play_genres()
     assert set(genres.values()) == set(data.GENRES)
     assert genres["hamlet"] == "tragedies" and genres["twelfth-night"] == "comedies"
+
+
+# ---- where the shipped files and the cache are (issue 35: a wheel carries its data)
+def test_the_shipped_files_are_package_data(monkeypatch):
+    from importlib.resources import files
+    from pathlib import Path
+
+    monkeypatch.delenv("LM_COURSE_DATA", raising=False)
+    assert data.data_dir() == Path(str(files("lm_course") / "shipped_data"))
+    assert (data.data_dir() / "README.md").is_file() and (data.data_dir() / "gpt2" / "merges.txt").is_file()
+    monkeypatch.setenv("LM_COURSE_DATA", "/somewhere/else")
+    assert str(data.data_dir()) == "/somewhere/else"
+
+
+def test_the_cache_is_data_cache_in_a_clone_and_the_home_cache_when_installed(tmp_path, monkeypatch):
+    monkeypatch.delenv("LM_COURSE_CACHE", raising=False)
+    root = data.clone_root()
+    assert root is not None and (root / "notebooks").is_dir()  # the tests run in a clone
+    assert data.cache_dir() == root / "data" / "cache"
+    monkeypatch.setattr(data, "clone_root", lambda: None)  # an installed wheel
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert data.cache_dir() == tmp_path / ".cache" / "lm_course" and data.cache_dir().is_dir()
+    monkeypatch.setenv("LM_COURSE_CACHE", str(tmp_path / "mine"))
+    assert data.cache_dir() == tmp_path / "mine"

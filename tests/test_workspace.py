@@ -52,3 +52,21 @@ def test_the_release_edition_runs_under_nbval(tmp_path):
                            str(ROOT / "tests" / "nbval_sanitize.cfg"), "--rootdir", str(tmp_path)],
                           capture_output=True, text=True, cwd=tmp_path, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:]
+
+
+def test_the_chapters_come_from_the_clone_or_from_the_installed_package(tmp_path, monkeypatch):
+    """In a clone, notebooks/; installed from a wheel, lm_course/notebooks/ (setup.py's build step
+    copies them there; tests/test_wheel.py builds and installs one)."""
+    from lm_course import data, workspace
+
+    assert workspace.chapters_dir() == ROOT / "notebooks"
+    monkeypatch.setattr(data, "clone_root", lambda: None)
+    assert workspace.chapters_dir().parts[-2:] == ("lm_course", "notebooks")
+    empty = tmp_path / "none"
+    empty.mkdir()
+    try:
+        chapter_notebooks(empty)
+    except FileNotFoundError as err:
+        assert "reinstall" in str(err) and "clone" in str(err)
+    else:
+        raise AssertionError("expected FileNotFoundError")
