@@ -10,7 +10,7 @@ import torch.nn as nn
 
 from lm_course.evaluate import bits_per_token
 from lm_course.interface import LanguageModel
-from lm_course.checkpoints import load_model, save_model
+from lm_course.checkpoints import CheckpointError, load_model, save_model
 from lm_course.rnn import KINDS, RNNCell, RNNConfig, RNNLanguageModel, UnrolledRNN
 from lm_course.rnn_analysis import (bits_with_context_resets, hidden_gradient_norms, lstm_gates, random_recurrent_layer,
                                     set_spectral_radius, spectral_radius, text_features,
@@ -220,6 +220,10 @@ def test_save_load_round_trip(tmp_path):
                         '"kind": "gru", "num_layers": 1, "embed_size": 8, "dropout": 0.0}'})
     with pytest.raises(ValueError, match="shape mismatch"):
         load_model(tmp_path / "bad.safetensors")
+    save_file(m.state_dict(), str(tmp_path / "kind.safetensors"),  # an invalid config: an error naming the file
+              metadata={"format": "lm_course.rnn", "config": '{"vocab_size": 11, "hidden_size": 16, "kind": "xyz"}'})
+    with pytest.raises(CheckpointError, match=r"kind\.safetensors declares an invalid RNN config: .*'xyz'"):
+        load_model(tmp_path / "kind.safetensors")
     save_file({"x": torch.zeros(2)}, str(tmp_path / "other.safetensors"))
     with pytest.raises(ValueError, match="not an lm_course RNN checkpoint"):
         load_model(tmp_path / "other.safetensors", "lm_course.rnn")
