@@ -21,13 +21,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
-import linecache
 import math
-import signal
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from lm_course.exercises._sandbox import (Timeout, arg_name, copy_argument, kind, student_line, unchanged,
+                                           with_time_limit)
 
 __all__ = ["exercise", "call", "report", "fail", "no_answer", "close", "require_number", "Stop", "Outcome",
            "MISSING", "current_name", "DEFAULT_TIMEOUT"]
@@ -38,10 +37,6 @@ MISSING = object()  # call(..., quiet=True)'s "no result"
 
 class Stop(Exception):
     """The checker's verdict (a failure) is printed: stop checking."""
-
-
-class _Timeout(BaseException):  # not an Exception: the student's own `except Exception` cannot swallow it
-    pass
 
 
 class Outcome:
@@ -148,114 +143,6 @@ def require_number(answer: object, exercise: str) -> float | None:
 
 
 # --------------------------------------------------------------------- running the student's code
-def _copy(x: object) -> object:
-    """A copy of an argument the student's function may not change: plain
-    tensors (contiguous), lists, tuples, dicts, numpy arrays; anything else
-    (models, optimisers, generators, parameters) is passed as it is."""
-    import torch
-
-    if isinstance(x, torch.Tensor):
-        if isinstance(x, torch.nn.Parameter) or x.requires_grad:
-            return x
-        return x.detach().clone(memory_format=torch.contiguous_format)
-    if type(x) is list:
-        return [_copy(v) for v in x]
-    if type(x) is tuple:
-        return tuple(_copy(v) for v in x)
-    if type(x) is dict:
-        return {k: _copy(v) for k, v in x.items()}
-    if type(x).__module__ == "numpy" and hasattr(x, "copy") and hasattr(x, "shape"):
-        return x.copy()
-    return x
-
-
-def _unchanged(original: object, given: object) -> bool:
-    """Is the student's copy ``given`` still equal to ``original``?"""
-    import torch
-
-    if original is given:
-        return True
-    if isinstance(original, torch.Tensor):
-        if not isinstance(given, torch.Tensor) or given.shape != original.shape or given.dtype != original.dtype:
-            return False
-        both_nan = torch.isnan(original) & torch.isnan(given) if original.is_floating_point() else False
-        return bool(((original == given) | both_nan).all())
-    if isinstance(original, (list, tuple)):
-        return (type(given) is type(original) and len(given) == len(original)
-                and all(_unchanged(a, b) for a, b in zip(original, given)))
-    if isinstance(original, dict):
-        return (isinstance(given, dict) and given.keys() == original.keys()
-                and all(_unchanged(original[k], given[k]) for k in original))
-    try:
-        import numpy as np
-
-        if isinstance(original, np.ndarray):
-            return isinstance(given, np.ndarray) and np.array_equal(original, given)
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        return bool(original == given)
-    except Exception:  # an object without a usable ==: it was not copied anyway
-        return True
-
-
-def _with_time_limit(fn: Callable, args: tuple, kwargs: dict, seconds: float | None) -> object:
-    """``fn(*args, **kwargs)``, or :class:`_Timeout` after ``seconds``: a
-    SIGALRM timer in the main thread (a notebook kernel runs cells there; an
-    outer timer, such as pytest-timeout's, is re-armed afterwards), elsewhere
-    a daemon thread (which, if it never returns, runs on in the background)."""
-    if seconds is None:
-        return fn(*args, **kwargs)
-    if hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread():
-        def alarm(signum, frame):
-            raise _Timeout
-
-        start = time.monotonic()
-        old_handler = signal.signal(signal.SIGALRM, alarm)
-        old_delay, old_interval = signal.setitimer(signal.ITIMER_REAL, seconds)
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, old_handler)
-            if old_delay > 0:  # someone else's timer was running: give it back what is left of it
-                signal.setitimer(signal.ITIMER_REAL, max(old_delay - (time.monotonic() - start), 0.01),
-                                 old_interval)
-    box: dict[str, object] = {}
-
-    def target():
-        try:
-            box["value"] = fn(*args, **kwargs)
-        except BaseException as err:  # handed to the caller
-            box["error"] = err
-
-    worker = threading.Thread(target=target, daemon=True)
-    worker.start()
-    worker.join(seconds)
-    if worker.is_alive():
-        raise _Timeout
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["value"]
-
-
-def _student_line(err: BaseException, fn: Callable) -> str:
-    """`` (in your line: `...`)`` for the last line of the student's code in
-    ``err``'s traceback, or ``""``."""
-    code = getattr(fn, "__code__", None)
-    if code is None:
-        return ""
-    tb, found = err.__traceback__, None
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename == code.co_filename:
-            found = tb
-        tb = tb.tb_next
-    if found is None:
-        return ""
-    line = linecache.getline(found.tb_frame.f_code.co_filename, found.tb_lineno).strip()
-    return f" (at this line of your code: `{line}`)" if line else ""
-
-
 def _raised_by_stub(err: BaseException, fn: Callable) -> str | None:
     """Where a ``NotImplementedError`` came from: ``"self"`` for the
     student's function itself, the name of another exercise's function it
@@ -276,6 +163,26 @@ def _raised_by_stub(err: BaseException, fn: Callable) -> str | None:
     if own is not None and code.co_filename == own.co_filename:  # a helper in the student's own cell
         return "self"
     return None
+
+
+def _not_implemented(err: NotImplementedError, fn: Callable, run: _Run | None) -> str:
+    """What :func:`call` says when ``fn`` raised ``NotImplementedError``: the
+    stub itself, an earlier exercise's stub it calls, or something else."""
+    origin = _raised_by_stub(err, fn)
+    if origin == "self":
+        if run is not None:
+            run.stub = True
+        return ("not implemented yet. Write the body in place of `raise NotImplementedError` and run the cell "
+                "again." + _hint_pointer(run))
+    if origin is not None:
+        from lm_course.exercises.catalog import by_function
+
+        if run is not None:
+            run.blamed = True
+        dep = by_function(origin, near=run.key if run else None)
+        return (f"your {getattr(fn, '__name__', 'function')} calls {origin}, which is still the stub "
+                f"(it raises NotImplementedError): do Exercise {dep.number} ({dep.title}) first.")
+    return f"your function raised NotImplementedError: {err}{student_line(err, fn)}"
 
 
 def call(fn: object, *args: object, timeout: float | None = DEFAULT_TIMEOUT, may_change: bool = False,
@@ -305,65 +212,32 @@ def call(fn: object, *args: object, timeout: float | None = DEFAULT_TIMEOUT, may
         return stop("no answer yet: define the function and pass it to the checker." + _hint_pointer(run))
     if not callable(fn):
         return stop(f"pass your function itself (check_x(x), not check_x(x(...))); got {type(fn).__name__}.")
-    given = tuple(_copy(a) for a in args)
+    given = tuple(copy_argument(a) for a in args)
     try:
-        result = _with_time_limit(fn, given, kwargs, timeout)
-    except _Timeout:
+        result = with_time_limit(fn, given, kwargs, timeout)
+    except Timeout:
         return stop(f"your function did not return within {timeout:g} s: is there a loop that never ends "
                     "(a `while` whose condition never becomes false, an index that is not increased)?")
     except NotImplementedError as err:
-        origin = _raised_by_stub(err, fn)
-        if origin == "self":
-            if run is not None:
-                run.stub = True
-            return stop("not implemented yet. Write the body in place of `raise NotImplementedError` and run "
-                        "the cell again." + _hint_pointer(run))
-        if origin is not None:
-            from lm_course.exercises.catalog import by_function
-
-            if run is not None:
-                run.blamed = True
-            dep = by_function(origin, near=run.key if run else None)
-            return stop(f"your {getattr(fn, '__name__', 'function')} calls {origin}, which is still the stub "
-                        f"(it raises NotImplementedError): do Exercise {dep.number} ({dep.title}) first.")
-        return stop(f"your function raised NotImplementedError: {err}{_student_line(err, fn)}")
+        return stop(_not_implemented(err, fn, run))
     except Exception as err:  # the student's code may fail in any way: report, never raise
         more = on_error(err) if on_error is not None else ""
-        return stop(f"your function raised {type(err).__name__}: {err}{_student_line(err, fn)}."
+        return stop(f"your function raised {type(err).__name__}: {err}{student_line(err, fn)}."
                     + (f" {more}" if more else ""))
     if result is None:
         return stop("your function returned None: did you forget `return`?" + _hint_pointer(run))
     if not may_change:
         for i, (a, g) in enumerate(zip(args, given)):
-            if not _unchanged(a, g):
-                return stop(f"your function changed its argument {_arg_name(fn, i)} in place; the caller may "
-                            "still need it: build a new " + _kind(a) + " and return that.")
+            if not unchanged(a, g):
+                return stop(f"your function changed its argument {arg_name(fn, i)} in place; the caller may "
+                            "still need it: build a new " + kind(a) + " and return that.")
     return result
 
 
-def _arg_name(fn: Callable, i: int) -> str:
-    import inspect
-
-    try:
-        names = list(inspect.signature(fn).parameters)
-        return f"`{names[i]}`" if i < len(names) else f"number {i + 1}"
-    except (TypeError, ValueError):
-        return f"number {i + 1}"
-
-
-def _kind(a: object) -> str:
-    import torch
-
-    if isinstance(a, torch.Tensor):
-        return "tensor (out-of-place operations: masked_fill, not masked_fill_; x = x * s, not x *= s)"
-    if isinstance(a, list):
-        return "list (out = [] and append to it, or list(ids) first)"
-    return type(a).__name__
-
-
 # --------------------------------------------------------------------- the decorator
-def exercise(key: str) -> Callable[[Callable], Callable]:
-    """Tie a checker to its catalog row ``key`` (``"ch03.lstm_step"``)."""
+def exercise(key: str, wrong: tuple = ()) -> Callable[[Callable], Callable]:
+    """Tie a checker to its catalog row ``key`` (``"ch03.lstm_step"``) and to
+    the table of wrong versions it diagnoses (:mod:`.wrong_versions`)."""
     from lm_course.exercises.catalog import entry
 
     row = entry(key)
@@ -393,6 +267,7 @@ def exercise(key: str) -> Callable[[Callable], Callable]:
 
         checker.hint = functools.partial(_show_hint, key)  # check_x.hint(1), .hint(2), .hint(3)
         checker.exercise = key
+        checker.wrong_versions = tuple(wrong)  # each a wrong_versions.Wrong
         return checker
 
     return decorate

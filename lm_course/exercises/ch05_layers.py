@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import math
 import random
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 
 from lm_course.exercises._check import call, exercise, report
+from lm_course.exercises.wrong_versions import Wrong, diagnose
 from lm_course.gpt import Block, GPTConfig
 
 __all__ = ["check_layer_norm", "check_gelu", "check_gpt_block", "block_weights", "block_reference"]
@@ -39,23 +41,31 @@ def _layer_norm_variant(x: torch.Tensor, gain: torch.Tensor, bias: torch.Tensor,
     return norm * gain + bias
 
 
-_LN_MISTAKES = [
-    (dict(unbiased=True), "LayerNorm uses the biased variance: x.var(-1, unbiased=False), i.e. divide by C, "
-                          "not C - 1."),
-    (dict(where_eps="outside"), "eps goes INSIDE the square root: (x - mean) / sqrt(var + eps); "
-                                "(x - mean) / (std + eps) differs when the variance is small (this input's is "
-                                "about 1e-6)."),
-    (dict(where_eps="variance"), "divide by the standard deviation, sqrt(var + eps), not by the variance."),
-    (dict(dim=2), "normalise over the LAST dimension (dim=-1): x is (..., C) and may have any number of "
-                  "dimensions; dim=2 is the last one only for 3-D inputs."),
-]
+_LN_WRONG = (
+    Wrong("unbiased variance", partial(_layer_norm_variant, unbiased=True),
+          "LayerNorm uses the biased variance: x.var(-1, unbiased=False), i.e. divide by C, not C - 1."),
+    Wrong("eps outside the square root", partial(_layer_norm_variant, where_eps="outside"),
+          "eps goes INSIDE the square root: (x - mean) / sqrt(var + eps); (x - mean) / (std + eps) differs when "
+          "the variance is small (this input's is about 1e-6)."),
+    Wrong("divided by the variance", partial(_layer_norm_variant, where_eps="variance"),
+          "divide by the standard deviation, sqrt(var + eps), not by the variance."),
+    Wrong("a hard-coded dim=2", partial(_layer_norm_variant, dim=2),
+          "normalise over the LAST dimension (dim=-1): x is (..., C) and may have any number of dimensions; "
+          "dim=2 is the last one only for 3-D inputs."),
+    Wrong("over the positions", partial(_layer_norm_variant, dim=-2),
+          "normalise each position over its C features (dim=-1), not each feature over the positions."),
+)
+
+
+def _same_values(got: torch.Tensor, wrong: torch.Tensor) -> bool:
+    return got.shape == wrong.shape and torch.allclose(got, wrong.double(), rtol=1e-4, atol=1e-5)
 
 
 def _layer_norm_cases() -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """A 3-D input, one with a tiny variance (where eps matters), a 2-D and a 4-D one."""
+    """A 3-D input, one with a tiny variance (where eps matters), a 4-D and a 2-D one."""
     g = torch.Generator().manual_seed(5)
     cases = []
-    for shape, scale in (((2, 7, 16), 3.0), ((3, 5, 16), 1e-3), ((6, 16), 2.0), ((2, 3, 4, 16), 1.0)):
+    for shape, scale in (((2, 7, 16), 3.0), ((3, 5, 16), 1e-3), ((2, 3, 4, 16), 1.0), ((6, 16), 2.0)):
         x = torch.randn(*shape, generator=g, dtype=torch.float64) * scale + 1  # (..., C)
         gain = torch.rand(16, generator=g, dtype=torch.float64) + 0.5  # (C,)
         bias = torch.randn(16, generator=g, dtype=torch.float64)  # (C,)
@@ -69,7 +79,7 @@ def _dim_hint(err: Exception) -> str:
     return ""
 
 
-@exercise("ch05.layer_norm")
+@exercise("ch05.layer_norm", wrong=_LN_WRONG)
 def check_layer_norm(answer: object) -> bool:
     """Exercise 1: ``layer_norm(x, gain, bias, eps=1e-5)`` written by hand,
     compared with ``torch.nn.functional.layer_norm`` over the last dimension
@@ -84,17 +94,9 @@ def check_layer_norm(answer: object) -> bool:
         got = got.detach().double()
         if torch.allclose(got, want, rtol=1e-4, atol=1e-5):
             continue
-        for switches, hint in _LN_MISTAKES:
-            if "dim" in switches and x.dim() != 4:  # dim=2 is the last axis of a 3-D input, absent in 2-D
-                continue
-            if torch.allclose(got, _layer_norm_variant(x, gain, bias, **switches), rtol=1e-4, atol=1e-5):
-                return report(False, name, "", hint)
-        over_positions = None
-        if x.dim() == 3:
-            over_positions = F.layer_norm(x.transpose(-1, -2), (x.size(1),)).transpose(-1, -2) * gain + bias
-        if over_positions is not None and torch.allclose(got, over_positions, atol=1e-5):
-            return report(False, name, "", "normalise each position over its C features (dim=-1), "
-                                           "not each feature over the positions.")
+        hint = diagnose(got, (x, gain, bias), _LN_WRONG, _same_values)
+        if hint:
+            return report(False, name, "", hint)
         return report(False, name, "", f"on x of shape {tuple(x.shape)} your output differs from "
                                        "F.layer_norm by up to {:.3g}: (x - mean) / sqrt(var + eps) over the "
                                        "last dimension, biased variance, then * gain + bias."
@@ -105,19 +107,20 @@ def check_layer_norm(answer: object) -> bool:
 
 # ---- Exercise 2: GELU ------------------------------------------------------
 
-_GELU_MISTAKES = [
-    (lambda x: F.gelu(x), "that is the exact GELU (with erf); GPT-2 uses the tanh approximation."),
-    (torch.relu, "that is ReLU; GELU is smooth and slightly negative for x < 0."),
-    (lambda x: x * torch.sigmoid(1.702 * x), "that is the sigmoid approximation x * sigmoid(1.702 x); GPT-2 "
-                                             "uses the tanh one."),
-    (lambda x: 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * x)),
-     "the cubic term is missing: tanh(sqrt(2 / pi) * (x + 0.044715 * x**3))."),
-    (lambda x: 0.5 * x * (1 + torch.tanh(math.sqrt(2 * math.pi) * (x + 0.044715 * x ** 3))),
-     "the constant is sqrt(2 / pi), about 0.798, not sqrt(2 pi)."),
-]
+_GELU_WRONG = (
+    Wrong("the exact GELU", lambda x: F.gelu(x), "that is the exact GELU (with erf); GPT-2 uses the tanh "
+                                                 "approximation."),
+    Wrong("ReLU", torch.relu, "that is ReLU; GELU is smooth and slightly negative for x < 0."),
+    Wrong("the sigmoid approximation", lambda x: x * torch.sigmoid(1.702 * x),
+          "that is the sigmoid approximation x * sigmoid(1.702 x); GPT-2 uses the tanh one."),
+    Wrong("no cubic term", lambda x: 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * x)),
+          "the cubic term is missing: tanh(sqrt(2 / pi) * (x + 0.044715 * x**3))."),
+    Wrong("sqrt(2 pi)", lambda x: 0.5 * x * (1 + torch.tanh(math.sqrt(2 * math.pi) * (x + 0.044715 * x ** 3))),
+          "the constant is sqrt(2 / pi), about 0.798, not sqrt(2 pi)."),
+)
 
 
-@exercise("ch05.gelu")
+@exercise("ch05.gelu", wrong=_GELU_WRONG)
 def check_gelu(answer: object) -> bool:
     """Exercise 2: GPT-2's GELU (the tanh approximation) written by hand."""
     name = "Exercise 2 (GPT-2's GELU)"
@@ -126,9 +129,9 @@ def check_gelu(answer: object) -> bool:
     got = call(answer, x)
     if _close_tensor(got, want, atol=1e-5):
         return report(True, name, "0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), Hendrycks & Gimpel (2016).", "")
-    for wrong, hint in _GELU_MISTAKES:
-        if _close_tensor(got, wrong(x), atol=1e-6):
-            return report(False, name, "", hint)
+    hint = diagnose(got, (x,), _GELU_WRONG, lambda a, b: _close_tensor(a, b, atol=1e-6))
+    if hint:
+        return report(False, name, "", hint)
     return report(False, name, "", "GELU(x) ~ 0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x**3))), "
                                    "elementwise, returned as a tensor of x's shape.")
 
