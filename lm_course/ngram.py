@@ -2,7 +2,7 @@
 and interpolated Kneser-Ney.
 
 Explained in ``01_ngrams.ipynb``: "Counting bigrams" (:func:`bigram_count_matrix`),
-"Maximum likelihood and the zero-count problem" (``smoothing="mle"``),
+"Maximum likelihood, and why zero counts break it" (``smoothing="mle"``),
 "Add-k smoothing", "Interpolation" (``"interpolated"``) and "Kneser-Ney"
 (``"kneser_ney"``, the default); "Perplexity and bits per character" and
 "Sampling" use :meth:`NGramLM.token_log_probs` and :meth:`NGramLM.generate`.
@@ -217,7 +217,7 @@ class NGramLM(Generates):
     def window_counts(self, ids: Sequence[int] | torch.Tensor, n: int) -> torch.Tensor:
         """``(len(ids) - n + 1,)`` training counts of every length-n window of
         ``ids`` (0 = an n-gram never seen in training): how sparse the counts
-        are for new text (``01_ngrams.ipynb``, "Order against sparsity")."""
+        are for new text (``01_ngrams.ipynb``, "How long a context? Order against sparsity")."""
         self._check_fitted()
         if not 1 <= n <= self.order:
             raise ValueError(f"n must be in 1..{self.order}, got {n!r}")

@@ -3,7 +3,7 @@ first table of counts.
 
 Explained in ``01_ngrams.ipynb``: "Counting bigrams" (:func:`bigram_count_matrix`,
 the table of character pairs in names) and, for the store behind
-:class:`lm_course.ngram.NGramLM`, "Maximum likelihood and the zero-count problem".
+:class:`lm_course.ngram.NGramLM`, "Maximum likelihood, and why zero counts break it".
 
 How the counts are stored
     Every n-gram ``(x_1, .., x_n)`` is one integer, its digits in base V

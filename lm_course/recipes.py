@@ -3,7 +3,7 @@ that trains any of them.
 
 The shipped models are chapter 2's wide MLP (:data:`MLP_RECIPE`, section "A
 wider MLP, trained for two hours, with dropout"), chapter 3's LSTM
-(:data:`LSTM_RECIPE`, "A character-level LSTM") and the reference GPTs of
+(:data:`LSTM_RECIPE`, "A character-level LSTM on the scoreboard") and the reference GPTs of
 chapters 5 and 7 (:data:`GPT_RECIPE`, :data:`GPT_SMALL_RECIPE`,
 ``05_transformer.ipynb``, "The reference checkpoint"). Each recipe is a
 frozen dataclass of :class:`Recipe` that lists, with a comment per field,

@@ -10,7 +10,7 @@ Explained in ``03_rnns.ipynb``:
 
   and :class:`UnrolledRNN` runs it over a sequence, returning every hidden
   state (the notebook checks both against ``torch.nn.RNN``).
-* "A character-level LSTM": :class:`RNNLanguageModel` wraps PyTorch's fused
+* "A character-level LSTM on the scoreboard": :class:`RNNLanguageModel` wraps PyTorch's fused
   ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` (fast, batched) between an embedding
   and a linear read-out, and implements the course's
   :class:`~lm_course.interface.LanguageModel` (``next_token_probs`` reads the
@@ -132,7 +132,7 @@ class UnrolledRNN(nn.Module):
     ``h_1 .. h_T`` (and every output ``y_t`` when the cell has a read-out).
     Backpropagating through the loop is backpropagation through time.
 
-    Notebook section: "The recurrence unrolled".
+    Notebook section: "The recurrence".
     """
 
     def __init__(self, cell: RNNCell):
@@ -192,7 +192,7 @@ class RNNLanguageModel(Generates, nn.Module):
     one token of context (it was never trained to predict the first token of
     a text from nothing).
 
-    Notebook sections: "A character-level LSTM", "Sampling", "Inside the
+    Notebook sections: "A character-level LSTM on the scoreboard", "Sampling", "Inside the
     hidden state".
     """
 

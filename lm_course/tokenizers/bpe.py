@@ -1,7 +1,7 @@
 """Byte-level byte-pair encoding (BPE), trained from scratch.
 
 Explained in ``02_tokens_and_embeddings.ipynb``, sections "Byte-pair encoding"
-and "BPE step by step". The algorithm is Sennrich et al. (2016), applied to
+and "Training BPE by hand". The algorithm is Sennrich et al. (2016), applied to
 UTF-8 bytes as in GPT-2 (Radford et al., 2019):
 
 1. Every text is UTF-8 bytes, so the first 256 tokens are the 256 byte values

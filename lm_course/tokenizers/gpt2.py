@@ -2,7 +2,7 @@
 Hugging Face ``transformers``/``tokenizers``.
 
 Explained in ``02_tokens_and_embeddings.ipynb`` ("GPT-2's tokenizer") and
-used again in ``06_gpt2_and_sampling.ipynb``.
+used again in ``06_gpt2_sampling.ipynb``.
 
 Where the files come from, in order:
 
