@@ -1,6 +1,6 @@
 """Every checker's table of wrong versions (issue 33 step 4, issue 31 step 5): each known
 wrong version, run through its checker as a student's function, is rejected with its own
-diagnosis, never another one; and the tables name distinct mistakes."""
+diagnosis, never another one (two versions may share one: both biases of an LSTM are one slip)."""
 
 from __future__ import annotations
 
@@ -29,14 +29,13 @@ def test_the_tables_hold_wrong_versions_with_distinct_names_and_diagnoses():
         table = _checker(e).wrong_versions
         assert all(isinstance(w, Wrong) for w in table), e.key
         assert len({w.name for w in table}) == len(table), e.key
-        assert len({w.diagnosis for w in table}) == len(table), e.key
 
 
 @pytest.mark.parametrize("e, wrong", TABLES, ids=[f"{e.key}:{w.name}" for e, w in TABLES])
 def test_each_wrong_version_is_rejected_with_its_own_diagnosis(capsys, e, wrong):
     out = flags(capsys, _checker(e), wrong.version)
     assert wrong.diagnosis in out, out
-    others = [w.diagnosis for w in _checker(e).wrong_versions if w is not wrong]
+    others = [w.diagnosis for w in _checker(e).wrong_versions if w.diagnosis != wrong.diagnosis]
     assert not any(d in out for d in others), out
 
 

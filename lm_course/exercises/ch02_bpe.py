@@ -8,6 +8,7 @@ import random
 from collections.abc import Callable
 
 from lm_course.exercises._check import call, exercise, report
+from lm_course.exercises.wrong_versions import from_switches
 from lm_course.tokenizers import BPETokenizer
 from lm_course.tokenizers.bpe import SPLIT_PATTERN, merge_pair
 
@@ -114,7 +115,7 @@ def _pair_cases() -> list[list[list[int]]]:
     return cases
 
 
-@exercise("ch02.pair_counts")
+@exercise("ch02.pair_counts", wrong=from_switches(pair_counts_reference, _PAIR_SLIPS))
 def check_pair_counts(fn: Callable) -> bool:
     """Exercise 2: ``fn(chunks)`` counts the adjacent pairs inside each chunk
     (a list of lists of ids) and returns ``{(a, b): count}``; compared with
@@ -207,7 +208,8 @@ _BPE_SLIPS = [
 ]
 
 
-@exercise("ch02.train_bpe")
+# (row 3, both slips at once, is told about the split first: the table lists the single slips)
+@exercise("ch02.train_bpe", wrong=from_switches(train_bpe_reference, _BPE_SLIPS[:3] + _BPE_SLIPS[4:]))
 def check_train_bpe(fn: Callable) -> bool:
     """Exercise 3: ``fn(text, num_merges)`` returns the list of merges
     ``(a, b)`` in the order learned, compared with

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from functools import partial
 
 from lm_course.exercises._check import Stop, call, current_name, exercise, report
+from lm_course.exercises.wrong_versions import from_switches
 
 __all__ = ["check_cross_entropy", "check_adamw_step", "cross_entropy_reference", "adamw_step_reference"]
 
@@ -56,7 +57,7 @@ def _ce_cases():
     return cases
 
 
-@exercise("ch02.cross_entropy")
+@exercise("ch02.cross_entropy", wrong=from_switches(cross_entropy_reference, _CE_MISTAKES))
 def check_cross_entropy(fn: Callable) -> bool:
     """Exercise 6: ``fn(logits, targets)`` returns the mean cross-entropy of
     ``(N, V)`` float logits against ``(N,)`` target ids, like
@@ -164,7 +165,7 @@ def _adamw_trajectory(step: Callable, p0, grads, lr, betas, eps, wd) -> list:
     return out
 
 
-@exercise("ch02.adamw_step")
+@exercise("ch02.adamw_step", wrong=from_switches(adamw_step_reference, _ADAMW_MISTAKES))
 def check_adamw_step(fn: Callable) -> bool:
     """Exercise 7: ``fn(p, grad, m, v, t, lr, betas, eps, weight_decay)``
     makes one AdamW step on the tensor ``p`` and returns the new

@@ -9,6 +9,7 @@ import numbers
 from collections.abc import Callable
 
 from lm_course.exercises._check import Stop, call, exercise, report
+from lm_course.exercises.wrong_versions import from_switches
 
 __all__ = ["check_mlp_logits", "check_training_step", "mlp_logits_reference"]
 
@@ -72,7 +73,7 @@ def _mlp_cases():
     return out
 
 
-@exercise("ch02.mlp_logits")
+@exercise("ch02.mlp_logits", wrong=from_switches(mlp_logits_reference, _MLP_SLIPS))
 def check_mlp_logits(fn: Callable) -> bool:
     """Exercise 4: ``fn(windows, C, W_h, b_h, W_o, b_o)`` returns the ``(N, V)``
     logits of the MLP language model for ``(N, n)`` windows, compared with

@@ -14,6 +14,7 @@ import torch.nn as nn
 
 from lm_course.exercises._check import call, exercise, report
 from lm_course.exercises.ch03_gradients import _as_tensor
+from lm_course.exercises.wrong_versions import from_switches
 from lm_course.rnn import RNNConfig, RNNLanguageModel
 from lm_course.rnn_training import StatefulLoss, consecutive_lanes
 
@@ -45,7 +46,7 @@ _LSTM_MISTAKES = [
 ]
 
 
-@exercise("ch03.lstm_step")
+@exercise("ch03.lstm_step", wrong=from_switches(_lstm_variant, _LSTM_MISTAKES))
 def check_lstm_step(fn: Callable) -> bool:
     """Exercise 3: ``fn(x, h, c, cell)`` computes one ``nn.LSTMCell`` step by
     hand and returns ``(h_new, c_new)``."""
@@ -118,7 +119,7 @@ _GRU_MISTAKES = [
 ]
 
 
-@exercise("ch03.gru_step")
+@exercise("ch03.gru_step", wrong=from_switches(_gru_variant, _GRU_MISTAKES))
 def check_gru_step(fn: Callable) -> bool:
     """Exercise 4: ``fn(x, h, cell)`` computes one ``nn.GRUCell`` step by hand
     from ``cell.weight_ih``, ``cell.weight_hh``, ``cell.bias_ih``, ``cell.bias_hh``."""
@@ -205,7 +206,7 @@ def _rnn_cases() -> list[tuple[torch.Tensor, ...]]:
     return cases
 
 
-@exercise("ch03.rnn_forward")
+@exercise("ch03.rnn_forward", wrong=from_switches(rnn_forward_reference, _RNN_MISTAKES))
 def check_rnn_forward(fn: Callable) -> bool:
     """Exercise 5: ``fn(xs, h0, W_xh, W_hh, b_h)`` runs the vanilla RNN over
     ``xs`` ``(B, T, I)`` from ``h0`` ``(B, H)`` and returns every hidden state

@@ -11,6 +11,7 @@ import torch
 import torch.nn as nn
 
 from lm_course.exercises._check import call, exercise, report
+from lm_course.exercises.wrong_versions import from_switches
 
 __all__ = ["check_bptt_grad_W_hh", "check_clip_grad_norm", "bptt_grad_W_hh_autograd"]
 
@@ -83,7 +84,7 @@ def _bptt_cases() -> list[tuple[torch.Tensor, ...]]:
     return cases
 
 
-@exercise("ch03.bptt_grad_W_hh")
+@exercise("ch03.bptt_grad_W_hh", wrong=from_switches(_bptt_variant, _BPTT_MISTAKES))
 def check_bptt_grad_W_hh(fn: Callable) -> bool:
     """Exercise 1: ``fn(xs, W_xh, W_hh, b_h, u)`` returns ``d (u . h_T) / d W_hh``
     (``(H, H)``) by a manual backward pass, checked against autograd."""

@@ -10,11 +10,15 @@ import secrets
 
 import torch
 
-from lm_course.attention import (MultiHeadAttention, causal_mask, scaled_dot_product_attention,
-                                 sinusoidal_positional_encoding)
+from lm_course.attention import (
+    MultiHeadAttention,
+    causal_mask,
+    scaled_dot_product_attention,
+    sinusoidal_positional_encoding,
+)
 from lm_course.exercises._check import call, exercise, report
-
 from lm_course.exercises.ch04_attention import _is_boolean, _wrong_cell
+from lm_course.exercises.wrong_versions import from_switches
 
 __all__ = ["check_masked_attention", "check_causal_mask", "check_split_merge_heads", "check_positional_encoding",
     "attention_reference", "positional_encoding_reference"]
@@ -108,7 +112,7 @@ def _sdpa_cases() -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.
     return cases
 
 
-@exercise("ch04.masked_attention")
+@exercise("ch04.masked_attention", wrong=from_switches(attention_reference, _SDPA_MISTAKES))
 def check_masked_attention(attention_fn: object) -> bool:
     """Exercise 4: ``attention_fn(q, k, v, mask=None)`` returns ``(output, weights)``
     like :func:`lm_course.attention.scaled_dot_product_attention`: ``mask`` is
@@ -284,7 +288,7 @@ _PE_MISTAKES = (
 )
 
 
-@exercise("ch04.positional_encoding")
+@exercise("ch04.positional_encoding", wrong=from_switches(positional_encoding_reference, _PE_MISTAKES))
 def check_positional_encoding(pe_fn: object) -> bool:
     """Exercise 7: ``pe_fn(T, d)`` returns the ``(T, d)`` float encoding of
     :func:`lm_course.attention.sinusoidal_positional_encoding` (Vaswani et al.

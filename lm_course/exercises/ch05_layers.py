@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from lm_course.exercises._check import call, exercise, report
-from lm_course.exercises.wrong_versions import Wrong, diagnose
+from lm_course.exercises.wrong_versions import Wrong, diagnose, from_switches
 from lm_course.gpt import Block, GPTConfig
 
 __all__ = ["check_layer_norm", "check_gelu", "check_gpt_block", "block_weights", "block_reference"]
@@ -249,7 +249,7 @@ def _package_block(x: torch.Tensor, p: dict[str, torch.Tensor], n_head: int) -> 
         return block.eval()(x)[0]  # (B, T, C)
 
 
-@exercise("ch05.gpt_block")
+@exercise("ch05.gpt_block", wrong=from_switches(block_reference, _BLOCK_MISTAKES))
 def check_gpt_block(answer: object) -> bool:
     """Exercise 3: ``gpt_block(x, p, n_head)``: one pre-LN GPT block, ``(B, T, C)``
     to ``(B, T, C)``, computed from the weights ``p`` (named as in

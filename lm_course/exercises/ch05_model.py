@@ -11,6 +11,7 @@ import torch
 
 from lm_course.exercises._check import call, exercise, report
 from lm_course.exercises.ch05_layers import _close_tensor
+from lm_course.exercises.wrong_versions import from_switches
 from lm_course.gpt import GPT, GPTConfig
 
 __all__ = ["check_first_position_score", "check_parameter_count", "check_gpt_forward", "parameter_count_reference",
@@ -196,7 +197,7 @@ def _forward_cases() -> list[tuple[GPT, torch.Tensor]]:
     return cases
 
 
-@exercise("ch05.gpt_forward")
+@exercise("ch05.gpt_forward", wrong=from_switches(gpt_forward_reference, _FORWARD_MISTAKES))
 def check_gpt_forward(answer: object) -> bool:
     """Exercise 6: ``gpt_forward(model, idx)``: the logits ``(B, T, V)`` of the
     GPT ``model`` (in eval mode) for the ids ``idx`` ``(B, T)``, computed from

@@ -13,6 +13,7 @@ from lm_course.attention import causal_mask, scaled_dot_product_attention
 from lm_course.exercises._check import call, exercise, report
 from lm_course.exercises.ch06_decoding import _toy_gpt
 from lm_course.exercises.ch06_filters import _tensor_like
+from lm_course.exercises.wrong_versions import from_switches
 from lm_course.gpt import GPT
 from lm_course.sampling import generate
 
@@ -163,7 +164,7 @@ _CACHED_MISTAKES = [
 ]
 
 
-@exercise("ch06.generate_cached")
+@exercise("ch06.generate_cached", wrong=from_switches(generate_cached_reference, _CACHED_MISTAKES))
 def check_generate_cached(generate_fn: object) -> bool:
     """Exercise 6: ``generate_fn(model, idx, max_new_tokens)``: greedy
     decoding of the GPT ``model`` from the prompt ``idx`` ``(B, T)`` with the

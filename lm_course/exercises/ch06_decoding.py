@@ -8,6 +8,7 @@ import torch
 
 from lm_course.exercises._check import call, exercise, report
 from lm_course.exercises.ch06_filters import _tensor_like
+from lm_course.exercises.wrong_versions import from_switches
 from lm_course.gpt import GPT, GPTConfig
 from lm_course.sampling import generate
 
@@ -75,7 +76,7 @@ def _generate_cases():
             (_toy_gpt(3), torch.randint(0, 13, (4, 3), generator=g), 3, 1.0, 4)]
 
 
-@exercise("ch06.generate_loop")
+@exercise("ch06.generate_loop", wrong=from_switches(generate_reference, _GENERATE_MISTAKES))
 def check_generate(generate_fn: object) -> bool:
     """Exercise 4: ``generate_fn(model, idx, max_new_tokens, temperature, generator)``:
     sampling with a temperature, the context cropped to ``block_size``; the same
@@ -181,7 +182,7 @@ def _beam_cases() -> list[tuple[torch.Tensor, torch.Tensor, int]]:
     return cases
 
 
-@exercise("ch06.beam_step")
+@exercise("ch06.beam_step", wrong=from_switches(beam_step_reference, _BEAM_MISTAKES))
 def check_beam_step(beam_step: object) -> bool:
     """Exercise 5: ``beam_step(beam_scores, next_log_probs, num_beams)``: the
     ``num_beams`` best one-token extensions of ``K`` beams, as

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
-__all__ = ["Wrong", "diagnose"]
+__all__ = ["Wrong", "diagnose", "from_switches"]
 
 
 @dataclass(frozen=True)
@@ -37,3 +38,11 @@ def diagnose(got: object, args: Sequence[object], table: Sequence[Wrong],
         except Exception:  # noqa: S112 - this mistake does not fit this case (a shape, a type): try the next
             continue
     return None
+
+
+def from_switches(reference: Callable, rows: Sequence[tuple[dict, str]]) -> tuple[Wrong, ...]:
+    """A table from a reference written with switches for its known mistakes:
+    each row ``(switches, diagnosis)`` is the wrong version
+    ``reference(..., **switches)``, named by its switches."""
+    return tuple(Wrong(", ".join(f"{k}={v!r}" for k, v in switches.items()), partial(reference, **switches),
+                       diagnosis) for switches, diagnosis in rows)
