@@ -13,7 +13,7 @@ from lm_course.attention import causal_mask, scaled_dot_product_attention
 from lm_course.exercises._check import call, exercise, report
 from lm_course.exercises.ch06_decoding import _toy_gpt
 from lm_course.exercises.ch06_filters import _tensor_like
-from lm_course.exercises.wrong_versions import from_switches
+from lm_course.exercises.wrong_versions import Wrong, diagnose, from_switches
 from lm_course.gpt import GPT
 from lm_course.sampling import generate
 
@@ -36,7 +36,32 @@ def _cat_hint(err: Exception) -> str:
     return ""
 
 
-@exercise("ch06.attention_step")
+def _step_attending(attend: Callable) -> Callable:
+    """A student's attention step that appends right and attends with ``attend(q, k_all, v_all, k_cache, v_cache)``."""
+    def step(q, k_new, v_new, k_cache, v_cache):
+        k_all, v_all = torch.cat([k_cache, k_new], dim=2), torch.cat([v_cache, v_new], dim=2)  # (B, H, P + 1, D)
+        return attend(q, k_all, v_all, k_cache, v_cache), k_all, v_all
+    return step
+
+
+_ATTENTION_STEP_WRONG = (
+    Wrong("unscaled scores", _step_attending(lambda q, k, v, kc, vc: _attend(q, k, v, scale=1.0)),
+          "scale the scores: divide q @ k^T by sqrt(D) before the softmax."),
+    Wrong("softmax over the query", _step_attending(lambda q, k, v, kc, vc: _attend(q, k, v, dim=-2)),
+          "the softmax runs over the keys, the last dimension of the scores (dim=-1); over the single query every "
+          "weight becomes 1."),
+    Wrong("attends over the old cache only", _step_attending(lambda q, k, v, kc, vc: _attend(q, kc, vc)),
+          "the new token attends to itself too: attend over the cache *with* the new key and value appended "
+          "(k_all, v_all), not over the old cache."),
+    Wrong("is_causal=True with one query", _step_attending(lambda q, k, v, kc, vc: v[:, :, :1]),
+          "your new token sees only the first position. No mask is needed in a cached step: the cache holds only "
+          "earlier positions, all of which the newest token may see. (F.scaled_dot_product_attention(..., "
+          "is_causal=True) with 1 query and P + 1 keys aligns the mask top-left and lets the query see key 0 "
+          "only.)"),
+)
+
+
+@exercise("ch06.attention_step", wrong=_ATTENTION_STEP_WRONG)
 def check_cached_attention(attention_step: Callable) -> bool:
     """Exercise 3: ``attention_step(q, k_new, v_new, k_cache, v_cache)`` with
     ``q, k_new, v_new`` ``(B, H, 1, D)`` and caches ``(B, H, P, D)`` (``P``
@@ -81,24 +106,13 @@ def check_cached_attention(attention_step: Callable) -> bool:
         if torch.allclose(out, full[:, :, step]):
             k_cache, v_cache = k_all, v_all  # the student's cache feeds the next step, as in generation
             continue
-        qt, ka, va = q[:, :, step], k[:, :, :t + 1], v[:, :, :t + 1]
-        if torch.allclose(out, _attend(qt, ka, va, scale=1.0)):
-            return report(False, name, "", "scale the scores: divide q @ k^T by sqrt(D) before the softmax.")
-        if torch.allclose(out, _attend(qt, ka, va, dim=-2)):
-            return report(False, name, "", "the softmax runs over the keys, the last dimension of the scores "
-                                           "(dim=-1); over the single query every weight becomes 1.")
-        if t == 1 and torch.allclose(out, va[:, :, :1]):  # "old cache only" or "first key only": step 2 tells
+        if t == 1 and torch.allclose(out, v[:, :, :1]):  # "old cache only" or "first key only": step 2 tells
             k_cache, v_cache = k_all, v_all
             continue
-        if t > 0 and torch.allclose(out, _attend(qt, ka[:, :, :t], va[:, :, :t])):
-            return report(False, name, "", "the new token attends to itself too: attend over the cache *with* "
-                                           "the new key and value appended (k_all, v_all), not over the old cache.")
-        if t > 0 and torch.allclose(out, va[:, :, :1]):
-            return report(False, name, "", "your new token sees only the first position. No mask is needed in a "
-                                           "cached step: the cache holds only earlier positions, all of which the "
-                                           "newest token may see. (F.scaled_dot_product_attention(..., "
-                                           "is_causal=True) with 1 query and P + 1 keys aligns the mask top-left "
-                                           "and lets the query see key 0 only.)")
+        args = (q[:, :, step], k[:, :, step], v[:, :, step], k_cache, v_cache)
+        hint = diagnose(out, args, _ATTENTION_STEP_WRONG, lambda mine, wrong: torch.allclose(mine, wrong[0].double()))
+        if hint:
+            return report(False, name, "", hint)
         return report(False, name, "", f"at step {t} (with {t} cached positions) the output differs from causal "
                                        "attention over the whole sequence: out = softmax(q @ k_all^T / sqrt(D)) "
                                        "@ v_all.")
