@@ -319,6 +319,25 @@ def _one_step_changes(model, params: list) -> tuple[bool, bool]:
     return body, head
 
 
+def _parameter_list(got: object, name: str, where: str) -> list | None:
+    """``got`` as a list of distinct parameters, or ``None`` after reporting why not."""
+    try:
+        params = list(got)
+    except TypeError:
+        problem = f"return a list of parameters, got {type(got).__name__}."
+    else:
+        if not all(isinstance(p, torch.nn.Parameter) for p in params):
+            problem = ("return the parameters themselves (torch.nn.Parameter objects, e.g. from model.parameters()), "
+                       "not their names or values.")
+        elif len({id(p) for p in params}) != len(params):
+            problem = (f"a parameter is listed twice (the tied lm_head is wte itself): list each once, e.g. from "
+                       f"model.parameters(). {where}")
+        else:
+            return params
+    report(False, name, "", problem)
+    return None
+
+
 @exercise("ch07.trainable_parameters")
 def check_trainable_parameters(trainable_parameters: object) -> bool:
     """Exercise 5: ``trainable_parameters(model, mode)`` for a
@@ -336,16 +355,9 @@ def check_trainable_parameters(trainable_parameters: object) -> bool:
         before = "a fresh classifier" if seed is not None else "the classifier of the previous call"
         where = f'(mode="{mode}" on {before})'
         got = call(trainable_parameters, model, mode)
-        try:
-            params = list(got)
-        except TypeError:
-            return report(False, name, "", f"return a list of parameters, got {type(got).__name__}.")
-        if not all(isinstance(p, torch.nn.Parameter) for p in params):
-            return report(False, name, "", "return the parameters themselves (torch.nn.Parameter objects, "
-                                           "e.g. from model.parameters()), not their names or values.")
-        if len({id(p) for p in params}) != len(params):
-            return report(False, name, "", f"a parameter is listed twice (the tied lm_head is wte itself): list "
-                                           f"each once, e.g. from model.parameters(). {where}")
+        params = _parameter_list(got, name, where)
+        if params is None:
+            return False
         ids = {id(p) for p in params}
         body, head = list(model.gpt.parameters()), list(model.head.parameters())
         body_in = [id(p) in ids for p in body]
