@@ -155,6 +155,11 @@ def test_copy_model(copier, capsys):
     out = capsys.readouterr().out
     assert "more steps" in out and "permutation" not in out
     assert not check_copy_model(None)
+    capsys.readouterr()
+    assert not check_copy_model((copier, [1.0]))  # train_toy's pair, not its model
+    assert "train_toy(...)[0]" in capsys.readouterr().out
+    assert not check_copy_model("model")
+    assert "expected the model returned by train_toy" in capsys.readouterr().out
 
 
 def test_copy_model_without_positions_is_rejected_as_the_statement_says(capsys):

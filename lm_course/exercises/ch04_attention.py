@@ -228,9 +228,11 @@ def check_copy_model(answer: object) -> bool:
     name = "Exercise 3 (learning to copy)"
     if answer is None:
         return no_answer(name)
+    if isinstance(answer, tuple) and answer and isinstance(answer[0], ToyAttentionModel):
+        return report(False, name, "", "train_toy returns a pair (model, history): pass the model, "
+                                       "train_toy(...)[0].")
     if not isinstance(answer, ToyAttentionModel):
-        print(f"❌ {name}: expected the model returned by train_toy(...), got {type(answer).__name__}.")
-        return False
+        return report(False, name, "", f"expected the model returned by train_toy(...), got {type(answer).__name__}.")
     config = answer.config
     if config.task != "copy":
         return report(False, name, "", f"this model was trained to {config.task}: use ToyConfig(task='copy').")
