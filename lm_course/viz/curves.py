@@ -1,4 +1,4 @@
-"""Training curves (``02_tokens_and_embeddings.ipynb``, "Training loop";
+"""Training curves (``02_tokens_and_embeddings.ipynb``, "7. Training";
 reused by chapters 3, 5 and 7)."""
 
 from __future__ import annotations

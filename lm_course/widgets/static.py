@@ -1,10 +1,10 @@
 """A widget as static HTML, drawn from the widget state a notebook saves.
 
 Used by the offline slide decks (:func:`lm_course.slides.export_deck`,
-``make slides``; the teacher's guide, ``docs/teaching.md``, section
-"Presenting"): a deck has no kernel, so each widget of a chapter (the BPE
-explorer of ``02_tokens_and_embeddings.ipynb``, the sampling playground of
-``06_gpt2_sampling.ipynb``, the training bars...) is shown as it was when
+``make slides``; the teacher's guide, ``docs/teaching.md``, "Slides"). A
+deck has no kernel, so each widget of a chapter (the BPE explorer of
+chapter 2, the sampling playground of ``06_gpt2_sampling.ipynb``, section
+"The sampling playground", the training bars...) is shown as it was when
 the notebook was saved: its charts, its text, its sliders' values, drawn
 with plain HTML and CSS, no JavaScript. The notebook keeps that state in
 ``metadata.widgets["application/vnd.jupyter.widget-state+json"]``; a widget
