@@ -7,7 +7,7 @@ model with :func:`record` and draws the board with
 
 Two files hold it:
 
-* ``data/scoreboard.json`` (committed): the reference numbers, produced by
+* ``lm_course/shipped_data/scoreboard.json`` (committed): the reference numbers, produced by
   the course's own notebooks when they were last executed. A chapter that
   shows the board never depends on another notebook having been run.
 * ``<cache>/scoreboard.json`` (git-ignored): what *you* measured in this copy
@@ -47,7 +47,7 @@ class ScoreEntry:
     """One model's result. ``val``/``test`` are bits per character."""
 
     name: str  # a short label, e.g. "5-gram Kneser-Ney"
-    chapter: int  # the chapter that trains the model
+    chapter: int  # the chapter that trains the model (8: the finale's "your GPT")
     val: float  # bits per character on the validation split
     test: float  # bits per character on the test split
     notes: str = ""  # how it was made (order, size, training budget...)
@@ -56,8 +56,8 @@ class ScoreEntry:
     def __post_init__(self) -> None:
         if not self.name:
             raise ValueError("a scoreboard entry needs a name")
-        if not isinstance(self.chapter, int) or not 0 <= self.chapter <= 7:
-            raise ValueError(f"chapter must be an int in 0..7, got {self.chapter!r}")
+        if not isinstance(self.chapter, int) or not 0 <= self.chapter <= 8:
+            raise ValueError(f"chapter must be an int in 0..8, got {self.chapter!r}")
         for field in ("val", "test"):
             value = getattr(self, field)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
@@ -155,13 +155,14 @@ def reference_entry(name: str) -> ScoreEntry | None:
 
 
 def record(name: str, val: float, test: float, chapter: int, notes: str = "",
-           reference: bool = False) -> Scoreboard:
+           reference: bool | None = None) -> Scoreboard:
     """Add (or replace) a model's result and return the updated board.
 
     The entry goes to this run's file. ``reference=True`` (or the environment
     variable ``LM_COURSE_REFERENCE=1``, set by ``tools/execute_notebooks.py
-    --reference``) also writes it to the committed ``data/scoreboard.json``:
-    that is how the course's authors refresh the reference numbers.
+    --reference``) also writes it to the committed ``lm_course/shipped_data/scoreboard.json``:
+    that is how the course's authors refresh the reference numbers;
+    ``reference=False`` never does (the finale's "your GPT" is the reader's own).
     """
     entry = ScoreEntry(name, chapter, require_number(val, "val", positive=True),
                        require_number(test, "test", positive=True), notes)
@@ -171,7 +172,7 @@ def record(name: str, val: float, test: float, chapter: int, notes: str = "",
     except OSError as err:
         paths.append(None)
         problem = str(err)
-    if reference or os.environ.get("LM_COURSE_REFERENCE") == "1":
+    if reference or (reference is None and os.environ.get("LM_COURSE_REFERENCE") == "1"):
         paths.append(_reference_path())
     for path in paths:
         if path is None:

@@ -38,7 +38,8 @@ import torch.nn.functional as F
 
 from lm_course.attention import causal_mask, scaled_dot_product_attention
 
-__all__ = ["PIECES", "Pieces", "load_pieces", "YourGPT", "greedy"]
+__all__ = ["PIECES", "WHOLE", "Pieces", "load_pieces", "load_whole", "YourGPT", "greedy", "SCORED",
+           "put_on_scoreboard"]
 
 #: exercise key -> (the functions it defines, what they do in the model)
 PIECES: dict[str, tuple[tuple[str, ...], str]] = {
@@ -275,3 +276,42 @@ def greedy(model: YourGPT, idx: torch.Tensor, max_new_tokens: int, use_cache: bo
         nxt = logits[:, -1, :].argmax(dim=-1, keepdim=True)  # (B, 1)
         idx = torch.cat([idx, nxt], dim=1)  # (B, T+1)
     return idx
+
+
+#: characters of each split the finale scores (the whole splits would take minutes in the student's code)
+SCORED = 20_000
+
+
+def put_on_scoreboard(val_bpc: float, test_bpc: float, pieces: Pieces):
+    """Record "your GPT" (chapter 8) in this copy's scoreboard, never in the committed one
+    (``reference=False``: it is the reader's own); returns the board."""
+    from lm_course import scoreboard
+
+    mine = sum(bool(pieces.yours.get(key)) for key in PIECES)
+    notes = (f"the reference GPT's weights run by your pieces ({mine} of {len(PIECES)} yours); "
+             f"the first {SCORED:,} characters of each split")
+    return scoreboard.record("your GPT", val_bpc, test_bpc, chapter=8, notes=notes, reference=False)
+
+
+#: exercises whose function runs a whole model (the package's GPT): exercise key -> the function's name
+WHOLE: dict[str, str] = {"ch05.gpt_forward": "gpt_forward", "ch06.generate_cached": "generate_cached"}
+
+
+def load_whole(folder: Path | None = None) -> dict[str, Callable]:
+    """The student's saved ``gpt_forward`` and ``generate_cached`` (name -> function), those that were
+    saved and still run; each is loaded alone, with ``torch``, ``F``, ``nn`` and ``math`` at hand."""
+    from lm_course.exercises.tracking import solution_file
+
+    found = {}
+    for key, name in WHOLE.items():
+        path = (folder / f"{key}.py") if folder is not None else solution_file(key)
+        if not path.is_file():
+            continue
+        namespace: dict = {"torch": torch, "F": F, "nn": torch.nn, "math": math}
+        try:
+            exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), namespace)  # the student's code
+        except Exception:  # noqa: BLE001 (their code may fail in any way: the cell says it is not there)
+            continue
+        if callable(namespace.get(name)):
+            found[name] = namespace[name]
+    return found

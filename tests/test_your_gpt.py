@@ -38,6 +38,11 @@ CHECKERS = {
     "ch06.attention_step": ("ch06", "check_cached_attention", ("attention_step",)),
     "ch06.generate_loop": ("ch06", "check_generate", ("generate_loop",)),
 }
+#: the whole-model exercises the finale also runs (lm_course.your_gpt.WHOLE)
+WHOLE_CHECKERS = {
+    "ch05.gpt_forward": ("ch05", "check_gpt_forward", ("gpt_forward",)),
+    "ch06.generate_cached": ("ch06", "check_generate_cached", ("generate_cached",)),
+}
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +53,7 @@ def saved_cache(tmp_path_factory):
     for chapter in (4, 5, 6):
         nb = _notebook(chapter)
         source.append(_imports(nb))
-        source += [_definitions(code) for code in _solutions(nb)]
+        source += [_definitions(found if isinstance(found, str) else found[-1]) for found in _solutions(nb)]
     module_path = tmp_path_factory.mktemp("student") / "student_solutions.py"
     module_path.write_text("\n\n".join(source) + "\n")
     spec = importlib.util.spec_from_file_location("student_solutions", module_path)
@@ -57,7 +62,7 @@ def saved_cache(tmp_path_factory):
     old = os.environ.get("LM_COURSE_CACHE")
     os.environ["LM_COURSE_CACHE"] = str(cache)
     try:
-        for key, (chapter, checker, names) in CHECKERS.items():
+        for key, (chapter, checker, names) in {**CHECKERS, **WHOLE_CHECKERS}.items():
             check = getattr(importlib.import_module(f"lm_course.exercises.{chapter}"), checker)
             assert check(*(getattr(student, n) for n in names)), key
     finally:
@@ -87,6 +92,15 @@ def test_every_piece_is_the_students_and_the_model_is_the_packages(saved_cache):
         assert torch.equal(plain, generate(reference64, prompt, 12))
 
 
+def test_the_whole_model_exercises_load_when_saved_and_run(saved_cache, tmp_path):
+    from lm_course.your_gpt import WHOLE, load_whole
+
+    assert set(WHOLE_CHECKERS) == set(WHOLE)
+    assert set(load_whole(saved_cache / "exercises" / "solutions")) == set(WHOLE.values())
+    (tmp_path / "ch05.gpt_forward.py").write_text("def gpt_forward(model, idx):\n    return (\n")
+    assert load_whole(tmp_path) == {}
+
+
 def test_a_broken_saved_piece_falls_back_to_the_package_and_says_why(tmp_path):
     (tmp_path / "ch05.gelu.py").write_text("def gelu(x):\n    return x +\n")
     (tmp_path / "ch05.layer_norm.py").write_text("def not_it(x):\n    return x\n")
@@ -110,3 +124,22 @@ def test_the_finale_notebook_runs_on_the_students_pieces(saved_cache):
     printed = "".join(o.get("text", "") for c in run.notebook.cells for o in c.get("outputs", []))
     assert f"{len(PIECES)} of {len(PIECES)} pieces are yours" in printed
     assert "the same 200 characters" in printed and "the same 200 tokens" in printed
+    assert "on the scoreboard as 'your GPT'" in printed
+    assert "your gpt_forward gives the package's logits" in printed
+    assert "your generate_cached writes the package's" in printed
+
+
+def test_your_gpt_goes_on_this_copys_scoreboard_never_the_committed_one(tmp_path, monkeypatch):
+    from lm_course import scoreboard
+    from lm_course.your_gpt import put_on_scoreboard
+
+    committed = tmp_path / "committed.json"
+    committed.write_text("[]\n")
+    monkeypatch.setattr(scoreboard, "_reference_path", lambda: committed)
+    monkeypatch.setenv("LM_COURSE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("LM_COURSE_REFERENCE", "1")  # as tools/execute_notebooks.py --reference sets it
+    board = put_on_scoreboard(2.01, 1.88, load_pieces(Path("/nonexistent")))
+    row = board["your GPT"]
+    assert (row.chapter, row.val, row.test, row.source) == (8, 2.01, 1.88, "this run")
+    assert f"0 of {len(PIECES)} yours" in row.notes
+    assert committed.read_text() == "[]\n"
