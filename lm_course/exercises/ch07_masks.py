@@ -1,0 +1,158 @@
+"""Checkers for chapter 7's first exercises (``07_finetuning.ipynb``): a paired difference of two
+classifiers' accuracies (exercise 1) and a prefix-LM mask (exercise 2).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from lm_course.exercises._check import call, exercise, report
+from lm_course.exercises.wrong_versions import Wrong, diagnose
+from lm_course.genre_eval import paired_difference
+
+__all__ = ["check_paired_difference", "check_prefix_lm_mask"]
+
+
+# --------------------------------------------------------------------------
+# Exercise 1: a paired difference of accuracies
+# --------------------------------------------------------------------------
+def _pair(got: object) -> tuple[float, float] | None:
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        return None
+    try:
+        return float(got[0]), float(got[1])
+    except (TypeError, ValueError):
+        return None
+
+
+def _paired_cases() -> list[tuple[torch.Tensor, torch.Tensor]]:
+    a = torch.tensor([1, 1, 0, 1, 0, 1, 1, 0, 1, 1], dtype=torch.bool)  # 7 of 10 right
+    b = torch.tensor([1, 0, 0, 1, 1, 0, 1, 0, 0, 1], dtype=torch.bool)  # 5 of 10 right
+    cases = [(a, b)]
+    g = torch.Generator().manual_seed(7)
+    for n in (50, 333):
+        a = torch.rand(n, generator=g) < 0.65  # (n,)
+        agree = torch.rand(n, generator=g) < 0.7  # (n,): B copies A 70% of the time
+        b = torch.where(agree, a, torch.rand(n, generator=g) < 0.55)  # (n,)
+        cases.append((a, b))
+    return cases
+
+
+def _stderr_hint(se: float, a: torch.Tensor, b: torch.Tensor, want: float) -> str:
+    """What a wrong standard error ``se`` of the paired difference of ``a`` and
+    ``b`` (``(N,)`` bool) most likely computed instead of ``want``."""
+    n = len(a)
+    acc_a, acc_b = float(a.float().mean()), float(b.float().mean())
+    d = a.double() - b.double()  # (N,)
+    if math.isclose(se, math.sqrt(acc_a * (1 - acc_a) / n + acc_b * (1 - acc_b) / n), rel_tol=1e-5):
+        return ("that is the standard error for two *independent* samples, sqrt(se_A^2 + se_B^2). Both "
+                "classifiers saw the same passages: use the per-passage differences d = a - b.")
+    if any(math.isclose(se, math.sqrt(x * (1 - x) / n), rel_tol=1e-5) for x in (acc_a, acc_b)):
+        return ("that is the standard error of one accuracy, sqrt(a (1 - a) / N); the difference needs "
+                "the spread of the per-passage differences d = a - b.")
+    if math.isclose(se, float(d.std(unbiased=False)) / math.sqrt(n), rel_tol=1e-5):
+        return "almost: the sample standard deviation divides by N - 1 (ddof=1, torch's default), not N."
+    if math.isclose(se, float(d.std()), rel_tol=1e-5):
+        return "that is the standard deviation of d; the standard error of its mean divides it by sqrt(N)."
+    return f"for N = {n} passages the standard error should be std(d, ddof=1) / sqrt(N) = {want:.4f}."
+
+
+def _bool_hint(err: Exception) -> str:
+    if "bool" in str(err) and ("logical_xor" in str(err) or "subtract" in str(err).lower()):
+        return ("Booleans cannot be subtracted, and `^` (xor) would lose the sign of a - b: turn them into "
+                "numbers first, a.double() - b.double().")
+    return ""
+
+
+@exercise("ch07.paired_se")
+def check_paired_difference(paired_se: object) -> bool:
+    """Exercise 1: ``paired_se(correct_a, correct_b) -> (difference, stderr)``.
+
+    ``correct_a``, ``correct_b``: ``(N,)`` bool tensors, which of the same N
+    passages classifiers A and B got right. Return ``acc_A - acc_B`` and its
+    paired standard error ``std(d, ddof=1) / sqrt(N)`` of ``d = a - b``, as
+    two floats."""
+    name = "Exercise 1 (a paired difference)"
+    for a, b in _paired_cases():
+        got = call(paired_se, a, b, on_error=_bool_hint)
+        pair = _pair(got)
+        if pair is None:
+            return report(False, name, "", f"return two numbers (difference, stderr), got {got!r}.")
+        diff, se = pair
+        want = paired_difference(a, b)
+        acc_a, acc_b = float(a.float().mean()), float(b.float().mean())
+        if math.isclose(diff, -want.difference, abs_tol=1e-6) and abs(want.difference) > 1e-6:
+            return report(False, name, "", "the sign: return accuracy of A minus accuracy of B.")
+        if math.isclose(diff, float((a ^ b).double().mean()), abs_tol=1e-6) and \
+                not math.isclose(diff, want.difference, abs_tol=1e-6):
+            return report(False, name, "", "that is the mean of a ^ b (xor), which counts the passages where "
+                                           "they disagree and loses the sign: use d = a.double() - b.double().")
+        if not math.isclose(diff, want.difference, abs_tol=1e-6):
+            return report(False, name, "", f"the difference: A is right on {acc_a:.1%} of the passages and B "
+                                           f"on {acc_b:.1%}; return {acc_a:.4f} - {acc_b:.4f}.")
+        if math.isclose(se, want.stderr, rel_tol=1e-5, abs_tol=1e-9):
+            continue
+        return report(False, name, "", _stderr_hint(se, a, b, want.stderr))
+    return report(True, name, "passages both classifiers got right (or both wrong) add no variance, which is "
+                              "why a paired difference is measured more precisely than two separate accuracies.", "")
+
+
+# --------------------------------------------------------------------------
+# Exercise 2: a prefix-LM mask
+# --------------------------------------------------------------------------
+def _prefix_mask(T: int, P: int) -> torch.Tensor:
+    """The reference answer: ``[t, s]`` is True when ``s < P`` or ``s <= t``."""
+    s = torch.arange(T)
+    return (s[None, :] < P) | (s[None, :] <= s[:, None])  # (T, T)
+
+
+def _mask_text(mask: torch.Tensor) -> str:
+    return "\n".join("      " + " ".join("1" if v else "." for v in row) for row in mask.tolist())
+
+
+def _query_key(T: int) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.arange(T)[:, None], torch.arange(T)[None, :]  # (T, 1) queries t, (1, T) keys s
+
+
+_PREFIX_WRONG = (
+    Wrong("the plain causal mask", lambda T, P: torch.ones(T, T, dtype=torch.bool).tril(),
+          "that is the plain causal mask: let every query also see all P prefix positions."),
+    Wrong("transposed", lambda T, P: _prefix_mask(T, P).T,
+          "rows are queries (t) and columns keys (s); you have the transpose."),
+    Wrong("s <= P", lambda T, P: (_query_key(T)[1] <= P) | (_query_key(T)[1] <= _query_key(T)[0]),
+          "the prefix is the positions 0 .. P - 1: s < P, not s <= P, or position P is seen from the past."),
+    Wrong("& instead of |", lambda T, P: (_query_key(T)[1] < P) & (_query_key(T)[1] <= _query_key(T)[0]),
+          "a key is visible when it is in the prefix OR not in the query's future: combine the two conditions "
+          "with |, not &."),
+    Wrong("the prefix's queries see everything",
+          lambda T, P: (_query_key(T)[0] < P) | (_query_key(T)[1] <= _query_key(T)[0]),
+          "the prefix positions see each other in both directions, but not the positions after the prefix: a "
+          "query t < P may see the keys s < P (and the causal ones), not every key."),
+)
+
+
+@exercise("ch07.prefix_lm_mask", wrong=_PREFIX_WRONG)
+def check_prefix_lm_mask(prefix_lm_mask: object) -> bool:
+    """Exercise 2: ``prefix_lm_mask(T, P)``: a boolean ``(T, T)`` mask, True
+    where query t may attend to key s: the first P positions (the prefix)
+    see each other in both directions, and every position sees the whole
+    prefix and itself and the positions before it."""
+    name = "Exercise 2 (a prefix-LM mask)"
+    for T, P in ((6, 2), (5, 0), (4, 4), (7, 3)):
+        got = call(prefix_lm_mask, T, P)
+        want = _prefix_mask(T, P)
+        if not isinstance(got, torch.Tensor) or got.shape != (T, T):
+            shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
+            return report(False, name, "", f"return a ({T}, {T}) boolean tensor; got {shape} for T={T}.")
+        if got.dtype != torch.bool:
+            return report(False, name, "", "return a boolean tensor (True = may attend), e.g. with `|` and `<=`.")
+        if torch.equal(got, want):
+            continue
+        hint = diagnose(got, (T, P), _PREFIX_WRONG, torch.equal) or (
+            f"for T={T}, P={P} (rows: queries t, columns: keys s, 1 = may attend)\n    expected\n"
+            f"{_mask_text(want)}\n    got\n{_mask_text(got)}\n    mask[t, s] is True when s < P or s <= t.")
+        return report(False, name, "", hint)
+    return report(True, name, "with P = 0 it is GPT's causal mask, with P = T BERT's full one; the prefix LM "
+                              "(used by T5 and UniLM) sits in between.", "")
