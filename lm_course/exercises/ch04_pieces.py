@@ -18,7 +18,7 @@ from lm_course.attention import (
 )
 from lm_course.exercises._check import call, exercise, report
 from lm_course.exercises.ch04_attention import _is_boolean, _wrong_cell
-from lm_course.exercises.wrong_versions import from_switches
+from lm_course.exercises.wrong_versions import Wrong, diagnose, from_switches
 
 __all__ = ["check_masked_attention", "check_causal_mask", "check_split_merge_heads", "check_positional_encoding",
     "attention_reference", "positional_encoding_reference"]
@@ -157,7 +157,29 @@ def check_masked_attention(attention_fn: object) -> bool:
 # --------------------------------------------------------------------------- exercise 5: a causal mask with a cache
 
 
-@exercise("ch04.causal_mask_with_cache")
+def _ones(T: int, S: int) -> torch.Tensor:
+    return torch.ones(T, S, dtype=torch.bool)  # (T, S)
+
+
+_TRANSPOSED = ("the mask is transposed (the upper triangle): rows are queries, columns are keys, and a query sees "
+               "the keys at or before it, the lower triangle.")
+_CACHE_HIDDEN = "the cached keys 0 .. S - T - 1 are in every query's past: every query may attend to them."
+_CAUSAL_WRONG = (
+    Wrong("the diagonal left out", lambda T, S: _ones(T, S).tril(S - T - 1),
+          "each query misses itself: the diagonal is allowed (s <= t + S - T, not <), or a query with no earlier "
+          "key would see nothing."),
+    Wrong("transposed", lambda T, S: _ones(T, S).triu(S - T), _TRANSPOSED),
+    Wrong("the upper triangle", lambda T, S: _ones(T, S).triu(0), _TRANSPOSED),
+    Wrong("the top-left triangle", lambda T, S: _ones(T, S).tril(0),
+          "the triangle starts at the top left, so the last query sees only the first T keys. The queries are the "
+          "*last* T positions (the first S - T are in the cache): shift the diagonal by S - T."),
+    Wrong("the diagonal shifted the wrong way", lambda T, S: _ones(T, S).tril(T - S), _CACHE_HIDDEN),
+    Wrong("the cache hidden", lambda T, S: torch.cat([torch.zeros(T, S - T, dtype=torch.bool), causal_mask(T)], 1),
+          _CACHE_HIDDEN),
+)
+
+
+@exercise("ch04.causal_mask_with_cache", wrong=_CAUSAL_WRONG)
 def check_causal_mask(mask_fn: object) -> bool:
     """Exercise 5: ``mask_fn(T, S)`` returns the boolean ``(T, S)`` causal mask
     of :func:`lm_course.attention.causal_mask`: the ``T`` queries are the last
@@ -172,25 +194,12 @@ def check_causal_mask(mask_fn: object) -> bool:
             return False
         if torch.equal(got, want):
             continue
-        ones = torch.ones(T, S, dtype=torch.bool)
         where = f"With T={T}, S={S}"
-        if torch.equal(got, ones.tril(S - T - 1)):
-            return report(False, name, "", f"{where} each query misses itself: the diagonal is allowed "
-                                           "(s <= t + S - T, not <), or a query with no earlier key would "
-                                           "see nothing.")
-        if torch.equal(got, ones.triu(S - T)) or torch.equal(got, ones.triu(0)) or \
-                (T == S and torch.equal(got, want.T)):
-            return report(False, name, "", f"{where} the mask is transposed (the upper triangle): rows are "
-                                           "queries, columns are keys, and a query sees the keys at or before "
-                                           "it, the lower triangle.")
-        if S > T and torch.equal(got, ones.tril(0)):
-            return report(False, name, "", f"{where} the triangle starts at the top left, so the last query "
-                                           "sees only the first T keys. The queries are the *last* T positions "
-                                           "(the first S - T are in the cache): shift the diagonal by S - T.")
-        if S > T and (torch.equal(got, ones.tril(T - S)) or torch.equal(got[:, S - T:], causal_mask(T))
-                      and not got[:, :S - T].all()):
-            return report(False, name, "", f"{where} the cached keys 0 .. S - T - 1 are in every query's past: "
-                                           "every query may attend to them.")
+        hint = diagnose(got, (T, S), _CAUSAL_WRONG, torch.equal)
+        if hint is None and S > T and torch.equal(got[:, S - T:], causal_mask(T)):  # some cached keys hidden
+            hint = _CACHE_HIDDEN
+        if hint:
+            return report(False, name, "", f"{where} {hint}")
         return report(False, name, "", _wrong_cell(got, want, where, "Query t may attend to keys 0 .. t + S - T."))
     return report(True, name, "the lower triangle shifted by S - T: what GPT uses when a KV cache holds the "
                               "first S - T positions (chapter 6).", "")
