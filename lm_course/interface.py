@@ -6,6 +6,20 @@ given a context of token ids, what is the distribution of the next token?
 n-gram, MLP, RNN/LSTM/GRU, GPT and GPT-2 all answer it through
 ``next_token_probs``; :func:`lm_course.evaluate.bits_per_token` turns the
 answers into bits per token, and :mod:`lm_course.widgets` shows them.
+
+The three neural models' configs name the same ideas differently (each
+follows its chapter's source):
+
+==================  =========================  =========================  ========================
+idea                MLP (``MLPConfig``)        RNN (``RNNConfig``)        GPT (``GPTConfig``)
+==================  =========================  =========================  ========================
+embedding width     ``n_embd``                 ``embed_size``             ``n_embd``
+hidden width        ``n_hidden``               ``hidden_size``            ``n_embd`` (and 4x in the MLP)
+depth               (one hidden layer)         ``num_layers``             ``n_layer``
+window              ``context_length``         (none: the whole context)  ``block_size``
+==================  =========================  =========================  ========================
+
+Every model exposes its window as ``context_length`` (the protocol's name).
 """
 
 from __future__ import annotations
