@@ -99,6 +99,8 @@ def test_every_slide_fits_and_shows_its_widgets(decks, name, screenshot_dir):
                 problems.append(f"{where}: {found['raw']} widget view(s) left for a widget manager the deck lacks")
             if found["widgets"] or found["views"]:
                 widgets, views = widgets + found["widgets"], views + len(found["views"])
+                page.evaluate("(cls) => Reveal.getCurrentSlide().querySelector(`.${cls}, .lm-course-attention-view`)"
+                              ".scrollIntoView({block: 'start'})", STATIC_CLASS)  # a tall slide scrolls
                 page.screenshot(path=str(screenshot_dir / f"deck-{name}-slide{k:02d}.png"))
         assert view.blocked == [], f"{name}: requests that would leave the machine: {view.blocked[:3]}"
         assert view.errors == [], f"{name}: JavaScript errors: {view.errors[:3]}"
