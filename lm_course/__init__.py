@@ -16,6 +16,7 @@ it. Importing the package is cheap: heavy modules load when first used.
     lm_course.ngram           chapter 1: n-grams up to Kneser-Ney
     lm_course.ngram_counts    chapter 1: the n-gram counts' store, and the bigram table of names
     lm_course.train           the training loop, its LR schedule and AdamW groups (chapters 2, 3, 5, 7)
+    lm_course.train_state     the resumable training state file of the loop
     lm_course.mlp             chapter 2: Bengio et al.'s MLP language model
     lm_course.mixture         chapter 2: interpolated mixtures of models
     lm_course.rnn             chapter 3: RNN, LSTM and GRU language models
@@ -32,7 +33,11 @@ it. Importing the package is cheap: heavy modules load when first used.
     lm_course.hub             chapter 6: the Hugging Face hub, cache first, offline-safe
     lm_course.sampling        chapter 6: the batched decoder with a KV cache, beams, timings
     lm_course.genre_data      chapter 7: comedy-or-tragedy passages of the corpus, split by play
-    lm_course.finetune        chapter 7: objectives, the GPT classifier, fine-tuning
+    lm_course.objectives      chapter 7: the causal and the masked pre-training objectives
+    lm_course.classifier      chapter 7: the GPT classifier, and what its frozen parts compute once
+    lm_course.finetune        chapter 7: fine-tuning a classifier, with the training loop's step
+    lm_course.logistic_probe  chapter 7: a linear probe fitted to convergence (the control)
+    lm_course.finetune_sweep  chapter 7: the learning-rate sweeps, read
     lm_course.genre_eval      chapter 7: accuracy, the paired comparison of two classifiers, the n-gram baseline
     lm_course.recipes         the shipped models' recipes, and train_recipe()
     lm_course.checkpoints     the one safetensors file of every course model: save_model, load_model, read_header

@@ -324,7 +324,7 @@ def pad_batch(seqs: Sequence[torch.Tensor], pad_id: int = 0) -> tuple[torch.Tens
     """Right-pad 1-D id tensors into ``idx`` (B, T_max) and ``lengths`` (B,).
 
     With a *causal* model, right padding is harmless: a real position never
-    attends to the padding after it. The pooling of :class:`~lm_course.finetune.GPTClassifier`
+    attends to the padding after it. The pooling of :class:`~lm_course.classifier.GPTClassifier`
     ignores the padded positions.
     """
     if len(seqs) == 0:

@@ -6,8 +6,8 @@ pre-training), "The held-out test" (:func:`evaluate`: accuracy with its
 binomial standard error and the confusion matrix; :func:`paired_difference`:
 two classifiers compared on the same passages, with the paired and the
 play-clustered standard errors) and "Where the errors are"
-(:meth:`Evaluation.per_group`). The classifiers themselves are trained by
-:mod:`lm_course.finetune`; the passages come from :mod:`lm_course.genre_data`.
+(:meth:`Evaluation.per_group`). The classifiers are :mod:`lm_course.classifier`'s,
+trained by :mod:`lm_course.finetune`; the passages come from :mod:`lm_course.genre_data`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from lm_course.finetune import GPTClassifier, PrefixStates, predict_proba
+from lm_course.classifier import GPTClassifier, PrefixStates, predict_proba
 from lm_course.genre_data import CLASSES, check_labelled
 from lm_course.ngram import NGramLM
 from lm_course.validation import require_positive

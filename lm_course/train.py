@@ -17,13 +17,19 @@ The recipe:
   of validation windows (the same windows each time, so the curve is smooth);
 * a ``tqdm.auto`` progress bar with the running loss;
 * optional early stopping (``patience``);
-* an optional resumable state file (``state_path``): every
-  ``state_interval`` steps the weights, the optimiser's moments, the step,
-  both random generators and the history so far are written there, and a
-  run started with an existing file carries on from it, giving the weights
-  the uninterrupted run would have given (a long run can span several
-  sittings; ``python -m lm_course make-reference gpt --state FILE``).
+* an optional resumable state file (``state_path``, :mod:`lm_course.train_state`):
+  every ``state_interval`` steps the weights, the optimiser's moments, the
+  step, both random generators and the history so far are written there, and
+  a run started with an existing file carries on from it, giving the weights
+  the uninterrupted run would have given (``python -m lm_course
+  make-reference gpt --state FILE``);
+* the device of :func:`lm_course.device.get_device` (CUDA, then MPS, then the
+  CPU) unless ``device`` names one: the model and the batches move there, the
+  token streams stay on the CPU. One code path on every device; only the CPU
+  is tested here.
 
+A flat loop in nanoGPT's style: batching, evaluation and the state file are
+named functions; the bookkeeping is one :class:`_Run`.
 The run is fully deterministic for a given seed: same batches, same initial
 weights (if the caller seeds before building the model), same numbers. A
 budget is a number of steps, never of seconds (a wall-clock budget would
@@ -35,15 +41,17 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lm_course.fileio import atomic_write, check_writable_dir
+from lm_course.device import resolve_device
 from lm_course.interface import check_count, inference
+from lm_course.train_state import check_state_path, load_state, save_state
 from lm_course.validation import require_int, require_number, require_positive
 
 __all__ = ["TrainConfig", "TrainHistory", "train", "random_windows", "lm_loss", "cosine_lr", "lr_at",
@@ -68,7 +76,7 @@ class TrainConfig:
     patience: int | None = None  # stop after this many evals without improvement
     seed: int = 0  # seeds the batch sampler
     progress: bool = True  # show a tqdm progress bar
-    device: str | None = None  # None: the model's device
+    device: str | None = None  # None: lm_course.device.get_device() (CUDA, then MPS, then the CPU)
     autocast: str | None = None  # "bfloat16": mixed precision (matmuls in bf16, weights and optimiser in float32)
     state_path: str | None = None  # resumable run: the training state is saved here; an existing file resumes
     state_interval: int = 500  # steps between two saves of the training state (with state_path)
@@ -108,11 +116,6 @@ class TrainHistory:
     @property
     def best_val_loss(self) -> float:
         return min(self.val_loss) if self.val_loss else math.nan
-
-    @property
-    def best_val_bits(self) -> float:
-        """Best validation loss in bits per token (loss / ln 2)."""
-        return self.best_val_loss / math.log(2)
 
 
 def _as_stream(ids: Sequence[int] | torch.Tensor, name: str, min_len: int) -> torch.Tensor:
@@ -239,72 +242,75 @@ def training_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.T
     return loss.item()
 
 
-#: TrainConfig fields that may differ between the sittings of one resumable run
-_RESUMABLE_FREELY = ("progress", "state_path", "state_interval")
+@dataclass
+class _Run:
+    """The loop's bookkeeping: what :func:`train` returns (``history``) and
+    what a resumed sitting needs besides the weights, optimiser and generators."""
 
+    history: TrainHistory = field(default_factory=TrainHistory)
+    best: float = math.inf  # best validation loss so far (early stopping)
+    evals_since_best: int = 0  # evaluations without an improvement of 1e-4
+    running: float | None = None  # exponential average of the batch losses (progress bar)
+    first_step: int = 0  # the step this sitting starts at (0, or where the state file stopped)
+    wall0: float = 0.0  # perf_counter() at the start of the run, earlier sittings included
+    cpu0: float = 0.0  # process_time() likewise
 
-def _state_config(cfg: TrainConfig) -> dict:
-    return {k: v for k, v in asdict(cfg).items() if k not in _RESUMABLE_FREELY}
+    def start_clocks(self) -> None:  # wall and CPU time carry over from earlier sittings
+        self.wall0 = time.perf_counter() - self.history.seconds
+        self.cpu0 = time.process_time() - self.history.cpu_seconds
+
+    def stop_clocks(self) -> None:
+        self.history.seconds = time.perf_counter() - self.wall0
+        self.history.cpu_seconds = time.process_time() - self.cpu0
+
+    def record(self, step: int, loss: float, lr: float) -> None:
+        """One optimiser step's loss and learning rate."""
+        self.history.steps.append(step)
+        self.history.train_loss.append(loss)
+        self.history.lr.append(lr)
+        self.running = loss if self.running is None else 0.95 * self.running + 0.05 * loss
+
+    def postfix(self) -> dict[str, str]:
+        val = self.history.val_loss  # the progress bar's running loss and last validation loss
+        return {"loss": f"{self.running:.3f}", "val": f"{val[-1]:.3f}" if val else "-"}
 
 
 def _save_state(path: str | Path, step: int, cfg: TrainConfig, model: nn.Module,
-                optimizer: torch.optim.Optimizer, gen: torch.Generator, history: TrainHistory,
-                best: float, evals_since_best: int, running: float | None) -> None:
-    """Write the whole training state at the start of ``step`` to ``path``
-    (atomically: a run stopped while writing keeps the previous file)."""
-    state = {"format": "lm_course training state 1", "step": step, "config": _state_config(cfg),
-             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-             "batch_generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
-             "history": asdict(history), "best": best, "evals_since_best": evals_since_best,
-             "running": running}
-    try:
-        with atomic_write(path) as tmp:  # a private temporary name: two runs never share it
-            torch.save(state, tmp)
-    except (OSError, RuntimeError) as err:  # a full disk reaches torch.save as a RuntimeError
-        raise OSError(f"could not save the training state to {path} ({err}); the previous state, if any, "
-                      "is intact: free some space (or pick another --state) and run again to resume") from err
+                optimizer: torch.optim.Optimizer, gen: torch.Generator, run: _Run) -> None:
+    """:func:`lm_course.train_state.save_state` with the loop's bookkeeping of ``run``."""
+    run.stop_clocks()
+    loop = {"history": asdict(run.history), "best": run.best, "evals_since_best": run.evals_since_best,
+            "running": run.running}
+    save_state(path, step, cfg, model, optimizer, gen, loop)
 
 
-def check_state_path(path: str | Path) -> Path:
-    """``path`` if a training state can be written there (its folder is
-    created), else an ``OSError`` naming it: checked before training starts."""
-    path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(f"the training state path {path} is a folder; give a file name in it, "
-                                f"e.g. {path / 'state.pt'}")
-    check_writable_dir(path.parent, "folder of the training state")
-    return path
+def _begin(cfg: TrainConfig, model: nn.Module, optimizer: torch.optim.Optimizer, gen: torch.Generator) -> _Run:
+    """A fresh :class:`_Run`, or the one a state file holds (restoring the
+    weights, optimiser and generators from it) when ``cfg.state_path`` exists."""
+    run = _Run()
+    if cfg.state_path is not None:
+        check_state_path(cfg.state_path)  # before the first step, not at the first save
+        if Path(cfg.state_path).exists():  # carry on where the last sitting stopped
+            state = load_state(cfg.state_path, cfg, model, optimizer, gen)
+            run = _Run(TrainHistory(**state["history"]), state["best"], state["evals_since_best"],
+                       state["running"], state["step"])
+            run.history.resumed_at.append(run.first_step)
+    run.start_clocks()
+    return run
 
 
-def _load_state(path: str | Path, cfg: TrainConfig, model: nn.Module,
-                optimizer: torch.optim.Optimizer, gen: torch.Generator) -> dict:
-    """Restore a state written by :func:`_save_state` into ``model``,
-    ``optimizer``, ``gen`` and torch's global generator (dropout draws from
-    it); returns the state. Refuses a state of another configuration."""
-    import pickle
+def _batch(stream: torch.Tensor, cfg: TrainConfig, generator: torch.Generator,
+           device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """One batch of :func:`random_windows` of ``stream``, moved to ``device``."""
+    x, y = random_windows(stream, cfg.batch_size, cfg.block_size, generator)  # (B, T), (B, T)
+    return x.to(device), y.to(device)
 
-    fix = "delete it to start afresh (or give another state path)"
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain data only
-    except (RuntimeError, OSError, EOFError, pickle.UnpicklingError, ValueError) as err:
-        raise ValueError(f"the training state {path} is damaged or not a training state "
-                         f"({type(err).__name__}: {str(err).splitlines()[0][:120] if str(err) else 'empty'}); "
-                         f"{fix}") from None
-    if not isinstance(state, dict) or state.get("format") != "lm_course training state 1":
-        raise ValueError(f"{path} is not a training state written by lm_course.train; {fix}")
-    if state["config"] != _state_config(cfg):
-        diff = {k: (state["config"].get(k), v) for k, v in _state_config(cfg).items() if state["config"].get(k) != v}
-        raise ValueError(f"{path} holds a run of another configuration (saved, now): {diff}; "
-                         "delete it to start afresh")
-    try:
-        model.load_state_dict(state["model"])  # raises on a shape mismatch
-        optimizer.load_state_dict(state["optimizer"])
-    except (RuntimeError, ValueError, KeyError) as err:
-        raise ValueError(f"the training state {path} is of another model (its weights do not fit: "
-                         f"{str(err).splitlines()[-1].strip()[:160]}); {fix}") from None
-    gen.set_state(state["batch_generator"])
-    torch.set_rng_state(state["torch_rng"])
-    return state
+
+def _autocast_loss(loss_fn: Callable, device_type: str, dtype: torch.dtype,
+                   model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``loss_fn`` under autocast: forward (and so backward) in ``dtype``, the loss in float32."""
+    with torch.autocast(device_type, dtype=dtype):
+        return loss_fn(model, x, y).float()
 
 
 @torch.no_grad()
@@ -315,6 +321,27 @@ def _mean_loss(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]
     return sum(losses) / len(losses)
 
 
+def _evaluate(run: _Run, model: nn.Module, step: int, fixed_train: list, fixed_val: list,
+              loss_fn: Callable) -> None:
+    """Measure the loss on the fixed train and validation windows at ``step``;
+    count the evaluations since the validation loss last improved by 1e-4."""
+    run.history.eval_steps.append(step)
+    run.history.eval_train_loss.append(_mean_loss(model, fixed_train, loss_fn))
+    if fixed_val:
+        v = _mean_loss(model, fixed_val, loss_fn)
+        run.history.val_loss.append(v)
+        if v < run.best - 1e-4:
+            run.best, run.evals_since_best = v, 0
+        else:
+            run.evals_since_best += 1
+
+
+def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> float:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    return lr
+
+
 def train(model: nn.Module, train_ids: Sequence[int] | torch.Tensor,
           val_ids: Sequence[int] | torch.Tensor | None = None,
           config: TrainConfig | None = None,
@@ -322,96 +349,52 @@ def train(model: nn.Module, train_ids: Sequence[int] | torch.Tensor,
           **overrides) -> TrainHistory:
     """Train ``model`` on a token stream; return a :class:`TrainHistory`.
 
-    Args:
-        model: maps ``(B, T)`` ids to ``(B, T, V)`` logits (see :func:`lm_loss`).
-        train_ids, val_ids: 1-D token streams (lists or tensors).
-        config: a :class:`TrainConfig`; keyword ``overrides`` replace its fields,
-            e.g. ``train(model, ids, val, steps=500, lr=1e-3)``.
-        loss_fn: ``loss_fn(model, x, y) -> scalar``; the default is next-token
-            cross-entropy.
+    ``model`` maps ``(B, T)`` ids to ``(B, T, V)`` logits (see :func:`lm_loss`);
+    it is moved to ``config.device`` (``None``: :func:`lm_course.device.get_device`,
+    CUDA, then MPS, then the CPU; the GPU path is untested here) and so are the
+    batches. ``train_ids``, ``val_ids``: 1-D token streams (lists or tensors,
+    kept on the CPU). Keyword ``overrides`` replace fields of ``config``, e.g.
+    ``train(model, ids, val, steps=500, lr=1e-3)``. ``loss_fn(model, x, y) ->
+    scalar``; the default is next-token cross-entropy.
     """
-    cfg = config or TrainConfig()
-    if overrides:
-        cfg = TrainConfig(**{**cfg.__dict__, **overrides})
-    device = torch.device(cfg.device) if cfg.device else next(model.parameters()).device
+    cfg = replace(config or TrainConfig(), **overrides)
+    device = resolve_device(cfg.device)
+    model.to(device)
     data = _as_stream(train_ids, "train_ids", cfg.block_size + 1)  # stays on the CPU
     val = _as_stream(val_ids, "val_ids", cfg.block_size + 1) if val_ids is not None else None
-
-    gen = torch.Generator().manual_seed(cfg.seed)
-    eval_gen = torch.Generator().manual_seed(cfg.seed + 1)
-    def batch(stream: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        x, y = random_windows(stream, cfg.batch_size, cfg.block_size, generator)
-        return x.to(device), y.to(device)
-
-    fixed_train = [batch(data, eval_gen) for _ in range(cfg.eval_batches)]
-    fixed_val = [batch(val, eval_gen) for _ in range(cfg.eval_batches)] if val is not None else []
-
+    gen = torch.Generator().manual_seed(cfg.seed)  # the training batches
+    eval_gen = torch.Generator().manual_seed(cfg.seed + 1)  # the fixed evaluation windows
+    fixed_train = [_batch(data, cfg, eval_gen, device) for _ in range(cfg.eval_batches)]
+    fixed_val = [_batch(val, cfg, eval_gen, device) for _ in range(cfg.eval_batches)] if val is not None else []
+    if cfg.autocast is not None:
+        loss_fn = partial(_autocast_loss, loss_fn, device.type, getattr(torch, cfg.autocast))
     optimizer = make_optimizer(model, cfg)
-    if cfg.autocast is not None:  # wrap the loss in autocast: forward (and so backward) in lower precision
-        plain_loss_fn = loss_fn
-
-        def loss_fn(model, x, y):  # noqa: F811 (the same loss, under autocast)
-            with torch.autocast(device.type, dtype=getattr(torch, cfg.autocast)):
-                return plain_loss_fn(model, x, y).float()
-
-    history = TrainHistory()
-    best, evals_since_best, running, first_step = math.inf, 0, None, 0
-    if cfg.state_path is not None:
-        check_state_path(cfg.state_path)  # before the first step, not at the first save
-    if cfg.state_path is not None and Path(cfg.state_path).exists():  # carry on where the last sitting stopped
-        state = _load_state(cfg.state_path, cfg, model, optimizer, gen)
-        history = TrainHistory(**state["history"])
-        best, evals_since_best, running, first_step = (state["best"], state["evals_since_best"],
-                                                       state["running"], state["step"])
-        history.resumed_at.append(first_step)
-    start = time.perf_counter() - history.seconds  # wall and CPU time carry over from earlier sittings
-    cpu_start = time.process_time() - history.cpu_seconds
+    run = _begin(cfg, model, optimizer, gen)
     model.train()
-
-    def evaluate(step: int) -> None:
-        nonlocal best, evals_since_best
-        history.eval_steps.append(step)
-        history.eval_train_loss.append(_mean_loss(model, fixed_train, loss_fn))
-        if fixed_val:
-            v = _mean_loss(model, fixed_val, loss_fn)
-            history.val_loss.append(v)
-            if v < best - 1e-4:
-                best, evals_since_best = v, 0
-            else:
-                evals_since_best += 1
-
     from tqdm.auto import tqdm
 
-    bar = tqdm(range(first_step, cfg.steps), desc="training", disable=not cfg.progress, leave=True,
-               initial=first_step, total=cfg.steps)
+    bar = tqdm(range(run.first_step, cfg.steps), desc="training", disable=not cfg.progress, leave=True,
+               initial=run.first_step, total=cfg.steps)
     for step in bar:
-        resumed_here = step == first_step and first_step > 0  # this step's evaluation is in the saved history
+        resumed_here = step == run.first_step > 0  # this step's evaluation and save are in the state
         if step % cfg.eval_interval == 0 and not resumed_here:
-            evaluate(step)
-            if cfg.patience is not None and evals_since_best > cfg.patience:
-                history.stopped_early = f"validation loss has not improved for {cfg.patience} evaluations"
+            _evaluate(run, model, step, fixed_train, fixed_val, loss_fn)
+            if cfg.patience is not None and run.evals_since_best > cfg.patience:
+                run.history.stopped_early = f"validation loss has not improved for {cfg.patience} evaluations"
                 break
         if cfg.state_path is not None and step % cfg.state_interval == 0 and step > 0 and not resumed_here:
-            history.seconds, history.cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
-            _save_state(cfg.state_path, step, cfg, model, optimizer, gen, history, best, evals_since_best,
-                        running)
-        lr = lr_at(step, cfg)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        x, y = batch(data, gen)
+            _save_state(cfg.state_path, step, cfg, model, optimizer, gen, run)
+        lr = _set_lr(optimizer, lr_at(step, cfg))
+        x, y = _batch(data, cfg, gen, device)  # (B, T), (B, T)
         try:
-            value = training_step(model, optimizer, x, y, cfg.grad_clip, loss_fn)
+            run.record(step, training_step(model, optimizer, x, y, cfg.grad_clip, loss_fn), lr)
         except FloatingPointError as err:
             raise FloatingPointError(f"at step {step}: {err}") from None
-        history.steps.append(step)
-        history.train_loss.append(value)
-        history.lr.append(lr)
-        running = value if running is None else 0.95 * running + 0.05 * value
         if step % 10 == 0:
-            bar.set_postfix(loss=f"{running:.3f}", val=f"{history.val_loss[-1]:.3f}" if history.val_loss else "-")
-    else:
-        evaluate(cfg.steps)
+            bar.set_postfix(run.postfix())
+    if run.history.stopped_early is None:  # the run reached its last step: a final evaluation
+        _evaluate(run, model, cfg.steps, fixed_train, fixed_val, loss_fn)
     bar.close()
     model.eval()
-    history.seconds, history.cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
-    return history
+    run.stop_clocks()
+    return run.history

@@ -12,6 +12,10 @@ import torch.nn.functional as F
 matplotlib.use("Agg")
 
 from lm_course import finetune as ft  # noqa: E402
+from lm_course import classifier  # noqa: E402
+from lm_course import finetune_sweep  # noqa: E402
+from lm_course import logistic_probe  # noqa: E402
+from lm_course import objectives  # noqa: E402
 from lm_course import genre_data as gd  # noqa: E402
 from lm_course import genre_eval as ge  # noqa: E402
 from lm_course.corpus import corpus_tokenizer  # noqa: E402
@@ -34,16 +38,16 @@ def tiny_gpt(seed: int = 0) -> GPT:
 
 # ---- the two pre-training objectives ------------------------------------------
 def test_causal_lm_targets():
-    x, y = ft.causal_lm_targets([4, 5, 6, 7])
+    x, y = objectives.causal_lm_targets([4, 5, 6, 7])
     assert x.tolist() == [4, 5, 6] and y.tolist() == [5, 6, 7]
     with pytest.raises(ValueError):
-        ft.causal_lm_targets([1])
+        objectives.causal_lm_targets([1])
 
 
 def test_masked_lm_targets_follow_bert():
     ids = torch.randint(0, 63, (20000,), generator=torch.Generator().manual_seed(0))  # (N,)
-    inputs, targets = ft.masked_lm_targets(ids, mask_id=63, vocab_size=63, generator=torch.Generator().manual_seed(1))
-    chosen = targets != ft.IGNORE_INDEX
+    inputs, targets = objectives.masked_lm_targets(ids, mask_id=63, vocab_size=63, generator=torch.Generator().manual_seed(1))
+    chosen = targets != objectives.IGNORE_INDEX
     assert torch.equal(targets[chosen], ids[chosen])  # targets are the original tokens
     assert torch.equal(inputs[~chosen], ids[~chosen])  # unchosen positions are untouched
     assert abs(chosen.float().mean().item() - 0.15) < 0.01
@@ -54,9 +58,9 @@ def test_masked_lm_targets_follow_bert():
     logits = torch.zeros(len(ids), 64)
     assert math.isclose(F.cross_entropy(logits, targets).item(), math.log(64), rel_tol=1e-5)
     with pytest.raises(ValueError):
-        ft.masked_lm_targets(ids, 63, 63, mask_prob=0)
+        objectives.masked_lm_targets(ids, 63, 63, mask_prob=0)
     with pytest.raises(ValueError):
-        ft.masked_lm_targets([], 63, 63)
+        objectives.masked_lm_targets([], 63, 63)
 
 
 # ---- the classifier -------------------------------------------------------------
@@ -65,8 +69,8 @@ def test_classifier_shapes_and_pooling():
     seqs = [torch.tensor([1, 2, 3, 4, 5]), torch.tensor([6, 7])]
     idx, lengths = gd.pad_batch(seqs, pad_id=9)
     hidden = gpt(idx, output_hidden_states=True).hidden_states[-1]  # (B, T, C)
-    mean = ft.GPTClassifier(gpt, 2, pooling="mean")
-    last = ft.GPTClassifier(gpt, 3, pooling="last")
+    mean = classifier.GPTClassifier(gpt, 2, pooling="mean")
+    last = classifier.GPTClassifier(gpt, 3, pooling="last")
     assert mean(idx, lengths).shape == (2, 2) and last(idx, lengths).shape == (2, 3)
     feats = mean.features(idx, lengths)
     assert torch.allclose(feats[1], hidden[1, :2].mean(0), atol=1e-6)
@@ -81,12 +85,12 @@ def test_classifier_shapes_and_pooling():
 def test_classifier_bad_arguments():
     gpt = tiny_gpt()
     with pytest.raises(ValueError):
-        ft.GPTClassifier(gpt, 1)
+        classifier.GPTClassifier(gpt, 1)
     with pytest.raises(ValueError):
-        ft.GPTClassifier(gpt, 2, pooling="max")
+        classifier.GPTClassifier(gpt, 2, pooling="max")
     with pytest.raises(TypeError):
-        ft.GPTClassifier(torch.nn.Linear(2, 2), 2)
-    model = ft.GPTClassifier(gpt, 2)
+        classifier.GPTClassifier(torch.nn.Linear(2, 2), 2)
+    model = classifier.GPTClassifier(gpt, 2)
     assert isinstance(model.norm, torch.nn.Identity)  # the plain head by default
     with pytest.raises(ValueError):
         model(torch.zeros(2, 4, dtype=torch.long), torch.tensor([5, 1]))
@@ -97,20 +101,20 @@ def test_classifier_bad_arguments():
 def test_make_classifier_variants_leave_the_pretrained_model_alone():
     gpt = tiny_gpt()
     before = {k: v.clone() for k, v in gpt.state_dict().items()}
-    probe = ft.make_classifier("probe", gpt)
-    full = ft.make_classifier("full", gpt)
-    scratch = ft.make_classifier("scratch", gpt, seed=1)
+    probe = classifier.make_classifier("probe", gpt)
+    full = classifier.make_classifier("full", gpt)
+    scratch = classifier.make_classifier("scratch", gpt, seed=1)
     assert probe.body_frozen and probe.num_trainable() == 16 * 2 + 2
     assert not full.body_frozen and full.num_trainable() == gpt.num_parameters() + 34
     assert torch.equal(full.gpt.transformer.wte.weight, gpt.transformer.wte.weight)
     assert full.gpt is not gpt
     assert not torch.equal(scratch.gpt.transformer.wte.weight, gpt.transformer.wte.weight)
-    assert torch.equal(ft.make_classifier("scratch", gpt, seed=1).gpt.transformer.wte.weight,
+    assert torch.equal(classifier.make_classifier("scratch", gpt, seed=1).gpt.transformer.wte.weight,
                        scratch.gpt.transformer.wte.weight)
     ft.fine_tune(full, [torch.tensor([1, 2, 3])] * 4, [0, 1, 0, 1], steps=3, batch_size=2, progress=False)
     assert all(torch.equal(before[k], v) for k, v in gpt.state_dict().items())
     with pytest.raises(ValueError):
-        ft.make_classifier("half", gpt)
+        classifier.make_classifier("half", gpt)
 
 
 # ---- training and evaluation --------------------------------------------------------
@@ -131,7 +135,7 @@ def toy_task(n: int = 48, seed: int = 0):
 def test_fine_tune_learns_a_toy_task(variant):
     x, y = toy_task()
     vx, vy = toy_task(24, seed=1)
-    model = ft.make_classifier(variant, tiny_gpt(), seed=0)
+    model = classifier.make_classifier(variant, tiny_gpt(), seed=0)
     lr = 3e-2 if variant == "probe" else 3e-3
     h = ft.fine_tune(model, x, y, vx, vy, steps=60, batch_size=8, lr=lr, eval_interval=20, progress=False)
     assert h.eval_steps == [0, 20, 40, 60] and len(h.train_loss) == 60 and len(h.train_acc) == 60
@@ -148,7 +152,7 @@ def test_fine_tune_is_deterministic():
     x, y = toy_task()
     runs = []
     for _ in range(2):
-        model = ft.make_classifier("full", tiny_gpt(), seed=0)
+        model = classifier.make_classifier("full", tiny_gpt(), seed=0)
         runs.append(ft.fine_tune(model, x, y, x[:8], y[:8], steps=12, batch_size=8, lr=1e-3,
                                  eval_interval=6, progress=False))
     assert runs[0].train_loss == runs[1].train_loss and runs[0].val_acc == runs[1].val_acc
@@ -158,10 +162,10 @@ def test_probe_with_cached_features_equals_running_the_body():
     """The probe trains the head on features computed once; running the frozen
     body at every step must give the same head."""
     x, y = toy_task(16)
-    cached = ft.make_classifier("probe", tiny_gpt(), seed=0)
+    cached = classifier.make_classifier("probe", tiny_gpt(), seed=0)
     ft.fine_tune(cached, x, y, steps=5, batch_size=4, lr=1e-2, progress=False)
 
-    manual = ft.make_classifier("probe", tiny_gpt(), seed=0)
+    manual = classifier.make_classifier("probe", tiny_gpt(), seed=0)
     cfg = ft.FineTuneConfig(steps=5, batch_size=4, lr=1e-2, progress=False)
     opt = torch.optim.AdamW([{"params": [manual.head.weight], "weight_decay": cfg.weight_decay},
                              {"params": [manual.head.bias], "weight_decay": 0.0}], lr=cfg.lr)
@@ -193,7 +197,7 @@ def deep_gpt(seed: int = 0, n_layer: int = 3, **shape) -> GPT:
 
 def test_hidden_before_and_features_from_split_the_body():
     gpt = deep_gpt()
-    clf = ft.GPTClassifier(gpt, 2)
+    clf = classifier.GPTClassifier(gpt, 2)
     idx, lengths = gd.pad_batch([torch.tensor([1, 2, 3, 4, 5]), torch.tensor([6, 7])])
     with torch.no_grad():
         hidden = gpt(idx, output_hidden_states=True).hidden_states  # 4 x (B, T, C)
@@ -217,7 +221,7 @@ def test_hidden_before_and_features_from_split_the_body():
 
 def test_train_last_blocks_and_the_frozen_prefix():
     gpt = deep_gpt()
-    clf = ft.GPTClassifier(gpt, 2)
+    clf = classifier.GPTClassifier(gpt, 2)
     block = sum(p.numel() for p in gpt.transformer.h[0].parameters())
     ln_f = sum(p.numel() for p in gpt.transformer.ln_f.parameters())
     assert clf.frozen_prefix == 0 and not clf.body_frozen  # everything trains by default
@@ -242,20 +246,20 @@ def _count_calls(module: torch.nn.Module) -> list[int]:
 def test_fine_tune_runs_a_frozen_prefix_once():
     x, y = toy_task(16)
     vx, vy = toy_task(8, seed=1)
-    model = ft.GPTClassifier(deep_gpt(), 2).train_last_blocks(1)
+    model = classifier.GPTClassifier(deep_gpt(), 2).train_last_blocks(1)
     first, last = _count_calls(model.gpt.transformer.h[0]), _count_calls(model.gpt.transformer.h[2])
     h = ft.fine_tune(model, x, y, vx, vy, steps=10, batch_size=4, eval_interval=5, progress=False)
     assert first[0] == 2  # once for the 16 training passages, once for the 8 validation ones (one batch each)
     assert last[0] == 10 + 3  # every step, and the three evaluations
     assert h.trainable_parameters == model.num_trainable() and h.eval_steps == [0, 5, 10]
     # given prefix states: block 0 does not run at all
-    pre, vpre = ft.prefix_states(model, x), ft.prefix_states(model, vx)
+    pre, vpre = classifier.prefix_states(model, x), classifier.prefix_states(model, vx)
     assert pre.block == 2 and len(pre) == 16 and [len(s) for s in pre.states] == [len(s) for s in x]
     first[0] = 0
     ft.fine_tune(model, x, y, vx, vy, steps=4, batch_size=4, progress=False, train_prefix=pre, val_prefix=vpre)
     ev = ge.evaluate(model, vx, vy, prefix=vpre)
     assert first[0] == 0 and ev.accuracy == pytest.approx(ge.evaluate(model, vx, vy).accuracy)
-    assert torch.allclose(ev.probs, ft.predict_proba(model, vx), atol=1e-5)
+    assert torch.allclose(ev.probs, classifier.predict_proba(model, vx), atol=1e-5)
 
 
 def test_fine_tune_with_a_frozen_prefix_equals_running_the_body():
@@ -266,8 +270,8 @@ def test_fine_tune_with_a_frozen_prefix_equals_running_the_body():
     x, y = toy_task(16)
     # (no BatchNorm: it removes any shift of the features, so ln_f's bias would get a gradient
     # of pure rounding noise, which Adam turns into steps of size lr in either direction)
-    cached = ft.GPTClassifier(deep_gpt(), 2).train_last_blocks(1)
-    manual = ft.GPTClassifier(deep_gpt(), 2).train_last_blocks(1)
+    cached = classifier.GPTClassifier(deep_gpt(), 2).train_last_blocks(1)
+    manual = classifier.GPTClassifier(deep_gpt(), 2).train_last_blocks(1)
     manual.head.load_state_dict(cached.head.state_dict())
     cfg = ft.FineTuneConfig(steps=6, batch_size=4, lr=1e-3, progress=False)
     ft.fine_tune(cached, x, y, config=cfg)
@@ -297,16 +301,16 @@ def test_fine_tune_with_a_frozen_prefix_equals_running_the_body():
 
 def test_prefix_states_bad_input():
     x, y = toy_task(8)
-    model = ft.GPTClassifier(deep_gpt(), 2).train_last_blocks(1)
+    model = classifier.GPTClassifier(deep_gpt(), 2).train_last_blocks(1)
     with pytest.raises(ValueError, match="block must be"):
-        ft.prefix_states(model, x, block=0)
+        classifier.prefix_states(model, x, block=0)
     with pytest.raises(ValueError, match="block must be"):
-        ft.prefix_states(model, x, block=4)
+        classifier.prefix_states(model, x, block=4)
     with pytest.raises(ValueError, match="no passages"):
-        ft.prefix_states(model, [])
+        classifier.prefix_states(model, [])
     with pytest.raises(TypeError):
-        ft.prefix_states(model.gpt, x)
-    pre = ft.prefix_states(model, x)
+        classifier.prefix_states(model.gpt, x)
+    pre = classifier.prefix_states(model, x)
     with pytest.raises(ValueError, match="do not match"):
         ft.fine_tune(model, x[:4], y[:4], train_prefix=pre, progress=False)
     with pytest.raises(ValueError, match="do not match"):
@@ -316,28 +320,28 @@ def test_prefix_states_bad_input():
     with pytest.raises(ValueError, match="val_prefix needs"):
         ft.fine_tune(model, x, y, val_prefix=pre, progress=False)
     with pytest.raises(ValueError, match="not both"):
-        ft.predict_proba(model, x, features=torch.zeros(8, 16), prefix=pre)
+        classifier.predict_proba(model, x, features=torch.zeros(8, 16), prefix=pre)
     model.train_last_blocks(2)  # block 1 trains now: states entering block 2 are stale
     with pytest.raises(ValueError, match="recompute"):
         ft.fine_tune(model, x, y, train_prefix=pre, progress=False)
-    probe = ft.GPTClassifier(deep_gpt(), 2).train_last_blocks(0)
+    probe = classifier.GPTClassifier(deep_gpt(), 2).train_last_blocks(0)
     with pytest.raises(ValueError, match="not both"):
         ft.fine_tune(probe, x, y, train_features=torch.zeros(8, 16), train_prefix=pre, progress=False)
 
 
 def test_a_probe_from_prefix_states_equals_the_plain_probe():
     x, y = toy_task(16)
-    a = ft.GPTClassifier(deep_gpt(), 2).train_last_blocks(0)
-    b = ft.GPTClassifier(deep_gpt(), 2).train_last_blocks(0)
+    a = classifier.GPTClassifier(deep_gpt(), 2).train_last_blocks(0)
+    b = classifier.GPTClassifier(deep_gpt(), 2).train_last_blocks(0)
     b.head.load_state_dict(a.head.state_dict())
     ft.fine_tune(a, x, y, steps=5, batch_size=4, lr=1e-2, progress=False)
-    ft.fine_tune(b, x, y, steps=5, batch_size=4, lr=1e-2, progress=False, train_prefix=ft.prefix_states(b, x, 2))
+    ft.fine_tune(b, x, y, steps=5, batch_size=4, lr=1e-2, progress=False, train_prefix=classifier.prefix_states(b, x, 2))
     assert torch.allclose(a.head.weight, b.head.weight, atol=1e-5)
 
 
 def test_a_gpt2_shaped_classifier_with_gpt2s_tokenizer():
     """Chapter 7's GPT-2 section on a tiny random GPT of GPT-2's vocabulary,
-    with GPT-2's real tokenizer (offline, data/gpt2/), and a head on width 768."""
+    with GPT-2's real tokenizer (offline, lm_course/shipped_data/gpt2/), and a head on width 768."""
     from lm_course.tokenizers import gpt2_tokenizer
 
     bpe = gpt2_tokenizer()
@@ -347,22 +351,22 @@ def test_a_gpt2_shaped_classifier_with_gpt2s_tokenizer():
     labels = [1, 0, 0, 1] * 4
     seqs = [gd.encode_passage(bpe, t, gpt.config.block_size) for t in texts]
     assert max(int(s.max()) for s in seqs) > 1000  # GPT-2 ids, not characters
-    model = ft.GPTClassifier(gpt, 2, normalize=True).train_last_blocks(1)
+    model = classifier.GPTClassifier(gpt, 2, normalize=True).train_last_blocks(1)
     assert model.frozen_prefix == 1 and model.features(*gd.pad_batch(seqs[:3])).shape == (3, 96)
     h = ft.fine_tune(model, seqs, labels, seqs[:8], labels[:8], steps=20, batch_size=4, lr=3e-3,
                      eval_interval=10, progress=False)
     assert h.final_val_acc == 1.0, h.val_acc  # four distinct passages, memorised
-    probs = ft.classify_text(model, bpe, "Caf\u00e9 \u2014 \u201cna\u00efve\u201d, she said.")
+    probs = classifier.classify_text(model, bpe, "Caf\u00e9 \u2014 \u201cna\u00efve\u201d, she said.")
     assert probs["comedy"] > 0.5
-    wide = ft.GPTClassifier(deep_gpt(n_layer=2, vocab_size=300, block_size=16, n_head=12, n_embd=768), 2)
+    wide = classifier.GPTClassifier(deep_gpt(n_layer=2, vocab_size=300, block_size=16, n_head=12, n_embd=768), 2)
     assert wide.head.in_features == 768 and wide.train_last_blocks(1).frozen_prefix == 1
     few = [torch.tensor([1, 2, 3]), torch.tensor([200, 7])]
-    assert ft.pooled_features(wide, few).shape == (2, 768)
+    assert classifier.pooled_features(wide, few).shape == (2, 768)
     ft.fine_tune(wide, few, [0, 1], steps=2, batch_size=2, progress=False)
 
 
 def test_fine_tune_bad_input():
-    model = ft.make_classifier("full", tiny_gpt())
+    model = classifier.make_classifier("full", tiny_gpt())
     x, y = toy_task(8)
     with pytest.raises(ValueError, match="no passages"):
         ft.fine_tune(model, [], [], progress=False)
@@ -382,7 +386,7 @@ def test_fine_tune_bad_input():
         ft.FineTuneConfig(head_lr=1e-3)  # gone: the chapter uses one learning rate
     with pytest.raises(TypeError):
         ft.fine_tune(model.gpt, x, y, progress=False)
-    frozen = ft.make_classifier("probe", tiny_gpt())
+    frozen = classifier.make_classifier("probe", tiny_gpt())
     frozen.head.requires_grad_(False)
     with pytest.raises(ValueError, match="trainable"):
         ft.fine_tune(frozen, x, y, progress=False)
@@ -398,16 +402,16 @@ def test_confusion_matrix():
 
 
 def test_classify_text(tok):
-    model = ft.make_classifier("full", tiny_gpt())
-    probs = ft.classify_text(model, tok, "O, I am slain!")
+    model = classifier.make_classifier("full", tiny_gpt())
+    probs = classifier.classify_text(model, tok, "O, I am slain!")
     assert list(probs) == list(gd.CLASSES) and math.isclose(sum(probs.values()), 1.0, rel_tol=1e-6)
-    assert ft.classify_text(model, tok, "a" * 40) == ft.classify_text(model, tok, "a" * 24)  # cropped
+    assert classifier.classify_text(model, tok, "a" * 40) == classifier.classify_text(model, tok, "a" * 24)  # cropped
     with pytest.raises(ValueError, match="empty"):
-        ft.classify_text(model, tok, "")
+        classifier.classify_text(model, tok, "")
     with pytest.raises(UnknownCharacterError):
-        ft.classify_text(model, tok, "5 + 5")
+        classifier.classify_text(model, tok, "5 + 5")
     with pytest.raises(ValueError, match="block_size"):
-        ft.classify_text(model, tok, "a" * 40, crop=False)
+        classifier.classify_text(model, tok, "a" * 40, crop=False)
 
 
 def test_ngram_baseline(tok):
@@ -439,7 +443,7 @@ def test_plots():
         viz.plot_lm_masks(list("ab"), masked=[5])
 
     x, y = toy_task(16)
-    model = ft.make_classifier("full", tiny_gpt())
+    model = classifier.make_classifier("full", tiny_gpt())
     h = ft.fine_tune(model, x, y, x, y, steps=6, batch_size=4, eval_interval=3, progress=False)
     ax = viz.plot_accuracy_curves({"full": h, "again": h})
     assert ax.get_xlabel() == "optimiser step" and ax.get_legend() is not None
@@ -472,11 +476,11 @@ def test_plots():
 def test_genre_box(tok):
     from lm_course.widgets import genre_box
 
-    model = ft.make_classifier("full", tiny_gpt())
+    model = classifier.make_classifier("full", tiny_gpt())
     box = genre_box({"tiny": model, "again": model}, tok, text="Ay me!")
     view = box.last_view
     assert view.ok and set(view.probs) == {"tiny", "again"}
-    assert view.probs["tiny"] == ft.classify_text(model, tok, "Ay me!")
+    assert view.probs["tiny"] == classifier.classify_text(model, tok, "Ay me!")
     assert "comedy" in box.output.value and "tragedy" in box.output.value
     box.text.value = "5 * 5"  # an unknown character: a message, no exception
     assert not box.last_view.ok and "not in this tokenizer" in box.last_view.message
@@ -494,7 +498,7 @@ def test_genre_box(tok):
 
 
 def test_batchnorm_head_standardises_with_running_statistics_in_eval():
-    model = ft.make_classifier("probe", tiny_gpt(), normalize=True)
+    model = classifier.make_classifier("probe", tiny_gpt(), normalize=True)
     assert isinstance(model.norm, torch.nn.BatchNorm1d) and not model.norm.affine
     assert model.num_trainable() == 16 * 2 + 2  # BatchNorm without affine adds no parameters
     x, y = toy_task(16)
@@ -508,29 +512,29 @@ def test_batchnorm_head_standardises_with_running_statistics_in_eval():
 
 def test_pooled_features_keep_the_order_and_can_be_shared():
     x, y = toy_task(20)
-    probe = ft.make_classifier("probe", tiny_gpt(), seed=0)
-    feats = ft.pooled_features(probe, x, batch_size=3)  # batched by length, returned in order
+    probe = classifier.make_classifier("probe", tiny_gpt(), seed=0)
+    feats = classifier.pooled_features(probe, x, batch_size=3)  # batched by length, returned in order
     one_by_one = torch.cat([probe.features(s[None]) for s in x])
     assert torch.allclose(feats, one_by_one, atol=1e-5)
-    a = ft.make_classifier("probe", tiny_gpt(), seed=0)
-    b = ft.make_classifier("probe", tiny_gpt(), seed=0)
+    a = classifier.make_classifier("probe", tiny_gpt(), seed=0)
+    b = classifier.make_classifier("probe", tiny_gpt(), seed=0)
     ha = ft.fine_tune(a, x, y, x, y, steps=6, batch_size=4, lr=1e-2, progress=False)
     hb = ft.fine_tune(b, x, y, x, y, steps=6, batch_size=4, lr=1e-2, progress=False,
                       train_features=feats, val_features=feats)
     assert torch.allclose(a.head.weight, b.head.weight, atol=1e-6) and ha.val_acc == hb.val_acc
     assert ge.evaluate(b, x, y, features=feats).accuracy == ge.evaluate(b, x, y).accuracy
     with pytest.raises(ValueError, match="frozen"):
-        ft.fine_tune(ft.make_classifier("full", tiny_gpt()), x, y, train_features=feats, progress=False)
+        ft.fine_tune(classifier.make_classifier("full", tiny_gpt()), x, y, train_features=feats, progress=False)
     with pytest.raises(ValueError, match="train_features"):
         ft.fine_tune(b, x, y, train_features=feats[:5], progress=False)
     with pytest.raises(ValueError):
-        ft.pooled_features(probe, [])
+        classifier.pooled_features(probe, [])
 
 
 def test_restore_best_keeps_the_best_validation_parameters():
     x, y = toy_task()
     vx, vy = toy_task(24, seed=1)
-    model = ft.make_classifier("scratch", tiny_gpt(), seed=0)
+    model = classifier.make_classifier("scratch", tiny_gpt(), seed=0)
     h = ft.fine_tune(model, x, y, vx, vy, steps=40, batch_size=8, lr=3e-3, eval_interval=5, progress=False,
                      restore_best=True)
     best = h.val_loss.index(min(h.val_loss))
@@ -619,10 +623,10 @@ def test_logistic_probe_converges_and_is_chosen_on_validation():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(400, 6, generator=g) * torch.tensor([1.0, 5.0, 0.1, 1.0, 1.0, 1.0])  # (N, C), unequal scales
     y = (x[:, 0] + 0.5 * torch.randn(400, generator=g) > 0).long()  # (N,)
-    probe = ft.fit_logistic_probe(x[:300], y[:300], l2=0.01)
+    probe = logistic_probe.fit_logistic_probe(x[:300], y[:300], l2=0.01)
     assert probe.converged and probe.weight.shape == (2, 6)
     assert (probe.predict(x[300:]) == y[300:]).float().mean() > 0.7
-    again = ft.fit_logistic_probe(x[:300], y[:300], l2=0.01)  # no seed: the same fit every time
+    again = logistic_probe.fit_logistic_probe(x[:300], y[:300], l2=0.01)  # no seed: the same fit every time
     assert torch.equal(again.weight, probe.weight)
     # the optimum: the gradient of the penalised loss vanishes
     w = probe.weight.clone().requires_grad_(True)
@@ -631,14 +635,14 @@ def test_logistic_probe_converges_and_is_chosen_on_validation():
     loss = F.cross_entropy(z @ w.T + b, y[:300]) + 0.005 * (w * w).sum()
     loss.backward()
     assert w.grad.abs().max() < 1e-6 and b.grad.abs().max() < 1e-6
-    chosen, tried = ft.select_logistic_probe(x[:300], y[:300], x[300:], y[300:], grid=(1e-3, 1e-2, 1e-1))
+    chosen, tried = logistic_probe.select_logistic_probe(x[:300], y[:300], x[300:], y[300:], grid=(1e-3, 1e-2, 1e-1))
     ordered = sorted(tried)
     assert ordered[0] < chosen.l2 < ordered[-1]  # widened until the best is inside
     assert tried[chosen.l2]["val_acc"] == max(r["val_acc"] for r in tried.values())
     with pytest.raises(ValueError):
-        ft.fit_logistic_probe(x, y[:10], l2=1.0)
+        logistic_probe.fit_logistic_probe(x, y[:10], l2=1.0)
     with pytest.raises(ValueError):
-        ft.fit_logistic_probe(x, y, l2=0.0)
+        logistic_probe.fit_logistic_probe(x, y, l2=0.0)
 
 
 # ---- the learning-rate sweep (tools/finetune_sweep.py) --------------------------------
@@ -657,11 +661,11 @@ def test_sweep_ladder_and_choice():
     runs = {1e-3: {"val_acc": 0.6, "val_loss": 0.68}, 3e-3: {"val_acc": 0.6, "val_loss": 0.66},
             1e-2: {"val_acc": 0.0, "val_loss": None, "diverged": True}}
     assert sw.best_of(runs) == 3e-3  # a tie in accuracy goes to the lower loss
-    assert ft.format_lr(3e-4) == "3e-4" and ft.format_lr(0.1) == "1e-1"
+    assert finetune_sweep.format_lr(3e-4) == "3e-4" and finetune_sweep.format_lr(0.1) == "1e-1"
 
 
 def test_shipped_sweep_is_complete_and_bracketed():
-    sweep = ft.load_sweep()
+    sweep = finetune_sweep.load_sweep()
     n_test = 2 * sweep["protocol"]["data"]["n_test_per_class"]
     assert sweep["protocol"]["data"]["seed"] == gd.GENRE_TASK_SEED
     assert set(sweep["variants"]) == {"probe", "full", "scratch"}
@@ -676,7 +680,7 @@ def test_shipped_sweep_is_complete_and_bracketed():
     assert sweep["control"]["optimum_inside_grid"] and sweep["ngram"]["chosen_order"] in range(2, 7)
     assert set(sweep["seeds"]) == {"probe", "full", "scratch", "lpft", "random_probe"}
     seeds = set(sweep["seeds"]["probe"])
-    # the tool's default is seeds 0-9; the shipped file holds those that finished (data/finetune_sweep.json)
+    # the tool's default is seeds 0-9; the shipped file holds those that finished (lm_course/shipped_data/finetune_sweep.json)
     assert len(seeds) >= 2 and all(set(runs) == seeds for runs in sweep["seeds"].values())
     for runs in [*sweep["seeds"].values(), {"-": sweep["control"]}, {"-": sweep["ngram"]}]:
         for run in runs.values():
@@ -684,7 +688,7 @@ def test_shipped_sweep_is_complete_and_bracketed():
             assert len(right) == n_test and run["test_acc"] == pytest.approx(right.double().mean().item(), abs=1e-4)
             assert set(run["test_per_play"]) == set(sweep["test_plays"])
             assert sum(run["predicted_share"].values()) == pytest.approx(1.0, abs=1e-3)
-    table = ft.sweep_table(sweep)
+    table = finetune_sweep.sweep_table(sweep)
     assert table.count("[") == 7 and "edge" not in table and "probe, then all" in table
 
 
@@ -696,24 +700,24 @@ def test_sweep_tool_smoke(tmp_path):
     import json
 
     made = json.loads(out.read_text())
-    assert made["format"] == ft.SWEEP_FORMAT and made["quick"]
+    assert made["format"] == finetune_sweep.SWEEP_FORMAT and made["quick"]
     assert set(made["seeds"]["lpft"]) == {"0", "1"} and "control" in made and "ngram" in made
     before = made["seeds"]
     assert sw.main(["--quick", "--out", str(out), "--only", "seeds"]) == 0
     assert json.loads(out.read_text())["seeds"] == before  # the same numbers again
     with pytest.raises(ValueError, match="quick"):
-        ft.load_sweep(out)
+        finetune_sweep.load_sweep(out)
 
 
 def test_load_sweep_refuses_other_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="finetune_sweep"):
-        ft.load_sweep(tmp_path / "missing.json")
+        finetune_sweep.load_sweep(tmp_path / "missing.json")
     (tmp_path / "x.json").write_text('{"format": "something else"}')
     with pytest.raises(ValueError, match="not a fine-tuning sweep"):
-        ft.load_sweep(tmp_path / "x.json")
+        finetune_sweep.load_sweep(tmp_path / "x.json")
     (tmp_path / "old.json").write_text('{"format": "lm_course.finetune_sweep/1"}')
     with pytest.raises(ValueError, match="not a fine-tuning sweep"):
-        ft.load_sweep(tmp_path / "old.json")
-    (tmp_path / "q.json").write_text(f'{{"format": "{ft.SWEEP_FORMAT}", "quick": true}}')
+        finetune_sweep.load_sweep(tmp_path / "old.json")
+    (tmp_path / "q.json").write_text(f'{{"format": "{finetune_sweep.SWEEP_FORMAT}", "quick": true}}')
     with pytest.raises(ValueError, match="quick"):
-        ft.load_sweep(tmp_path / "q.json")
+        finetune_sweep.load_sweep(tmp_path / "q.json")

@@ -1,7 +1,7 @@
 """Chapter 7's sweeps: every choice made on the validation plays, every variant over ten seeds.
 
     python tools/finetune_sweep.py            # about 40 CPU minutes on one thread;
-                                              # writes data/finetune_sweep.json
+                                              # writes lm_course/shipped_data/finetune_sweep.json
     python tools/finetune_sweep.py --only seeds control   # recompute parts of the existing file
     python tools/finetune_sweep.py --quick --out /tmp/sweep.json   # a smoke test (tiny grids)
 
@@ -30,7 +30,7 @@ The other parts:
   fine-tuned from the probe's head for 120 more steps, at a body rate
   chosen on validation on the same widened ladder;
 * ``control``: a linear probe fitted to convergence
-  (:func:`lm_course.finetune.fit_logistic_probe`, L2 strength chosen on
+  (:func:`lm_course.logistic_probe.fit_logistic_probe`, L2 strength chosen on
   validation) on the frozen pre-trained features; the same probe on the
   features of a *randomly initialised* body is in ``seeds``;
 * ``ngram``: the per-class n-gram baseline, its order chosen on validation
@@ -68,8 +68,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lm_course import finetune as ft  # noqa: E402
+from lm_course import classifier  # noqa: E402
+from lm_course import finetune_sweep  # noqa: E402
+from lm_course import logistic_probe  # noqa: E402
 from lm_course import genre_data, genre_eval  # noqa: E402
-from lm_course.gpt import load_reference_model  # noqa: E402
+from lm_course.corpus import corpus_tokenizer  # noqa: E402
+from lm_course.reference import load_reference  # noqa: E402
 
 #: The seed that draws the genre dataset's passages: part of the task's
 #: definition (like the split by play), so it is fixed, not a training seed,
@@ -86,11 +90,11 @@ START = {"probe": (1e-3, 3e-3, 1e-2, 3e-2, 1e-1), "full": (3e-5, 1e-4, 3e-4, 1e-
 LONG_STEPS, LONG_EVAL = 600, 50
 SEEDS = tuple(range(10))  # the training seeds of part "seeds"
 LPFT_START = (3e-5, 1e-4, 3e-4, 1e-3)  # the second stage's rates (the body's), widened like the others
-L2_GRID = ft.L2_GRID  # strengths of the converged probe (widened until the best is inside)
+L2_GRID = logistic_probe.L2_GRID  # strengths of the converged probe (widened until the best is inside)
 NGRAM_ORDERS = tuple(range(1, 8))
 PARTS = ("variants", "last_token", "scratch_long", "ngram", "control", "lpft", "seeds")
 MAX_WIDEN = 4  # rungs added on either side at most
-FORMAT = ft.SWEEP_FORMAT
+FORMAT = finetune_sweep.SWEEP_FORMAT
 
 
 def rung(i: int) -> float:
@@ -121,7 +125,7 @@ def bits(correct: torch.Tensor) -> str:
 class Sweep:
     def __init__(self, quick: bool):
         self.quick = quick
-        self.gpt, self.tok = load_reference_model(small=True)
+        self.gpt, self.tok = load_reference("gpt-small")[0], corpus_tokenizer()
         self.data = genre_data.genre_datasets(**PROTOCOL["data"])
         self.enc = {s: d.encode(self.tok, self.gpt.config.block_size) for s, d in self.data.items()}
         self.steps = 12 if quick else PROTOCOL["steps"]
@@ -133,13 +137,13 @@ class Sweep:
 
     def probe_features(self, pooling: str, split: str) -> torch.Tensor:
         if (pooling, split) not in self.features:
-            model = ft.make_classifier("probe", self.gpt, pooling=pooling)
-            self.features[pooling, split] = ft.pooled_features(model, self.enc[split])
+            model = classifier.make_classifier("probe", self.gpt, pooling=pooling)
+            self.features[pooling, split] = classifier.pooled_features(model, self.enc[split])
         return self.features[pooling, split]
 
     def train(self, variant: str, lr: float, normalize: bool, pooling: str = "mean", seed: int = 0,
               steps: int | None = None, eval_interval: int | None = None, restore_best: bool = False):
-        model = ft.make_classifier(variant, self.gpt, pooling=pooling, seed=seed, normalize=normalize)
+        model = classifier.make_classifier(variant, self.gpt, pooling=pooling, seed=seed, normalize=normalize)
         return self.train_model(model, lr, pooling, seed, steps, eval_interval, restore_best)
 
     def train_model(self, model, lr: float, pooling: str = "mean", seed: int = 0, steps: int | None = None,
@@ -268,8 +272,8 @@ def run_ngram(sw: Sweep, log) -> dict:
 
 def converged_probe(sw: Sweep, feats: dict[str, torch.Tensor]) -> dict:
     """The L-BFGS logistic regression on these features, its L2 strength chosen on validation like a
-    learning rate (:func:`lm_course.finetune.select_logistic_probe`)."""
-    probe, runs = ft.select_logistic_probe(feats["train"], sw.data["train"].labels, feats["val"],
+    learning rate (:func:`lm_course.logistic_probe.select_logistic_probe`)."""
+    probe, runs = logistic_probe.select_logistic_probe(feats["train"], sw.data["train"].labels, feats["val"],
                                            sw.data["val"].labels, L2_GRID, MAX_WIDEN)
     grid = sorted(runs)
     row = {"val_acc_by_l2": {f"{l2:g}": round(runs[l2]["val_acc"], 4) for l2 in grid},
@@ -281,8 +285,8 @@ def converged_probe(sw: Sweep, feats: dict[str, torch.Tensor]) -> dict:
 
 def random_body_features(sw: Sweep, seed: int) -> dict[str, torch.Tensor]:
     """Pooled features of the reference architecture with random weights (seeded), frozen."""
-    body = ft.make_classifier("scratch", sw.gpt, seed=seed)
-    return {split: ft.pooled_features(body, sw.enc[split]) for split in ("train", "val", "test")}
+    body = classifier.make_classifier("scratch", sw.gpt, seed=seed)
+    return {split: classifier.pooled_features(body, sw.enc[split]) for split in ("train", "val", "test")}
 
 
 def run_control(sw: Sweep, log) -> dict:
@@ -358,7 +362,7 @@ def run_scratch_long(sw: Sweep, chosen: dict, log) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "data" / "finetune_sweep.json")
+    parser.add_argument("--out", type=Path, default=ROOT / "lm_course" / "shipped_data" / "finetune_sweep.json")
     parser.add_argument("--quick", action="store_true", help="tiny grids, steps, sets and two seeds: a smoke test")
     parser.add_argument("--only", nargs="+", choices=PARTS, help="recompute these parts of an existing --out file")
     parser.add_argument("--seeds", help="the training seeds of part 'seeds': 0-9 (the default), 5-9, "
