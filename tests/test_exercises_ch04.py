@@ -127,9 +127,11 @@ def test_window_mask(capsys):
 
     assert check_window_mask(right)
     assert not check_window_mask(off_by_one)
-    assert "should be False" in capsys.readouterr().out
+    assert "one key too many" in capsys.readouterr().out
     assert not check_window_mask(symmetric)
-    assert "future" in capsys.readouterr().out
+    assert "looks both ways" in capsys.readouterr().out
+    assert not check_window_mask(lambda T, w: right(T, w) & ~torch.eye(T, dtype=torch.bool))  # not a known slip
+    assert "query 0 and key 0 should be True" in capsys.readouterr().out
     assert not check_window_mask(lambda T, w: right(T, w).int())
     assert not check_window_mask(lambda T, w: right(T, w)[:-1])
     assert not check_window_mask(crashes)

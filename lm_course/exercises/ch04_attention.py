@@ -13,6 +13,7 @@ import torch
 
 from lm_course.attention import MultiHeadAttention, causal_mask
 from lm_course.exercises._check import call, exercise, no_answer, report
+from lm_course.exercises.wrong_versions import Wrong, diagnose
 from lm_course.toy_attention import ToyAttentionModel, make_batch, toy_accuracy
 
 __all__ = ["check_multi_head_attention", "check_window_mask", "check_copy_model"]
@@ -187,7 +188,30 @@ def check_multi_head_attention(fn: object) -> bool:
 # --------------------------------------------------------------------------- exercise 2
 
 
-@exercise("ch04.window_mask")
+def _window(T: int, w: int, *, past: int, causal: bool = True) -> torch.Tensor:
+    """Keys t - past .. t (and, with ``causal=False``, t .. t + past too): (T, T) bool."""
+    t = torch.arange(T)
+    d = t[:, None] - t[None, :]  # (T, T): how far back key s is from query t
+    return ((d >= 0) if causal else (d.abs() >= 0)) & (d.abs() <= past)
+
+
+_WINDOW_WRONG = (
+    Wrong("one key too many", lambda T, w: _window(T, w, past=w),
+          "each query sees w + 1 keys: t - s <= w lets in one key too many; the window is the query itself and "
+          "the w - 1 keys before it, t - s < w."),
+    Wrong("one key too few", lambda T, w: _window(T, w, past=w - 2),
+          "each query sees only w - 1 keys: the window counts the query itself, so it holds the keys t - w + 1 .. "
+          "t (t - s < w, not t - s < w - 1)."),
+    Wrong("both sides", lambda T, w: _window(T, w, past=w - 1, causal=False),
+          "the window looks both ways: a query may not see keys in its future; keep only s <= t (start from "
+          "causal_mask(T))."),
+    Wrong("the plain causal mask", lambda T, w: _window(T, w, past=T),
+          "that is the plain causal mask: every query sees all the keys before it; keep only the last w of them "
+          "(t - s < w)."),
+)
+
+
+@exercise("ch04.window_mask", wrong=_WINDOW_WRONG)
 def check_window_mask(answer: object) -> bool:
     """Exercise 2: a function ``window_mask(T, w)`` returning the boolean
     ``(T, T)`` mask of causal sliding-window attention: query ``t`` may attend
@@ -204,6 +228,9 @@ def check_window_mask(answer: object) -> bool:
             return False
         if torch.equal(got, want):
             continue
+        hint = diagnose(got, (T, w), _WINDOW_WRONG, torch.equal)
+        if hint:
+            return report(False, name, "", f"{hint} (window_mask({T}, {w}))")
         future = got & ~(t[None, :] <= t[:, None])
         if future.any():
             i, j = _first_cell(future)
