@@ -19,6 +19,7 @@ from lm_course.corpus import corpus_tokenizer
 from lm_course.data import load_shakespeare
 from lm_course.evaluate import bits_per_token
 from lm_course.exercises._check import call, close, exercise, report, require_number
+from lm_course.exercises.wrong_versions import Wrong, diagnose
 from lm_course.unigram import UnigramLM
 
 # The notebook's checkers, in its order (lm_course.grading reads them from here), then the references.
@@ -83,7 +84,17 @@ def _entropy_cases() -> list[torch.Tensor]:
     return [p / p.sum() for p in no_zeros + with_zeros]
 
 
-@exercise("ch00.entropy_bits")
+_UNWEIGHTED = "weight each -log2 p[i] by its probability p[i]: H is an average over the distribution."
+_ENTROPY_WRONG = (
+    Wrong("in nats", lambda p: _entropy(p) * math.log(2), "that is the entropy in nats (natural log); bits need log2."),
+    Wrong("the sign", lambda p: -_entropy(p),
+          "entropy is never negative: -sum p log2 p (each log2 p <= 0, so mind the sign)."),
+    Wrong("unweighted sum", lambda p: float(-p.double()[p > 0].log2().sum()), _UNWEIGHTED),
+    Wrong("unweighted mean", lambda p: float(-p.double()[p > 0].log2().mean()), _UNWEIGHTED),
+)
+
+
+@exercise("ch00.entropy_bits", wrong=_ENTROPY_WRONG)
 def check_entropy_bits(fn: Callable) -> bool:
     """Exercise 2: ``fn(p)`` returns the entropy ``-sum_i p_i log2 p_i`` of a
     ``(V,)`` distribution in bits, with ``0 log 0 = 0``."""
@@ -105,17 +116,10 @@ def check_entropy_bits(fn: Callable) -> bool:
         if close(value, want, rel=1e-5):
             continue
         shown = [round(x, 4) for x in p.tolist()[:6]] + (["..."] if len(p) > 6 else [])
-        if want > 0 and close(value, want * math.log(2), rel=1e-5):
-            hint = "that is the entropy in nats (natural log); bits need log2."
-        elif want > 0 and close(value, -want, rel=1e-5):
-            hint = "entropy is never negative: -sum p log2 p (each log2 p <= 0, so mind the sign)."
-        elif close(value, float(-p.double()[p > 0].log2().sum()), rel=1e-5) or \
-                close(value, float(-p.double()[p > 0].log2().mean()), rel=1e-5):
-            hint = "weight each -log2 p[i] by its probability p[i]: H is an average over the distribution."
-        elif math.isinf(value):
+        hint = diagnose(value, (p,), _ENTROPY_WRONG, lambda mine, wrong: close(mine, float(wrong), rel=1e-5))
+        if hint is None and math.isinf(value):
             hint = "0 log 0 counts as 0: leave out the entries with p = 0."
-        else:
-            hint = f"for p = {shown} expected H = {want:.4f} bits, got {value:.4f}."
+        hint = hint or f"for p = {shown} expected H = {want:.4f} bits, got {value:.4f}."
         return report(False, name, "", hint)
     _, unigram = _unigram()
     h = _entropy(unigram.counts / unigram.counts.sum())
