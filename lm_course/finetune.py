@@ -50,7 +50,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from lm_course.classifier import GPTClassifier, PrefixStates, check_prefix, pad_states, pooled_features, \
