@@ -10,6 +10,14 @@ states the limits.
 
     python tools/code_size.py            # the limits: 400 and 60
     python tools/code_size.py --all      # every module and the 15 longest functions
+    python tools/code_size.py --path lm_course.__main__:_make_reference   # the reading path of a command
+
+The reading path of a function is every package function it calls, and
+they call, that a reader can find by its name (a plain call of a function
+defined or imported in the module, or ``module.function``), with their
+lines: what one reads to follow the command to its loop. Calls of methods
+on objects (``model(x)``, ``recipe.build_model``) are not followed; the
+model is read on its own.
 """
 
 from __future__ import annotations
@@ -49,6 +57,67 @@ def function_lines(package: Path = PACKAGE) -> list[tuple[int, str]]:
     return sorted(found, reverse=True)
 
 
+def _functions_of(module: str, package: Path = PACKAGE) -> tuple[dict[str, ast.AST], dict[str, str]]:
+    """A module's top-level functions and the names it imports from the package (``name -> "mod:attr"``
+    or ``name -> "mod"`` for an imported module)."""
+    rel = module.split(".")[1:]
+    path = package.joinpath(*rel).with_suffix(".py")
+    if not path.exists():
+        path = package.joinpath(*rel, "__init__.py")
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    functions = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    imported: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("lm_course"):
+            for alias in node.names:
+                imported[alias.asname or alias.name] = f"{node.module}:{alias.name}"
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("lm_course"):
+                    imported[alias.asname or alias.name.split(".")[-1]] = alias.name
+    return functions, imported
+
+
+def reading_path(start: str, package: Path = PACKAGE, leaves: tuple[str, ...] = ()) -> list[tuple[int, str]]:
+    """``[(lines, "module:function"), ...]`` of every package function reached from ``start``
+    (``"lm_course.__main__:_make_reference"``) by calls a reader can resolve by name, in reading order.
+    Functions of the modules in ``leaves`` (e.g. ``"lm_course.fileio"``) are counted but not followed:
+    a reader trusts ``atomic_write`` without opening it."""
+    seen: dict[str, int] = {}
+    todo = [start]
+    while todo:
+        target = todo.pop(0)
+        if target in seen:
+            continue
+        module, name = target.split(":")
+        try:
+            functions, imported = _functions_of(module, package)
+        except (FileNotFoundError, SyntaxError):
+            continue
+        if name not in functions:
+            if name in imported and ":" in imported[name]:  # re-exported: follow it
+                todo.insert(0, imported[name])
+            continue
+        node = functions[name]
+        seen[target] = node.end_lineno - node.lineno + 1
+        if module in leaves:
+            continue
+        for call in ast.walk(node):
+            if not isinstance(call, ast.Call):
+                continue
+            f = call.func
+            if isinstance(f, ast.Name):
+                if f.id in functions:
+                    todo.append(f"{module}:{f.id}")
+                elif f.id in imported and ":" in imported[f.id]:
+                    todo.append(imported[f.id])
+            elif isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id in imported:
+                source = imported[f.value.id]
+                if ":" not in source:
+                    todo.append(f"{source}:{f.attr}")
+    return [(n, t) for t, n in seen.items()]
+
+
 def over_limits(max_module: int = MAX_MODULE, max_function: int = MAX_FUNCTION,
                 package: Path = PACKAGE) -> tuple[dict[str, int], list[tuple[int, str]]]:
     """The modules and functions over the limits."""
@@ -62,7 +131,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-module", type=int, default=MAX_MODULE)
     parser.add_argument("--max-function", type=int, default=MAX_FUNCTION)
     parser.add_argument("--all", action="store_true", help="print every module and the 15 longest functions")
+    parser.add_argument("--path", metavar="MODULE:FUNCTION", help="print the reading path from a function")
+    parser.add_argument("--leaves", nargs="*", default=[], metavar="MODULE",
+                        help="with --path: modules whose functions are counted but not followed")
     args = parser.parse_args(argv)
+    if args.path:
+        path = reading_path(args.path, leaves=tuple(args.leaves))
+        for n, target in path:
+            print(f"{n:5d}  {target}")
+        modules = sorted({t.split(":")[0] for _, t in path})
+        print(f"{sum(n for n, _ in path):5d}  lines in {len(path)} functions of {len(modules)} modules "
+              f"({', '.join(m.removeprefix('lm_course.') for m in modules)})")
+        return 0
     if args.all:
         lines = module_lines()
         for m, n in sorted(lines.items(), key=lambda kv: -kv[1]):
