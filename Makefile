@@ -58,8 +58,11 @@ test: install-test
 	$(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg $(PYTEST_ARGS)
 
+# The fast suite, for a developer's loop (a few minutes on 2 cores): the unit tests without the
+# browser, real Jupyter kernels, virtualenvs or notebooks (markers: tests/conftest.py). There an
+# unmarked test that starts a kernel fails (LM_COURSE_FAST_SUITE=1). `make test` runs everything.
 test-unit: install-test
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+	LM_COURSE_FAST_SUITE=1 $(PY) -m pytest tests -m "not browser and not kernel and not slow" $(PYTEST_ARGS)
 
 test-notebooks: install-test
 	$(PY) -m pytest notebooks --nbval-lax --nbval-current-env \

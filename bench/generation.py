@@ -67,7 +67,8 @@ if str(ROOT) not in sys.path:
 
 from bench.report import Section, Table, Target, timed_section  # noqa: E402
 from bench.timing import Summary, format_ratio, interleaved, summarize  # noqa: E402
-from lm_course.gpt import GPT, bfloat16_copy  # noqa: E402
+from lm_course.gpt import GPT  # noqa: E402
+from lm_course.gpt_decoding import bfloat16_copy  # noqa: E402
 from lm_course.sampling import generate  # noqa: E402
 
 __all__ = ["Plan", "FULL", "QUICK", "build_models", "weight_matrices", "WeightChain", "hf_generate",

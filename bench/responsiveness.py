@@ -15,7 +15,7 @@ character-level model the course ships or builds cheaply:
 * the shipped LSTM (``load_reference("lstm")``) and, untrained,
   a GRU and a plain RNN of the same size (latency does not depend on the
   weights' values);
-* the reference GPT (:func:`lm_course.gpt.load_reference_model`);
+* the reference GPT (:func:`lm_course.reference.load_reference`);
 
 and for GPT-2's 124M shape (random weights, 64-token context). Each is timed
 interleaved (``bench/timing.py``) with one *plain forward pass* of the same
@@ -88,7 +88,7 @@ def _no_grad(fn: Callable[[], object]) -> Callable[[], object]:
 def _keystrokes(model, context: list[int]) -> Callable[[], object]:
     """What a widget does with a GPT on each keystroke: :class:`lm_course.gpt.PrefixCache`,
     typing and deleting the last token in turn, so every call runs one new token."""
-    from lm_course.gpt import PrefixCache
+    from lm_course.gpt_decoding import PrefixCache
 
     cache = PrefixCache(model)
     texts = [context[:-1], context]
@@ -102,7 +102,8 @@ def _keystrokes(model, context: list[int]) -> Callable[[], object]:
 
 def candidates(plan: Plan) -> tuple[list[Candidate], list[str]]:
     """Every model, loaded or built, with its two calls; and notes on how."""
-    from lm_course.gpt import GPT, GPTConfig, load_reference_model
+    from lm_course.gpt import GPT, GPTConfig
+    from lm_course.reference import load_reference
     from lm_course.ngram import NGramLM
     from lm_course.reference import load_reference
     from lm_course.rnn import RNNConfig, RNNLanguageModel
@@ -143,7 +144,7 @@ def candidates(plan: Plan) -> tuple[list[Candidate], list[str]]:
         out.append(Candidate(name, "char", lambda m=model: m.next_token_probs(context),
                              _no_grad(lambda m=model: m(ctx[None]))))
 
-    gpt, _ = load_reference_model()
+    gpt, _ = load_reference("gpt")
     name = f"GPT (reference, {gpt.num_parameters():,} params)"
     out.append(Candidate(f"{name}, a new text", "char", lambda: gpt.next_token_probs(context),
                          _no_grad(lambda: gpt(ctx[None])), target=False))

@@ -7,7 +7,7 @@ throughput").
 
 The step is :func:`lm_course.train.training_step` (forward, cross-entropy,
 backward, gradient clipping, AdamW from :func:`lm_course.train.make_optimizer`)
-on batches of the reference recipe's shape (:data:`lm_course.reference.RECIPE`:
+on batches of the reference recipe's shape (:data:`lm_course.recipes.GPT_RECIPE`:
 32 windows of 128 characters, 6 layers x 6 heads x 192), under the recipe's
 autocast. Three models, interleaved on 1 and on 2 threads:
 
@@ -128,7 +128,7 @@ def _chars_per_s(summary: Summary, chars: int) -> str:
 @timed_section
 def run(quick: bool = False, plot_dir: Path | None = None, plan: Plan | None = None) -> Section:
     """Run the section; returns its table and raw numbers."""
-    from lm_course.reference import RECIPE
+    from lm_course.recipes import GPT_RECIPE as RECIPE
     from lm_course.corpus import corpus_ids, corpus_tokenizer
     from lm_course.train import lm_loss, make_optimizer, random_windows, training_step
 

@@ -20,7 +20,8 @@ from collections.abc import Sequence
 
 import torch
 
-from lm_course.interface import LanguageModel, as_id_tensor
+from lm_course.interface import LanguageModel
+from lm_course.validation import as_id_tensor
 
 __all__ = ["bits_per_token", "perplexity", "token_log_probs"]
 

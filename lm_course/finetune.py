@@ -61,11 +61,6 @@ from lm_course.validation import require_positive
 
 __all__ = ["FineTuneConfig", "FineTuneHistory", "fine_tune"]
 
-# removed when notebooks move (lead): chapter 7 still reads these through ``lm_course.finetune``
-from lm_course.classifier import classify_text, make_classifier  # noqa: E402,F401
-from lm_course.finetune_sweep import SWEEP_FORMAT, VARIANT_NAMES, format_lr, load_sweep, sweep_table  # noqa: E402,F401
-from lm_course.logistic_probe import L2_GRID, LogisticProbe, fit_logistic_probe, select_logistic_probe  # noqa: E402,F401
-from lm_course.objectives import IGNORE_INDEX, causal_lm_targets, masked_lm_targets  # noqa: E402,F401
 
 
 @dataclass

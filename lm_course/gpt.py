@@ -37,7 +37,6 @@ opt-in bfloat16 copy and the keystroke cache of the widgets are in
 
 from __future__ import annotations
 
-import importlib  # the old names' lookup, at the end (removed when notebooks move)
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -266,21 +265,3 @@ class GPT(Generates, nn.Module):
         c = self.config
         return (f"n_layer={c.n_layer}, n_head={c.n_head}, n_embd={c.n_embd}, block_size={c.block_size}, "
                 f"vocab_size={c.vocab_size}, parameters={self.num_parameters():,}")
-
-
-# ---- old names, moved to the shipped models' and the decoding modules ----------------------------
-_MOVED = {  # removed when notebooks move (lead)
-    "load_reference_model": ("lm_course.reference", "load_reference_model"),
-    "PrefixCache": ("lm_course.gpt_decoding", "PrefixCache"),
-    "bfloat16_copy": ("lm_course.gpt_decoding", "bfloat16_copy"),
-}
-
-
-def __getattr__(name: str):  # removed when notebooks move (lead)
-    """The old names of code that moved out of this module (the model only
-    stays here), looked up when first used: an import at the top would be a
-    cycle (those modules import this one)."""
-    if name in _MOVED:
-        module, new = _MOVED[name]
-        return getattr(importlib.import_module(module), new)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -34,7 +34,6 @@ import torch
 from lm_course.draws import draw_tokens, sampling_generator
 from lm_course.logit_filters import check_sampling_args, filter_logits
 from lm_course.validation import check_count, check_eos_token_id, check_finite_logits, check_token_ids
-from lm_course.validation import as_id_tensor  # noqa: F401  removed when notebooks move (lead): chapter 1, widgets
 
 __all__ = ["LanguageModel", "Generates", "inference", "inference_method"]
 

@@ -42,14 +42,13 @@ windows at once.
 
 The shipped MLP. A notebook can afford a minute of training; section "A
 wider MLP, trained for two hours, with dropout" loads ``lm_course/shipped_data/mlp_reference.safetensors``, a wider MLP
-trained for 118 minutes with the recipe :data:`REFERENCE_MLP_RECIPE`
+trained for 118 minutes with the recipe :data:`lm_course.recipes.MLP_RECIPE`
 (recreate it with ``python -m lm_course make-reference mlp``, which calls
 :func:`lm_course.reference.make_reference`).
 """
 
 from __future__ import annotations
 
-import importlib  # the old names' lookup, at the end (removed when notebooks move)
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -197,20 +196,3 @@ class MLPLanguageModel(Generates, nn.Module):
         c = self.config
         return (f"MLPLanguageModel(vocab_size={c.vocab_size}, context_length={c.context_length}, "
                 f"n_embd={c.n_embd}, n_hidden={c.n_hidden}; {self.num_parameters():,} parameters)")
-
-
-# ---- old names, moved to the shipped models' modules --------------------------------------------
-_MOVED = {  # removed when notebooks move (lead)
-    "REFERENCE_MLP_RECIPE": ("lm_course.recipes", "MLP_RECIPE"),
-    "MLPRecipe": ("lm_course.recipes", "MLPRecipe"),
-}
-
-
-def __getattr__(name: str):  # removed when notebooks move (lead)
-    """The old names of the shipping code that moved out of this module (its
-    models only stay here), looked up when first used: an import at the top
-    would be a cycle (the shipped models' modules import this one)."""
-    if name in _MOVED:
-        module, new = _MOVED[name]
-        return getattr(importlib.import_module(module), new)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -208,35 +208,3 @@ def make_reference(name: str = "gpt", path: str | Path | None = None, progress: 
     if state_path is not None:
         Path(state_path).unlink(missing_ok=True)  # the run is complete
     return path, record
-
-
-# ---- old names (removed when notebooks move (lead)) ----------------------------------------------
-ReferenceRecipe = GPTRecipe  # removed when notebooks move (lead)
-RECIPE, SMALL_RECIPE = GPT_RECIPE, GPT_SMALL_RECIPE  # removed when notebooks move (lead)
-RECIPES: dict[str, Recipe] = {name: s.recipe for name, s in SHIPPED.items()}  # removed when notebooks move (lead)
-
-
-def load_reference_model(path: str | Path | None = None, *, small: bool = False
-                         ) -> tuple[nn.Module, CharTokenizer]:  # removed when notebooks move (lead)
-    """Old name: ``load_reference("gpt-small" if small else "gpt")``, returning the tokenizer."""
-    if path is None:
-        return load_reference("gpt-small" if small else "gpt")[0], corpus_tokenizer()
-    if not Path(path).exists():
-        raise FileNotFoundError(f"{path} is missing; make it with `python -m lm_course make-reference gpt`")
-    model, record = GPT_RECIPE.load(path)
-    return model, CharTokenizer(record["tokenizer"]["chars"])
-
-
-def load_reference_info(path: str | Path | None = None, *, small: bool = False) -> dict:
-    """Old name: ``reference_info("gpt-small" if small else "gpt")``."""  # removed when notebooks move (lead)
-    if path is None:
-        return reference_info("gpt-small" if small else "gpt")
-    info = read_header(path)
-    info.pop("format")
-    return info
-
-
-def train_char_rnn(recipe: CharRNNRecipe = LSTM_RECIPE, progress: bool = True,
-                   **overrides) -> tuple[nn.Module, TrainHistory]:  # removed when notebooks move (lead)
-    """Old name: ``train_recipe(LSTM_RECIPE, progress, **overrides)``."""
-    return train_recipe(recipe, progress, **overrides)

@@ -28,7 +28,6 @@ Truncated backpropagation through time
 
 from __future__ import annotations
 
-import importlib  # the old names' lookup, at the end (removed when notebooks move)
 
 import math
 from collections.abc import Sequence
@@ -350,21 +349,3 @@ class RNNLanguageModel(Generates, nn.Module):
 
     def extra_repr(self) -> str:
         return f"kind={self.kind!r}, parameters={self.num_parameters():,}"
-
-
-# ---- old names, moved to the shipped models' modules --------------------------------------------
-_MOVED = {  # removed when notebooks move (lead)
-    "REFERENCE_RECIPE": ("lm_course.recipes", "LSTM_RECIPE"),
-    "CharRNNRecipe": ("lm_course.recipes", "CharRNNRecipe"),
-    "train_char_rnn": ("lm_course.reference", "train_char_rnn"),
-}
-
-
-def __getattr__(name: str):  # removed when notebooks move (lead)
-    """The old names of the shipping code that moved out of this module (its
-    models only stay here), looked up when first used: an import at the top
-    would be a cycle (the shipped models' modules import this one)."""
-    if name in _MOVED:
-        module, new = _MOVED[name]
-        return getattr(importlib.import_module(module), new)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from lm_course.corpus import corpus_ids, corpus_tokenizer
 from lm_course.seeds import seed_everything
-from lm_course.recipes import LSTM_RECIPE as REFERENCE_RECIPE, CharRNNRecipe
+from lm_course.recipes import LSTM_RECIPE, CharRNNRecipe
 from lm_course.rnn import RNNLanguageModel
 from lm_course.train import TrainHistory, train
 from lm_course.validation import require_positive
@@ -120,18 +120,18 @@ class StatefulLoss:
 
 def train_stateful_char_rnn(recipe: CharRNNRecipe | None = None, progress: bool = True,
                             **overrides) -> tuple[RNNLanguageModel, TrainHistory]:
-    """Like :func:`lm_course.rnn.train_char_rnn` (same seed, same initial
+    """Like :func:`lm_course.recipes.train_recipe` with :data:`~lm_course.recipes.LSTM_RECIPE` (same seed, same initial
     weights, same optimiser and schedule), but trained statefully with
     :class:`StatefulLoss`: ``batch_size`` lanes of the training split, read in
     consecutive chunks of ``block_size`` characters with the state carried.
 
     Returns ``(model, history)``; ``history.val_loss`` is measured on the
     same fixed validation windows from a zero state as in
-    :func:`~lm_course.rnn.train_char_rnn`. Notebook section: "Random windows
+    :func:`~lm_course.recipes.train_recipe`. Notebook section: "Random windows
     or a carried state?".
     """
-    recipe = replace(recipe or REFERENCE_RECIPE, **overrides)
-    seed_everything(recipe.seed)  # the same initial weights as train_char_rnn with this recipe
+    recipe = replace(recipe or LSTM_RECIPE, **overrides)
+    seed_everything(recipe.seed)  # the same initial weights as train_recipe with this recipe
     model = recipe.build_model(corpus_tokenizer().vocab_size)
     train_ids = corpus_ids("train")
     loss = StatefulLoss(train_ids, recipe.batch_size, recipe.block_size)

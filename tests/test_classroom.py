@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from lm_course import classroom
 
 
@@ -28,6 +30,7 @@ def test_a_missing_package_makes_the_machine_not_ready(monkeypatch, capsys):
     assert "NO  packages" in out and "surely-not-installed-pkg" in out and "NOT READY" in out
 
 
+@pytest.mark.kernel
 def test_chapter_0_first_cells_run_headless(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # never download in a test
     check = next(c for c in classroom.run_checks(download=False, decks=None) if c.name == "chapter 0")

@@ -46,6 +46,7 @@ def gpt2_cache(tmp_path_factory) -> Path:
     return cache
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize("name", ["06_gpt2_sampling.ipynb", "07_finetuning.ipynb"])
 def test_chapter_runs_with_gpt2_in_the_cache(name, gpt2_cache, tmp_path):
     work = tmp_path / "notebooks"
@@ -62,7 +63,7 @@ def test_chapter_runs_with_gpt2_in_the_cache(name, gpt2_cache, tmp_path):
 
 
 # ---------------------------------------------------------------- the set-up cell as Colab runs it
-_FIRST_MODEL = re.compile(r"GPT\.from_pretrained\(|load_reference_model\(")
+_FIRST_MODEL = re.compile(r"GPT\.from_pretrained\(|load_reference\(")
 _STUB = {"google/colab/__init__.py": "",  # Colab imports google.colab at start: the cell's guard is true
          "google/colab/output.py": "def enable_custom_widget_manager():\n    pass\n"}
 

@@ -692,6 +692,7 @@ def test_shipped_sweep_is_complete_and_bracketed():
     assert table.count("[") == 7 and "edge" not in table and "probe, then all" in table
 
 
+@pytest.mark.slow  # the sweep tool end to end: a minute and more
 def test_sweep_tool_smoke(tmp_path):
     """--quick runs every part on a few passages, and --only recomputes one in place."""
     sw = _sweep_module()

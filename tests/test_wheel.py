@@ -90,11 +90,11 @@ import json, sys
 from pathlib import Path
 import lm_course
 from lm_course.data import cache_dir, clone_root, data_dir, expected_checksums, load_shakespeare
-from lm_course.gpt import load_reference_model
+from lm_course.corpus import corpus_tokenizer
 from lm_course.reference import load_reference
 from lm_course.tokenizers.bpe import BPETokenizer
-gpt, tok = load_reference_model()
-small, _ = load_reference_model(small=True)
+gpt, tok = load_reference("gpt")[0], corpus_tokenizer()
+small, _ = load_reference("gpt-small")
 mlp, _ = load_reference("mlp")
 lstm, _ = load_reference("lstm")
 bpe = BPETokenizer.from_gpt2()

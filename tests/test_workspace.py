@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from lm_course.workspace import chapter_notebooks, is_exercise_cell, is_solution_cell, make_workspace, release
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,6 +47,7 @@ def test_the_release_clears_exercise_outputs_and_can_drop_solutions(tmp_path):
                 assert cell["outputs"] == []
 
 
+@pytest.mark.kernel
 def test_the_release_edition_runs_under_nbval(tmp_path):
     (path,) = [p for p in release(tmp_path, no_solutions=True) if p.name.startswith("00_")]
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(path),

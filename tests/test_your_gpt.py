@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from lm_course.gpt import load_reference_model
+from lm_course.corpus import corpus_tokenizer
 from lm_course.notebook_runner import run_every_cell
+from lm_course.reference import load_reference
 from lm_course.your_gpt import PIECES, YourGPT, greedy, load_pieces
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,8 +78,8 @@ def saved_cache(tmp_path_factory):
 def test_every_piece_is_the_students_and_the_model_is_the_packages(saved_cache):
     pieces = load_pieces(saved_cache / "exercises" / "solutions")
     assert pieces.all_yours and not pieces.problems, pieces.table()
-    reference, tok = load_reference_model()
-    reference64 = load_reference_model()[0].double().eval()
+    reference, tok = load_reference("gpt")[0], corpus_tokenizer()
+    reference64 = load_reference("gpt")[0].double().eval()
     yours = YourGPT(reference, pieces, dtype=torch.float64)
     idx = torch.randint(0, reference.config.vocab_size, (2, 40), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -111,12 +112,13 @@ def test_a_broken_saved_piece_falls_back_to_the_package_and_says_why(tmp_path):
 
 
 def test_positions_past_the_window_are_refused():
-    reference, _ = load_reference_model()
+    reference, _ = load_reference("gpt")
     yours = YourGPT(reference, load_pieces(Path("/nonexistent")))
     with pytest.raises(ValueError, match="context"):
         yours(torch.zeros(1, reference.config.block_size + 1, dtype=torch.long))
 
 
+@pytest.mark.kernel
 def test_the_finale_notebook_runs_on_the_students_pieces(saved_cache):
     env = {**os.environ, "LM_COURSE_CACHE": str(saved_cache), "OMP_NUM_THREADS": "1"}
     run = run_every_cell(ROOT / "notebooks" / "08_your_gpt.ipynb", env=env, cell_timeout=600)

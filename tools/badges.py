@@ -131,23 +131,6 @@ def colab_setup_code(repo: str, ref: str | None = None) -> str:
     )
 
 
-def _previous_setup_code(repo: str, ref: str) -> str:  # removed when notebooks move (lead)
-    """The cell before the package carried its data (a clone, installed editable);
-    :func:`is_current` accepts it until the lead applies /work/tmp/nb_edits/pkg.py."""
-    return (
-        "import sys\n"
-        'if "google.colab" in sys.modules:  # on Colab: fetch and install the course (about a minute)\n'
-        f"    !git init -q /content/lm-course\n"
-        f"    !git -C /content/lm-course fetch -q --depth 1 {repo} {ref}  # the release this notebook belongs to\n"
-        "    !git -C /content/lm-course checkout -q FETCH_HEAD\n"
-        "    %pip install -q -e /content/lm-course\n"
-        '    sys.path.insert(0, "/content/lm-course")\n'
-        "    %cd /content/lm-course/notebooks\n"
-        "    from google.colab import output\n"
-        "    output.enable_custom_widget_manager()  # ipywidgets in Colab"
-    )
-
-
 def _tagged(cell, tag: str) -> bool:
     return tag in cell.get("metadata", {}).get("tags", [])
 
@@ -162,9 +145,8 @@ def is_current(notebook: Path, repo: str, ref: str | None = None) -> bool:
     nb = nbformat.read(notebook, as_version=4)
     badges, setup = _expected_cells(notebook, repo, ref)
     setups = [c for c in nb.cells if _tagged(c, SETUP_TAG)]
-    accepted = {setup.source, _previous_setup_code(repo, check_ref(release_ref() if ref is None else ref))}
     return (bool(nb.cells) and nb.cells[0].source == badges.source and len(setups) == 1
-            and setups[0].source in accepted)
+            and setups[0].source == setup.source)
 
 
 def update(notebook: Path, repo: str, ref: str | None = None) -> bool:

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 
 from lm_course.gpt import GPT
 from lm_course.gpt_decoding import PrefixCache
-from lm_course.interface import LanguageModel, as_id_tensor
+from lm_course.interface import LanguageModel
+from lm_course.validation import as_id_tensor
 from lm_course.tokenizers.visible import visible
 from lm_course.validation import require_positive
 from lm_course.viz.distributions import entropy_bits, top_tokens

@@ -20,7 +20,7 @@ import html
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from lm_course.finetune import GPTClassifier, classify_text
+from lm_course.classifier import GPTClassifier, classify_text
 from lm_course.genre_data import CLASSES
 from lm_course.widgets.display import display_widget, error_html, shorten
 
