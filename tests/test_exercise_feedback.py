@@ -83,7 +83,7 @@ def test_hints_are_graded_and_on_demand(capsys):
 
     check_lstm_step.hint(2)
     out = capsys.readouterr().out
-    assert out.startswith("Hint 2 of 3 (the approach) for Exercise 3 (an LSTM step by hand)")
+    assert out.startswith("Hint 2 of 3 (the approach) for Exercise 4 (an LSTM step by hand)")
     assert entry("ch03.lstm_step").hints[1] in out and ".hint(3)" in out
     assert hint("ch03.lstm_step", 3).startswith("Hint 3 of 3 (almost the code)")
     assert check_lstm_step.hint() is None  # level 1 by default; prints, returns nothing
@@ -254,7 +254,7 @@ def test_a_pass_is_recorded_with_the_students_source(capsys, progress_in_tmp):
     rows = progress()
     text = capsys.readouterr().out
     assert "Exercises done: 1 of 46" in text and "Chapter 7 (Pre-training and fine-tuning): 1 of 5" in text
-    assert "  ✅ 2. a prefix-LM mask" in text and "  · 1. a paired difference" in text
+    assert "  ✅ 1. a prefix-LM mask" in text and "  · 5. a paired difference" in text
     done = [r for r in rows if r["done"]]
     assert [r["key"] for r in done] == ["ch07.prefix_lm_mask"] and done[0]["difficulty"] == 1
     assert len(rows) == 46 and not list(progress_in_tmp.glob(".*.tmp"))  # atomic writes leave nothing behind

@@ -98,6 +98,17 @@ def test_every_exercise_heading_is_a_catalog_row(chapter):
     assert set(found) <= mine, f"chapter {chapter}: headings not in the catalog: {sorted(set(found) - mine)}"
 
 
+@pytest.mark.parametrize("chapter", sorted(c for c in CHAPTERS if any(e.chapter == c for e in ROWS)))
+def test_exercises_are_numbered_in_the_order_a_reader_meets_them(chapter):
+    """Exercise 1, 2, 3, ... from the top of the notebook down; the closing list in the same order."""
+    nb = _notebook(chapter)
+    found = [int(h[0].split()[1].rstrip(":")) for h in _headings(nb) if h[0].startswith("Exercise ") and h[1] == 3]
+    assert found == list(range(1, len(found) + 1)), f"chapter {chapter}: exercises numbered {found} down the page"
+    end = next(c for c in nb.cells if c.cell_type == "markdown" and c.source.startswith("## Exercises"))
+    listed = [int(n) for n in re.findall(r"^- \[\*\*Exercise (\d+)\*\*", end.source, flags=re.M)]
+    assert listed == found, f"chapter {chapter}: the closing Exercises list reads {listed}"
+
+
 @pytest.mark.parametrize("chapter", sorted(CHAPTERS))
 def test_progress_line_under_the_title(chapter):
     """A code cell near the title prints the chapter's progress; its committed output is a fresh cache's."""

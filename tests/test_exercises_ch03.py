@@ -17,7 +17,7 @@ def _stub(*args):
     raise NotImplementedError
 
 
-# ------------------------------------------------------------------ Exercise 1: BPTT for W_hh
+# ------------------------------------------------------------------ Exercise 2: BPTT for W_hh
 def _bptt(xs, W_xh, W_hh, b_h, u, mistake=None):
     """The notebook's solution, or it with one typical mistake."""
     hs = [torch.zeros(W_hh.shape[0], dtype=xs.dtype)]
@@ -59,7 +59,7 @@ def test_bptt_checker(capsys):
     assert not check_bptt_grad_W_hh(lambda *a: None)
 
 
-# ------------------------------------------------------------------ Exercise 2: clipping
+# ------------------------------------------------------------------ Exercise 3: clipping
 def _clip(grads, max_norm):
     total = torch.sqrt(sum((g ** 2).sum() for g in grads))
     scale = min(1.0, max_norm / (float(total) + 1e-6))
@@ -83,7 +83,7 @@ def test_clip_grad_norm(capsys):
     assert "not implemented yet" in capsys.readouterr().out
 
 
-# ------------------------------------------------------------------ Exercise 3: an LSTM step
+# ------------------------------------------------------------------ Exercise 4: an LSTM step
 def _lstm(x, h, c, cell, mistake=None):
     b = cell.bias_ih if mistake == "one bias" else cell.bias_ih + cell.bias_hh
     z = x @ cell.weight_ih.T + h @ cell.weight_hh.T + b
@@ -114,7 +114,7 @@ def test_lstm_step(capsys):
     assert not check_lstm_step("lstm")
 
 
-# ------------------------------------------------------------------ Exercise 4: a GRU step
+# ------------------------------------------------------------------ Exercise 5: a GRU step
 def _gru(x, h, cell, flip=False):
     H = h.size(1)
     gi = x @ cell.weight_ih.T + cell.bias_ih
@@ -141,7 +141,7 @@ def test_gru_step(capsys):
     assert "not implemented yet" in capsys.readouterr().out
 
 
-# ------------------------------------------------------------------ Exercise 5: the RNN over a sequence
+# ------------------------------------------------------------------ Exercise 1: the RNN over a sequence
 
 
 def rnn_forward_solution(xs, h0, W_xh, W_hh, b_h):  # the notebook's solution

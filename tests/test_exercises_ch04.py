@@ -11,7 +11,7 @@ from lm_course.exercises.ch04 import check_copy_model, check_multi_head_attentio
 from lm_course.toy_attention import ToyConfig, train_toy
 
 
-# --------------------------------------------------------------------------- exercise 1: multi-head attention
+# --------------------------------------------------------------------------- exercise 5: multi-head attention
 
 def mha_forward(x, mha, causal=False):
     """The notebook's solution."""
@@ -104,7 +104,7 @@ def test_multi_head_attention_stub_crash_and_wrong_types(capsys):
     assert not check_multi_head_attention("mha")
 
 
-# --------------------------------------------------------------------------- exercise 2: sliding window
+# --------------------------------------------------------------------------- exercise 1: sliding window
 
 def test_window_mask(capsys):
     def right(T, w):
@@ -140,7 +140,7 @@ def test_window_mask(capsys):
     assert not check_window_mask(None)
 
 
-# --------------------------------------------------------------------------- exercise 3: copy model
+# --------------------------------------------------------------------------- exercise 7: copy model
 
 @pytest.fixture(scope="module")
 def copier():
@@ -173,7 +173,7 @@ def test_copy_model_without_positions_is_rejected_as_the_statement_says(capsys):
     assert "without positions" in out and "by content" in out and "positions='learned'" in out
 
 
-# --------------------------------------------------------------------------- exercises 4 to 7
+# --------------------------------------------------------------------------- exercises 2, 3, 4 and 6
 
 from lm_course.attention import sinusoidal_positional_encoding  # noqa: E402
 from lm_course.exercises import ch04  # noqa: E402
@@ -182,7 +182,7 @@ from exercise_util import accepts_right_flags_wrong, stub  # noqa: E402
 
 
 def attention(q, k, v, mask=None):
-    """The notebook's solution of exercise 4."""
+    """The notebook's solution of exercise 2."""
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))  # (..., T, S)
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf"))  # False = may not attend
@@ -213,7 +213,7 @@ def test_masked_attention(capsys):
 
 
 def causal(T, S):
-    """The notebook's solution of exercise 5."""
+    """The notebook's solution of exercise 3."""
     return torch.ones(T, S, dtype=torch.bool).tril(diagonal=S - T)
 
 
@@ -236,7 +236,7 @@ def test_causal_mask(capsys):
 
 
 def split_heads(x, n_heads):
-    """The notebook's solution of exercise 6."""
+    """The notebook's solution of exercise 4."""
     B, T, C = x.shape
     return x.view(B, T, n_heads, C // n_heads).transpose(1, 2)  # (B, H, T, dh)
 
@@ -278,7 +278,7 @@ def test_split_merge_heads(capsys):
 
 
 def positional_encoding(T, d):
-    """The notebook's solution of exercise 7."""
+    """The notebook's solution of exercise 6."""
     pos = torch.arange(T, dtype=torch.float32)[:, None]  # (T, 1)
     two_i = torch.arange(0, d, 2, dtype=torch.float32)  # (ceil(d/2),): 0, 2, 4, ...
     angles = pos / 10000 ** (two_i / d)  # (T, ceil(d/2))

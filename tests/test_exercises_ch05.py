@@ -166,7 +166,7 @@ def test_missing_stub_or_wrong_type_answers_get_a_message(capsys):
         assert "not implemented yet" in capsys.readouterr().out
 
 
-# the notebook's solution of exercise 5
+# the notebook's solution of exercise 4
 def count_parameters(config, tied=True):
     V, T, L, C = config.vocab_size, config.block_size, config.n_layer, config.n_embd
     b = 1 if config.bias else 0
@@ -258,7 +258,7 @@ def test_first_position_score_names_a_sum_and_a_single_mean(capsys):
                                                    lambda w: w[..., 1:, 0].mean())
 
 
-# ---------------------------------------------------------------- exercise 6 (no notebook cell yet)
+# ---------------------------------------------------------------- exercise 5 (no notebook cell yet)
 def gpt_forward(model, idx):
     t = model.transformer
     x = t.wte(idx) + t.wpe(torch.arange(idx.size(1)))  # (B, T, C)

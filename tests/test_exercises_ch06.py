@@ -18,7 +18,7 @@ def stub(*args):
     raise NotImplementedError
 
 
-# ---- exercise 1: top-k -----------------------------------------------------
+# ---- exercise 2: top-k -----------------------------------------------------
 
 def solution_top_k(logits, k):
     kth = torch.topk(logits, k, dim=-1).values[..., -1:]  # (..., 1): each row's k-th largest
@@ -69,7 +69,7 @@ def test_top_k_diagnoses(capsys):
         assert words in out, (wrong.__name__, out)
 
 
-# ---- exercise 2: the nucleus -----------------------------------------------
+# ---- exercise 3: the nucleus -----------------------------------------------
 
 def solution_nucleus(probs, p):
     sorted_probs, order = torch.sort(probs, descending=True)
@@ -112,7 +112,7 @@ def test_nucleus(capsys):
     assert not ch06.check_nucleus(lambda probs, p: [True] * len(probs))  # a list, not a tensor
 
 
-# ---- exercise 3: attention with a KV cache ---------------------------------
+# ---- exercise 5: attention with a KV cache ---------------------------------
 
 def solution_step(q, k_new, v_new, k_cache, v_cache):
     k_all = torch.cat([k_cache, k_new], dim=2)  # (B, H, P + 1, D)
@@ -181,10 +181,10 @@ def test_cached_attention_diagnoses(capsys):
         assert words in out, (wrong.__name__, out)
 
 
-# ---- exercise 4: the decoding loop -----------------------------------------
+# ---- exercise 1: the decoding loop -----------------------------------------
 
 def generate_loop(model, idx, max_new_tokens, temperature=1.0, generator=None):
-    """The notebook's solution of exercise 4."""
+    """The notebook's solution of exercise 1."""
     block_size = model.config.block_size
     for _ in range(max_new_tokens):
         with torch.no_grad():
@@ -234,10 +234,10 @@ def test_generate_reference_is_the_package_generate():
     assert ch06.check_generate(ch06.generate_reference)  # the checker compares with sampling.generate
 
 
-# ---- exercise 5: one step of beam search ----------------------------------
+# ---- exercise 4: one step of beam search ----------------------------------
 
 def beam_step(beam_scores, next_log_probs, num_beams):
-    """The notebook's solution of exercise 5."""
+    """The notebook's solution of exercise 4."""
     K, V = next_log_probs.shape
     totals = beam_scores[:, None] + next_log_probs  # (K, V): log p(beam) + log p(token | beam)
     scores, flat = totals.reshape(-1).topk(num_beams)  # the best over all K * V extensions

@@ -15,7 +15,7 @@ def stub(*args):
     raise NotImplementedError
 
 
-# ---- exercise 1 -------------------------------------------------------------------
+# ---- exercise 5 -------------------------------------------------------------------
 def paired_right(a, b):
     d = a.float() - b.float()
     return d.mean().item(), (d.std() / math.sqrt(len(d))).item()
@@ -58,7 +58,7 @@ def test_paired_difference_handles_stubs_and_errors(capsys):
     assert not ch07.check_paired_difference(42)
 
 
-# ---- exercise 2 -------------------------------------------------------------------
+# ---- exercise 1 -------------------------------------------------------------------
 def test_prefix_lm_mask(capsys):
     def right(T, P):
         s = torch.arange(T)
@@ -77,7 +77,7 @@ def test_prefix_lm_mask(capsys):
     assert not ch07.check_prefix_lm_mask(42)
 
 
-# ---- exercise 3 -------------------------------------------------------------------
+# ---- exercise 2 -------------------------------------------------------------------
 def last_right(h, lengths):
     return h[torch.arange(h.size(0)), lengths - 1]
 
@@ -105,7 +105,7 @@ def test_last_token_reference_is_the_package_pooling():
     assert torch.allclose(last_right(h, lengths), clf.features(idx, lengths))
 
 
-# ---- exercise 4 -------------------------------------------------------------------
+# ---- exercise 3 -------------------------------------------------------------------
 def head_right(z, mean, var, weight, bias, eps=1e-5):
     return ((z - mean) / torch.sqrt(var + eps)) @ weight.T + bias
 
@@ -131,10 +131,10 @@ def test_head_logits(capsys):
     assert not ch07.check_head_logits(None)
 
 
-# ---- exercise 5: what a probe and full fine-tuning train ------------------
+# ---- exercise 4: what a probe and full fine-tuning train ------------------
 
 def trainable_parameters(model, mode):
-    """The notebook's solution of exercise 5."""
+    """The notebook's solution of exercise 4."""
     for p in model.gpt.parameters():
         p.requires_grad_(mode == "full")  # the body trains only in full fine-tuning
     for p in model.head.parameters():

@@ -53,7 +53,7 @@ GUIDE = ROOT / "docs" / "teaching.md"
 NAMED_CATCH_UP = 1.0  # seconds: a shorter longest catch-up cell is not worth naming in the guide
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
-_EXERCISE = re.compile(r"\*\*Exercise (\d+)\b")
+_EXERCISE = re.compile(r"\*\*Exercise (\d+)\b|^#{1,6} Exercise (\d+):", re.M)  # a bold mention, or a heading
 EXERCISES = "Exercises"  # the heading of a notebook's exercises: a plan names them in Plan.pairs
 
 
@@ -107,8 +107,8 @@ def headings(nb: nbformat.NotebookNode) -> list[Heading]:
 
 
 def exercises(nb: nbformat.NotebookNode) -> set[int]:
-    """The numbers of the exercises a notebook states (``**Exercise 3 (...)**``)."""
-    return {int(n) for c in nb.cells if c.cell_type == "markdown" for n in _EXERCISE.findall(c.source)}
+    """The numbers of the exercises a notebook states (``### Exercise 3: title`` or ``**Exercise 3 (...)**``)."""
+    return {int(a or b) for c in nb.cells if c.cell_type == "markdown" for a, b in _EXERCISE.findall(c.source)}
 
 
 def cell_seconds(cell: nbformat.NotebookNode) -> float:

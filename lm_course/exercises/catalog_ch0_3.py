@@ -11,19 +11,24 @@ __all__ = ["ROWS"]
 
 ROWS: tuple[Exercise, ...] = (
     # ------------------------------------------------------------------ chapter 0
-    row("ch00.log_prob_of_word", 1, "chain rule", "check_log_prob_of_word", 1, 3, 3,
+    row("ch00.words_seen_twice", 1, "the long tail", "check_words_seen_twice", 1, 2, 3,
+        "the number against viz.corpus.word_counts of the training split",
+        "A word 'seen twice' is a key of the word counts whose count is exactly 2.",
+        "word_counts(load_shakespeare('train')) is a dict word -> count; count its values equal to 2.",
+        "sum(1 for n in word_counts(load_shakespeare('train')).values() if n == 2)"),
+    row("ch00.log_prob_of_word", 2, "chain rule", "check_log_prob_of_word", 1, 3, 3,
         "the value against the unigram model's log2 p('t') + log2 p('h') + log2 p('e')",
         "The chain rule multiplies one probability per character; the unigram model ignores the context.",
         "Look up p('t'), p('h') and p('e') in the unigram model (tok.encode gives the ids, model.probs the "
         "probabilities) and combine them; the answer is a log2, so it is negative.",
         "sum(math.log2(float(unigram.probs[i])) for i in tok.encode('the'))"),
-    row("ch00.entropy_bits", 2, "entropy", "check_entropy_bits", 2, 4, 10,
+    row("ch00.entropy_bits", 3, "entropy", "check_entropy_bits", 2, 4, 10,
         "8 distributions, 3 of them with zeros, against -sum p log2 p in float64",
         "Entropy is the average surprise: each outcome's -log2 p, weighted by how often it happens.",
         "p is a (V,) tensor summing to 1; compute -log2 p[i] for every entry, weight it by p[i], sum, and leave "
         "out the entries with p = 0 (0 log 0 counts as 0). Return a float in bits.",
         "nz = p.double()[p > 0]; return float(-(nz * torch.log2(nz)).sum())"),
-    row("ch00.bits_per_character", 3, "bits per character", "check_bits_per_character", 2, 5, 15,
+    row("ch00.bits_per_character", 4, "bits per character", "check_bits_per_character", 2, 5, 15,
         "6 texts under bigram and trigram toy models (the context matters) against "
         "lm_course.evaluate.bits_per_token",
         "Score every character after the first by how surprised the model is, given everything before it; "
@@ -32,11 +37,6 @@ ROWS: tuple[Exercise, ...] = (
         "-log2 of the probability of ids[t]; divide the total by N - 1, the number of predictions.",
         "total = 0.0; for t in range(1, len(ids)): p = model.next_token_probs(ids[:t]); "
         "total += -math.log2(float(p[ids[t]])); return total / (len(ids) - 1)"),
-    row("ch00.words_seen_twice", 4, "the long tail", "check_words_seen_twice", 1, 2, 3,
-        "the number against viz.corpus.word_counts of the training split",
-        "A word 'seen twice' is a key of the word counts whose count is exactly 2.",
-        "word_counts(load_shakespeare('train')) is a dict word -> count; count its values equal to 2.",
-        "sum(1 for n in word_counts(load_shakespeare('train')).values() if n == 2)"),
     # ------------------------------------------------------------------ chapter 1
     row("ch01.mle_table", 1, "the MLE table", "check_mle_table", 2, 4, 10,
         "8 count matrices (random, with unseen rows, and the names' bigram counts) against the exact float64 "
@@ -46,14 +46,7 @@ ROWS: tuple[Exercise, ...] = (
         "keepdim=True) in float64; a row whose total is 0 has no data: make it uniform, 1 / V.",
         "c = counts.double(); total = c.sum(dim=1, keepdim=True); "
         "return torch.where(total > 0, c / total.clamp(min=1), torch.full_like(c, 1 / c.shape[0]))"),
-    row("ch01.add_k_table", 2, "the add-k table", "check_add_k_table", 2, 3, 10,
-        "8 count matrices with k from 0 to 2 against (c + k) / (c(prev) + k V)",
-        "Pretend every bigram was seen k more times than it was, then normalise as in Exercise 1.",
-        "Add k to every cell of the (V, V) counts; each row's total grows by k for each of its V cells. With "
-        "k = 0 an unseen row would be 0 / 0: fall back on Exercise 1's rule.",
-        "if k == 0: return mle_table(counts); c = counts.double() + k; return c / c.sum(dim=1, keepdim=True)",
-        needs=("ch01.mle_table",)),
-    row("ch01.sample_bigram_name", 3, "sampling a name", "check_sample_name", 2, 4, 10,
+    row("ch01.sample_bigram_name", 2, "sampling a name", "check_sample_name", 2, 4, 10,
         "54 names on the names' table and a tiny one, draw for draw against the sampler of section 2 (or 1000 "
         "names by their distribution)",
         "A name is a walk through the table: each character is drawn from the row of the one before it, "
@@ -62,6 +55,13 @@ ROWS: tuple[Exercise, ...] = (
         "torch.multinomial and the generator; the marker ends the name, and so does max_length.",
         "start at i = 0 (the marker '.'); repeat: i = int(torch.multinomial(P[i], 1, generator=generator)); "
         "stop if i == 0, else append labels[i]; stop after max_length characters; return ''.join(...)."),
+    row("ch01.add_k_table", 3, "the add-k table", "check_add_k_table", 2, 3, 10,
+        "8 count matrices with k from 0 to 2 against (c + k) / (c(prev) + k V)",
+        "Pretend every bigram was seen k more times than it was, then normalise as in Exercise 1.",
+        "Add k to every cell of the (V, V) counts; each row's total grows by k for each of its V cells. With "
+        "k = 0 an unseen row would be 0 / 0: fall back on Exercise 1's rule.",
+        "if k == 0: return mle_table(counts); c = counts.double() + k; return c / c.sum(dim=1, keepdim=True)",
+        needs=("ch01.mle_table",)),
     row("ch01.jelinek_mercer", 4, "Jelinek-Mercer by hand", "check_jelinek_mercer", 4, 3, 30,
         "orders 2 to 5 on a small text (seen and unseen contexts) and the 5-gram after 'King' against "
         "NGramLM(n, 'interpolated')",
@@ -148,7 +148,14 @@ ROWS: tuple[Exercise, ...] = (
         "v_hat = v / (1 - b2**t); p = p * (1 - lr * weight_decay); "
         "return p - lr * m_hat / (v_hat.sqrt() + eps), m, v"),
     # ------------------------------------------------------------------ chapter 3
-    row("ch03.bptt_grad_W_hh", 1, "BPTT for W_hh", "check_bptt_grad_W_hh", 4, 4, 30,
+    row("ch03.rnn_forward", 1, "the RNN over a sequence", "check_rnn_forward", 2, 4, 10,
+        "4 sequences (one step, a zero h0) in float64 against torch.nn.RNN",
+        "One cell, applied T times: each step reads the input at t and the state the step before produced.",
+        "xs is (B, T, I), h0 (B, H). Loop over t with h (B, H): one step is tanh of x_t @ W_xh.T + h @ W_hh.T + "
+        "b_h. Keep every new h and stack them on dim 1: (B, T, H), without h0.",
+        "h = h0; for each t: h = torch.tanh(xs[:, t] @ W_xh.T + h @ W_hh.T + b_h), keep it; return "
+        "torch.stack(states, dim=1)."),
+    row("ch03.bptt_grad_W_hh", 2, "BPTT for W_hh", "check_bptt_grad_W_hh", 4, 4, 30,
         "3 sequences (1 to 12 steps) in float64 against autograd",
         "W_hh is used at every step, so its gradient is a sum of one contribution per step, each reached by "
         "going backwards through the steps after it.",
@@ -157,7 +164,7 @@ ROWS: tuple[Exercise, ...] = (
         "gradient back through W_hh to h_{t-1}.",
         "run the RNN forward keeping h_0 .. h_T, then walk back from t = T to 1 with delta_t = dloss/dh_t * "
         "(1 - h_t**2); add outer(delta_t, h_{t-1}) to the gradient and pass W_hh.T @ delta_t back to h_{t-1}."),
-    row("ch03.clip", 2, "gradient clipping", "check_clip_grad_norm", 2, 3, 10,
+    row("ch03.clip", 3, "gradient clipping", "check_clip_grad_norm", 2, 3, 10,
         "3 lists of gradients (above and below max_norm) against torch.nn.utils.clip_grad_norm_",
         "Clipping keeps the direction of the whole gradient and caps its length: one length for all the "
         "tensors together.",
@@ -165,7 +172,7 @@ ROWS: tuple[Exercise, ...] = (
         "max_norm, multiply every tensor by max_norm / total; otherwise return them as they are.",
         "total = torch.sqrt(sum((g ** 2).sum() for g in grads)); scale = min(1.0, max_norm / (float(total) + "
         "1e-6)); return [g * scale for g in grads]"),
-    row("ch03.lstm_step", 3, "an LSTM step by hand", "check_lstm_step", 3, 4, 15,
+    row("ch03.lstm_step", 4, "an LSTM step by hand", "check_lstm_step", 3, 4, 15,
         "2 random batches against torch.nn.LSTMCell",
         "Four gates from one big matrix product; the cell adds (forgets a part, writes a part), the hidden "
         "state is a gated squash of the cell.",
@@ -174,7 +181,7 @@ ROWS: tuple[Exercise, ...] = (
         "(h_new, c_new).",
         "z = x @ cell.weight_ih.T + h @ cell.weight_hh.T + cell.bias_ih + cell.bias_hh is (B, 4H); split it into "
         "i, f, g, o (in that order), then c_new = f * c + i * g and h_new = o * tanh(c_new)."),
-    row("ch03.gru_step", 4, "a GRU step by hand", "check_gru_step", 3, 3, 20,
+    row("ch03.gru_step", 5, "a GRU step by hand", "check_gru_step", 3, 3, 20,
         "3 random batches against torch.nn.GRUCell",
         "A GRU blends the old state with a candidate: the update gate z says how much of the old state to keep; "
         "the reset gate r says how much of it the candidate may use.",
@@ -183,13 +190,6 @@ ROWS: tuple[Exercise, ...] = (
         "hidden term, bias included.",
         "gi = x @ cell.weight_ih.T + cell.bias_ih and gh = h @ cell.weight_hh.T + cell.bias_hh are (B, 3H), "
         "blocks r, z, n; then n = tanh(gi_n + r * gh_n) and h_new = (1 - z) * n + z * h."),
-    row("ch03.rnn_forward", 5, "the RNN over a sequence", "check_rnn_forward", 2, 4, 10,
-        "4 sequences (one step, a zero h0) in float64 against torch.nn.RNN",
-        "One cell, applied T times: each step reads the input at t and the state the step before produced.",
-        "xs is (B, T, I), h0 (B, H). Loop over t with h (B, H): one step is tanh of x_t @ W_xh.T + h @ W_hh.T + "
-        "b_h. Keep every new h and stack them on dim 1: (B, T, H), without h0.",
-        "h = h0; for each t: h = torch.tanh(xs[:, t] @ W_xh.T + h @ W_hh.T + b_h), keep it; return "
-        "torch.stack(states, dim=1)."),
     row("ch03.train_stateful", 6, "stateful truncated BPTT", "check_stateful_tbptt", 3, 3, 20,
         "RNN, LSTM and GRU models (lanes that are, and are not, a whole number of windows) against "
         "StatefulLoss in the course's loop: the same losses and weights",

@@ -1,6 +1,6 @@
 """Checkers for the exercises of ``00_welcome.ipynb``.
 
-Exercises 1 and 4 take a number; exercises 2 and 3 take a function the
+Exercises 1 and 2 take a number; exercises 3 and 4 take a function the
 student writes (its stub raises ``NotImplementedError``), run through
 :func:`lm_course.exercises._check.call`. Every checker prints ✅ or ❌ with a
 hint and never raises (see :mod:`lm_course.exercises._check`).
@@ -23,8 +23,7 @@ from lm_course.exercises.wrong_versions import Wrong, diagnose
 from lm_course.unigram import UnigramLM
 
 # The notebook's checkers, in its order (lm_course.grading reads them from here), then the references.
-__all__ = ["check_log_prob_of_word", "check_entropy_bits",
-           "check_bits_per_character", "check_words_seen_twice"]
+__all__ = ["check_words_seen_twice", "check_log_prob_of_word", "check_entropy_bits", "check_bits_per_character"]
 
 
 @lru_cache(maxsize=1)
@@ -41,9 +40,9 @@ def _log2_prob(text: str) -> float:
 
 @exercise("ch00.log_prob_of_word")
 def check_log_prob_of_word(answer: object) -> bool:
-    """Exercise 1: log2 p("the") under the unigram model (all three letters
+    """Exercise 2: log2 p("the") under the unigram model (all three letters
     predicted, chain rule with a context-free model)."""
-    name = "Exercise 1 (chain rule)"
+    name = "Exercise 2 (chain rule)"
     value = require_number(answer, name)
     if value is None:
         return False
@@ -63,7 +62,7 @@ def check_log_prob_of_word(answer: object) -> bool:
                   "multiply p('t') p('h') p('e'), or add their log2; the unigram model ignores the context.")
 
 
-# ---------------------------------------------------------------- exercise 2
+# ---------------------------------------------------------------- exercise 3
 def _entropy(p: torch.Tensor) -> float:
     """The reference: H(p) in bits with 0 log 0 = 0 (float64)."""
     p = p.double()
@@ -96,9 +95,9 @@ _ENTROPY_WRONG = (
 
 @exercise("ch00.entropy_bits", wrong=_ENTROPY_WRONG)
 def check_entropy_bits(fn: Callable) -> bool:
-    """Exercise 2: ``fn(p)`` returns the entropy ``-sum_i p_i log2 p_i`` of a
+    """Exercise 3: ``fn(p)`` returns the entropy ``-sum_i p_i log2 p_i`` of a
     ``(V,)`` distribution in bits, with ``0 log 0 = 0``."""
-    name = "Exercise 2 (entropy)"
+    name = "Exercise 3 (entropy)"
     for p in _entropy_cases():
         got = call(fn, p)
         try:
@@ -129,7 +128,7 @@ def check_entropy_bits(fn: Callable) -> bool:
                               "cost it exactly that many bits per character, on average.", "")
 
 
-# ---------------------------------------------------------------- exercise 3
+# ---------------------------------------------------------------- exercise 4
 class _ToyModel:
     """A small context-dependent model with only ``next_token_probs``: its own
     start distribution, then a random table over the last ``order - 1``
@@ -193,12 +192,12 @@ _BPC_HINTS = {
 
 @exercise("ch00.bits_per_character")
 def check_bits_per_character(fn: Callable) -> bool:
-    """Exercise 3: ``fn(model, ids)`` returns the bits per character
+    """Exercise 4: ``fn(model, ids)`` returns the bits per character
     ``-1/(N-1) sum_{t=2..N} log2 p(x_t | x_<t)`` of ``model`` (anything with
     ``next_token_probs(context)``) on the list of ``N >= 2`` token ids ``ids``,
     as :func:`lm_course.evaluate.bits_per_token` computes it; checked on
     bigram and trigram toy models."""
-    name = "Exercise 3 (bits per character)"
+    name = "Exercise 4 (bits per character)"
     g = torch.Generator().manual_seed(1)
     cases = [(_ToyModel(3, seed=0), [0, 1]), (_ToyModel(3, seed=0), [2, 0, 1, 1, 0])]
     for seed, length, order in [(1, 12, 2), (2, 40, 2), (3, 15, 3), (4, 30, 3)]:
@@ -219,14 +218,14 @@ def check_bits_per_character(fn: Callable) -> bool:
                               "which is much faster than one call per character.)", "")
 
 
-# ---------------------------------------------------------------- exercise 4
+# ---------------------------------------------------------------- exercise 1
 @exercise("ch00.words_seen_twice")
 def check_words_seen_twice(answer: object) -> bool:
-    """Exercise 4: how many different words occur exactly twice in the
+    """Exercise 1: how many different words occur exactly twice in the
     training split (lower-cased, as counted by ``viz.corpus.word_counts``)."""
     from lm_course.viz.corpus import word_counts
 
-    name = "Exercise 4 (the long tail)"
+    name = "Exercise 1 (the long tail)"
     value = require_number(answer, name)
     if value is None:
         return False

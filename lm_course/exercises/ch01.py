@@ -2,8 +2,8 @@
 
 Every exercise takes a function the student writes (its stub raises
 ``NotImplementedError``), run on fixed and random inputs against
-:mod:`lm_course.ngram` or an exact reference: exercises 1 and 2 turn a
-bigram count matrix into a table of probabilities (MLE, add-k), exercise 3
+:mod:`lm_course.ngram` or an exact reference: exercises 1 and 3 turn a
+bigram count matrix into a table of probabilities (MLE, add-k), exercise 2
 samples a name from it with a seeded generator. In
 exercises 4 and 5 the function gets only the counts (``count``,
 ``continuation_count``, ``vocab_size``), not the model's probabilities. Each checker
@@ -21,6 +21,6 @@ from lm_course.exercises.ch01_smoothing import (check_jelinek_mercer, check_knes
     jelinek_mercer_reference, kneser_ney_trigram_reference)
 
 # The notebook's checkers, in its order (lm_course.grading reads them from here), then the references.
-__all__ = ["check_mle_table", "check_add_k_table", "check_sample_name", "mle_table_reference",
-    "add_k_table_reference", "sample_name_reference", "check_jelinek_mercer", "check_kneser_ney_trigram",
-    "jelinek_mercer_reference", "kneser_ney_trigram_reference"]
+__all__ = ["check_mle_table", "check_sample_name", "check_add_k_table", "mle_table_reference", "add_k_table_reference",
+    "sample_name_reference", "check_jelinek_mercer", "check_kneser_ney_trigram", "jelinek_mercer_reference",
+    "kneser_ney_trigram_reference"]

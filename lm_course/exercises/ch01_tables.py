@@ -1,5 +1,5 @@
 """Checkers for chapter 1's tables and sampler (``01_ngrams.ipynb``): the maximum-likelihood
-and add-k tables (exercises 1 and 2) and a name drawn from the bigram table (exercise 3).
+and add-k tables (exercises 1 and 3) and a name drawn from the bigram table (exercise 2).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def _names_counts() -> tuple[torch.Tensor, list[str]]:
     return bigram_count_matrix(load_names())
 
 
-# ---------------------------------------------------------------- exercises 1 and 2: tables of probabilities
+# ---------------------------------------------------------------- exercises 1 and 3: tables of probabilities
 def _table(value: object) -> torch.Tensor | None:
     try:
         return torch.as_tensor(value).detach()
@@ -168,10 +168,10 @@ def _add_k_slips(counts: torch.Tensor, k: float) -> list[tuple[torch.Tensor, str
 
 @exercise("ch01.add_k_table")
 def check_add_k_table(fn: Callable) -> bool:
-    """Exercise 2: ``fn(counts, k)`` returns the ``(V, V)`` float64 add-k
+    """Exercise 3: ``fn(counts, k)`` returns the ``(V, V)`` float64 add-k
     table ``(c(prev next) + k) / (c(prev) + k V)``; ``k = 0`` gives the MLE
     table of Exercise 1 (unseen rows uniform)."""
-    name = "Exercise 2 (the add-k table)"
+    name = "Exercise 3 (the add-k table)"
     ks = [1.0, 0.5, 0.01, 2.0, 1.0, 0.1, 0.0, 1.0]
     cases = ((counts, (counts, k), add_k_table_reference(counts, k), _add_k_slips(counts, k))
              for counts, k in zip(_table_cases(), ks))
@@ -181,7 +181,7 @@ def check_add_k_table(fn: Callable) -> bool:
                               "probability 0, and an unseen context comes out uniform by itself when k > 0.", "")
 
 
-# ---------------------------------------------------------------- exercise 3: sampling names
+# ---------------------------------------------------------------- exercise 2: sampling names
 def sample_name_reference(P: torch.Tensor, labels: Sequence[str], generator: torch.Generator,
                           max_length: int = 30, *, greedy: bool = False, row: str = "last",
                           marker: str = "stop") -> str:
@@ -243,13 +243,13 @@ def _impossible_step(names: list[str], P: torch.Tensor, labels: Sequence[str]) -
 
 @exercise("ch01.sample_bigram_name")
 def check_sample_name(fn: Callable) -> bool:
-    """Exercise 3: ``fn(P, labels, generator, max_length)`` samples one name
+    """Exercise 2: ``fn(P, labels, generator, max_length)`` samples one name
     from the bigram table ``P`` with the seeded ``generator``. Compared, draw
     for draw, with :func:`sample_name_reference` (the sampler of section 2)
     on the names' table and a tiny one; a sampler that uses the generator
     differently passes if its names have the right distribution (1000 names
     from the tiny table), which is judged before the other diagnoses."""
-    name = "Exercise 3 (sampling a name)"
+    name = "Exercise 2 (sampling a name)"
     counts, labels = _names_counts()
     P = mle_table_reference(counts)
     runs = [(P, labels, 0, 30, 12), (P, labels, 5, 4, 12), (_TINY_P, _TINY_LABELS, 1, 6, 30)]

@@ -17,5 +17,5 @@ from lm_course.exercises.ch03_cells import (check_lstm_step, check_gru_step, che
     rnn_forward_reference, stateful_reference)
 
 # The notebook's checkers, in its order (lm_course.grading reads them from here), then the references.
-__all__ = ["check_bptt_grad_W_hh", "check_clip_grad_norm", "check_lstm_step", "check_gru_step", "check_rnn_forward",
+__all__ = ["check_rnn_forward", "check_bptt_grad_W_hh", "check_clip_grad_norm", "check_lstm_step", "check_gru_step",
     "check_stateful_tbptt", "rnn_forward_reference", "stateful_reference", "bptt_grad_W_hh_autograd"]

@@ -1,5 +1,5 @@
 """Checkers for chapter 3's recurrent-cell exercises (``03_rnns.ipynb``): an LSTM step
-(exercise 3), a GRU step (exercise 4), the RNN over a sequence (exercise 5) and stateful truncated
+(exercise 4), a GRU step (exercise 5), the RNN over a sequence (exercise 1) and stateful truncated
 backpropagation (exercise 6).
 """
 
@@ -22,7 +22,7 @@ __all__ = ["check_lstm_step", "check_gru_step", "check_rnn_forward", "check_stat
     "stateful_reference"]
 
 
-# --------------------------------------------------------------------- Exercise 3: an LSTM step
+# --------------------------------------------------------------------- Exercise 4: an LSTM step
 def _lstm_variant(x, h, c, cell, order=(0, 1, 2, 3), g_sigmoid=False, no_tanh_c=False, biases="both"):
     """One LSTM step from the cell's weights, right (defaults) or with one mistake.
     ``order`` says which row block is used as i, f, g, o."""
@@ -48,9 +48,9 @@ _LSTM_MISTAKES = [
 
 @exercise("ch03.lstm_step", wrong=from_switches(_lstm_variant, _LSTM_MISTAKES))
 def check_lstm_step(fn: Callable) -> bool:
-    """Exercise 3: ``fn(x, h, c, cell)`` computes one ``nn.LSTMCell`` step by
+    """Exercise 4: ``fn(x, h, c, cell)`` computes one ``nn.LSTMCell`` step by
     hand and returns ``(h_new, c_new)``."""
-    name = "Exercise 3 (an LSTM step by hand)"
+    name = "Exercise 4 (an LSTM step by hand)"
     for seed, (B, I, H) in enumerate([(4, 5, 6), (1, 3, 2)]):
         torch.manual_seed(10 + seed)
         cell = nn.LSTMCell(I, H)
@@ -83,7 +83,7 @@ def check_lstm_step(fn: Callable) -> bool:
                   "an additive memory cell.", "")
 
 
-# --------------------------------------------------------------------- Exercise 4: a GRU step
+# --------------------------------------------------------------------- Exercise 5: a GRU step
 def _gru_variant(x, h, cell, *, order: str = "rzn", z_flip: bool = False, r_inside: bool = False) -> torch.Tensor:
     """One GRU step from the cell's weights, right (defaults) or with one
     mistake: ``order`` of the row blocks (``"zrn"``: update gate first, as in
@@ -121,9 +121,9 @@ _GRU_MISTAKES = [
 
 @exercise("ch03.gru_step", wrong=from_switches(_gru_variant, _GRU_MISTAKES))
 def check_gru_step(fn: Callable) -> bool:
-    """Exercise 4: ``fn(x, h, cell)`` computes one ``nn.GRUCell`` step by hand
+    """Exercise 5: ``fn(x, h, cell)`` computes one ``nn.GRUCell`` step by hand
     from ``cell.weight_ih``, ``cell.weight_hh``, ``cell.bias_ih``, ``cell.bias_hh``."""
-    name = "Exercise 4 (a GRU step by hand)"
+    name = "Exercise 5 (a GRU step by hand)"
     for seed, (B, I, H) in enumerate([(4, 5, 6), (1, 3, 2), (3, 6, 6)]):
         torch.manual_seed(3 + seed)
         cell = nn.GRUCell(I, H)
@@ -146,7 +146,7 @@ def check_gru_step(fn: Callable) -> bool:
     return report(True, name, "Your GRU step equals torch.nn.GRUCell.", "")
 
 
-# --------------------------------------------------------------------- Exercise 5: the RNN over a sequence
+# --------------------------------------------------------------------- Exercise 1: the RNN over a sequence
 def rnn_forward_reference(xs: torch.Tensor, h0: torch.Tensor, W_xh: torch.Tensor, W_hh: torch.Tensor,
                           b_h: torch.Tensor, *, tanh: bool = True, carry: bool = True, use_h0: bool = True,
                           transpose_x: bool = True, transpose_h: bool = True) -> torch.Tensor:
@@ -208,10 +208,10 @@ def _rnn_cases() -> list[tuple[torch.Tensor, ...]]:
 
 @exercise("ch03.rnn_forward", wrong=from_switches(rnn_forward_reference, _RNN_MISTAKES))
 def check_rnn_forward(fn: Callable) -> bool:
-    """Exercise 5: ``fn(xs, h0, W_xh, W_hh, b_h)`` runs the vanilla RNN over
+    """Exercise 1: ``fn(xs, h0, W_xh, W_hh, b_h)`` runs the vanilla RNN over
     ``xs`` ``(B, T, I)`` from ``h0`` ``(B, H)`` and returns every hidden state
     ``(B, T, H)``; compared with ``torch.nn.RNN`` with the same weights."""
-    name = "Exercise 5 (the RNN over a sequence)"
+    name = "Exercise 1 (the RNN over a sequence)"
     for case in _rnn_cases():
         want = _torch_rnn_states(*case)  # (B, T, H)
         out = call(fn, *case)

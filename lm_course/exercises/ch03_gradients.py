@@ -1,5 +1,5 @@
 """Checkers for chapter 3's gradient exercises (``03_rnns.ipynb``): the gradient of W_hh by
-backpropagation through time (exercise 1) and gradient clipping (exercise 2).
+backpropagation through time (exercise 2) and gradient clipping (exercise 3).
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ def _as_tensor(got: object, like: torch.Tensor) -> torch.Tensor | None:
     return got if got.shape == like.shape else None
 
 
-# --------------------------------------------------------------------- Exercise 1: BPTT for W_hh
+# --------------------------------------------------------------------- Exercise 2: BPTT for W_hh
 def bptt_grad_W_hh_autograd(xs: torch.Tensor, W_xh: torch.Tensor, W_hh: torch.Tensor, b_h: torch.Tensor,
                             u: torch.Tensor) -> torch.Tensor:
     """``d (u . h_T) / d W_hh`` for ``h_t = tanh(W_hh h_{t-1} + W_xh x_t + b_h)``,
-    ``h_0 = 0``, computed by autograd: the reference of Exercise 1."""
+    ``h_0 = 0``, computed by autograd: the reference of Exercise 2."""
     W = W_hh.detach().clone().requires_grad_(True)  # (H, H)
     with torch.enable_grad():
         h = xs.new_zeros(W.size(0))  # (H,) h_0
@@ -86,9 +86,9 @@ def _bptt_cases() -> list[tuple[torch.Tensor, ...]]:
 
 @exercise("ch03.bptt_grad_W_hh", wrong=from_switches(_bptt_variant, _BPTT_MISTAKES))
 def check_bptt_grad_W_hh(fn: Callable) -> bool:
-    """Exercise 1: ``fn(xs, W_xh, W_hh, b_h, u)`` returns ``d (u . h_T) / d W_hh``
+    """Exercise 2: ``fn(xs, W_xh, W_hh, b_h, u)`` returns ``d (u . h_T) / d W_hh``
     (``(H, H)``) by a manual backward pass, checked against autograd."""
-    name = "Exercise 1 (BPTT for W_hh)"
+    name = "Exercise 2 (BPTT for W_hh)"
     for case in _bptt_cases():
         want = bptt_grad_W_hh_autograd(*case)  # (H, H)
         got = _as_tensor(call(fn, *case), want)
@@ -113,7 +113,7 @@ def check_bptt_grad_W_hh(fn: Callable) -> bool:
                   "one outer product per step, each reached through the product of Jacobians.", "")
 
 
-# --------------------------------------------------------------------- Exercise 2: clipping
+# --------------------------------------------------------------------- Exercise 3: clipping
 def _random_grads(scale: float, seed: int) -> list[torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     return [scale * torch.randn(shape, generator=g) for shape in [(4, 3), (3,), (2, 2, 2)]]
@@ -131,10 +131,10 @@ def _same(got: object, want: list[torch.Tensor]) -> bool:
 
 @exercise("ch03.clip")
 def check_clip_grad_norm(fn: Callable) -> bool:
-    """Exercise 2: ``fn(grads, max_norm)`` returns the gradients clipped like
+    """Exercise 3: ``fn(grads, max_norm)`` returns the gradients clipped like
     ``torch.nn.utils.clip_grad_norm_`` (one global norm over all tensors;
     scaling them in place, as PyTorch does, is allowed)."""
-    name = "Exercise 2 (gradient clipping)"
+    name = "Exercise 3 (gradient clipping)"
     for scale, max_norm in [(5.0, 1.0), (0.05, 1.0), (3.0, 0.5)]:
         grads = _random_grads(scale, seed=int(scale * 100))
         params = [nn.Parameter(torch.zeros_like(g)) for g in grads]

@@ -15,6 +15,6 @@ from lm_course.exercises.ch04_pieces import (check_masked_attention, check_causa
     check_positional_encoding, attention_reference, positional_encoding_reference)
 
 # The notebook's checkers, in its order (lm_course.grading reads them from here), then the references.
-__all__ = ["check_multi_head_attention", "check_window_mask", "check_copy_model", "check_masked_attention",
-    "check_causal_mask", "check_split_merge_heads", "check_positional_encoding", "attention_reference",
+__all__ = ["check_window_mask", "check_masked_attention", "check_causal_mask", "check_split_merge_heads",
+    "check_multi_head_attention", "check_positional_encoding", "check_copy_model", "attention_reference",
     "positional_encoding_reference"]

@@ -1,5 +1,5 @@
 """Checkers for chapter 4's first exercises (``04_attention.ipynb``): multi-head attention
-(exercise 1), a sliding-window mask (exercise 2) and the copy task (exercise 3).
+(exercise 5), a sliding-window mask (exercise 1) and the copy task (exercise 7).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from lm_course.toy_attention import ToyAttentionModel, make_batch, toy_accuracy
 __all__ = ["check_multi_head_attention", "check_window_mask", "check_copy_model"]
 
 
-# --------------------------------------------------------------------------- masks (exercises 2 and 5)
+# --------------------------------------------------------------------------- masks (exercises 1 and 3)
 
 
 def _is_boolean(mask: torch.Tensor, name: str) -> bool:
@@ -41,7 +41,7 @@ def _wrong_cell(got: torch.Tensor, want: torch.Tensor, where: str, rule: str) ->
     return f"{where}: query {i} and key {j} should be {bool(want[i, j])}. {rule}"
 
 
-# --------------------------------------------------------------------------- exercise 1
+# --------------------------------------------------------------------------- exercise 5
 
 
 @dataclass(frozen=True)
@@ -127,12 +127,12 @@ def _leaks(fn: Callable, x: torch.Tensor, mha: MultiHeadAttention, out: torch.Te
 
 @exercise("ch04.mha_forward")
 def check_multi_head_attention(fn: object) -> bool:
-    """Exercise 1: ``fn(x, mha, causal=False)`` computes the forward pass of
+    """Exercise 5: ``fn(x, mha, causal=False)`` computes the forward pass of
     :class:`~lm_course.attention.MultiHeadAttention` ``mha`` on ``x``
     ``(B, T, d_model)`` from its projections (``mha.q_proj``, ``mha.k_proj``,
     ``mha.v_proj``, ``mha.out_proj``) and returns ``(output, weights)``,
     shapes ``(B, T, d_model)`` and ``(B, n_heads, T, T)``, like ``mha(x, causal=causal)``."""
-    name = "Exercise 1 (multi-head attention)"
+    name = "Exercise 5 (multi-head attention)"
     cases = _MHA_CASES + (_Case(2, 9, 24, 4, True, secrets.randbelow(1_000_000)),)  # and one random case
     for case in cases:
         with torch.random.fork_rng(devices=[]):  # the notebook's global random state is left alone
@@ -185,7 +185,7 @@ def check_multi_head_attention(fn: object) -> bool:
                               "the causal mask.", "")
 
 
-# --------------------------------------------------------------------------- exercise 2
+# --------------------------------------------------------------------------- exercise 1
 
 
 def _window(T: int, w: int, *, past: int, causal: bool = True) -> torch.Tensor:
@@ -213,10 +213,10 @@ _WINDOW_WRONG = (
 
 @exercise("ch04.window_mask", wrong=_WINDOW_WRONG)
 def check_window_mask(answer: object) -> bool:
-    """Exercise 2: a function ``window_mask(T, w)`` returning the boolean
+    """Exercise 1: a function ``window_mask(T, w)`` returning the boolean
     ``(T, T)`` mask of causal sliding-window attention: query ``t`` may attend
     to keys ``t - w + 1 .. t``."""
-    name = "Exercise 2 (a sliding-window mask)"
+    name = "Exercise 1 (a sliding-window mask)"
     for T, w in ((6, 3), (5, 1), (4, 4), (7, 2), (3, 5)):
         got = call(answer, T, w, on_error=lambda err, T=T, w=w: f"(on window_mask({T}, {w}))")
         t = torch.arange(T)
@@ -242,17 +242,17 @@ def check_window_mask(answer: object) -> bool:
                               "(sliding-window attention, e.g. Beltagy et al. 2020).", "")
 
 
-# --------------------------------------------------------------------------- exercise 3
+# --------------------------------------------------------------------------- exercise 7
 
 
 @exercise("ch04.copy_model")
 def check_copy_model(answer: object) -> bool:
-    """Exercise 3: a :class:`~lm_course.toy_attention.ToyAttentionModel`
+    """Exercise 7: a :class:`~lm_course.toy_attention.ToyAttentionModel`
     trained on the *copy* task with positions (the statement asks for learned
     ones), whose attention forms the diagonal. A position-blind copier copies
     too, by content (section 7), but is not what the exercise asks for: it is
     rejected, with that explanation."""
-    name = "Exercise 3 (learning to copy)"
+    name = "Exercise 7 (learning to copy)"
     if answer is None:
         return no_answer(name)
     if isinstance(answer, tuple) and answer and isinstance(answer[0], ToyAttentionModel):

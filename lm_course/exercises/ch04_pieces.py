@@ -1,6 +1,6 @@
 """Checkers for chapter 4's attention pieces (``04_attention.ipynb``): masked attention
-(exercise 4), the causal mask with a cache (exercise 5), splitting and merging heads (exercise 6) and
-the sinusoidal positional encoding (exercise 7).
+(exercise 2), the causal mask with a cache (exercise 3), splitting and merging heads (exercise 4) and
+the sinusoidal positional encoding (exercise 6).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ __all__ = ["check_masked_attention", "check_causal_mask", "check_split_merge_hea
     "attention_reference", "positional_encoding_reference"]
 
 
-# --------------------------------------------------------------------------- shared by exercises 4 to 7
+# --------------------------------------------------------------------------- shared by exercises 2, 3, 4 and 6
 
 
 def _tensor_of_shape(got: object, shape: tuple, name: str, what: str) -> bool:
@@ -50,7 +50,7 @@ def _allclose(got: torch.Tensor, want: torch.Tensor, atol: float = 1e-5) -> bool
         and torch.allclose(torch.nan_to_num(got), torch.nan_to_num(want), atol=atol, rtol=1e-4)
 
 
-# --------------------------------------------------------------------------- exercise 4: attention with a mask
+# --------------------------------------------------------------------------- exercise 2: attention with a mask
 
 
 def attention_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, *,
@@ -58,7 +58,7 @@ def attention_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask:
                         nan_rows: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """``(output, weights)`` of scaled dot-product attention (the defaults:
     :func:`lm_course.attention.scaled_dot_product_attention`, a query with no
-    allowed key gets zero weights), or with one of the mistakes Exercise 4's
+    allowed key gets zero weights), or with one of the mistakes Exercise 2's
     checker recognises: ``scale="none"`` or ``"d_v"`` (the scores divided by
     nothing or by sqrt(d_v)), ``flip=True`` (the mask's convention reversed),
     ``dim=-2`` (the softmax over the queries), ``nan_rows=True`` (NaN weights
@@ -114,11 +114,11 @@ def _sdpa_cases() -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.
 
 @exercise("ch04.masked_attention", wrong=from_switches(attention_reference, _SDPA_MISTAKES))
 def check_masked_attention(attention_fn: object) -> bool:
-    """Exercise 4: ``attention_fn(q, k, v, mask=None)`` returns ``(output, weights)``
+    """Exercise 2: ``attention_fn(q, k, v, mask=None)`` returns ``(output, weights)``
     like :func:`lm_course.attention.scaled_dot_product_attention`: ``mask`` is
     boolean, broadcastable to ``(..., T, S)``, ``True`` where the query may
     attend; a query with no allowed key gets zero weights and a zero output."""
-    name = "Exercise 4 (attention with a mask)"
+    name = "Exercise 2 (attention with a mask)"
     for q, k, v, mask in _sdpa_cases():
         want_out, want_w = scaled_dot_product_attention(q, k, v, mask)  # (..., T, dv), (..., T, S)
         got = call(attention_fn, q, k, v, mask)
@@ -154,7 +154,7 @@ def check_masked_attention(attention_fn: object) -> bool:
                               "on every shape and mask, zeros for a query that may attend to nothing.", "")
 
 
-# --------------------------------------------------------------------------- exercise 5: a causal mask with a cache
+# --------------------------------------------------------------------------- exercise 3: a causal mask with a cache
 
 
 def _ones(T: int, S: int) -> torch.Tensor:
@@ -181,10 +181,10 @@ _CAUSAL_WRONG = (
 
 @exercise("ch04.causal_mask_with_cache", wrong=_CAUSAL_WRONG)
 def check_causal_mask(mask_fn: object) -> bool:
-    """Exercise 5: ``mask_fn(T, S)`` returns the boolean ``(T, S)`` causal mask
+    """Exercise 3: ``mask_fn(T, S)`` returns the boolean ``(T, S)`` causal mask
     of :func:`lm_course.attention.causal_mask`: the ``T`` queries are the last
     ``T`` of ``S`` positions, query ``t`` may attend to keys ``0 .. t + S - T``."""
-    name = "Exercise 5 (a causal mask with a cache)"
+    name = "Exercise 3 (a causal mask with a cache)"
     for T, S in ((5, 5), (3, 7), (1, 6), (1, 1), (4, 9), (6, 6)):
         want = causal_mask(T, S)  # (T, S)
         got = _call_for_tensor(name, mask_fn, (T, S), (T, S), f"the mask of causal_mask({T}, {S})")
@@ -205,15 +205,15 @@ def check_causal_mask(mask_fn: object) -> bool:
                               "first S - T positions (chapter 6).", "")
 
 
-# --------------------------------------------------------------------------- exercise 6: splitting and merging heads
+# --------------------------------------------------------------------------- exercise 4: splitting and merging heads
 
 
 @exercise("ch04.split_merge_heads")
 def check_split_merge_heads(split_heads: object, merge_heads: object) -> bool:
-    """Exercise 6: ``split_heads(x, n_heads)``: ``(B, T, C)`` to ``(B, n_heads, T,
+    """Exercise 4: ``split_heads(x, n_heads)``: ``(B, T, C)`` to ``(B, n_heads, T,
     C // n_heads)`` as :class:`~lm_course.attention.MultiHeadAttention` does it;
     ``merge_heads(y)``: back from ``(B, H, T, d_head)`` to ``(B, T, H * d_head)``."""
-    name = "Exercise 6 (splitting and merging heads)"
+    name = "Exercise 4 (splitting and merging heads)"
     for B, T, H, dh in ((2, 5, 3, 4), (1, 7, 4, 2), (3, 1, 2, 6), (2, 6, 1, 5)):
         C = H * dh
         x = torch.arange(B * T * C, dtype=torch.float32).reshape(B, T, C)  # every entry different
@@ -252,14 +252,14 @@ def check_split_merge_heads(split_heads: object, merge_heads: object) -> bool:
                               "own d_head-wide slice, and merging puts the slices side by side again.", "")
 
 
-# --------------------------------------------------------------------------- exercise 7: sinusoidal positions
+# --------------------------------------------------------------------------- exercise 6: sinusoidal positions
 
 
 def positional_encoding_reference(T: int, d: int, *, swap: bool = False, exponent: str = "2i",
                                   layout: str = "interleaved") -> torch.Tensor:
     """The ``(T, d)`` float64 sinusoidal encoding (the defaults: that of
     :func:`lm_course.attention.sinusoidal_positional_encoding`), or with one of
-    the mistakes Exercise 7's checker recognises: ``swap=True`` (cos in the
+    the mistakes Exercise 6's checker recognises: ``swap=True`` (cos in the
     even columns), ``exponent="i"`` (``pos / 10000^(i/d)``) or ``"column"``
     (each column's own index in the exponent), ``layout="halves"`` (all sines,
     then all cosines)."""
@@ -299,10 +299,10 @@ _PE_MISTAKES = (
 
 @exercise("ch04.positional_encoding", wrong=from_switches(positional_encoding_reference, _PE_MISTAKES))
 def check_positional_encoding(pe_fn: object) -> bool:
-    """Exercise 7: ``pe_fn(T, d)`` returns the ``(T, d)`` float encoding of
+    """Exercise 6: ``pe_fn(T, d)`` returns the ``(T, d)`` float encoding of
     :func:`lm_course.attention.sinusoidal_positional_encoding` (Vaswani et al.
     2017, section 3.5), odd ``d`` included (the last column is a sine)."""
-    name = "Exercise 7 (sinusoidal positions)"
+    name = "Exercise 6 (sinusoidal positions)"
     for T, d in ((10, 16), (50, 64), (7, 5), (1, 2), (3, 1), (20, 8)):
         want = sinusoidal_positional_encoding(T, d).double()  # (T, d)
         got = _call_for_tensor(name, pe_fn, (T, d), (T, d), f"the encoding for T={T}, d={d}")

@@ -17,5 +17,6 @@ from lm_course.exercises.ch05_model import (check_first_position_score, check_pa
     parameter_count_reference, gpt_forward_reference)
 
 # The notebook's checkers, in its order (lm_course.grading reads them from here), then the references.
-__all__ = ["check_layer_norm", "check_gelu", "check_gpt_block", "check_first_position_score", "check_parameter_count",
-    "check_gpt_forward", "block_weights", "block_reference", "parameter_count_reference", "gpt_forward_reference"]
+__all__ = ["check_layer_norm", "check_gelu", "check_gpt_block", "check_parameter_count", "check_gpt_forward",
+    "check_first_position_score", "block_weights", "block_reference", "parameter_count_reference",
+    "gpt_forward_reference"]

@@ -299,4 +299,4 @@ def check_gpt_block(answer: object) -> bool:
                               "and MLP, each added to the residual stream.", "")
 
 
-# ---- Exercise 4: attention to the first position ---------------------------
+# ---- Exercise 6: attention to the first position ---------------------------

@@ -1,5 +1,5 @@
 """Checkers for chapter 5's model exercises (``05_transformer.ipynb``): attention to the first
-position (exercise 4), counting parameters (exercise 5) and the whole forward pass (exercise 6).
+position (exercise 6), counting parameters (exercise 4) and the whole forward pass (exercise 5).
 """
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ __all__ = ["check_first_position_score", "check_parameter_count", "check_gpt_for
     "gpt_forward_reference"]
 
 
-# ---- Exercise 4: attention to the first position ---------------------------
+# ---- Exercise 6: attention to the first position ---------------------------
 
 @exercise("ch05.first_position_score")
 def check_first_position_score(answer: object) -> bool:
-    """Exercise 4: ``first_position_score(weights)``: for causal attention
+    """Exercise 6: ``first_position_score(weights)``: for causal attention
     weights of shape ``(..., T, T)``, the mean over queries ``t = 1..T-1`` of
     the weight on key 0, one number per leading index (shape ``(...)``).
     Query 0 is left out: it can only attend to itself."""
-    name = "Exercise 4 (attention to the first position)"
+    name = "Exercise 6 (attention to the first position)"
     g = torch.Generator().manual_seed(11)
     T = 9
     scores = torch.randn(2, 3, T, T, generator=g)  # (L, H, T, T)
@@ -54,7 +54,7 @@ def check_first_position_score(answer: object) -> bool:
                   "dimension.")
 
 
-# ---- Exercise 5: the parameter count ---------------------------------------
+# ---- Exercise 4: the parameter count ---------------------------------------
 
 def parameter_count_reference(V: int, T: int, L: int, C: int, bias: bool, tied: bool, *,
                               head_twice: bool = False, ln: bool = True, biases: bool = True, ln_f: bool = True,
@@ -64,7 +64,7 @@ def parameter_count_reference(V: int, T: int, L: int, C: int, bias: bool, tied: 
     head is the token embedding), as ``GPT(config).num_parameters()`` counts
     it (the defaults); ``head_twice=True`` (a tied head counted again),
     ``ln=False``, ``biases=False``, ``ln_f=False`` and ``wpe=False`` (those
-    parameters left out) are the mistakes Exercise 5's checker recognises."""
+    parameters left out) are the mistakes Exercise 4's checker recognises."""
     b = bool(bias) and biases
     ln_params = (2 * C if b else C) if ln else 0  # one LayerNorm: gain (and bias)
     attn = 3 * C * C + C * C + ((3 * C + C) if b else 0)  # c_attn, c_proj
@@ -107,12 +107,12 @@ def _count_configs() -> list[tuple[object, bool]]:
 
 @exercise("ch05.count_parameters")
 def check_parameter_count(answer: object) -> bool:
-    """Exercise 5: ``count_parameters(config, tied=True)``: the number of
+    """Exercise 4: ``count_parameters(config, tied=True)``: the number of
     parameters of ``lm_course.gpt.GPT(config)`` as a formula of its fields
     (``vocab_size``, ``block_size``, ``n_layer``, ``n_embd``, ``bias``), with the
     output head tied to the token embedding (``tied=True``, the course's GPT) or
     a separate ``n_embd x vocab_size`` matrix; compared with ``GPT.num_parameters()``."""
-    name = "Exercise 5 (counting a GPT's parameters)"
+    name = "Exercise 4 (counting a GPT's parameters)"
     for config, tied in _count_configs():
         want = _package_count(config, tied)
         got = call(answer, config, tied)
@@ -149,7 +149,7 @@ def check_parameter_count(answer: object) -> bool:
                               "dominate once C is large, the embedding V C for small models.", "")
 
 
-# ---- Exercise 6: the whole GPT forward pass --------------------------------
+# ---- Exercise 5: the whole GPT forward pass --------------------------------
 
 def gpt_forward_reference(model: GPT, idx: torch.Tensor, *, positions: str = "from 0", ln_f: bool = True,
                           last_only: bool = False, softmax: bool = False) -> torch.Tensor:
@@ -199,12 +199,12 @@ def _forward_cases() -> list[tuple[GPT, torch.Tensor]]:
 
 @exercise("ch05.gpt_forward", wrong=from_switches(gpt_forward_reference, _FORWARD_MISTAKES))
 def check_gpt_forward(answer: object) -> bool:
-    """Exercise 6: ``gpt_forward(model, idx)``: the logits ``(B, T, V)`` of the
+    """Exercise 5: ``gpt_forward(model, idx)``: the logits ``(B, T, V)`` of the
     GPT ``model`` (in eval mode) for the ids ``idx`` ``(B, T)``, computed from
     its parts (``model.transformer.wte``, ``wpe``, the blocks ``h``, ``ln_f``
     and the tied head), without calling ``model(idx)``; compared with
     ``model(idx).logits`` on three configurations."""
-    name = "Exercise 6 (the whole GPT forward pass)"
+    name = "Exercise 5 (the whole GPT forward pass)"
     for model, idx in _forward_cases():
         with torch.no_grad():
             want = model(idx).logits  # (B, T, V)

@@ -1,5 +1,5 @@
 """Checkers for chapter 6's KV-cache exercises (``06_gpt2_sampling.ipynb``): one attention step
-with a cache (exercise 3) and a whole cached generate (exercise 6).
+with a cache (exercise 5) and a whole cached generate (exercise 6).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from lm_course.sampling import generate
 __all__ = ["check_cached_attention", "check_generate_cached", "generate_cached_reference"]
 
 
-# ---- exercise 3: one attention step with a KV cache ------------------------
+# ---- exercise 5: one attention step with a KV cache ------------------------
 
 def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float | None = None,
             dim: int = -1) -> torch.Tensor:
@@ -63,7 +63,7 @@ _ATTENTION_STEP_WRONG = (
 
 @exercise("ch06.attention_step", wrong=_ATTENTION_STEP_WRONG)
 def check_cached_attention(attention_step: Callable) -> bool:
-    """Exercise 3: ``attention_step(q, k_new, v_new, k_cache, v_cache)`` with
+    """Exercise 5: ``attention_step(q, k_new, v_new, k_cache, v_cache)`` with
     ``q, k_new, v_new`` ``(B, H, 1, D)`` and caches ``(B, H, P, D)`` (``P``
     may be 0) returns ``(out, k_all, v_all)``: the new token's attention
     output ``(B, H, 1, D)`` over all ``P + 1`` positions and the caches with
@@ -74,7 +74,7 @@ def check_cached_attention(attention_step: Callable) -> bool:
     (:func:`~lm_course.attention.scaled_dot_product_attention` with
     :func:`~lm_course.attention.causal_mask`).
     """
-    name = "Exercise 3 (attention with a KV cache)"
+    name = "Exercise 5 (attention with a KV cache)"
     gen = torch.Generator().manual_seed(63)
     B, H, T, D = 2, 3, 6, 4
     q, k, v = (torch.randn(B, H, T, D, generator=gen, dtype=torch.float64) for _ in range(3))  # (B, H, T, D)

@@ -1,5 +1,5 @@
 """Checkers for chapter 6's decoding exercises (``06_gpt2_sampling.ipynb``): the decoding loop
-(exercise 4) and one step of beam search (exercise 5).
+(exercise 1) and one step of beam search (exercise 4).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from lm_course.sampling import generate
 __all__ = ["check_generate", "check_beam_step", "generate_reference", "beam_step_reference"]
 
 
-# ---- exercise 4: the decoding loop -----------------------------------------
+# ---- exercise 1: the decoding loop -----------------------------------------
 
 def _toy_gpt(seed: int, block_size: int = 6):
     """A small random GPT with peaked next-token distributions (its embeddings
@@ -32,7 +32,7 @@ def _toy_gpt(seed: int, block_size: int = 6):
 def generate_reference(model, idx: torch.Tensor, max_new_tokens: int, temperature: float,
                        generator: torch.Generator, *, crop: str = "last", temp: str = "divide",
                        sample_from: str = "probs", dim: int = -1) -> torch.Tensor:
-    """Exercise 4's decoding loop: ``idx`` ``(B, T)`` continued by
+    """Exercise 1's decoding loop: ``idx`` ``(B, T)`` continued by
     ``max_new_tokens`` tokens sampled at ``temperature`` from ``generator``,
     the context cropped to ``block_size`` (the defaults: the tokens of
     ``lm_course.sampling.generate(..., do_sample=True, use_cache=False)``), or
@@ -78,11 +78,11 @@ def _generate_cases():
 
 @exercise("ch06.generate_loop", wrong=from_switches(generate_reference, _GENERATE_MISTAKES))
 def check_generate(generate_fn: object) -> bool:
-    """Exercise 4: ``generate_fn(model, idx, max_new_tokens, temperature, generator)``:
+    """Exercise 1: ``generate_fn(model, idx, max_new_tokens, temperature, generator)``:
     sampling with a temperature, the context cropped to ``block_size``; the same
     tokens as ``lm_course.sampling.generate(..., do_sample=True, use_cache=False)``
     with the same seed."""
-    name = "Exercise 4 (the decoding loop)"
+    name = "Exercise 1 (the decoding loop)"
     suspects, first_where = None, None  # the mistakes that explain every wrong case, and the first one
     for model, idx, n, temperature, seed in _generate_cases():
         want = generate(model, idx, n, do_sample=True, temperature=temperature, use_cache=False,
@@ -123,7 +123,7 @@ def check_generate(generate_fn: object) -> bool:
                               "cropping included.", "")
 
 
-# ---- exercise 5: one step of beam search ----------------------------------
+# ---- exercise 4: one step of beam search ----------------------------------
 
 def beam_step_reference(scores: torch.Tensor, logp: torch.Tensor, num_beams: int, *, add: str = "log",
                         per_beam: bool = False,
@@ -184,11 +184,11 @@ def _beam_cases() -> list[tuple[torch.Tensor, torch.Tensor, int]]:
 
 @exercise("ch06.beam_step", wrong=from_switches(beam_step_reference, _BEAM_MISTAKES))
 def check_beam_step(beam_step: object) -> bool:
-    """Exercise 5: ``beam_step(beam_scores, next_log_probs, num_beams)``: the
+    """Exercise 4: ``beam_step(beam_scores, next_log_probs, num_beams)``: the
     ``num_beams`` best one-token extensions of ``K`` beams, as
     :func:`lm_course.sampling.beam_search` chooses them at every step; returns
     ``(scores, parents, tokens)``, each ``(num_beams,)``, best first."""
-    name = "Exercise 5 (one step of beam search)"
+    name = "Exercise 4 (one step of beam search)"
     suspects, first_where = None, None  # the mistakes that explain every wrong case, and the first one
     for scores, logp, n in _beam_cases():
         want_s, want_p, want_t = beam_step_reference(scores, logp, n)

@@ -1,5 +1,5 @@
-"""Checkers for chapter 6's logit filters (``06_gpt2_sampling.ipynb``): top-k (exercise 1) and
-nucleus, top-p (exercise 2).
+"""Checkers for chapter 6's logit filters (``06_gpt2_sampling.ipynb``): top-k (exercise 2) and
+nucleus, top-p (exercise 3).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def _tensor_like(got: object, want: torch.Tensor, name: str, what: str) -> bool:
     return report(False, name, "", f"return {what} of shape {tuple(want.shape)}, got {seen}.")
 
 
-# ---- exercise 1: top-k -----------------------------------------------------
+# ---- exercise 2: top-k -----------------------------------------------------
 
 def _top_k_cases() -> list[tuple[torch.Tensor, int]]:
     gen = torch.Generator().manual_seed(61)
@@ -38,11 +38,11 @@ def _top_k_cases() -> list[tuple[torch.Tensor, int]]:
 
 @exercise("ch06.top_k_filter")
 def check_top_k(top_k_filter: Callable[[torch.Tensor, int], torch.Tensor]) -> bool:
-    """Exercise 1: ``top_k_filter(logits, k)`` for logits ``(V,)`` or ``(B, V)``
+    """Exercise 2: ``top_k_filter(logits, k)`` for logits ``(V,)`` or ``(B, V)``
     returns the same shape: each row's ``k`` largest logits (and every logit
     tied with the k-th) unchanged, every other entry ``-inf``; the input is
     not modified. Compared with ``filter_logits(logits, top_k=k)``."""
-    name = "Exercise 1 (top-k)"
+    name = "Exercise 2 (top-k)"
     batch_hint = ("your function works on one row but not on a batch (B, V): take the k-th largest along the last "
                   "dimension, per row, and keep that dimension (dim=-1, keepdim=True) so it broadcasts.")
     for logits, k in _top_k_cases():
@@ -99,14 +99,14 @@ def _one_row_ok(top_k_filter: Callable, logits: torch.Tensor, k: int) -> bool:
     return True
 
 
-# ---- exercise 2: the nucleus -----------------------------------------------
+# ---- exercise 3: the nucleus -----------------------------------------------
 
 @exercise("ch06.nucleus")
 def check_nucleus(nucleus: Callable[[torch.Tensor, float], torch.Tensor]) -> bool:
-    """Exercise 2: ``nucleus(probs, p) -> bool mask`` ``(V,)`` in vocabulary
+    """Exercise 3: ``nucleus(probs, p) -> bool mask`` ``(V,)`` in vocabulary
     order of the tokens top-p keeps, compared with
     :func:`~lm_course.sampling.filter_logits` on fixed and random cases."""
-    name = "Exercise 2 (the nucleus)"
+    name = "Exercise 3 (the nucleus)"
     gen = torch.Generator().manual_seed(6)
     cases = [(torch.tensor([0.1, 0.5, 0.15, 0.25]), 0.7), (torch.tensor([0.9, 0.05, 0.05]), 0.5)]
     cases += [(torch.softmax(torch.randn(30, generator=gen) * s, -1), p) for s in (1, 3) for p in (0.3, 0.9)]

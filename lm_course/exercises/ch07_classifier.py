@@ -1,5 +1,5 @@
 """Checkers for chapter 7's classifier exercises (``07_finetuning.ipynb``): last-token pooling
-(exercise 3), the head in eval mode (exercise 4) and what a probe and full fine-tuning train (exercise 5).
+(exercise 2), the head in eval mode (exercise 3) and what a probe and full fine-tuning train (exercise 4).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ __all__ = ["check_last_token_pool", "check_head_logits", "check_trainable_parame
 
 
 # --------------------------------------------------------------------------
-# Exercise 3: last-token pooling
+# Exercise 2: last-token pooling
 # --------------------------------------------------------------------------
 def _last_token_reference(h: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """What :class:`~lm_course.finetune.GPTClassifier` does with ``pooling="last"``."""
@@ -23,10 +23,10 @@ def _last_token_reference(h: torch.Tensor, lengths: torch.Tensor) -> torch.Tenso
 
 @exercise("ch07.last_token_pool")
 def check_last_token_pool(last_token_pool: object) -> bool:
-    """Exercise 3: ``last_token_pool(h, lengths)``: for the hidden states
+    """Exercise 2: ``last_token_pool(h, lengths)``: for the hidden states
     ``h`` (B, T, C) of a right-padded batch and the true ``lengths`` (B,),
     each sequence's hidden state at its last real token, shape (B, C)."""
-    name = "Exercise 3 (last-token pooling)"
+    name = "Exercise 2 (last-token pooling)"
     g = torch.Generator().manual_seed(11)
     cases = [(torch.randn(3, 6, 4, generator=g), torch.tensor([4, 2, 5])),  # no sequence fills the batch
              (torch.randn(4, 7, 5, generator=g), torch.tensor([7, 1, 3, 7])),
@@ -62,7 +62,7 @@ def check_last_token_pool(last_token_pool: object) -> bool:
 
 
 # --------------------------------------------------------------------------
-# Exercise 4: the head, with its normalisation, in eval mode
+# Exercise 3: the head, with its normalisation, in eval mode
 # --------------------------------------------------------------------------
 def _head_case(seed: int, B: int = 5, C: int = 6, K: int = 2):
     """A GPTClassifier(normalize=True) with random running statistics, in eval mode."""
@@ -103,11 +103,11 @@ def _head_hint(got: torch.Tensor, z: torch.Tensor, mu: torch.Tensor, var: torch.
 
 @exercise("ch07.head_logits")
 def check_head_logits(head_logits: object) -> bool:
-    """Exercise 4: ``head_logits(z, running_mean, running_var, weight, bias,
+    """Exercise 3: ``head_logits(z, running_mean, running_var, weight, bias,
     eps=1e-5)``: the classifier's head with ``normalize=True`` in eval mode.
     ``z`` (B, C) pooled features, ``running_mean`` and ``running_var`` (C,),
     ``weight`` (K, C), ``bias`` (K,); returns the logits (B, K)."""
-    name = "Exercise 4 (the head in eval mode)"
+    name = "Exercise 3 (the head in eval mode)"
     for seed, B in ((0, 5), (1, 1), (2, 9)):
         clf, z = _head_case(seed, B=B)
         mu, var = clf.norm.running_mean.clone(), clf.norm.running_var.clone()
@@ -128,7 +128,7 @@ def check_head_logits(head_logits: object) -> bool:
 
 
 # --------------------------------------------------------------------------
-# Exercise 5: what a linear probe and full fine-tuning train
+# Exercise 4: what a linear probe and full fine-tuning train
 # --------------------------------------------------------------------------
 def _toy_classifier(seed: int = 0, normalize: bool = False):
     """A small :class:`~lm_course.finetune.GPTClassifier` (random body) for the checker."""
@@ -175,12 +175,12 @@ def _parameter_list(got: object, name: str, where: str) -> list | None:
 
 @exercise("ch07.trainable_parameters")
 def check_trainable_parameters(trainable_parameters: object) -> bool:
-    """Exercise 5: ``trainable_parameters(model, mode)`` for a
+    """Exercise 4: ``trainable_parameters(model, mode)`` for a
     :class:`~lm_course.finetune.GPTClassifier`: with ``mode="probe"`` only the
     head trains (the body's parameters get ``requires_grad=False``, as
     ``make_classifier("probe", ...)`` leaves them), with ``mode="full"``
     everything does; returns the list of parameters to give the optimiser."""
-    name = "Exercise 5 (what a probe and full fine-tuning train)"
+    name = "Exercise 4 (what a probe and full fine-tuning train)"
     # probe on a fresh model, full on the probed one (must unfreeze it), probe again, full on a fresh model
     plan = (("probe", 0, True), ("full", None, False), ("probe", None, False), ("full", 2, True))
     model = None

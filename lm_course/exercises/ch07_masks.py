@@ -1,5 +1,5 @@
 """Checkers for chapter 7's first exercises (``07_finetuning.ipynb``): a paired difference of two
-classifiers' accuracies (exercise 1) and a prefix-LM mask (exercise 2).
+classifiers' accuracies (exercise 5) and a prefix-LM mask (exercise 1).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ __all__ = ["check_paired_difference", "check_prefix_lm_mask"]
 
 
 # --------------------------------------------------------------------------
-# Exercise 1: a paired difference of accuracies
+# Exercise 5: a paired difference of accuracies
 # --------------------------------------------------------------------------
 def _pair(got: object) -> tuple[float, float] | None:
     if not isinstance(got, (tuple, list)) or len(got) != 2:
@@ -68,13 +68,13 @@ def _bool_hint(err: Exception) -> str:
 
 @exercise("ch07.paired_se")
 def check_paired_difference(paired_se: object) -> bool:
-    """Exercise 1: ``paired_se(correct_a, correct_b) -> (difference, stderr)``.
+    """Exercise 5: ``paired_se(correct_a, correct_b) -> (difference, stderr)``.
 
     ``correct_a``, ``correct_b``: ``(N,)`` bool tensors, which of the same N
     passages classifiers A and B got right. Return ``acc_A - acc_B`` and its
     paired standard error ``std(d, ddof=1) / sqrt(N)`` of ``d = a - b``, as
     two floats."""
-    name = "Exercise 1 (a paired difference)"
+    name = "Exercise 5 (a paired difference)"
     for a, b in _paired_cases():
         got = call(paired_se, a, b, on_error=_bool_hint)
         pair = _pair(got)
@@ -100,7 +100,7 @@ def check_paired_difference(paired_se: object) -> bool:
 
 
 # --------------------------------------------------------------------------
-# Exercise 2: a prefix-LM mask
+# Exercise 1: a prefix-LM mask
 # --------------------------------------------------------------------------
 def _prefix_mask(T: int, P: int) -> torch.Tensor:
     """The reference answer: ``[t, s]`` is True when ``s < P`` or ``s <= t``."""
@@ -135,11 +135,11 @@ _PREFIX_WRONG = (
 
 @exercise("ch07.prefix_lm_mask", wrong=_PREFIX_WRONG)
 def check_prefix_lm_mask(prefix_lm_mask: object) -> bool:
-    """Exercise 2: ``prefix_lm_mask(T, P)``: a boolean ``(T, T)`` mask, True
+    """Exercise 1: ``prefix_lm_mask(T, P)``: a boolean ``(T, T)`` mask, True
     where query t may attend to key s: the first P positions (the prefix)
     see each other in both directions, and every position sees the whole
     prefix and itself and the positions before it."""
-    name = "Exercise 2 (a prefix-LM mask)"
+    name = "Exercise 1 (a prefix-LM mask)"
     for T, P in ((6, 2), (5, 0), (4, 4), (7, 3)):
         got = call(prefix_lm_mask, T, P)
         want = _prefix_mask(T, P)

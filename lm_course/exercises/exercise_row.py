@@ -14,7 +14,7 @@ __all__ = ["Exercise", "row"]
 class Exercise:
     key: str  # "ch03.lstm_step": chapter and the function the student writes
     number: int  # its number in the chapter's Exercises section
-    title: str  # as in "Exercise 3 (an LSTM step by hand)"
+    title: str  # as in "Exercise 4 (an LSTM step by hand)"
     checker: str  # the checker's name in lm_course.exercises.chNN
     difficulty: int  # 1 (a line or two) .. 5 (the hardest of the course)
     importance: int  # 1 (a curiosity) .. 5 (an idea the rest of the course builds on)
