@@ -297,10 +297,15 @@ class NGramLM(Generates):
                 for m in range(len(context) + 1)]
 
     def next_token_probs(self, context: Sequence[int] | torch.Tensor) -> torch.Tensor:
-        """The ``(vocab_size,)`` float64 distribution of the next token after
+        """The ``(vocab_size,)`` float32 distribution of the next token after
         ``context`` (cropped to its last ``order - 1`` tokens; a shorter context
-        uses the model of order ``len(context) + 1``). Sums to 1 for every
-        context."""
+        uses the model of order ``len(context) + 1``), as every model of the
+        course answers; :meth:`prob` and scoring keep float64. Sums to 1 for
+        every context."""
+        return self._probs64(context).float()
+
+    def _probs64(self, context: Sequence[int] | torch.Tensor) -> torch.Tensor:
+        """:meth:`next_token_probs` in float64, the precision the counts give."""
         self._check_fitted()
         ctx = _as_id_array(context, self.vocab_size, "context")
         ctx = ctx[len(ctx) - self.context_length:] if len(ctx) > self.context_length else ctx
@@ -308,10 +313,10 @@ class NGramLM(Generates):
         return torch.from_numpy(self._probs(codes, np.arange(self.vocab_size)))  # (V,)
 
     def prob(self, token: int, context: Sequence[int] | torch.Tensor) -> float:
-        """``p(token | context)``, a float."""
+        """``p(token | context)``, a float (computed in float64)."""
         self._check_fitted()
         (token,) = _as_id_array([token], self.vocab_size, "token").tolist()
-        return float(self.next_token_probs(context)[token])
+        return float(self._probs64(context)[token])
 
     def token_log_probs(self, ids: Sequence[int] | torch.Tensor) -> torch.Tensor:
         """``(len(ids)-1,)`` float64 ``ln p(ids[t] | ids[:t])`` for ``t = 1..len-1``,

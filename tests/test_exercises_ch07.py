@@ -7,7 +7,7 @@ import torch
 from lm_course.exercises import ch07
 from exercise_util import progress_in_tmp  # noqa: F401 (autouse: progress goes to a temporary folder)
 from exercise_util import flags, passes
-from lm_course.finetune import GPTClassifier
+from lm_course.classifier import GPTClassifier
 from lm_course.gpt import GPT, GPTConfig
 
 
@@ -194,7 +194,7 @@ def _toy_classifier(seed: int = 0) -> GPTClassifier:
 
 
 def test_trainable_parameters_match_make_classifier():
-    from lm_course.finetune import make_classifier
+    from lm_course.classifier import make_classifier
     body = _toy_classifier(0).gpt
     for mode in ("probe", "full"):
         ref = make_classifier(mode, body, n_classes=3)

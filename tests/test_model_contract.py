@@ -201,8 +201,6 @@ def test_a_context_longer_than_the_window_is_cropped_by_every_model(model):
 
 
 def test_every_model_answers_in_float32(model):
-    if type(model).__name__ == "NGramLM":  # issue 33 step 2, left: its prob() and chapter 1's outputs use float64
-        pytest.xfail("NGramLM.next_token_probs still returns float64")
     assert model.next_token_probs(_text(model)[:3]).dtype == torch.float32
 
 

@@ -61,13 +61,13 @@ def test_display_widget_gives_a_readable_text_form(monkeypatch):
 
 
 def test_genre_box_summary():
-    from lm_course import finetune as ft
+    from lm_course.classifier import make_classifier
     from lm_course.corpus import corpus_tokenizer
     from lm_course.gpt import GPT, GPTConfig
     from lm_course.widgets import genre_box
 
     torch.manual_seed(0)
-    model = ft.make_classifier("full", GPT(GPTConfig(vocab_size=63, block_size=24, n_layer=1, n_head=2,
+    model = make_classifier("full", GPT(GPTConfig(vocab_size=63, block_size=24, n_layer=1, n_head=2,
                                                      n_embd=16)).eval())
     box = genre_box({"tiny": model}, corpus_tokenizer(), text="Ay me!")
     p = box.last_view.probs["tiny"]

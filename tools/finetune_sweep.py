@@ -39,7 +39,7 @@ The other parts:
   two-stage recipe, the converged probe on a random body) with the training
   seeds :data:`SEEDS`, each with its per-passage correctness on the test
   plays (from which the notebook computes per-play and per-class tables);
-* ``last_token`` (exercise 3's experiment: the probe with last-token
+* ``last_token`` (exercise 2's experiment: the probe with last-token
   pooling) and ``scratch_long`` (from scratch for 600 steps, validation
   every 50, the parameters of the lowest validation loss kept, with its own
   learning-rate grid, widened the same way).
@@ -225,7 +225,7 @@ def chosen_settings(variants: dict) -> dict[str, tuple[bool, float]]:
 
 
 def run_last_token(sw: Sweep, start: dict, log) -> dict:
-    """Exercise 3's experiment: the probe with last-token pooling."""
+    """Exercise 2's experiment: the probe with last-token pooling."""
     last = {}
     for normalize in (False, True):
         row, lr, model = sw.grid("probe", start["probe"], normalize, log, pooling="last")

@@ -5,17 +5,17 @@
   reference.
 * Exercise 2, :func:`check_last_token_pool`: the student writes last-token
   pooling of a right-padded batch (section "A head on a pre-trained body");
-  compared with :class:`lm_course.finetune.GPTClassifier` with
+  compared with :class:`lm_course.classifier.GPTClassifier` with
   ``pooling="last"``.
 * Exercise 3, :func:`check_head_logits`: the student writes the head with
   its normalisation, as it runs in eval mode (section "A head on a
   pre-trained body"); compared with
-  :meth:`lm_course.finetune.GPTClassifier.classify_features` with
+  :meth:`lm_course.classifier.GPTClassifier.classify_features` with
   ``normalize=True``.
 * Exercise 4, :func:`check_trainable_parameters`: the student freezes or
   unfreezes the body for a linear probe or full fine-tuning and returns the
   parameters to optimise (section "A head on a pre-trained body"); compared
-  with what :func:`lm_course.finetune.make_classifier` sets, and checked by
+  with what :func:`lm_course.classifier.make_classifier` sets, and checked by
   one optimiser step.
 * Exercise 5, :func:`check_paired_difference`: the student writes the
   difference of two classifiers' accuracies on the same passages with its

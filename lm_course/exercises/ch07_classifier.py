@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 
 from lm_course.exercises._check import call, exercise, report
-from lm_course.finetune import GPTClassifier
+from lm_course.classifier import GPTClassifier
 from lm_course.gpt import GPT, GPTConfig
 
 __all__ = ["check_last_token_pool", "check_head_logits", "check_trainable_parameters"]
@@ -17,7 +17,7 @@ __all__ = ["check_last_token_pool", "check_head_logits", "check_trainable_parame
 # Exercise 2: last-token pooling
 # --------------------------------------------------------------------------
 def _last_token_reference(h: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """What :class:`~lm_course.finetune.GPTClassifier` does with ``pooling="last"``."""
+    """What :class:`~lm_course.classifier.GPTClassifier` does with ``pooling="last"``."""
     return h[torch.arange(h.size(0)), lengths - 1]  # (B, C)
 
 
@@ -131,7 +131,7 @@ def check_head_logits(head_logits: object) -> bool:
 # Exercise 4: what a linear probe and full fine-tuning train
 # --------------------------------------------------------------------------
 def _toy_classifier(seed: int = 0, normalize: bool = False):
-    """A small :class:`~lm_course.finetune.GPTClassifier` (random body) for the checker."""
+    """A small :class:`~lm_course.classifier.GPTClassifier` (random body) for the checker."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return GPTClassifier(GPT(GPTConfig(vocab_size=17, block_size=8, n_layer=1, n_head=2, n_embd=8)),
@@ -176,7 +176,7 @@ def _parameter_list(got: object, name: str, where: str) -> list | None:
 @exercise("ch07.trainable_parameters")
 def check_trainable_parameters(trainable_parameters: object) -> bool:
     """Exercise 4: ``trainable_parameters(model, mode)`` for a
-    :class:`~lm_course.finetune.GPTClassifier`: with ``mode="probe"`` only the
+    :class:`~lm_course.classifier.GPTClassifier`: with ``mode="probe"`` only the
     head trains (the body's parameters get ``requires_grad=False``, as
     ``make_classifier("probe", ...)`` leaves them), with ``mode="full"``
     everything does; returns the list of parameters to give the optimiser."""
