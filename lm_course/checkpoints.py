@@ -82,14 +82,20 @@ def save_checkpoint(model: nn.Module, path: str | Path, fmt: str, config: dict,
     return path
 
 
-def read_checkpoint(path: str | Path, fmt: str, what: str) -> tuple[dict, dict[str, torch.Tensor], dict]:
-    """``(config, tensors, extra)`` of a file written by :func:`save_checkpoint`
-    with format ``fmt``; ``what`` names the kind in error messages."""
+def _existing_file(path: str | Path) -> Path:
+    """``path`` as a Path, or a clear error if it is missing or a folder."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}")
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder; give the path of the checkpoint file (*.safetensors) in it")
+    return path
+
+
+def read_checkpoint(path: str | Path, fmt: str, what: str) -> tuple[dict, dict[str, torch.Tensor], dict]:
+    """``(config, tensors, extra)`` of a file written by :func:`save_checkpoint`
+    with format ``fmt``; ``what`` names the kind in error messages."""
+    path = _existing_file(path)
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
@@ -183,11 +189,7 @@ def load_model(path: str | Path, fmt: str | None = None) -> tuple[nn.Module, dic
 
 def _read_meta(path: str | Path) -> dict:
     """The metadata of the safetensors file at ``path`` (no tensor is read)."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    if path.is_dir():
-        raise IsADirectoryError(f"{path} is a folder; give the path of the checkpoint file (*.safetensors) in it")
+    path = _existing_file(path)
     try:
         with safe_open(str(path), framework="pt") as f:
             return {**(f.metadata() or {}),
