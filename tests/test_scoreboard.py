@@ -32,6 +32,14 @@ def test_record_overlays_reference(board_dirs):
     assert "5-gram" in str(board)
 
 
+def test_best_so_far_ignores_later_chapters(board_dirs):
+    """Chapter 5 asks for the best of chapters 0-5: a reader who ran chapter 8 sees the same answer."""
+    scoreboard.record("later", 1.0, 1.1, chapter=8)
+    board = scoreboard.load_scoreboard()
+    assert board.best().name == "later"
+    assert board.best(up_to_chapter=5).name == "5-gram" and board.best(up_to_chapter=0).name == "unigram"
+
+
 def test_reference_mode_writes_the_committed_file(board_dirs, monkeypatch):
     monkeypatch.setenv("LM_COURSE_REFERENCE", "1")
     scoreboard.record("MLP", 2.0, 2.1, chapter=2)
