@@ -15,7 +15,8 @@ it. Importing the package is cheap: heavy modules load when first used.
     lm_course.unigram         chapter 0's unigram model
     lm_course.ngram           chapter 1: n-grams up to Kneser-Ney
     lm_course.ngram_counts    chapter 1: the n-gram counts' store, and the bigram table of names
-    lm_course.train           the training loop, its LR schedule and AdamW groups (chapters 2, 3, 5, 7)
+    lm_course.train           the training loop (chapters 2, 3, 5, 7)
+    lm_course.optim           the one LR schedule and the one AdamW grouping, shared with fine-tuning
     lm_course.train_state     the resumable training state file of the loop
     lm_course.mlp             chapter 2: Bengio et al.'s MLP language model
     lm_course.mixture         chapter 2: interpolated mixtures of models
@@ -43,7 +44,7 @@ it. Importing the package is cheap: heavy modules load when first used.
     lm_course.checkpoints     the one safetensors file of every course model: save_model, load_model, read_header
     lm_course.validation      the one set of argument checks: integers, numbers, token ids, finite logits
     lm_course.fileio          files written atomically, file locks, damaged files set aside
-    lm_course.device          device choice (CUDA, then MPS, then the CPU)
+    lm_course.device          device choice (CUDA, then MPS, then the CPU), and a model's device
     lm_course.seeds           the one seed knob: course_seed() shifted by LM_COURSE_SEED
     lm_course.env             chapter 0: the versions report ("Check your setup")
     lm_course.viz             plots

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
+from lm_course.device import model_device
 from lm_course.genre_data import CLASSES, encode_passage, pad_batch
 from lm_course.gpt import GPT
 from lm_course.interface import inference
@@ -242,7 +243,7 @@ def prefix_states(model: GPTClassifier, seqs: Sequence[torch.Tensor], block: int
                          f"the model's frozen prefix is {model.frozen_prefix}), got {block!r}")
     if len(seqs) == 0:
         raise ValueError("no passages to compute prefix states of")
-    device = next(model.parameters()).device
+    device = model_device(model)
     order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
     states: list[torch.Tensor | None] = [None] * len(seqs)
     with inference(model):
@@ -285,7 +286,7 @@ def pooled_features(model: GPTClassifier, seqs: Sequence[torch.Tensor], batch_si
         raise ValueError("no passages to compute features of")
     if prefix is not None:
         check_prefix(model, prefix, seqs, "the prefix states")
-    device = next(model.parameters()).device
+    device = model_device(model)
     order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
     out = torch.empty(len(seqs), model.gpt.config.n_embd)  # (N, C)
     with inference(model):
@@ -310,7 +311,7 @@ def predict_proba(model: GPTClassifier, seqs: Sequence[torch.Tensor], batch_size
     ``features``: the pooled features of ``seqs`` if already computed
     (a frozen body gives the same features every time); ``prefix``: their
     :func:`prefix_states` (only the blocks after the prefix run)."""
-    device = next(model.parameters()).device
+    device = model_device(model)
     if features is not None and prefix is not None:
         raise ValueError("pass features or prefix, not both")
     with inference(model):

@@ -8,11 +8,12 @@ blocks trained on a frozen prefix).
 The loop is :func:`lm_course.train.train`'s, for classes instead of next
 tokens: the same optimiser step (:func:`lm_course.train.training_step`, with
 a classification ``loss_fn``), learning-rate schedule
-(:func:`lm_course.train.cosine_lr`) and AdamW grouping
-(:func:`lm_course.train.adamw_param_groups`); batches of passages drawn in
+(:func:`lm_course.optim.cosine_lr`) and AdamW grouping
+(:func:`lm_course.optim.adamw_param_groups`); batches of passages drawn in
 shuffled epochs (seeded); the validation accuracy every ``eval_interval``
 steps and at the end; the device of :func:`lm_course.device.get_device`
-unless ``device`` names one (one code path; only the CPU is tested here).
+unless ``device`` names one, the model handed back on the device it came
+from (one code path; only the CPU is tested here).
 
 **What is frozen is computed once.** When the body is frozen (a linear
 probe, :meth:`~lm_course.classifier.GPTClassifier.freeze_body`) its pooled
@@ -54,9 +55,10 @@ import torch.nn.functional as F
 
 from lm_course.classifier import GPTClassifier, PrefixStates, check_prefix, pad_states, pooled_features, \
     predict_proba, prefix_states
-from lm_course.device import resolve_device
+from lm_course.device import model_device, resolve_device
 from lm_course.genre_data import check_labelled, pad_batch
-from lm_course.train import adamw_param_groups, cosine_lr, training_step
+from lm_course.optim import adamw_param_groups, cosine_lr
+from lm_course.train import training_step
 from lm_course.validation import require_positive
 
 __all__ = ["FineTuneConfig", "FineTuneHistory", "fine_tune"]
@@ -247,44 +249,47 @@ def fine_tune(model: GPTClassifier, train_seqs: Sequence[torch.Tensor], train_la
     cfg = replace(config or FineTuneConfig(), **overrides)
     _check_inputs(model, cfg, val_seqs is not None, val_labels, (train_features, val_features),
                   (train_prefix, val_prefix))
-    device = resolve_device(cfg.device)
+    device, home = resolve_device(cfg.device), model_device(model)
     model.to(device)
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    train = _prepare(model, cfg, train_seqs, train_labels, "train", train_features, train_prefix, device)
-    val = None if val_seqs is None else _prepare(model, cfg, val_seqs, val_labels, "val", val_features, val_prefix,
-                                                 device)
-    params = [p for p in model.parameters() if p.requires_grad]
-    # the course's parameter groups; torch's default betas (0.9, 0.999), as chapter 7 always used
-    optimizer = torch.optim.AdamW(adamw_param_groups(params, cfg.weight_decay), lr=cfg.lr)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    torch.manual_seed(cfg.seed)  # dropout
-    history = FineTuneHistory(trainable_parameters=sum(p.numel() for p in params))
-    best_state, loss_fn = None, _ClassifierLoss()
-    from tqdm.auto import tqdm
+    try:
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        train = _prepare(model, cfg, train_seqs, train_labels, "train", train_features, train_prefix, device)
+        val = None if val_seqs is None else _prepare(model, cfg, val_seqs, val_labels, "val", val_features, val_prefix,
+                                                     device)
+        params = [p for p in model.parameters() if p.requires_grad]
+        # the course's parameter groups; torch's default betas (0.9, 0.999), as chapter 7 always used
+        optimizer = torch.optim.AdamW(adamw_param_groups(params, cfg.weight_decay), lr=cfg.lr)
+        gen = torch.Generator().manual_seed(cfg.seed)
+        torch.manual_seed(cfg.seed)  # dropout
+        history = FineTuneHistory(trainable_parameters=sum(p.numel() for p in params))
+        best_state, loss_fn = None, _ClassifierLoss()
+        from tqdm.auto import tqdm
 
-    order, cursor = torch.randperm(len(train_seqs), generator=gen), 0  # (N,)
-    bar = tqdm(range(cfg.steps), desc=cfg.desc, disable=not cfg.progress, leave=True)
-    for step in bar:
-        if val is not None and step % cfg.eval_interval == 0:
-            best_state = _validate(model, val, cfg, history, step, best_state)
-        pick, order, cursor = _next_pick(order, cursor, cfg.batch_size, gen)  # (B,)
-        model.train()
-        _set_lr(optimizer, step, cfg)
-        batch, target = train.batch(pick, device)  # target: (B,)
-        try:
-            loss = training_step(model, optimizer, batch, target, cfg.grad_clip, loss_fn)
-        except FloatingPointError as err:
-            raise FloatingPointError(f"at step {step}: {err}") from None
-        history.steps.append(step)
-        history.train_loss.append(loss)
-        history.train_acc.append(float((loss_fn.logits.argmax(-1) == target).float().mean()))
-        if step % 10 == 0 and history.val_acc:
-            bar.set_postfix(loss=f"{loss:.3f}", val_acc=f"{history.val_acc[-1]:.3f}")
-    if val is not None:
-        best_state = _validate(model, val, cfg, history, cfg.steps, best_state)
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    bar.close()
-    model.eval()
-    history.seconds, history.cpu_seconds = time.perf_counter() - wall0, time.process_time() - cpu0
+        order, cursor = torch.randperm(len(train_seqs), generator=gen), 0  # (N,)
+        bar = tqdm(range(cfg.steps), desc=cfg.desc, disable=not cfg.progress, leave=True)
+        for step in bar:
+            if val is not None and step % cfg.eval_interval == 0:
+                best_state = _validate(model, val, cfg, history, step, best_state)
+            pick, order, cursor = _next_pick(order, cursor, cfg.batch_size, gen)  # (B,)
+            model.train()
+            _set_lr(optimizer, step, cfg)
+            batch, target = train.batch(pick, device)  # target: (B,)
+            try:
+                loss = training_step(model, optimizer, batch, target, cfg.grad_clip, loss_fn)
+            except FloatingPointError as err:
+                raise FloatingPointError(f"at step {step}: {err}") from None
+            history.steps.append(step)
+            history.train_loss.append(loss)
+            history.train_acc.append(float((loss_fn.logits.argmax(-1) == target).float().mean()))
+            if step % 10 == 0 and history.val_acc:
+                bar.set_postfix(loss=f"{loss:.3f}", val_acc=f"{history.val_acc[-1]:.3f}")
+        if val is not None:
+            best_state = _validate(model, val, cfg, history, cfg.steps, best_state)
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        bar.close()
+        model.eval()
+        history.seconds, history.cpu_seconds = time.perf_counter() - wall0, time.process_time() - cpu0
+    finally:  # back where it came from, also after an error or Ctrl-C, as train() does
+        model.to(home)
     return history

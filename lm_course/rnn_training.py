@@ -33,6 +33,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lm_course.corpus import corpus_ids, corpus_tokenizer
+from lm_course.device import model_device
 from lm_course.seeds import seed_everything
 from lm_course.recipes import LSTM_RECIPE, CharRNNRecipe
 from lm_course.rnn import RNNLanguageModel
@@ -111,7 +112,7 @@ class StatefulLoss:
         if not (model.training and torch.is_grad_enabled()):  # evaluation: the windows given, zero state
             logits = model(x)  # (B, T, V)
             return F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
-        device = next(model.parameters()).device
+        device = model_device(model)
         xs, ys = (t.to(device) for t in self.next_chunk())  # (B, T) each; x and y are not used
         logits, state = model(xs, self.state, return_state=True)  # (B, T, V)
         self.state = _detach(state)  # carry the values, cut the gradient: truncated BPTT

@@ -39,6 +39,7 @@ import time
 import torch
 import torch.nn as nn
 
+from lm_course.device import model_device
 from lm_course.draws import draw_tokens, sampling_generator
 from lm_course.interface import inference
 from lm_course.logit_filters import (apply_repetition_penalty, apply_temperature, check_sampling_args,
@@ -65,7 +66,7 @@ def _check_prompt(model: nn.Module, idx: torch.Tensor, max_new_tokens: int, use_
         raise ValueError(
             f"the prompt has {idx.size(1)} tokens but the model's context (block_size) is {block_size}; "
             f"crop it (idx[:, -{block_size}:]) or pass use_cache=False, which crops it for you")
-    return idx.long().to(next(model.parameters()).device)
+    return idx.long().to(model_device(model))
 
 
 def _next_logits(model: nn.Module, idx: torch.Tensor, past, use_cache: bool):

@@ -25,6 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lm_course.attention import MultiHeadAttention, sinusoidal_positional_encoding
+from lm_course.device import resolve_device
 from lm_course.interface import inference, inference_method
 from lm_course.tokenizers import CharTokenizer
 from lm_course.validation import require_positive
@@ -155,12 +156,15 @@ def _one_thread() -> Iterator[None]:
 
 
 def train_toy(config: ToyConfig = ToyConfig(), steps: int = 600, batch_size: int = 64, lr: float = 1e-2,
-              seed: int = 0, progress: bool = True) -> tuple[ToyAttentionModel, list[float]]:
+              seed: int = 0, progress: bool = True, device: str | None = None,
+              ) -> tuple[ToyAttentionModel, list[float]]:
     """Train a fresh :class:`ToyAttentionModel` with Adam on fresh random
-    batches; returns the model (in eval mode) and the loss of every step.
+    batches; returns the model (in eval mode, on the CPU) and the loss of every step.
 
     Seeded: the same arguments give the same model on the same versions.
-    Runs on the CPU, on one thread (the model is far too small to gain from more).
+    Trains on ``device`` (``None``: :func:`lm_course.device.get_device`, as
+    every trainer of the course; on the CPU with one thread, since the model
+    is far too small to gain from more), and hands the model back on the CPU.
     """
     steps = require_positive(steps, "steps")
     if not lr > 0:
@@ -168,22 +172,27 @@ def train_toy(config: ToyConfig = ToyConfig(), steps: int = 600, batch_size: int
     from tqdm.auto import tqdm
 
     torch.manual_seed(seed)
-    model = ToyAttentionModel(config)
-    gen = torch.Generator().manual_seed(seed)
+    model = ToyAttentionModel(config)  # built on the CPU: the same initial weights on every device
+    gen = torch.Generator().manual_seed(seed)  # the batches, drawn on the CPU
+    device = resolve_device(device)
+    model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=lr / 20)
     losses = []
     model.train()
-    with _one_thread():
-        for _ in tqdm(range(steps), desc=f"training ({config.task})", disable=not progress, leave=False):
-            x, y = make_batch(config, batch_size, gen)  # (B, T), (B, T)
-            logits = model(x).logits  # (B, T, V)
-            loss = F.cross_entropy(logits.reshape(-1, config.n_symbols), y.reshape(-1))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            losses.append(loss.item())
+    try:
+        with _one_thread():
+            for _ in tqdm(range(steps), desc=f"training ({config.task})", disable=not progress, leave=False):
+                x, y = (t.to(device) for t in make_batch(config, batch_size, gen))  # (B, T), (B, T)
+                logits = model(x).logits  # (B, T, V)
+                loss = F.cross_entropy(logits.reshape(-1, config.n_symbols), y.reshape(-1))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                losses.append(loss.item())
+    finally:  # back on the CPU, also after an error or Ctrl-C
+        model.to("cpu")
     model.eval()
     return model, losses
 

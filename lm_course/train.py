@@ -10,8 +10,8 @@ The recipe:
   tokens from one long token stream; the model sees ``x = w[:-1]`` and is
   trained to predict ``y = w[1:]`` at every position (cross-entropy);
 * AdamW with linear warm-up and cosine decay of the learning rate, and
-  gradient-norm clipping: the schedule (:func:`cosine_lr`) and the
-  parameter groups (:func:`adamw_param_groups`) are the course's only ones,
+  gradient-norm clipping: the schedule and the parameter groups
+  (:mod:`lm_course.optim`) are the course's only ones,
   shared with chapter 7's :func:`lm_course.finetune.fine_tune`;
 * the validation loss measured every ``eval_interval`` steps on a fixed set
   of validation windows (the same windows each time, so the curve is smooth);
@@ -25,8 +25,10 @@ The recipe:
   make-reference gpt --state FILE``);
 * the device of :func:`lm_course.device.get_device` (CUDA, then MPS, then the
   CPU) unless ``device`` names one: the model and the batches move there, the
-  token streams stay on the CPU. One code path on every device; only the CPU
-  is tested here.
+  token streams stay on the CPU, and the model is handed back on the device it
+  came from when the run ends (also on an error or Ctrl-C), so the cells after
+  training use it as before. One code path on every device; only the CPU is
+  tested here.
 
 A flat loop in nanoGPT's style: batching, evaluation and the state file are
 named functions; the bookkeeping is one :class:`_Run`.
@@ -40,7 +42,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -49,13 +51,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lm_course.device import resolve_device
-from lm_course.interface import check_count, inference
+from lm_course.device import model_device, resolve_device
+from lm_course.interface import inference
+from lm_course.optim import adamw_param_groups, cosine_lr
 from lm_course.train_state import check_state_path, load_state, save_state
 from lm_course.validation import require_int, require_number, require_positive
 
-__all__ = ["TrainConfig", "TrainHistory", "train", "random_windows", "lm_loss", "cosine_lr", "lr_at",
-           "adamw_param_groups", "make_optimizer", "training_step"]
+__all__ = ["TrainConfig", "TrainHistory", "train", "random_windows", "lm_loss", "lr_at",
+           "make_optimizer", "training_step"]
 
 
 @dataclass
@@ -148,37 +151,6 @@ def lm_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
 
 
-def cosine_lr(step: int, *, lr: float, steps: int, warmup_steps: int, min_lr_ratio: float) -> float:
-    """The course's one learning-rate schedule, at ``step`` (0-based): a
-    linear warm-up from ``lr / warmup_steps`` to ``lr`` over the first
-    ``warmup_steps`` steps, then half a cosine from ``lr`` down to
-    ``lr * min_lr_ratio`` at step ``steps`` (nanoGPT's ``get_lr``). Steps
-    past ``steps`` stay at ``lr * min_lr_ratio``.
-
-    >>> [round(cosine_lr(s, lr=1.0, steps=10, warmup_steps=2, min_lr_ratio=0.1), 3) for s in (0, 1, 2, 6, 10)]
-    [0.5, 1.0, 1.0, 0.55, 0.1]
-
-    Used by every training loop of the package: :func:`train` (through
-    :func:`lr_at`) and :func:`lm_course.finetune.fine_tune`. Notebook
-    section: ``02_tokens_and_embeddings.ipynb``, "Training" (written there
-    by hand); ``07_finetuning.ipynb`` reuses it.
-    """
-    check_count(step, "step")
-    check_count(warmup_steps, "warmup_steps")
-    if check_count(steps, "steps") < 1:
-        raise ValueError("steps must be an integer >= 1, got 0")
-    if not lr > 0:
-        raise ValueError(f"lr must be > 0, got {lr!r}")
-    if not 0 <= min_lr_ratio <= 1:
-        raise ValueError(f"min_lr_ratio must be in [0, 1], got {min_lr_ratio!r}")
-    if warmup_steps and step < warmup_steps:
-        return lr * (step + 1) / warmup_steps
-    span = max(1, steps - warmup_steps)
-    progress = min(1.0, (step - warmup_steps) / span)  # 0 -> 1 over the decay
-    cosine = 0.5 * (1 + math.cos(math.pi * progress))  # 1 -> 0
-    return lr * (min_lr_ratio + (1 - min_lr_ratio) * cosine)
-
-
 def lr_at(step: int, config: TrainConfig) -> float:
     """The learning rate :func:`train` uses at ``step`` (0-based):
     :func:`cosine_lr` with the ``lr``, ``steps``, ``warmup_steps`` and
@@ -188,25 +160,6 @@ def lr_at(step: int, config: TrainConfig) -> float:
     """
     return cosine_lr(step, lr=config.lr, steps=config.steps, warmup_steps=config.warmup_steps,
                      min_lr_ratio=config.min_lr_ratio)
-
-
-def adamw_param_groups(params: Iterable[nn.Parameter], weight_decay: float) -> list[dict]:
-    """The course's one AdamW parameter grouping: the trainable parameters
-    with 2 or more dimensions (weight matrices, embeddings) get
-    ``weight_decay``; the others (biases, LayerNorm gains) get none. Frozen
-    parameters (``requires_grad=False``) are left out, and so is a group that
-    would be empty. Pass the result to ``torch.optim.AdamW``.
-
-    Used by :func:`make_optimizer` (so by :func:`train`) and by
-    :func:`lm_course.finetune.fine_tune`. Notebook section:
-    ``02_tokens_and_embeddings.ipynb``, "Training".
-    """
-    if not weight_decay >= 0:
-        raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
-    trainable = [p for p in params if p.requires_grad]
-    groups = [{"params": [p for p in trainable if p.dim() >= 2], "weight_decay": weight_decay},
-              {"params": [p for p in trainable if p.dim() < 2], "weight_decay": 0.0}]
-    return [g for g in groups if g["params"]]
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
@@ -350,51 +303,55 @@ def train(model: nn.Module, train_ids: Sequence[int] | torch.Tensor,
     """Train ``model`` on a token stream; return a :class:`TrainHistory`.
 
     ``model`` maps ``(B, T)`` ids to ``(B, T, V)`` logits (see :func:`lm_loss`);
-    it is moved to ``config.device`` (``None``: :func:`lm_course.device.get_device`,
-    CUDA, then MPS, then the CPU; the GPU path is untested here) and so are the
-    batches. ``train_ids``, ``val_ids``: 1-D token streams (lists or tensors,
-    kept on the CPU). Keyword ``overrides`` replace fields of ``config``, e.g.
+    it is trained on ``config.device`` (``None``: :func:`lm_course.device.get_device`,
+    CUDA, then MPS, then the CPU; the GPU path is untested here), with the
+    batches moved there, and handed back on the device it came from.
+    ``train_ids``, ``val_ids``: 1-D token streams (lists or tensors, kept on
+    the CPU). Keyword ``overrides`` replace fields of ``config``, e.g.
     ``train(model, ids, val, steps=500, lr=1e-3)``. ``loss_fn(model, x, y) ->
     scalar``; the default is next-token cross-entropy.
     """
     cfg = replace(config or TrainConfig(), **overrides)
-    device = resolve_device(cfg.device)
+    device, home = resolve_device(cfg.device), model_device(model)
     model.to(device)
-    data = _as_stream(train_ids, "train_ids", cfg.block_size + 1)  # stays on the CPU
-    val = _as_stream(val_ids, "val_ids", cfg.block_size + 1) if val_ids is not None else None
-    gen = torch.Generator().manual_seed(cfg.seed)  # the training batches
-    eval_gen = torch.Generator().manual_seed(cfg.seed + 1)  # the fixed evaluation windows
-    fixed_train = [_batch(data, cfg, eval_gen, device) for _ in range(cfg.eval_batches)]
-    fixed_val = [_batch(val, cfg, eval_gen, device) for _ in range(cfg.eval_batches)] if val is not None else []
-    if cfg.autocast is not None:
-        loss_fn = partial(_autocast_loss, loss_fn, device.type, getattr(torch, cfg.autocast))
-    optimizer = make_optimizer(model, cfg)
-    run = _begin(cfg, model, optimizer, gen)
-    model.train()
-    from tqdm.auto import tqdm
+    try:
+        data = _as_stream(train_ids, "train_ids", cfg.block_size + 1)  # stays on the CPU
+        val = _as_stream(val_ids, "val_ids", cfg.block_size + 1) if val_ids is not None else None
+        gen = torch.Generator().manual_seed(cfg.seed)  # the training batches
+        eval_gen = torch.Generator().manual_seed(cfg.seed + 1)  # the fixed evaluation windows
+        fixed_train = [_batch(data, cfg, eval_gen, device) for _ in range(cfg.eval_batches)]
+        fixed_val = [_batch(val, cfg, eval_gen, device) for _ in range(cfg.eval_batches)] if val is not None else []
+        if cfg.autocast is not None:
+            loss_fn = partial(_autocast_loss, loss_fn, device.type, getattr(torch, cfg.autocast))
+        optimizer = make_optimizer(model, cfg)
+        run = _begin(cfg, model, optimizer, gen)
+        model.train()
+        from tqdm.auto import tqdm
 
-    bar = tqdm(range(run.first_step, cfg.steps), desc="training", disable=not cfg.progress, leave=True,
-               initial=run.first_step, total=cfg.steps)
-    for step in bar:
-        resumed_here = step == run.first_step > 0  # this step's evaluation and save are in the state
-        if step % cfg.eval_interval == 0 and not resumed_here:
-            _evaluate(run, model, step, fixed_train, fixed_val, loss_fn)
-            if cfg.patience is not None and run.evals_since_best > cfg.patience:
-                run.history.stopped_early = f"validation loss has not improved for {cfg.patience} evaluations"
-                break
-        if cfg.state_path is not None and step % cfg.state_interval == 0 and step > 0 and not resumed_here:
-            _save_state(cfg.state_path, step, cfg, model, optimizer, gen, run)
-        lr = _set_lr(optimizer, lr_at(step, cfg))
-        x, y = _batch(data, cfg, gen, device)  # (B, T), (B, T)
-        try:
-            run.record(step, training_step(model, optimizer, x, y, cfg.grad_clip, loss_fn), lr)
-        except FloatingPointError as err:
-            raise FloatingPointError(f"at step {step}: {err}") from None
-        if step % 10 == 0:
-            bar.set_postfix(run.postfix())
-    if run.history.stopped_early is None:  # the run reached its last step: a final evaluation
-        _evaluate(run, model, cfg.steps, fixed_train, fixed_val, loss_fn)
-    bar.close()
-    model.eval()
-    run.stop_clocks()
+        bar = tqdm(range(run.first_step, cfg.steps), desc="training", disable=not cfg.progress, leave=True,
+                   initial=run.first_step, total=cfg.steps)
+        for step in bar:
+            resumed_here = step == run.first_step > 0  # this step's evaluation and save are in the state
+            if step % cfg.eval_interval == 0 and not resumed_here:
+                _evaluate(run, model, step, fixed_train, fixed_val, loss_fn)
+                if cfg.patience is not None and run.evals_since_best > cfg.patience:
+                    run.history.stopped_early = f"validation loss has not improved for {cfg.patience} evaluations"
+                    break
+            if cfg.state_path is not None and step % cfg.state_interval == 0 and step > 0 and not resumed_here:
+                _save_state(cfg.state_path, step, cfg, model, optimizer, gen, run)
+            lr = _set_lr(optimizer, lr_at(step, cfg))
+            x, y = _batch(data, cfg, gen, device)  # (B, T), (B, T)
+            try:
+                run.record(step, training_step(model, optimizer, x, y, cfg.grad_clip, loss_fn), lr)
+            except FloatingPointError as err:
+                raise FloatingPointError(f"at step {step}: {err}") from None
+            if step % 10 == 0:
+                bar.set_postfix(run.postfix())
+        if run.history.stopped_early is None:  # the run reached its last step: a final evaluation
+            _evaluate(run, model, cfg.steps, fixed_train, fixed_val, loss_fn)
+        bar.close()
+        model.eval()
+        run.stop_clocks()
+    finally:  # back where it came from, also after an error or Ctrl-C (see the module docstring)
+        model.to(home)
     return run.history

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from lm_course import device as device_module
-from lm_course.device import DEVICE_ENV, get_device, resolve_device
+from lm_course.device import DEVICE_ENV, get_device, model_device, resolve_device
 
 
 @pytest.fixture
@@ -69,6 +69,56 @@ def test_fine_tune_moves_the_classifier_to_the_chosen_device(monkeypatch):
     monkeypatch.setattr(model, "to", lambda device: moved.append(torch.device(device)) or real_to(device))
     seqs, labels = [torch.tensor([1, 2, 3]), torch.tensor([4, 5])] * 4, [0, 1] * 4
     fine_tune(model, seqs, labels, steps=2, batch_size=4, progress=False)
-    assert asked == [True] and moved == [torch.device("cpu")]
+    assert asked == [True] and moved == [torch.device("cpu")] * 2  # there, and back where it came from
     fine_tune(model, seqs, labels, steps=2, batch_size=4, progress=False, device="cpu")
     assert asked == [True] and moved[-1] == torch.device("cpu")
+
+
+def _record_moves(monkeypatch, model):
+    """The devices ``model.to`` is called with, in order (the moves still happen)."""
+    moved, real_to = [], model.to
+    monkeypatch.setattr(model, "to", lambda device: moved.append(torch.device(device)) or real_to(device))
+    return moved
+
+
+def _tiny_gpt():
+    from lm_course.gpt import GPT, GPTConfig
+    torch.manual_seed(0)
+    return GPT(GPTConfig(vocab_size=12, block_size=8, n_layer=1, n_head=2, n_embd=8))
+
+
+def test_train_hands_the_model_back_after_ctrl_c(monkeypatch):
+    """The hand-back is in a finally: after Ctrl-C the student's model is where it was, usable at once."""
+    from lm_course.train import lm_loss, train
+
+    model = _tiny_gpt()
+    moved = _record_moves(monkeypatch, model)
+    calls = []
+
+    def interrupted(m, x, y):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return lm_loss(m, x, y)
+
+    ids = torch.arange(200) % 12
+    with pytest.raises(KeyboardInterrupt):
+        train(model, ids, None, steps=10, batch_size=2, block_size=8, eval_interval=100, eval_batches=1,
+              progress=False, device="cpu", loss_fn=interrupted)
+    assert len(moved) == 2  # there, and back
+
+
+def test_train_toy_asks_for_the_device_and_returns_a_cpu_model(monkeypatch):
+    from lm_course.toy_attention import ToyConfig, train_toy
+
+    asked = []
+    monkeypatch.setattr(device_module, "get_device", lambda: asked.append(True) or torch.device("cpu"))
+    model, losses = train_toy(ToyConfig(), steps=3, batch_size=4, progress=False)
+    assert asked == [True] and model_device(model) == torch.device("cpu") and len(losses) == 3
+    assert not model.training
+
+
+def test_model_device():
+    assert model_device(torch.nn.Linear(2, 2)) == torch.device("cpu")
+    assert model_device(torch.nn.ReLU()) == torch.device("cpu")  # no parameters: the CPU
+    assert model_device(torch.nn.Linear(2, 2, device="meta")) == torch.device("meta")

@@ -21,7 +21,7 @@ from lm_course import genre_eval as ge  # noqa: E402
 from lm_course.corpus import corpus_tokenizer  # noqa: E402
 from lm_course.gpt import GPT, GPTConfig  # noqa: E402
 from lm_course.tokenizers import UnknownCharacterError  # noqa: E402
-from lm_course.train import cosine_lr  # noqa: E402
+from lm_course.optim import cosine_lr  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
@@ -265,7 +265,7 @@ def test_fine_tune_runs_a_frozen_prefix_once():
 def test_fine_tune_with_a_frozen_prefix_equals_running_the_body():
     """The cached prefix changes the cost, not the result: the same steps with
     the whole GPT running every step give the same parameters."""
-    from lm_course.train import adamw_param_groups
+    from lm_course.optim import adamw_param_groups
 
     x, y = toy_task(16)
     # (no BatchNorm: it removes any shift of the features, so ln_f's bias would get a gradient

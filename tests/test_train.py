@@ -97,7 +97,8 @@ from lm_course import classifier  # noqa: E402
 from lm_course.gpt import GPT, GPTConfig  # noqa: E402
 from lm_course.mlp import MLPConfig, MLPLanguageModel  # noqa: E402
 from lm_course.rnn import RNNConfig, RNNLanguageModel  # noqa: E402
-from lm_course.train import adamw_param_groups, cosine_lr, lr_at, make_optimizer  # noqa: E402
+from lm_course.optim import adamw_param_groups, cosine_lr  # noqa: E402
+from lm_course.train import lr_at, make_optimizer  # noqa: E402
 
 
 def old_train_lr(step, cfg):  # lm_course/train.py, _lr_at, at 7624e0f
@@ -340,7 +341,7 @@ def test_the_model_and_batches_go_to_the_configured_device(monkeypatch):
     moved = []
     monkeypatch.setattr(spy.model, "to", lambda device: moved.append(torch.device(device)) or spy.model)
     train(spy.model, data[:4000], data[4000:], cfg, loss_fn=spy)
-    assert asked == [True] and moved == [torch.device("cpu")]
+    assert asked == [True] and moved == [torch.device("cpu")] * 2  # there, and back where it came from
     train(spy.model, data[:4000], data[4000:], cfg, loss_fn=spy, device="cpu")
     assert asked == [True] and moved[-1] == torch.device("cpu")
     assert all(x.device.type == "cpu" and y.device.type == "cpu" for _, x, y in spy.seen)
