@@ -122,10 +122,16 @@ def check_cached_attention(attention_step: Callable) -> bool:
 
 # ---- exercise 6: greedy generation with the KV cache -------------------------
 
+# what the checker says when the model was fed more than the newest token with a cache
+_FEED_NEW = ("feed only the NEW token (idx[:, -1:], shape (B, 1)): the cached positions are already in "
+             "past_key_values, and feeding them again counts them twice.")
+# ... and when every step ran without a cache: the right tokens, at the cost of the whole text per step
+_RERAN = "right tokens, but each step reran the model on more than the new token"
+
+
 def _cache_hint(err: Exception) -> str:
     if "cached" in str(err) and "block_size" in str(err):
-        return ("With a cache, feed only the NEW token (idx[:, -1:], shape (B, 1)): the cached positions are "
-                "already in past_key_values, and feeding them again counts them twice.")
+        return f"With a cache, {_FEED_NEW}"
     return ""
 
 
@@ -147,12 +153,16 @@ def _feeds(model: GPT, fn: Callable, *args) -> tuple[object, list[tuple[int, int
 
 
 def generate_cached_reference(model: GPT, idx: torch.Tensor, max_new_tokens: int, *, stale: bool = False,
-                              first_position: bool = False) -> torch.Tensor:
+                              first_position: bool = False, feed_all: bool = False, no_cache: bool = False,
+                              new_only: bool = False) -> torch.Tensor:
     """Greedy decoding with the KV cache (the defaults: the tokens of
     ``generate(model, idx, n, use_cache=True)``), or a wrong version:
-    ``stale=True`` (the prompt's cache reused at every step, never the
-    updated one), ``first_position=True`` (the prompt step's token from the
-    logits of position 0)."""
+    ``stale`` (the prompt's cache reused at every step, never the updated
+    one), ``first_position`` (the prompt step's token from the logits of
+    position 0), ``feed_all`` (the whole text fed with the cache at every
+    step), ``no_cache`` (the whole text, no cache: right tokens, slowly),
+    ``new_only`` (only the new tokens returned, without the prompt)."""
+    T0 = idx.size(1)
     with torch.no_grad():
         out = model(idx, use_cache=True)
         prompt_past = past = out.past_key_values
@@ -162,23 +172,30 @@ def generate_cached_reference(model: GPT, idx: torch.Tensor, max_new_tokens: int
             idx = torch.cat([idx, nxt], dim=1)
             if step == max_new_tokens - 1:
                 break  # the last token needs no forward pass of its own
-            if stale:  # the prompt's cache, with only the newest token fed
-                out = model(nxt, past_key_values=prompt_past, use_cache=True)
-            else:
-                out = model(nxt, past_key_values=past, use_cache=True)
+            if no_cache:
+                out = model(idx)
+            else:  # with the cache: the newest token only (feed_all: the whole text again)
+                out = model(idx if feed_all else nxt, past_key_values=prompt_past if stale else past, use_cache=True)
             past, logits = out.past_key_values, out.logits[:, -1]
-    return idx
+    return idx[:, T0:] if new_only else idx
 
 
+# the wrong versions the tokens reveal (first two) or what the model was fed (the others); a table
 _CACHED_MISTAKES = [
     (dict(stale=True), "every step reuses the prompt's cache: pass the past_key_values the LAST call returned, so "
                        "the cache grows by one position per step."),
     (dict(first_position=True), "the first new token comes from the logits of the LAST prompt position, "
                                 "out.logits[:, -1], not position 0."),
+    (dict(feed_all=True), _FEED_NEW),
+    (dict(no_cache=True), _RERAN),
+    (dict(new_only=True), "return the prompt followed by the new tokens"),
 ]
 
 
-@exercise("ch06.generate_cached", wrong=from_switches(generate_cached_reference, _CACHED_MISTAKES))
+_CACHED_TABLE = from_switches(generate_cached_reference, _CACHED_MISTAKES)
+
+
+@exercise("ch06.generate_cached", wrong=_CACHED_TABLE)
 def check_generate_cached(generate_fn: object) -> bool:
     """Exercise 6: ``generate_fn(model, idx, max_new_tokens)``: greedy
     decoding of the GPT ``model`` from the prompt ``idx`` ``(B, T)`` with the
@@ -199,12 +216,11 @@ def check_generate_cached(generate_fn: object) -> bool:
         if not _tensor_like(got, want, name, "the prompt followed by the new tokens, (B, T + max_new_tokens),"):
             return False
         if not torch.equal(got.long(), want):
-            for switches, hint in _CACHED_MISTAKES:
-                if torch.equal(got.long(), generate_cached_reference(model, idx, n, **switches)):
-                    return report(False, name, "", f"{hint} {where}")
+            hint = diagnose(got.long(), (model, idx, n), _CACHED_TABLE, torch.equal)
+            if hint:
+                return report(False, name, "", f"{hint} {where}")
             if any(T > 1 and P > 0 for T, P in fed):
-                return report(False, name, "", f"with a cache, feed only the NEW token (idx[:, -1:], shape (B, 1)); "
-                                               f"the cached positions are already in past_key_values. {where}")
+                return report(False, name, "", f"with a cache, {_FEED_NEW} {where}")
             return report(False, name, "", f"other tokens than greedy generate with the cache {where}: take the "
                                            "argmax of out.logits[:, -1] at each step and append it to idx.")
         T0 = idx.size(1)
@@ -217,9 +233,8 @@ def check_generate_cached(generate_fn: object) -> bool:
             return report(False, name, "", f"the cache does not grow (it held {[P for _, P in fed[1:]]} positions at "
                                            f"the steps): {_CACHED_MISTAKES[0][1]} {where}")
         if any(T > 1 for T, P in fed[1:]) or any(P == 0 for T, P in fed[1:]):
-            return report(False, name, "", f"right tokens, but each step reran the model on more than the new token "
-                                           f"(it was fed {[T for T, P in fed]} tokens): pass past_key_values and "
-                                           f"only the newest token, so a step costs one position, not the whole "
-                                           f"text. {where}")
+            return report(False, name, "", f"{_RERAN} (it was fed {[T for T, P in fed]} tokens): pass "
+                                           f"past_key_values and only the newest token, so a step costs one "
+                                           f"position, not the whole text. {where}")
     return report(True, name, "One pass over the prompt, then one position per new token: the same tokens as "
                               "lm_course.sampling.generate with use_cache=True.", "")
