@@ -46,3 +46,16 @@ def test_diagnose_skips_a_version_that_does_not_fit_the_case():
     table = (Wrong("breaks", breaks, "never"), Wrong("doubles", lambda x: 2 * x, "you doubled it"))
     assert diagnose(6, (3,), table, lambda a, b: a == b) == "you doubled it"
     assert diagnose(7, (3,), table, lambda a, b: a == b) is None
+
+
+def test_a_number_exercise_lists_the_wrong_numbers_themselves():
+    from lm_course.exercises.wrong_versions import WrongValue, diagnose_value
+
+    calls = []
+    table = (Wrong("doubled", 12, "you doubled it"),
+             WrongValue("negated", lambda: calls.append(1) or -6, "mind the sign"))
+    assert not calls  # a WrongValue is computed on use, not when the table is built
+    assert diagnose_value(-6, table, lambda a, b: a == b) == "mind the sign"
+    assert diagnose_value(12, table, lambda a, b: a == b) == "you doubled it"
+    assert diagnose_value(7, table, lambda a, b: a == b) is None
+    assert diagnose(12, (3,), table, lambda a, b: a == b) is None  # diagnose skips the numbers

@@ -142,3 +142,19 @@ def test_words_seen_twice_names_the_common_miscounts(capsys):
     assert "str.split()" in flags(capsys, ch00.check_words_seen_twice,
                                   sum(1 for n in Counter(text.split()).values() if n == 2))
     passes(capsys, ch00.check_words_seen_twice, float(twice))  # a float is a number too
+
+
+# ---------------------------------------------------------------- the tables of wrong versions
+def test_the_number_exercises_list_their_wrong_numbers_lazily():
+    """Exercises 1 and 2 take a number: their rows are the wrong numbers, read from the corpus on first use."""
+    from lm_course.exercises.wrong_versions import WrongValue
+
+    for check in (ch00.check_words_seen_twice, ch00.check_log_prob_of_word):
+        assert len(check.wrong_versions) >= 4
+        assert all(isinstance(w, WrongValue) for w in check.wrong_versions)
+        assert all(isinstance(w.version, (int, float)) for w in check.wrong_versions)
+
+
+def test_bits_per_character_lists_the_last_token_only_mistake():
+    rows = {w.name: w for w in ch00.check_bits_per_character.wrong_versions}
+    assert "this one is a trigram" in rows["context='ids[t-1:t]'"].diagnosis

@@ -19,7 +19,7 @@ from lm_course.corpus import corpus_tokenizer
 from lm_course.data import load_shakespeare
 from lm_course.evaluate import bits_per_token
 from lm_course.exercises._check import call, close, exercise, report, require_number
-from lm_course.exercises.wrong_versions import Wrong, diagnose
+from lm_course.exercises.wrong_versions import Wrong, WrongValue, diagnose, diagnose_value, from_switches
 from lm_course.unigram import UnigramLM
 
 # The notebook's checkers, in its order (lm_course.grading reads them from here), then the references.
@@ -32,13 +32,42 @@ def _unigram():
     return tok, UnigramLM(tok.vocab_size).fit(tok.encode(load_shakespeare("train")))
 
 
-def _log2_prob(text: str) -> float:
+@lru_cache(maxsize=1)
+def _letter_probs() -> tuple[float, ...]:
+    """p('t'), p('h'), p('e') under the unigram model."""
     tok, model = _unigram()
-    probs = model.probs
-    return sum(math.log2(float(probs[i])) for i in tok.encode(text))
+    return tuple(float(model.probs[i]) for i in tok.encode("the"))
 
 
-@exercise("ch00.log_prob_of_word")
+def _log2_sum(probs: tuple[float, ...]) -> float:
+    return sum(math.log2(p) for p in probs)
+
+
+def _from_letters(name: str, of_probs: Callable[[tuple[float, ...]], float], diagnosis: str) -> WrongValue:
+    """A wrong answer to exercise 2, computed from the three letters' probabilities on first use."""
+    return WrongValue(name, lambda: of_probs(_letter_probs()), diagnosis)
+
+
+# Exercise 2's wrong numbers: what a student enters after each slip with logs and the chain rule.
+_LOG_PROB_WRONG = (
+    _from_letters("the sign", lambda ps: -_log2_sum(ps),
+                  "log-probabilities of events with p < 1 are negative; keep the sign."),
+    _from_letters("the probability", math.prod, "that is the probability itself; the exercise asks for its log2."),
+    _from_letters("natural log", lambda ps: sum(math.log(p) for p in ps),
+                  "that is the natural log (math.log); the exercise asks for log2 (math.log2), the log of bits."),
+    _from_letters("one letter", lambda ps: math.log2(ps[0]),
+                  "that is log2 p('t') alone: the chain rule multiplies the probabilities of all three letters "
+                  "(adds their log2)."),
+    _from_letters("summed probabilities", lambda ps: math.log2(sum(ps)),
+                  "that is log2 of the SUM of the three probabilities; the chain rule MULTIPLIES them "
+                  "(adds their log2)."),
+    _from_letters("mean per letter", lambda ps: _log2_sum(ps) / 3,
+                  "that is the mean log2 per letter; the exercise asks for log2 p('the') of the whole word, "
+                  "the sum over its three letters."),
+)
+
+
+@exercise("ch00.log_prob_of_word", wrong=_LOG_PROB_WRONG)
 def check_log_prob_of_word(answer: object) -> bool:
     """Exercise 2: log2 p("the") under the unigram model (all three letters
     predicted, chain rule with a context-free model)."""
@@ -46,20 +75,12 @@ def check_log_prob_of_word(answer: object) -> bool:
     value = require_number(answer, name)
     if value is None:
         return False
-    want = _log2_prob("the")
-    if close(value, -want):
-        return report(False, name, "", "log-probabilities of events with p < 1 are negative; keep the sign.")
-    if close(value, 2 ** want):
-        return report(False, name, "", "that is the probability itself; the exercise asks for its log2.")
-    if close(value, want * math.log(2)):
-        return report(False, name, "", "that is the natural log (math.log); the exercise asks for log2 "
-                                       "(math.log2), the log of bits.")
-    if close(value, math.log2(max(_unigram()[1].probs[_unigram()[0].encode("t")[0]].item(), 1e-300))):
-        return report(False, name, "", "that is log2 p('t') alone: the chain rule multiplies the probabilities "
-                                       "of all three letters (adds their log2).")
-    return report(close(value, want), name,
-                  f"log2 p('the') = {want:.3f} bits, i.e. {-want:.1f} bits of surprise for 3 characters.",
-                  "multiply p('t') p('h') p('e'), or add their log2; the unigram model ignores the context.")
+    want = _log2_sum(_letter_probs())
+    if close(value, want):
+        return report(True, name, f"log2 p('the') = {want:.3f} bits, i.e. {-want:.1f} bits of surprise for "
+                                  "3 characters.", "")
+    return report(False, name, "", diagnose_value(value, _LOG_PROB_WRONG, close)
+                  or "multiply p('t') p('h') p('e'), or add their log2; the unigram model ignores the context.")
 
 
 # ---------------------------------------------------------------- exercise 3
@@ -155,42 +176,41 @@ class _ToyModel:
         return self.tables[k][tuple(context[-k:])].clone()  # (V,)
 
 
-def _bpc_variants(model, ids: list[int]) -> dict[str, float]:
-    """The right answer and the commonest wrong ones, by name."""
-    def score(context_of) -> list[float]:
-        return [math.log2(float(model.next_token_probs(context_of(t))[ids[t]])) for t in range(len(ids))]
-
-    logp = score(lambda t: ids[:t])
-    n = len(ids)
-    variants = {
-        "right": -sum(logp[1:]) / (n - 1),
-        "first scored": -sum(logp) / n,
-        "divided by N": -sum(logp[1:]) / n,
-        "nats": -sum(logp[1:]) / (n - 1) * math.log(2),
-        "sign": sum(logp[1:]) / (n - 1),
-        "context includes the target": -sum(score(lambda t: ids[:t + 1])[1:]) / (n - 1),
-        "last token only": -sum(score(lambda t: ids[t - 1:t])[1:]) / (n - 1),
-        "context one short": -sum(score(lambda t: ids[:max(t - 1, 0)])[1:]) / (n - 1),
-    }
-    return variants
-
-
-_BPC_HINTS = {
-    "first scored": "the first character is only context: score x_2..x_N, N-1 predictions "
-                    "(the context of ids[t] is ids[:t], for t = 1 .. N-1).",
-    "divided by N": "you sum N-1 predictions, so divide by N-1, not by N.",
-    "nats": "that is nats per character (natural log); bits need log2.",
-    "sign": "bits per character is positive: it is MINUS the mean log2 probability.",
-    "context includes the target": "the context of ids[t] is ids[:t], the characters BEFORE it; "
-                                   "ids[:t+1] already contains the answer.",
-    "last token only": "you give the model only the last character as context; it may look further back "
-                       "(this one is a trigram): pass everything before ids[t], ids[:t].",
-    "context one short": "the context of ids[t] is ids[:t], every character before it; ids[:t-1] leaves out "
-                         "the one right before it.",
+# The context a (wrong) bits-per-character version gives the model for ids[t], by its slice's name.
+_CONTEXTS: dict[str, Callable[[list[int], int], list[int]]] = {
+    "ids[:t]": lambda ids, t: ids[:t],
+    "ids[:t+1]": lambda ids, t: ids[:t + 1],
+    "ids[t-1:t]": lambda ids, t: ids[t - 1:t],
+    "ids[:t-1]": lambda ids, t: ids[:max(t - 1, 0)],
 }
 
 
-@exercise("ch00.bits_per_character")
+def _bpc_reference(model, ids: list[int], *, first: int = 1, over_n: bool = False, log: str = "log2",
+                   sign: int = -1, context: str = "ids[:t]") -> float:
+    """Bits per character, with switches for its known mistakes: the first
+    token scored, the count divided by N, the log, the sign, the context."""
+    logs = [getattr(math, log)(float(model.next_token_probs(_CONTEXTS[context](ids, t))[ids[t]]))
+            for t in range(first, len(ids))]
+    return sign * sum(logs) / (len(ids) if over_n else len(logs))
+
+
+# Exercise 4's wrong versions: the reference with one of its switches set wrong.
+_BPC_WRONG = from_switches(_bpc_reference, [
+    ({"first": 0}, "the first character is only context: score x_2..x_N, N-1 predictions "
+                   "(the context of ids[t] is ids[:t], for t = 1 .. N-1)."),
+    ({"over_n": True}, "you sum N-1 predictions, so divide by N-1, not by N."),
+    ({"log": "log"}, "that is nats per character (natural log); bits need log2."),
+    ({"sign": 1}, "bits per character is positive: it is MINUS the mean log2 probability."),
+    ({"context": "ids[:t+1]"}, "the context of ids[t] is ids[:t], the characters BEFORE it; "
+                               "ids[:t+1] already contains the answer."),
+    ({"context": "ids[t-1:t]"}, "you give the model only the last character as context; it may look further "
+                                "back (this one is a trigram): pass everything before ids[t], ids[:t]."),
+    ({"context": "ids[:t-1]"}, "the context of ids[t] is ids[:t], every character before it; ids[:t-1] leaves "
+                               "out the one right before it."),
+])
+
+
+@exercise("ch00.bits_per_character", wrong=_BPC_WRONG)
 def check_bits_per_character(fn: Callable) -> bool:
     """Exercise 4: ``fn(model, ids)`` returns the bits per character
     ``-1/(N-1) sum_{t=2..N} log2 p(x_t | x_<t)`` of ``model`` (anything with
@@ -209,41 +229,60 @@ def check_bits_per_character(fn: Callable) -> bool:
         want = bits_per_token(model, ids)
         if close(value, want, rel=1e-6):
             continue
-        variants = _bpc_variants(model, ids)
-        slip = next((k for k, v in variants.items() if k != "right" and close(value, v, rel=1e-6)), None)
-        hint = _BPC_HINTS.get(slip, f"on ids = {ids} expected {want:.4f} bits per character, got {value:.4f}.")
-        return report(False, name, "", hint)
+        hint = diagnose(value, (model, ids), _BPC_WRONG, lambda mine, wrong: close(mine, wrong, rel=1e-6))
+        return report(False, name, "", hint or f"on ids = {ids} expected {want:.4f} bits per character, "
+                                               f"got {value:.4f}.")
     return report(True, name, "The same number as lm_course.evaluate.bits_per_token; its perplexity is "
                               "2 ** bpc. (The course's models also offer a batched token_log_probs, "
                               "which is much faster than one call per character.)", "")
 
 
 # ---------------------------------------------------------------- exercise 1
-@exercise("ch00.words_seen_twice")
+@lru_cache(maxsize=1)
+def _word_tallies() -> dict[str, int]:
+    """Exercise 1's right answer ("twice") and the counts behind its wrong ones, by name."""
+    from lm_course.viz.corpus import word_counts
+
+    text = load_shakespeare("train")
+    counts = list(word_counts(text).values())
+    return {"twice": sum(1 for n in counts if n == 2), "once": sum(1 for n in counts if n == 1),
+            "at least twice": sum(1 for n in counts if n >= 2), "at most twice": sum(1 for n in counts if n <= 2),
+            "str.split()": sum(1 for n in Counter(text.split()).values() if n == 2)}
+
+
+def _tally(name: str, of_tallies: Callable[[dict[str, int]], int], diagnosis: str) -> WrongValue:
+    """A wrong answer to exercise 1, computed from the corpus's word counts on first use."""
+    return WrongValue(name, lambda: of_tallies(_word_tallies()), diagnosis)
+
+
+# Exercise 1's wrong numbers: the counts a student gets by counting the wrong words, or the wrong way.
+_TWICE_WRONG = (
+    _tally("once", lambda t: t["once"], "that is the number of words seen once; the exercise asks for twice."),
+    _tally("at least twice", lambda t: t["at least twice"],
+           "that counts the words seen at least twice; the exercise asks for exactly twice (n == 2)."),
+    _tally("at most twice", lambda t: t["at most twice"],
+           "that counts the words seen once or twice (n <= 2); the exercise asks for exactly twice (n == 2)."),
+    _tally("occurrences", lambda t: 2 * t["twice"],
+           "that counts occurrences (each such word twice); count the different words, one per entry of "
+           "word_counts."),
+    _tally("str.split()", lambda t: t["str.split()"],
+           "str.split() keeps punctuation and capitals ('King,' and 'king' differ); use the chapter's "
+           "word_counts, which lower-cases the words first."),
+)
+
+
+@exercise("ch00.words_seen_twice", wrong=_TWICE_WRONG)
 def check_words_seen_twice(answer: object) -> bool:
     """Exercise 1: how many different words occur exactly twice in the
     training split (lower-cased, as counted by ``viz.corpus.word_counts``)."""
-    from lm_course.viz.corpus import word_counts
-
     name = "Exercise 1 (the long tail)"
     value = require_number(answer, name)
     if value is None:
         return False
-    counts = word_counts(load_shakespeare("train"))
-    want = sum(1 for n in counts.values() if n == 2)
-    once = sum(1 for n in counts.values() if n == 1)
-    if value == once:
-        return report(False, name, "", "that is the number of words seen once; the exercise asks for twice.")
-    if value == sum(1 for n in counts.values() if n >= 2):
-        return report(False, name, "", "that counts the words seen at least twice; the exercise asks for exactly "
-                                       "twice (n == 2).")
-    if value == 2 * want:
-        return report(False, name, "", "that counts occurrences (each such word twice); count the different "
-                                       "words, one per entry of word_counts.")
-    split = sum(1 for n in Counter(load_shakespeare("train").split()).values() if n == 2)
-    if value == split and split != want:
-        return report(False, name, "", "str.split() keeps punctuation and capitals ('King,' and 'king' differ); "
-                                       "use the chapter's word_counts, which lower-cases the words first.")
-    return report(value == want, name,
-                  f"{want:,} words occur exactly twice, {once:,} exactly once: most word types are rare.",
-                  "count the entries of word_counts(...) whose count equals 2.")
+    tallies = _word_tallies()
+    want, once = tallies["twice"], tallies["once"]
+    if value == want:
+        return report(True, name, f"{want:,} words occur exactly twice, {once:,} exactly once: most word types "
+                                  "are rare.", "")
+    return report(False, name, "", diagnose_value(value, _TWICE_WRONG, lambda a, b: a == b)
+                  or "count the entries of word_counts(...) whose count equals 2.")
