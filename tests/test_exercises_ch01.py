@@ -285,7 +285,8 @@ def test_jelinek_mercer_context_total_and_negative_slice(capsys):
         return num / wsum
 
     assert "h[-0:]" in flags(capsys, ch01.check_jelinek_mercer, partial(jm, neg=True))
-    assert "FOLLOWED" in flags(capsys, ch01.check_jelinek_mercer, partial(jm, count_h=True))
+    out = flags(capsys, ch01.check_jelinek_mercer, partial(jm, count_h=True))
+    assert "FOLLOWED" in out and "drop that order" not in out  # count(h) is not blamed on the kept weights
     passes(capsys, ch01.check_jelinek_mercer, jm)
 
 
@@ -310,3 +311,70 @@ def test_jelinek_mercer_reversed_lambdas(capsys):
         return ch01.jelinek_mercer_reference(counts, w, h, lambdas, reverse=True)
 
     assert "reverse order" in flags(capsys, ch01.check_jelinek_mercer, reversed_lambdas)
+
+
+# ---------------------------------------------------------------- issue 33: the wrong versions as tables
+CHECKERS = [ch01.check_mle_table, ch01.check_sample_name, ch01.check_add_k_table, ch01.check_jelinek_mercer,
+            ch01.check_kneser_ney_trigram]
+
+
+@pytest.mark.parametrize("check", CHECKERS, ids=lambda c: c.__name__)
+def test_each_checker_walks_a_table_of_wrong_versions(check):
+    assert len(check.wrong_versions) >= 4
+
+
+def _global_inverse_cdf(p, generator):  # ignores the generator: torch's global one
+    u = torch.rand((), dtype=torch.float64)
+    return min(int(torch.searchsorted(p.cumsum(0), u, right=True)), len(p) - 1)
+
+
+def test_sampler_ignoring_the_generator_is_told_and_the_global_state_is_left_alone(capsys):
+    row = next(w for w in ch01.check_sample_name.wrong_versions if w.name == "use_generator=False")
+    torch.manual_seed(3)
+    before = torch.get_rng_state()
+    first, second = flags(capsys, ch01.check_sample_name, row.version), flags(capsys, ch01.check_sample_name,
+                                                                             row.version)
+    assert first == second and row.diagnosis in first  # the same diagnosis every time: seeded
+    assert torch.equal(torch.get_rng_state(), before)  # the notebook's random state is untouched
+    out = flags(capsys, ch01.check_sample_name, _sampler(draw=_global_inverse_cdf))  # not the row's draws
+    assert "same generator seed gave different names" in out
+
+
+def test_kneser_ney_count_h_and_unseen_zero_are_told_apart(capsys):
+    def kn(counts, w, h, D, *, count_h=False, zero=False):
+        V = counts.vocab_size
+
+        def level(row, p_lower, total=None):
+            total = sum(row) if total is None else total
+            if total == 0:
+                return 0.0 if zero else p_lower
+            return max(row[w] - D, 0) / total + D * sum(c > 0 for c in row) / total * p_lower
+
+        p = level([counts.continuation_count([v]) for v in range(V)], 1 / V)
+        p = level([counts.continuation_count([h[1], v]) for v in range(V)], p)
+        top = [counts.count([h[0], h[1], v]) for v in range(V)]
+        return level(top, p, counts.count(list(h)) if count_h else None)
+
+    out = flags(capsys, ch01.check_kneser_ney_trigram, partial(kn, count_h=True))
+    assert "FOLLOWED" in out and "instead of returning 0" not in out
+    out = flags(capsys, ch01.check_kneser_ney_trigram, partial(kn, zero=True))
+    assert "instead of returning 0" in out and "FOLLOWED" not in out
+    passes(capsys, ch01.check_kneser_ney_trigram, kn)
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda c, w, h, D: ch01.kneser_ney_trigram_reference(c, w, h, D, clamp=False), "max(c - D, 0)"),
+    (lambda c, w, h, D: ch01.kneser_ney_trigram_reference(c, w, h, D, types=False), "NUMBER OF DIFFERENT"),
+    (lambda c, w, h, D: ch01.kneser_ney_trigram_reference(c, w, h, D, middle=0), "h[1]"),
+])
+def test_kneser_ney_more_slips(capsys, wrong, hint):
+    _accepts_right_flags_wrong(capsys, ch01.check_kneser_ney_trigram, kn_solution, wrong, hint)
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda P, labels, g, m=30: ch01.sample_name_reference(P, labels, g, m, marker="append"), "marker '.'"),
+    (lambda P, labels, g, m=30: ch01.sample_name_reference(P, labels, g, m, limit="one more"), "at most"),
+    (lambda P, labels, g, m=30: ch01.sample_name_reference(P, labels, g, m, limit="none"), "at most"),
+])
+def test_sample_name_more_slips(capsys, wrong, hint):
+    _accepts_right_flags_wrong(capsys, ch01.check_sample_name, sample_solution, wrong, hint)
