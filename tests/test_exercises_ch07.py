@@ -235,3 +235,53 @@ def test_mean_pooling_is_named(capsys):
         return torch.stack([h[i, :n].mean(0) for i, n in enumerate(lengths.tolist())])
 
     assert "mean pooling" in flags(capsys, ch07.check_last_token_pool, mean_pool)
+
+
+# ---- the tables of wrong versions: mistakes written as a student would, and the fallbacks ----------
+def test_paired_difference_names_a_forgotten_square_root_and_falls_back_to_the_numbers(capsys):
+    def over_n(a, b):
+        d = a.double() - b.double()
+        return d.mean().item(), (d.std() / len(d)).item()
+
+    def squared(a, b):
+        d = a.double() - b.double()
+        return d.mean().item(), (d.var() / len(d)).item()
+
+    assert "sqrt(N), not by N" in flags(capsys, ch07.check_paired_difference, over_n)
+    assert "standard error squared" in flags(capsys, ch07.check_paired_difference, squared)
+    out = flags(capsys, ch07.check_paired_difference, lambda a, b: (0.3, 0.1))
+    assert "0.2000" in out and "you returned (0.3000, 0.1000)" in out, out
+
+
+def test_last_token_pool_names_a_batch_average_and_a_wrong_shape(capsys):
+    def batch_mean(h, lengths):
+        return h[:, lengths - 1].mean(dim=0)
+
+    assert "mixes the sequences" in flags(capsys, ch07.check_last_token_pool, batch_mean)
+    assert "got a tensor of shape (3, 2, 4)" in flags(capsys, ch07.check_last_token_pool, lambda h, n: h[:, :2])
+    assert "h[b, lengths[b] - 1]" in flags(capsys, ch07.check_last_token_pool, lambda h, n: h[:, 1])
+
+
+def test_head_logits_names_eps_outside_the_root_and_a_missing_mean(capsys):
+    def eps_outside(z, mean, var, weight, bias, eps=1e-5):
+        return ((z - mean) / (var.sqrt() + eps)) @ weight.T + bias
+
+    def no_mean(z, mean, var, weight, bias, eps=1e-5):
+        return (z / torch.sqrt(var + eps)) @ weight.T + bias
+
+    assert "not sqrt(running_var) + eps" in flags(capsys, ch07.check_head_logits, eps_outside)
+    assert "subtracts running_mean" in flags(capsys, ch07.check_head_logits, no_mean)
+
+
+def test_trainable_parameters_falls_back_to_what_the_call_left(capsys):
+    def lists_nothing(model, mode):
+        trainable_parameters(model, mode)
+        return []
+
+    out = flags(capsys, ch07.check_trainable_parameters, lists_nothing)
+    assert 'after mode="probe"' in out and "(0 entries)" in out and "each listed once" in out, out
+
+    def head_twice(model, mode):
+        return trainable_parameters(model, mode) + list(model.head.parameters())
+
+    assert "(4 entries)" in flags(capsys, ch07.check_trainable_parameters, head_twice)

@@ -5,11 +5,12 @@ classifiers' accuracies (exercise 5) and a prefix-LM mask (exercise 1).
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import torch
 
 from lm_course.exercises._check import call, exercise, report
-from lm_course.exercises.wrong_versions import Wrong, diagnose
+from lm_course.exercises.wrong_versions import Wrong, diagnose, from_switches
 from lm_course.genre_eval import paired_difference
 
 __all__ = ["check_paired_difference", "check_prefix_lm_mask"]
@@ -40,23 +41,51 @@ def _paired_cases() -> list[tuple[torch.Tensor, torch.Tensor]]:
     return cases
 
 
-def _stderr_hint(se: float, a: torch.Tensor, b: torch.Tensor, want: float) -> str:
-    """What a wrong standard error ``se`` of the paired difference of ``a`` and
-    ``b`` (``(N,)`` bool) most likely computed instead of ``want``."""
+def _paired_variant(a: torch.Tensor, b: torch.Tensor, *, diff: str = "a - b", se: str = "paired",
+                    ddof: int = 1) -> tuple[float, float]:
+    """``(acc_A - acc_B, its paired standard error)`` (the defaults), or with one
+    mistake: ``diff`` ``"b - a"`` (the sign) or ``"a ^ b"`` (xor); ``se``
+    ``"independent"`` (sqrt(se_A^2 + se_B^2)), ``"A alone"``/``"B alone"``
+    (one accuracy's), ``"std"`` (the standard deviation of d, not of its mean),
+    ``"std / N"``, ``"var / N"`` (its square); ``ddof=0`` (the population's)."""
     n = len(a)
-    acc_a, acc_b = float(a.float().mean()), float(b.float().mean())
-    d = a.double() - b.double()  # (N,)
-    if math.isclose(se, math.sqrt(acc_a * (1 - acc_a) / n + acc_b * (1 - acc_b) / n), rel_tol=1e-5):
-        return ("that is the standard error for two *independent* samples, sqrt(se_A^2 + se_B^2). Both "
-                "classifiers saw the same passages: use the per-passage differences d = a - b.")
-    if any(math.isclose(se, math.sqrt(x * (1 - x) / n), rel_tol=1e-5) for x in (acc_a, acc_b)):
-        return ("that is the standard error of one accuracy, sqrt(a (1 - a) / N); the difference needs "
-                "the spread of the per-passage differences d = a - b.")
-    if math.isclose(se, float(d.std(unbiased=False)) / math.sqrt(n), rel_tol=1e-5):
-        return "almost: the sample standard deviation divides by N - 1 (ddof=1, torch's default), not N."
-    if math.isclose(se, float(d.std()), rel_tol=1e-5):
-        return "that is the standard deviation of d; the standard error of its mean divides it by sqrt(N)."
-    return f"for N = {n} passages the standard error should be std(d, ddof=1) / sqrt(N) = {want:.4f}."
+    d = {"a - b": a.double() - b.double(), "b - a": b.double() - a.double(), "a ^ b": (a ^ b).double()}[diff]
+    acc_a, acc_b = float(a.double().mean()), float(b.double().mean())
+    sd = float(d.std(correction=ddof))  # of d (N,)
+    stderr = {"paired": sd / math.sqrt(n), "std": sd, "std / N": sd / n, "var / N": sd ** 2 / n,
+              "independent": math.sqrt(acc_a * (1 - acc_a) / n + acc_b * (1 - acc_b) / n),
+              "A alone": math.sqrt(acc_a * (1 - acc_a) / n), "B alone": math.sqrt(acc_b * (1 - acc_b) / n)}[se]
+    return float(d.mean()), stderr
+
+
+_ONE_ACCURACY = ("that is the standard error of one accuracy, sqrt(a (1 - a) / N); the difference needs the spread "
+                 "of the per-passage differences d = a - b.")
+
+# The paired difference's common mistakes, as switches of _paired_variant: in the difference, then in its error.
+_PAIRED_MISTAKES = (
+    ({"diff": "b - a"}, "the sign: return accuracy of A minus accuracy of B."),
+    ({"diff": "a ^ b"}, "that is the mean of a ^ b (xor), which counts the passages where they disagree and loses "
+                        "the sign: use d = a.double() - b.double()."),
+    ({"se": "independent"}, "that is the standard error for two *independent* samples, sqrt(se_A^2 + se_B^2). Both "
+                            "classifiers saw the same passages: use the per-passage differences d = a - b."),
+    ({"se": "A alone"}, _ONE_ACCURACY),
+    ({"se": "B alone"}, _ONE_ACCURACY),
+    ({"ddof": 0}, "almost: the sample standard deviation divides by N - 1 (ddof=1, torch's default), not N."),
+    ({"se": "std"}, "that is the standard deviation of d; the standard error of its mean divides it by sqrt(N)."),
+    ({"se": "std / N"}, "the standard error of a mean divides the standard deviation by sqrt(N), not by N."),
+    ({"se": "var / N"}, "that is the variance of the mean, var(d) / N, the standard error squared: take its "
+                        "square root."),
+)
+_PAIRED_WRONG = from_switches(_paired_variant, _PAIRED_MISTAKES)
+
+
+def _same_pair(want_diff: float, got: tuple[float, float], wrong: object) -> bool:
+    """Is ``got`` the output ``wrong`` of a wrong version? A wrong difference is
+    named by the difference alone, a wrong error by both numbers."""
+    out = _pair(wrong)
+    if out is None or not math.isclose(got[0], out[0], abs_tol=1e-6):
+        return False
+    return not math.isclose(out[0], want_diff, abs_tol=1e-6) or math.isclose(got[1], out[1], rel_tol=1e-5)
 
 
 def _bool_hint(err: Exception) -> str:
@@ -66,7 +95,7 @@ def _bool_hint(err: Exception) -> str:
     return ""
 
 
-@exercise("ch07.paired_se")
+@exercise("ch07.paired_se", wrong=_PAIRED_WRONG)
 def check_paired_difference(paired_se: object) -> bool:
     """Exercise 5: ``paired_se(correct_a, correct_b) -> (difference, stderr)``.
 
@@ -80,21 +109,16 @@ def check_paired_difference(paired_se: object) -> bool:
         pair = _pair(got)
         if pair is None:
             return report(False, name, "", f"return two numbers (difference, stderr), got {got!r}.")
-        diff, se = pair
         want = paired_difference(a, b)
-        acc_a, acc_b = float(a.float().mean()), float(b.float().mean())
-        if math.isclose(diff, -want.difference, abs_tol=1e-6) and abs(want.difference) > 1e-6:
-            return report(False, name, "", "the sign: return accuracy of A minus accuracy of B.")
-        if math.isclose(diff, float((a ^ b).double().mean()), abs_tol=1e-6) and \
-                not math.isclose(diff, want.difference, abs_tol=1e-6):
-            return report(False, name, "", "that is the mean of a ^ b (xor), which counts the passages where "
-                                           "they disagree and loses the sign: use d = a.double() - b.double().")
-        if not math.isclose(diff, want.difference, abs_tol=1e-6):
-            return report(False, name, "", f"the difference: A is right on {acc_a:.1%} of the passages and B "
-                                           f"on {acc_b:.1%}; return {acc_a:.4f} - {acc_b:.4f}.")
-        if math.isclose(se, want.stderr, rel_tol=1e-5, abs_tol=1e-9):
+        if math.isclose(pair[0], want.difference, abs_tol=1e-6) and \
+                math.isclose(pair[1], want.stderr, rel_tol=1e-5, abs_tol=1e-9):
             continue
-        return report(False, name, "", _stderr_hint(se, a, b, want.stderr))
+        hint = diagnose(pair, (a, b), _PAIRED_WRONG, partial(_same_pair, want.difference))
+        acc_a, acc_b = float(a.float().mean()), float(b.float().mean())
+        return report(False, name, "", hint or (
+            f"A is right on {acc_a:.1%} of the N = {len(a)} passages and B on {acc_b:.1%}: return the difference "
+            f"{acc_a:.4f} - {acc_b:.4f} = {want.difference:.4f} and its paired standard error std(d, ddof=1) / "
+            f"sqrt(N) = {want.stderr:.4f} (d = a - b per passage); you returned ({pair[0]:.4f}, {pair[1]:.4f})."))
     return report(True, name, "passages both classifiers got right (or both wrong) add no variance, which is "
                               "why a paired difference is measured more precisely than two separate accuracies.", "")
 
