@@ -27,7 +27,8 @@ def mha_forward(x, mha, causal=False):
     return mha.out_proj(out), weights
 
 
-def _by_hand(x, mha, causal, *, project=True, split_t=True, merge_t=True, mask=None, d=None, heads=None):
+def _by_hand(x, mha, causal, *, project=True, split_t=True, merge_t=True, mask=None, d=None, heads=None,
+             dim=-1, mask_after=False):
     """A student's own attention, with one mistake switched on."""
     B, T, C = x.shape
     H = heads or mha.n_heads
@@ -37,13 +38,25 @@ def _by_hand(x, mha, causal, *, project=True, split_t=True, merge_t=True, mask=N
 
     q, k, v = split(mha.q_proj(x)), split(mha.k_proj(x)), split(mha.v_proj(x))
     scores = q @ k.transpose(-2, -1) / math.sqrt(d(C, H) if d else C // H)
-    if causal:
-        allowed = causal_mask(T) if mask is None else mask(T)
+    allowed = causal_mask(T) if mask is None else mask(T)
+    if causal and not mask_after:
         scores = scores.masked_fill(~allowed, float("-inf"))
-    w = torch.nan_to_num(torch.softmax(scores, -1))
+    w = torch.nan_to_num(torch.softmax(scores, dim))
+    if causal and mask_after:
+        w = w * allowed
     out = w @ v
     out = out.transpose(1, 2).reshape(B, T, C) if merge_t else out.reshape(B, T, C)
     return (mha.out_proj(out) if project else out), w
+
+
+def _scores(x, mha, causal):
+    """The masked scores (B, H, T, T) of mha_forward, before its softmax."""
+    B, T, C = x.shape
+    H = mha.n_heads
+    q = mha.q_proj(x).view(B, T, H, C // H).transpose(1, 2)
+    k = mha.k_proj(x).view(B, T, H, C // H).transpose(1, 2)
+    scores = q @ k.transpose(-2, -1) / math.sqrt(C // H)
+    return scores.masked_fill(~causal_mask(T), float("-inf")) if causal else scores
 
 
 WRONG = {
@@ -61,6 +74,11 @@ WRONG = {
                                 "not by sqrt(d_model)"),
     "unscaled": (lambda x, m, causal=False: _by_hand(x, m, causal, d=lambda C, H: 1), "sqrt(d_head) before"),
     "one head": (lambda x, m, causal=False: _by_hand(x, m, causal, heads=1), "one head of width"),
+    "softmax over the queries": (lambda x, m, causal=False: _by_hand(x, m, causal, dim=-2), "over the queries"),
+    "mask after the softmax": (lambda x, m, causal=False: _by_hand(x, m, causal, mask_after=True),
+                               "after the softmax"),
+    "scores returned as weights": (lambda x, m, causal=False: (mha_forward(x, m, causal)[0],
+                                                               _scores(x, m, causal)), "scores before the softmax"),
     "mean of the heads' weights": (lambda x, m, causal=False: (mha_forward(x, m, causal)[0],
                                                                mha_forward(x, m, causal)[1].mean(1)),
                                    "not their mean"),
@@ -162,6 +180,14 @@ def test_copy_model(copier, capsys):
     assert "train_toy(...)[0]" in capsys.readouterr().out
     assert not check_copy_model("model")
     assert "expected the model returned by train_toy" in capsys.readouterr().out
+
+
+def test_copy_model_table_trains_its_wrong_answers_on_first_use_only():
+    from lm_course.exercises import ch04_attention
+
+    before = ch04_attention._trained.cache_info().currsize
+    assert len(check_copy_model.wrong_versions) >= 4  # building the table at import trained nothing
+    assert ch04_attention._trained.cache_info().currsize == before
 
 
 def test_copy_model_without_positions_is_rejected_as_the_statement_says(capsys):
@@ -275,6 +301,32 @@ def test_split_merge_heads(capsys):
     assert not ch04.check_split_merge_heads(split_heads, stub)
     assert "not implemented yet" in capsys.readouterr().out
     assert not ch04.check_split_merge_heads(None, merge_heads)
+
+
+def test_split_merge_heads_names_the_table_mistakes(capsys):
+    def split_sizes_swapped(x, n):  # (B, d_head, T, n_heads)
+        B, T, C = x.shape
+        return x.view(B, T, C // n, n).transpose(1, 2)
+
+    def merge_view(y):  # .view on the transposed tensor raises
+        B, H, T, dh = y.shape
+        return y.transpose(1, 2).view(B, T, H * dh)
+
+    assert not ch04.check_split_merge_heads(split_sizes_swapped, merge_heads)
+    assert "head size are swapped" in capsys.readouterr().out
+    assert not ch04.check_split_merge_heads(split_heads, merge_view)
+    out = capsys.readouterr().out
+    assert "raised RuntimeError" in out and "not contiguous in memory" in out
+
+
+def test_split_merge_heads_takes_the_pair_as_one_answer(capsys):
+    # the table's wrong versions are (split_heads, merge_heads) pairs, passed as one answer
+    assert ch04.check_split_merge_heads((split_heads, merge_heads))
+    capsys.readouterr()
+    assert not ch04.check_split_merge_heads(split_heads)  # merge_heads forgotten
+    assert "no answer yet" in capsys.readouterr().out
+    assert all(isinstance(w.version, tuple) and len(w.version) == 2
+               for w in ch04.check_split_merge_heads.wrong_versions)
 
 
 def positional_encoding(T, d):

@@ -283,3 +283,8 @@ def test_gpt_forward_solution_and_reference_pass(capsys):
     passes(capsys, ch05.check_gpt_forward, ch05.gpt_forward_reference)
     assert "block(x)[0]" in flags(capsys, ch05.check_gpt_forward,
                                    lambda model, idx: model.transformer.h[0](model.transformer.wte(idx)))
+
+
+def test_first_position_score_checks_any_number_of_leading_dimensions(capsys):
+    passes(capsys, ch05.check_first_position_score, lambda w: w[..., 1:, 0].mean(-1))
+    assert "IndexError" in flags(capsys, ch05.check_first_position_score, lambda w: w[:, :, 1:, 0].mean(-1))

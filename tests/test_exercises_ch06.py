@@ -350,3 +350,19 @@ def test_generate_cached(capsys):
                          (whole_text_with_cache, "only the NEW token"),
                          (stub, "not implemented yet")]:
         assert words in flags(capsys, ch06.check_generate_cached, wrong), words
+
+
+def test_nucleus_names_an_ascending_sort_and_top_k_a_batch_bug(capsys):
+    def ascending(probs, p):  # torch.sort's default order: the least probable first
+        sorted_probs, order = torch.sort(probs)
+        keep_sorted = torch.cumsum(sorted_probs, 0) - sorted_probs < p
+        keep = torch.zeros_like(keep_sorted)
+        keep[order] = keep_sorted
+        return keep
+
+    def no_keepdim(logits, k):  # right on one row; on a batch (B,) does not broadcast against (B, V)
+        kth = torch.topk(logits, k, dim=-1).values[..., -1]
+        return logits.masked_fill(logits < kth, float("-inf"))
+
+    assert "least probable" in flags(capsys, ch06.check_nucleus, ascending)
+    assert "not on a batch" in flags(capsys, ch06.check_top_k, no_keepdim)

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import secrets
 from collections.abc import Callable
@@ -13,8 +14,8 @@ import torch
 
 from lm_course.attention import MultiHeadAttention, causal_mask
 from lm_course.exercises._check import call, exercise, no_answer, report
-from lm_course.exercises.wrong_versions import Wrong, diagnose
-from lm_course.toy_attention import ToyAttentionModel, make_batch, toy_accuracy
+from lm_course.exercises.wrong_versions import Wrong, WrongValue, diagnose, from_switches
+from lm_course.toy_attention import ToyAttentionModel, ToyConfig, make_batch, toy_accuracy, train_toy
 
 __all__ = ["check_multi_head_attention", "check_window_mask", "check_copy_model"]
 
@@ -59,10 +60,14 @@ class _Case:
 _MHA_CASES = (_Case(2, 5, 12, 3, False, 0), _Case(1, 7, 16, 4, True, 1), _Case(3, 6, 8, 2, True, 2))
 
 
-def _mha_variant(x: torch.Tensor, mha: MultiHeadAttention, causal: bool, *, split: str = "right",
-                 merge: str = "right", project: bool = True, mask: bool = True, scale: str = "head",
-                 one_head: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Multi-head attention done right (the defaults) or with one known mistake."""
+def _mha_variant(x: torch.Tensor, mha: MultiHeadAttention, causal: bool = False, *, split: str = "right",
+                 merge: str = "right", project: bool = True, mask: str = "before", scale: str = "head",
+                 one_head: bool = False, dim: int = -1, weights: str = "softmax",
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Multi-head attention done right (the defaults) or with one known mistake:
+    ``mask="none"``, ``"after"`` (the softmax's output masked) or ``"transposed"``
+    (the upper triangle); ``dim=-2`` (the softmax over the queries); ``weights="scores"``
+    (the scores returned as the weights); the others are named in ``_MHA_MISTAKES``."""
     B, T, C = x.shape  # (B, T, d_model)
     H = 1 if one_head else mha.n_heads
     dh = C // H
@@ -75,21 +80,28 @@ def _mha_variant(x: torch.Tensor, mha: MultiHeadAttention, causal: bool, *, spli
     q, k, v = heads(mha.q_proj(x)), heads(mha.k_proj(x)), heads(mha.v_proj(x))  # (B, H, T, dh) each
     d = {"head": dh, "model": C, "none": 1}[scale]
     scores = q @ k.transpose(-2, -1) / math.sqrt(d)  # (B, H, T, T)
-    if causal and mask:
-        scores = scores.masked_fill(~causal_mask(T), float("-inf"))
-    weights = torch.softmax(scores, dim=-1)  # (B, H, T, T)
-    out = weights @ v  # (B, H, T, dh)
+    allowed = causal_mask(T).T if mask == "transposed" else causal_mask(T)  # (T, T)
+    if causal and mask in ("before", "transposed"):
+        scores = scores.masked_fill(~allowed, float("-inf"))
+    w = torch.softmax(scores, dim=dim)  # (B, H, T, T)
+    if causal and mask == "after":
+        w = w.masked_fill(~allowed, 0.0)  # mistake: the future shaped the softmax, the rows no longer sum to 1
+    out = w @ v  # (B, H, T, dh)
     if merge == "right":
         out = out.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
     else:
         out = out.reshape(B, T, C)  # mistake: heads not moved back beside each other
-    return (mha.out_proj(out) if project else out), weights  # (B, T, C), (B, H, T, T)
+    return (mha.out_proj(out) if project else out), (scores if weights == "scores" else w)  # (B, T, C), (B, H, T, T)
 
 
-# The commonest mistakes, in the order they are looked for, with their hints.
+# Exercise 5's known mistakes (switches of _mha_variant), in the order they are looked for, with their hints.
 _MHA_MISTAKES = (
-    (dict(mask=False), "with causal=True the outputs are those of attention without a mask: apply "
-                       "causal_mask(T) (True = may attend) so that query t sees keys 0..t only."),
+    (dict(mask="none"), "with causal=True the outputs are those of attention without a mask: apply "
+                        "causal_mask(T) (True = may attend) so that query t sees keys 0..t only."),
+    (dict(mask="after"), "the mask is applied after the softmax: the future keys still shaped the weights, "
+                         "and each row no longer sums to 1. Fill the masked scores with -inf before the softmax."),
+    (dict(mask="transposed"), "the causal mask is the wrong way round (the upper triangle): causal_mask(T) is "
+                              "True where attention is allowed, so hide the scores where it is False (~mask)."),
     (dict(project=False), "your output is the heads concatenated, before the output projection: finish "
                           "with mha.out_proj(...), which mixes the heads."),
     (dict(split="no_transpose"), "splitting into heads: reshaping (B, T, d_model) straight to (B, n_heads, "
@@ -104,6 +116,10 @@ _MHA_MISTAKES = (
                           "sqrt(d_model)."),
     (dict(scale="none"), "divide the scores by sqrt(d_head) before the softmax (or use "
                          "scaled_dot_product_attention, which does)."),
+    (dict(dim=-2), "the softmax runs over the queries (dim=-2): each query's weights over the keys must sum "
+                   "to 1, so take it over the last dimension."),
+    (dict(weights="scores"), "the weights you return are the scores before the softmax: return the softmax's "
+                             "output, which sums to 1 over the keys."),
     (dict(one_head=True), "that is one head of width d_model: split the projections into mha.n_heads heads "
                           "of width d_model // n_heads."),
 )
@@ -111,6 +127,11 @@ _MHA_MISTAKES = (
 
 def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
     return a.shape == b.shape and torch.allclose(a, b, atol=1e-5, rtol=1e-4)
+
+
+def _same_pair(got: tuple[torch.Tensor, torch.Tensor], wrong: tuple[torch.Tensor, torch.Tensor]) -> bool:
+    """The same (output, weights), up to rounding."""
+    return all(_close(a, b.detach().float()) for a, b in zip(got, wrong))
 
 
 def _leaks(fn: Callable, x: torch.Tensor, mha: MultiHeadAttention, out: torch.Tensor) -> bool:
@@ -125,7 +146,23 @@ def _leaks(fn: Callable, x: torch.Tensor, mha: MultiHeadAttention, out: torch.Te
         return False
 
 
-@exercise("ch04.mha_forward")
+def _mha_fallback(fn: Callable, x: torch.Tensor, mha: MultiHeadAttention, case: _Case, out: torch.Tensor,
+                  want_out: torch.Tensor, where: str) -> str:
+    """The hint for a forward pass that no known mistake explains: what is
+    right, whether the future leaks, else how far off it is."""
+    if _close(out, want_out):
+        return ("the output is right but the weights are not: return the softmax weights of every head, shape "
+                f"(B, n_heads, T, T). {where}")
+    if case.causal and _leaks(fn, x, mha, out):
+        return ("a later token changes earlier outputs: the causal mask is missing or the wrong way round "
+                f"(causal_mask(T) is True where attention is allowed, the lower triangle). {where}")
+    error = (out - want_out).abs().max().item()
+    return (f"the output differs from mha(x) by up to {error:.3g} {where}. Check each step: q = mha.q_proj(x) "
+            "viewed as (B, T, n_heads, d_head) and transposed to (B, n_heads, T, d_head); scores / sqrt(d_head); "
+            "softmax over the keys; merge; mha.out_proj.")
+
+
+@exercise("ch04.mha_forward", wrong=from_switches(_mha_variant, _MHA_MISTAKES))
 def check_multi_head_attention(fn: object) -> bool:
     """Exercise 5: ``fn(x, mha, causal=False)`` computes the forward pass of
     :class:`~lm_course.attention.MultiHeadAttention` ``mha`` on ``x``
@@ -150,36 +187,19 @@ def check_multi_head_attention(fn: object) -> bool:
             return report(False, name, "", f"return a pair of tensors (output, weights), of shapes {shapes}; "
                                            f"got {type(got).__name__}.")
         out, w = (t.detach().float() for t in got)
-        if out.shape == want_out.shape and w.shape != want_w.shape and w.shape[1:2] == (1,):
-            with torch.no_grad():
-                if _close(out, _mha_variant(x, mha, case.causal, one_head=True)[0]):
-                    return report(False, name, "", _MHA_MISTAKES[-1][1])
-        if out.shape != want_out.shape or w.shape != want_w.shape:
-            return report(False, name, "", f"with x of shape {tuple(x.shape)} and n_heads={case.n_heads}, "
-                                           f"expected shapes {shapes}, got {tuple(out.shape)} and "
-                                           f"{tuple(w.shape)} (one map per head, not their mean).")
         if _close(out, want_out) and _close(w, want_w):
             continue
         where = f"(x of shape {tuple(x.shape)}, n_heads={case.n_heads}, causal={case.causal})"
         with torch.no_grad():
-            for mistake, hint in _MHA_MISTAKES:
-                if mistake.get("mask") is False and not case.causal:
-                    continue
-                wrong_out, _ = _mha_variant(x, mha, case.causal, **mistake)
-                if _close(out, wrong_out):
-                    return report(False, name, "", f"{hint} {where}")
-        if _close(out, want_out):
-            return report(False, name, "", "the output is right but the weights are not: return the softmax "
-                                           f"weights of every head, shape (B, n_heads, T, T). {where}")
-        if case.causal and _leaks(fn, x, mha, out):
-            return report(False, name, "", "a later token changes earlier outputs: the causal mask is missing "
-                                           "or the wrong way round (causal_mask(T) is True where attention "
-                                           f"is allowed, the lower triangle). {where}")
-        error = (out - want_out).abs().max().item()
-        return report(False, name, "", f"the output differs from mha(x) by up to {error:.3g} {where}. Check "
-                                       "each step: q = mha.q_proj(x) viewed as (B, T, n_heads, d_head) and "
-                                       "transposed to (B, n_heads, T, d_head); scores / sqrt(d_head); "
-                                       "softmax over the keys; merge; mha.out_proj.")
+            hint = diagnose((out, w), (x, mha, case.causal), check_multi_head_attention.wrong_versions,
+                            _same_pair)
+        if hint:
+            return report(False, name, "", f"{hint} {where}")
+        if out.shape != want_out.shape or w.shape != want_w.shape:
+            return report(False, name, "", f"with x of shape {tuple(x.shape)} and n_heads={case.n_heads}, "
+                                           f"expected shapes {shapes}, got {tuple(out.shape)} and "
+                                           f"{tuple(w.shape)} (one map per head, not their mean).")
+        return report(False, name, "", _mha_fallback(fn, x, mha, case, out, want_out, where))
     return report(True, name, "split, attend, merge, project: your forward pass matches "
                               "lm_course.attention.MultiHeadAttention on every case, with and without "
                               "the causal mask.", "")
@@ -245,7 +265,46 @@ def check_window_mask(answer: object) -> bool:
 # --------------------------------------------------------------------------- exercise 7
 
 
-@exercise("ch04.copy_model")
+@functools.cache
+def _trained(task: str = "copy", positions: str = "learned", steps: int = 1) -> tuple[ToyAttentionModel, list]:
+    """``train_toy``'s pair (model, history), as a student with a wrong answer
+    to exercise 7 trains it (seeded; a few steps, under a second), trained once."""
+    return train_toy(ToyConfig(task=task, positions=positions), steps=steps, progress=False)
+
+
+def _toy(answer: object) -> bool:
+    return isinstance(answer, ToyAttentionModel)
+
+
+def _too_few_steps(answer: object) -> str | None:
+    """What to say before the diagnosis if ``answer`` copies under 99% of sequences right."""
+    if not _toy(answer):
+        return None
+    acc = toy_accuracy(answer).sequences
+    return f"it copies {acc:.0%} of sequences right: " if acc < 0.99 else None
+
+
+# Exercise 7's wrong answers, in the order the checker looks for them: how to spot the mistake in an
+# answer (None: not this one; else the words to put before the diagnosis), then the row, whose answer
+# (the one a student with that mistake passes) is trained on first use.
+_COPY_SLIPS: tuple[tuple[Callable[[object], str | None], Wrong], ...] = (
+    (lambda a: "" if isinstance(a, tuple) and a and _toy(a[0]) else None,
+     WrongValue("train_toy's pair", _trained,
+                "train_toy returns a pair (model, history): pass the model, train_toy(...)[0].")),
+    (lambda a: f"this model was trained to {a.config.task}: " if _toy(a) and a.config.task != "copy" else None,
+     WrongValue("another task", lambda: _trained("reverse", steps=5)[0], "use ToyConfig(task='copy').")),
+    (lambda a: "" if _toy(a) and a.config.positions == "none" else None,
+     WrongValue("no positions", lambda: _trained(positions="none", steps=150)[0],
+                "this model was trained without positions (positions='none'): it may copy, by content, as section "
+                "7's position-blind copier does, but the exercise asks for learned positions: train with "
+                "ToyConfig(task='copy', positions='learned') and look at its diagonal.")),
+    (_too_few_steps, WrongValue("too few steps", lambda: _trained()[0],
+                                "train for more steps (train_toy's default of 600 is plenty; 300 are enough for "
+                                "one layer).")),
+)
+
+
+@exercise("ch04.copy_model", wrong=tuple(row for _, row in _COPY_SLIPS))
 def check_copy_model(answer: object) -> bool:
     """Exercise 7: a :class:`~lm_course.toy_attention.ToyAttentionModel`
     trained on the *copy* task with positions (the statement asks for learned
@@ -255,25 +314,15 @@ def check_copy_model(answer: object) -> bool:
     name = "Exercise 7 (learning to copy)"
     if answer is None:
         return no_answer(name)
-    if isinstance(answer, tuple) and answer and isinstance(answer[0], ToyAttentionModel):
-        return report(False, name, "", "train_toy returns a pair (model, history): pass the model, "
-                                       "train_toy(...)[0].")
+    for spot, row in _COPY_SLIPS:
+        lead = spot(answer)
+        if lead is not None:
+            return report(False, name, "", lead + row.diagnosis)
     if not isinstance(answer, ToyAttentionModel):
         return report(False, name, "", f"expected the model returned by train_toy(...), got {type(answer).__name__}.")
-    config = answer.config
-    if config.task != "copy":
-        return report(False, name, "", f"this model was trained to {config.task}: use ToyConfig(task='copy').")
-    if config.positions == "none":
-        return report(False, name, "", "this model was trained without positions (positions='none'): it may "
-                                       "copy, by content, as section 7's position-blind copier does, but the "
-                                       "exercise asks for learned positions: train with ToyConfig(task='copy', "
-                                       "positions='learned') and look at its diagonal.")
-    acc = toy_accuracy(answer)
-    if acc.sequences < 0.99:
-        return report(False, name, "", f"it copies {acc.sequences:.0%} of sequences right: train for more steps "
-                                       "(train_toy's default of 600 is plenty; 300 are enough for one layer).")
     # Sequences of distinct symbols: attending to a repeat of the same symbol
     # would copy just as well, so only there must the map be the diagonal.
+    config = answer.config
     T = config.seq_len
     g = torch.Generator().manual_seed(0)
     if config.n_symbols >= T:
@@ -288,5 +337,5 @@ def check_copy_model(answer: object) -> bool:
                                        "their own position: use one layer so the map is readable.")
     weight = w[:, torch.arange(T), torch.arange(T)].mean().item()
     how = "each output reads its own input position"
-    return report(True, name, f"{acc.sequences:.0%} of sequences copied, and the attention map is the diagonal "
-                              f"(mean weight {weight:.2f} on it when no symbol repeats): {how}.", "")
+    return report(True, name, f"{toy_accuracy(answer).sequences:.0%} of sequences copied, and the attention map "
+                              f"is the diagonal (mean weight {weight:.2f} on it when no symbol repeats): {how}.", "")

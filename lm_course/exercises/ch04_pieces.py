@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import secrets
+from functools import partial
 
 import torch
 
@@ -16,7 +17,7 @@ from lm_course.attention import (
     scaled_dot_product_attention,
     sinusoidal_positional_encoding,
 )
-from lm_course.exercises._check import call, exercise, report
+from lm_course.exercises._check import MISSING, call, exercise, report
 from lm_course.exercises.ch04_attention import _is_boolean, _wrong_cell
 from lm_course.exercises.wrong_versions import Wrong, diagnose, from_switches
 
@@ -208,46 +209,119 @@ def check_causal_mask(mask_fn: object) -> bool:
 # --------------------------------------------------------------------------- exercise 4: splitting and merging heads
 
 
-@exercise("ch04.split_merge_heads")
-def check_split_merge_heads(split_heads: object, merge_heads: object) -> bool:
+def _split(x: torch.Tensor, n_heads: int, *, layout: str = "right") -> torch.Tensor:
+    """``(B, T, C)`` to ``(B, n_heads, T, C // n_heads)``, or a student's wrong split: ``layout`` "no_transpose"
+    (reshaped straight), "strided" (viewed as (B, T, d_head, n_heads)), "sizes_swapped" (B, d_head, T, n_heads)."""
+    B, T, C = x.shape
+    H, dh = n_heads, C // n_heads
+    if layout == "no_transpose":
+        return x.reshape(B, H, T, dh)
+    if layout == "strided":
+        return x.view(B, T, dh, H).permute(0, 3, 1, 2)
+    if layout == "sizes_swapped":
+        return x.view(B, T, dh, H).transpose(1, 2)
+    return x.view(B, T, H, dh).transpose(1, 2)
+
+
+def _merge(y: torch.Tensor, *, layout: str = "right") -> torch.Tensor:
+    """``(B, H, T, d_head)`` back to ``(B, T, H * d_head)``, or a student's wrong merge: ``layout`` "no_transpose"
+    (reshaped straight), "view" (.view on the transposed tensor: raises), "strided" (features as (d_head, H))."""
+    B, H, T, dh = y.shape
+    if layout == "no_transpose":
+        return y.reshape(B, T, H * dh)
+    if layout == "view":
+        return y.transpose(1, 2).view(B, T, H * dh)
+    if layout == "strided":
+        return y.permute(0, 2, 3, 1).reshape(B, T, H * dh)
+    return y.transpose(1, 2).reshape(B, T, H * dh)
+
+
+def _heads_row(name: str, split: str, merge: str, diagnosis: str) -> Wrong:
+    """A row whose version is a student's pair ``(split_heads, merge_heads)``."""
+    return Wrong(name, (partial(_split, layout=split), partial(_merge, layout=merge)), diagnosis)
+
+
+# Exercise 4's known wrong answers: each version is the pair (split_heads, merge_heads) a student passes.
+_HEADS_WRONG = (
+    _heads_row("split without transpose", "no_transpose", "right",
+               "split_heads reshapes (B, T, C) straight to (B, n_heads, T, d_head), which mixes time steps into "
+               "heads: view it as (B, T, n_heads, d_head), then .transpose(1, 2)."),
+    _heads_row("split strided", "strided", "right",
+               "each head must take a contiguous slice of d_head features (head h gets features h*d_head .. "
+               "(h+1)*d_head - 1): view as (B, T, n_heads, d_head), not (B, T, d_head, n_heads)."),
+    _heads_row("split sizes swapped", "sizes_swapped", "right",
+               "split_heads returns (B, d_head, T, n_heads): the number of heads and the head size are swapped; "
+               "the heads come first, (B, n_heads, T, d_head)."),
+    _heads_row("merge without transpose", "right", "no_transpose",
+               "merge_heads reshapes (B, n_heads, T, d_head) straight to (B, T, C): transpose back to (B, T, "
+               "n_heads, d_head) first (.transpose(1, 2), then .reshape, which copies: .view would fail on the "
+               "transposed tensor)."),
+    _heads_row("merge with view", "right", "view",
+               "merge_heads calls .view on the transposed tensor, which is not contiguous in memory: use .reshape "
+               "(or .contiguous().view)."),
+    _heads_row("merge strided", "right", "strided",
+               "merge_heads interleaves the heads' features: after .transpose(1, 2) the tensor is (B, T, n_heads, "
+               "d_head), and reshaping that puts each head's d_head features side by side; permute no further."),
+)
+
+
+def _half(half: int) -> tuple[Wrong, ...]:
+    """The rows of ``_HEADS_WRONG`` whose split (``half=0``) or merge (1) is wrong, as that function alone."""
+    return tuple(Wrong(w.name, w.version[half], w.diagnosis) for w in _HEADS_WRONG
+                 if w.version[half].keywords["layout"] != "right")
+
+
+def _raised_like(err: Exception, args: tuple, table: tuple[Wrong, ...]) -> str:
+    """The diagnosis of the first version of ``table`` that raises ``err``'s
+    error (same type and message) on ``args``; "" if none does."""
+    for wrong in table:
+        try:
+            wrong.version(*args)
+        except Exception as own:  # noqa: BLE001 - the wrong version's own error, to compare
+            if type(own) is type(err) and str(own) == str(err):
+                return wrong.diagnosis
+    return ""
+
+
+def _heads_verdict(name: str, fn: object, args: tuple, want: torch.Tensor, half: int, where: str) -> bool:
+    """Run the student's split (``half=0``) or merge (1) on ``args``: True if it gives ``want``;
+    otherwise report the known mistake, a wrong shape or the fallback (``where``: the arguments)."""
+    table = _half(half)
+    got = call(fn, *args, on_error=lambda err: _raised_like(err, args, table))
+    if isinstance(got, torch.Tensor) and torch.equal(got.float(), want):
+        return True
+    hint = diagnose(got, args, table, lambda a, b: isinstance(a, torch.Tensor) and torch.equal(a.float(), b))
+    if hint:
+        return report(False, name, "", f"{hint} ({where})")
+    if not _tensor_of_shape(got, want.shape, name, f"{('split_heads', 'merge_heads')[half]}'s result ({where})"):
+        return False
+    return report(False, name, "", ("split_heads differs from view(B, T, n_heads, d_head).transpose(1, 2)",
+                                    "merge_heads(split_heads(x)) must give x back: y.transpose(1, 2).reshape(B, "
+                                    "T, n_heads * d_head)")[half] + f" ({where}).")
+
+
+@exercise("ch04.split_merge_heads", wrong=_HEADS_WRONG)
+def check_split_merge_heads(split_heads: object, merge_heads: object = MISSING) -> bool:
     """Exercise 4: ``split_heads(x, n_heads)``: ``(B, T, C)`` to ``(B, n_heads, T,
     C // n_heads)`` as :class:`~lm_course.attention.MultiHeadAttention` does it;
-    ``merge_heads(y)``: back from ``(B, H, T, d_head)`` to ``(B, T, H * d_head)``."""
+    ``merge_heads(y)``: back from ``(B, H, T, d_head)`` to ``(B, T, H * d_head)``.
+    The two may also come as one pair ``(split_heads, merge_heads)``, as the
+    table's wrong versions do."""
     name = "Exercise 4 (splitting and merging heads)"
+    if merge_heads is MISSING:
+        split_heads, merge_heads = split_heads if isinstance(split_heads, tuple) and len(split_heads) == 2 \
+            else (split_heads, None)
     for B, T, H, dh in ((2, 5, 3, 4), (1, 7, 4, 2), (3, 1, 2, 6), (2, 6, 1, 5)):
         C = H * dh
         x = torch.arange(B * T * C, dtype=torch.float32).reshape(B, T, C)  # every entry different
         with torch.random.fork_rng(devices=[]):  # the notebook's random state is left alone
             want = MultiHeadAttention(C, H)._split_heads(x)  # (B, H, T, dh)
-        where = f"(x of shape {(B, T, C)}, n_heads={H})"
-        got = _call_for_tensor(name, split_heads, (x, H), (B, H, T, dh), f"split_heads's result {where}")
-        if got is None:
+        if not _heads_verdict(name, split_heads, (x, H), want, 0, f"x of shape {(B, T, C)}, n_heads={H}"):
             return False
-        if not torch.equal(got.float(), want):
-            if torch.equal(got.float(), x.reshape(B, H, T, dh)):
-                return report(False, name, "", "split_heads reshapes (B, T, C) straight to (B, n_heads, T, "
-                                               "d_head), which mixes time steps into heads: view it as (B, T, "
-                                               f"n_heads, d_head), then .transpose(1, 2). {where}")
-            if torch.equal(got.float(), x.view(B, T, dh, H).permute(0, 3, 1, 2)):
-                return report(False, name, "", "each head must take a contiguous slice of d_head features "
-                                               "(head h gets features h*d_head .. (h+1)*d_head - 1): view as "
-                                               f"(B, T, n_heads, d_head), not (B, T, d_head, n_heads). {where}")
-            return report(False, name, "", f"split_heads differs from view(B, T, n_heads, d_head)."
-                                           f"transpose(1, 2) {where}.")
         y = torch.arange(B * H * T * dh, dtype=torch.float32).reshape(B, H, T, dh) * -1.0  # (B, H, T, dh)
-        want_m = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
-        got = _call_for_tensor(name, merge_heads, (y,), (B, T, C), f"merge_heads's result for y of shape "
-                                                                    f"{(B, H, T, dh)}")
-        if got is None:
+        if not _heads_verdict(name, merge_heads, (y,), y.transpose(1, 2).reshape(B, T, C), 1,
+                              f"y of shape {(B, H, T, dh)}"):
             return False
-        if not torch.equal(got.float(), want_m):
-            if torch.equal(got.float(), y.reshape(B, T, C)):
-                return report(False, name, "", "merge_heads reshapes (B, n_heads, T, d_head) straight to (B, "
-                                               "T, C): transpose back to (B, T, n_heads, d_head) first "
-                                               "(.transpose(1, 2), then .reshape, which copies: .view would "
-                                               "fail on the transposed tensor).")
-            return report(False, name, "", "merge_heads(split_heads(x)) must give x back: "
-                                           "y.transpose(1, 2).reshape(B, T, n_heads * d_head).")
     return report(True, name, "(B, T, C) <-> (B, n_heads, T, d_head): each head sees every time step of its "
                               "own d_head-wide slice, and merging puts the slices side by side again.", "")
 

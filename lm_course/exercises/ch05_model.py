@@ -11,7 +11,7 @@ import torch
 
 from lm_course.exercises._check import call, exercise, report
 from lm_course.exercises.ch05_layers import _close_tensor
-from lm_course.exercises.wrong_versions import from_switches
+from lm_course.exercises.wrong_versions import Wrong, diagnose, from_switches
 from lm_course.gpt import GPT, GPTConfig
 
 __all__ = ["check_first_position_score", "check_parameter_count", "check_gpt_forward", "parameter_count_reference",
@@ -20,38 +20,56 @@ __all__ = ["check_first_position_score", "check_parameter_count", "check_gpt_for
 
 # ---- Exercise 6: attention to the first position ---------------------------
 
-@exercise("ch05.first_position_score")
+# Wrong versions of Exercise 6: a slice or an average a student gets wrong.
+_FIRST_WRONG = (
+    Wrong("query 0 included", lambda w: w[..., :, 0].mean(-1),
+          "leave query 0 out: its only choice is key 0, so it always scores 1 and inflates the mean."),
+    Wrong("a row, not a column", lambda w: w[..., 0, 1:].mean(-1),
+          "rows are queries and columns are keys: take column 0 of rows 1..T-1."),
+    Wrong("the sum", lambda w: w[..., 1:, 0].sum(-1),
+          "that is the sum over the queries; the score is their mean, so that windows of different lengths "
+          "compare (.mean(-1))."),
+    Wrong("one mean over everything", lambda w: w[..., 1:, 0].mean(),
+          "that is one mean over everything; return one number per leading index (per layer and head): average "
+          "over the last dimension only, .mean(-1)."),
+    Wrong("the last query left out", lambda w: w[..., 1:-1, 0].mean(-1),
+          "the last query is left out: the queries are rows 1 up to and including T-1 (a slice that starts at 1 "
+          "and runs to the end)."),
+)
+
+
+def _causal_weights(shape: tuple[int, ...], seed: int) -> torch.Tensor:
+    """Random causal attention weights of ``shape`` ``(..., T, T)``: each row sums to 1 over keys 0..t."""
+    g = torch.Generator().manual_seed(seed)
+    T = shape[-1]
+    mask = torch.ones(T, T, dtype=torch.bool).tril()  # (T, T)
+    return torch.softmax(torch.randn(*shape, generator=g).masked_fill(~mask, float("-inf")), dim=-1)
+
+
+@exercise("ch05.first_position_score", wrong=_FIRST_WRONG)
 def check_first_position_score(answer: object) -> bool:
     """Exercise 6: ``first_position_score(weights)``: for causal attention
     weights of shape ``(..., T, T)``, the mean over queries ``t = 1..T-1`` of
     the weight on key 0, one number per leading index (shape ``(...)``).
-    Query 0 is left out: it can only attend to itself."""
+    Query 0 is left out: it can only attend to itself. Checked on weights of
+    shape (L, H, T, T) and (N, T, T)."""
     name = "Exercise 6 (attention to the first position)"
-    g = torch.Generator().manual_seed(11)
-    T = 9
-    scores = torch.randn(2, 3, T, T, generator=g)  # (L, H, T, T)
-    mask = torch.ones(T, T, dtype=torch.bool).tril()  # (T, T)
-    weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)  # (L, H, T, T)
-    want = weights[..., 1:, 0].mean(-1)  # (L, H)
-    got = call(answer, weights)
-    if isinstance(got, torch.Tensor) and got.numel() == 1 and torch.allclose(got.float(), want.mean(), atol=1e-6):
-        return report(False, name, "", "that is one mean over everything; return one number per leading index "
-                                       "(per layer and head): average over the last dimension only, .mean(-1).")
-    if isinstance(got, torch.Tensor) and got.shape == want.shape:
-        if torch.allclose(got.float(), weights[..., :, 0].mean(-1), atol=1e-6):
-            return report(False, name, "", "leave query 0 out: its only choice is key 0, so it always "
-                                           "scores 1 and inflates the mean.")
-        if torch.allclose(got.float(), weights[..., 0, 1:].mean(-1), atol=1e-6):
-            return report(False, name, "", "rows are queries and columns are keys: take column 0 of rows 1..T-1.")
-        if torch.allclose(got.float(), weights[..., 1:, 0].sum(-1), atol=1e-6):
-            return report(False, name, "", "that is the sum over the queries; the score is their mean, so that "
-                                           "windows of different lengths compare (.mean(-1)).")
-
-    return report(_close_tensor(got, want, atol=1e-6), name,
-                  "heads that park their attention on the first position when nothing else is useful are "
-                  "known as attention sinks (Xiao et al. 2023).",
-                  "weights[..., 1:, 0] is column 0 (key 0) of the queries 1..T-1; average it over the last "
-                  "dimension.")
+    for weights in (_causal_weights((2, 3, 9, 9), 11), _causal_weights((4, 6, 6), 12)):
+        want = weights[..., 1:, 0].mean(-1)  # (...)
+        got = call(answer, weights)
+        if _close_tensor(got, want, atol=1e-6):
+            continue
+        hint = diagnose(got, (weights,), _FIRST_WRONG, lambda a, b: _close_tensor(a, b, atol=1e-6))
+        if hint:
+            return report(False, name, "", hint)
+        if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+            seen = f"shape {tuple(got.shape)}" if isinstance(got, torch.Tensor) else type(got).__name__
+            return report(False, name, "", f"for weights of shape {tuple(weights.shape)} return a tensor of shape "
+                                           f"{tuple(want.shape)} (a score per leading index), got {seen}.")
+        return report(False, name, "", "weights[..., 1:, 0] is column 0 (key 0) of the queries 1..T-1; average it "
+                                       "over the last dimension.")
+    return report(True, name, "heads that park their attention on the first position when nothing else is useful "
+                              "are known as attention sinks (Xiao et al. 2023).", "")
 
 
 # ---- Exercise 4: the parameter count ---------------------------------------
@@ -74,6 +92,7 @@ def parameter_count_reference(V: int, T: int, L: int, C: int, bias: bool, tied: 
     return V * C + (T * C if wpe else 0) + L * block + (ln_params if ln_f else 0) + head
 
 
+# Wrong versions of Exercise 4, as switches of _count_version: the parts of a GPT a count misses or repeats.
 _COUNT_MISTAKES = [
     (dict(head_twice=True), "the tied lm_head is counted twice: with weight tying it *is* the token embedding "
                             "wte (the same tensor), so its V x C weights count once."),
@@ -83,7 +102,23 @@ _COUNT_MISTAKES = [
                          "mlp.c_proj C, and each LayerNorm C."),
     (dict(ln_f=False), "the final LayerNorm ln_f (after the last block, before the head) is missing."),
     (dict(wpe=False), "the learned position embeddings wpe (block_size x n_embd) are missing."),
+    (dict(head_never=True), "with tied=False the head is its own n_embd x vocab_size matrix: add it."),
+    (dict(bias_always=True), "with bias=False neither the Linear layers nor the LayerNorms have biases (each "
+                             "LayerNorm keeps its gain of C)."),
 ]
+
+
+def _count_version(config: GPTConfig, tied: bool = True, *, head_never: bool = False, bias_always: bool = False,
+                   **switches: bool) -> int:
+    """A student's ``count_parameters(config, tied)``: right (the defaults) or
+    with one mistake: the switches of :func:`parameter_count_reference`,
+    ``head_never`` (an untied head never added), ``bias_always`` (biases
+    counted even when ``config.bias`` is False)."""
+    return parameter_count_reference(config.vocab_size, config.block_size, config.n_layer, config.n_embd,
+                                     config.bias or bias_always, tied or head_never, **switches)
+
+
+_COUNT_WRONG = from_switches(_count_version, _COUNT_MISTAKES)
 
 
 def _package_count(config, tied: bool) -> int:
@@ -105,7 +140,7 @@ def _count_configs() -> list[tuple[object, bool]]:
     return cases
 
 
-@exercise("ch05.count_parameters")
+@exercise("ch05.count_parameters", wrong=_COUNT_WRONG)
 def check_parameter_count(answer: object) -> bool:
     """Exercise 4: ``count_parameters(config, tied=True)``: the number of
     parameters of ``lm_course.gpt.GPT(config)`` as a formula of its fields
@@ -125,19 +160,9 @@ def check_parameter_count(answer: object) -> bool:
         got = float(got)
         if got == want:
             continue
-        args = (config.vocab_size, config.block_size, config.n_layer, config.n_embd, config.bias, tied)
-        for switches, hint in _COUNT_MISTAKES:
-            wrong = parameter_count_reference(*args, **switches)
-            if wrong != want and got == wrong:
-                return report(False, name, "", f"{hint} {where}: you count {int(got):,}, GPT has {want:,}.")
-        if tied and got == want + config.vocab_size * config.n_embd:
-            return report(False, name, "", _COUNT_MISTAKES[0][1])
-        if not tied and got == want - config.vocab_size * config.n_embd:
-            return report(False, name, "", f"with tied=False the head is its own n_embd x vocab_size matrix: "
-                                           f"add it. {where}")
-        if not config.bias and got == parameter_count_reference(*args[:4], True, tied):
-            return report(False, name, "", f"with bias=False neither the Linear layers nor the LayerNorms have "
-                                           f"biases (each LayerNorm keeps its gain of C). {where}")
+        hint = diagnose(got, (config, tied), _COUNT_WRONG, lambda a, b: a == b)
+        if hint:
+            return report(False, name, "", f"{hint} {where}: you count {got:,.0f}, GPT has {want:,}.")
         if got - want and (got - want) % config.n_layer == 0 and config.n_layer > 1:
             hint = "the difference is the same for every block: recount one block (2 LayerNorms, c_attn 3C x C, " \
                    "attn.c_proj C x C, c_fc 4C x C, mlp.c_proj 4C x C, and their biases)."

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import torch
 
 from lm_course.exercises._check import MISSING, call, exercise, report
+from lm_course.exercises.wrong_versions import diagnose, from_switches
 from lm_course.sampling import filter_logits
 
 __all__ = ["check_top_k", "check_nucleus"]
@@ -24,6 +25,58 @@ def _tensor_like(got: object, want: torch.Tensor, name: str, what: str) -> bool:
 
 # ---- exercise 2: top-k -----------------------------------------------------
 
+def _top_k_version(logits: torch.Tensor, k: int, *, ties: bool = True, strict: bool = False, extra: bool = False,
+                   fill: float = float("-inf"), out: str = "logits", per_row: bool = True) -> torch.Tensor:
+    """A student's ``top_k_filter(logits, k)``: right (the defaults) or with one
+    mistake: ``ties=False`` (the k indices of ``topk`` kept, a tie with the
+    k-th dropped), ``strict`` (the k-th itself removed: k - 1 kept),
+    ``extra`` (the threshold is the (k+1)-th largest: k + 1 kept), ``fill``
+    (removed logits set to a finite number), ``out="probs"`` or
+    ``"log_probs"`` (the filtered logits turned into (log-)probabilities),
+    ``per_row=False`` (one k-th largest over the whole batch)."""
+    if not ties:
+        idx = torch.topk(logits, k, dim=-1).indices  # (..., k)
+        return torch.full_like(logits, fill).scatter(-1, idx, logits.gather(-1, idx))
+    ranked = (logits if per_row else logits.reshape(-1)).sort(dim=-1, descending=True).values
+    n = k + 1 if extra else k
+    kth = ranked[..., n - 1:n]  # (..., 1): the threshold, per row (or one for the whole batch)
+    kept = logits.masked_fill(logits <= kth if strict else logits < kth, fill)
+    return {"logits": kept, "probs": kept.softmax(-1), "log_probs": kept.log_softmax(-1)}[out]
+
+
+_BATCH_HINT = ("your function works on one row but not on a batch (B, V): take the k-th largest along the last "
+               "dimension, per row, and keep that dimension (dim=-1, keepdim=True) so it broadcasts.")
+
+# Wrong versions of Exercise 2, as switches of _top_k_version: what top-k keeps, and what it returns.
+_TOP_K_MISTAKES = [
+    (dict(ties=False), "with ties you keep exactly k; top-k keeps every token whose logit equals the k-th largest "
+                       "too: compare the logits with the k-th largest value (logits < kth -> -inf) rather than "
+                       "keeping k indices."),
+    (dict(out="probs"), "you returned probabilities; return logits: the kept ones unchanged, the others -inf (the "
+                        "softmax comes later, in the sampler)."),
+    (dict(fill=0.0), "removed tokens must get -inf (float('-inf')), not a finite number such as 0: softmax gives "
+                     "exp(0) = 1 a share of the probability."),
+    (dict(out="log_probs"), "you keep the right tokens but changed their logits: leave the kept logits exactly as "
+                            "they were."),
+    (dict(strict=True), "you keep one token too few (k - 1): keep the logits >= the k-th largest and remove only "
+                        "those strictly below it."),
+    (dict(extra=True), "you keep one token too many (k + 1): the k-th largest is topk(...).values[..., -1], the "
+                       "last of the k values."),
+    (dict(per_row=False), _BATCH_HINT),
+]
+_TOP_K_WRONG = from_switches(_top_k_version, _TOP_K_MISTAKES)
+
+
+def _same_logits(got: object, want: torch.Tensor) -> bool:
+    """The same kept tokens with the same logits, and the same value (-inf) everywhere else."""
+    if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+        return False
+    got = got.detach().to(want.dtype)
+    kept = torch.isfinite(got)
+    return (torch.equal(kept, torch.isfinite(want)) and torch.allclose(got[kept], want[kept])
+            and torch.equal(got[~kept], want[~kept]))
+
+
 def _top_k_cases() -> list[tuple[torch.Tensor, int]]:
     gen = torch.Generator().manual_seed(61)
     return [
@@ -36,54 +89,31 @@ def _top_k_cases() -> list[tuple[torch.Tensor, int]]:
     ]
 
 
-@exercise("ch06.top_k_filter")
+@exercise("ch06.top_k_filter", wrong=_TOP_K_WRONG)
 def check_top_k(top_k_filter: Callable[[torch.Tensor, int], torch.Tensor]) -> bool:
     """Exercise 2: ``top_k_filter(logits, k)`` for logits ``(V,)`` or ``(B, V)``
     returns the same shape: each row's ``k`` largest logits (and every logit
     tied with the k-th) unchanged, every other entry ``-inf``; the input is
-    not modified. Compared with ``filter_logits(logits, top_k=k)``."""
+    not modified. Compared with ``filter_logits(logits, top_k=k)``; a batch
+    that fails where each of its rows alone passes is a batching bug."""
     name = "Exercise 2 (top-k)"
-    batch_hint = ("your function works on one row but not on a batch (B, V): take the k-th largest along the last "
-                  "dimension, per row, and keep that dimension (dim=-1, keepdim=True) so it broadcasts.")
     for logits, k in _top_k_cases():
         want = filter_logits(logits, top_k=k)
         rows_ok = logits.dim() == 2 and _one_row_ok(top_k_filter, logits, k)
-        if rows_ok:  # a batch: a failure here is a batching bug
-            got = call(top_k_filter, logits, k, quiet=True)
-            if got is MISSING:
-                return report(False, name, "", batch_hint)
-        else:
-            got = call(top_k_filter, logits, k)
+        got = call(top_k_filter, logits, k, quiet=rows_ok)  # a batch whose rows pass: a failure is a batching bug
+        if got is MISSING:
+            return report(False, name, "", _BATCH_HINT)
         if not _tensor_like(got, want, name, "logits"):
             return False
-        got = got.to(want.dtype)
-        kept, want_kept = torch.isfinite(got), torch.isfinite(want)
-        if torch.equal(kept, want_kept) and torch.allclose(got[kept], want[kept]):
+        if _same_logits(got, want):
             continue
-        if rows_ok:
-            return report(False, name, "", batch_hint)
-        if bool(((got >= 0) & (got <= 1)).all()) and torch.allclose(got.sum(-1), torch.ones(got.shape[:-1])):
-            return report(False, name, "", "you returned probabilities; return logits: the kept ones unchanged, "
-                                           "the others -inf (the softmax comes later, in the sampler).")
-        if bool(torch.isfinite(got[~want_kept]).all()) and torch.allclose(got[want_kept], want[want_kept]):
-            return report(False, name, "", "removed tokens must get -inf (float('-inf')), not a finite number "
-                                           "such as 0: softmax gives exp(0) = 1 a share of the probability.")
-        if torch.equal(kept, want_kept):
-            return report(False, name, "", "you keep the right tokens but changed their logits: leave the kept "
-                                           "logits exactly as they were.")
-        n_got, n_want = kept.sum(-1), want_kept.sum(-1)  # per row
-        if bool((n_got == k).all()) and bool((n_want > k).any()):
-            return report(False, name, "", f"with ties you keep exactly k = {k}; top-k keeps every token whose "
-                                           "logit equals the k-th largest too: compare the logits with the k-th "
-                                           "largest value (logits < kth -> -inf) rather than keeping k indices.")
-        if bool((n_got == n_want - 1).all()):
-            return report(False, name, "", "you keep one token too few (k - 1): keep the logits >= the k-th "
-                                           "largest and remove only those strictly below it.")
-        if bool((n_got == n_want + 1).all()):
-            return report(False, name, "", "you keep one token too many (k + 1): the k-th largest is "
-                                           "topk(...).values[..., -1], the last of the k values.")
+        hint = diagnose(got, (logits, k), _TOP_K_WRONG, _same_logits) or (_BATCH_HINT if rows_ok else None)
+        if hint:
+            return report(False, name, "", f"{hint} (k = {k}, logits of shape {tuple(logits.shape)})")
+        n_got, n_want = torch.isfinite(got).sum(-1), torch.isfinite(want).sum(-1)  # kept per row
         return report(False, name, "", f"for k = {k} you keep {n_got.tolist()} token(s) per row, top-k keeps "
-                                       f"{n_want.tolist()}; keep the k largest logits and any tied with the k-th.")
+                                       f"{n_want.tolist()} (every removed logit -inf); keep the k largest logits "
+                                       "unchanged, and any tied with the k-th.")
     return report(True, name, "each row's k-th largest logit is the threshold; ties with it survive, as in "
                               "transformers' TopKLogitsWarper.", "")
 
@@ -92,23 +122,59 @@ def _one_row_ok(top_k_filter: Callable, logits: torch.Tensor, k: int) -> bool:
     """Whether the student's function is right on each row of ``logits`` alone."""
     for row in logits:
         got = call(top_k_filter, row, k, quiet=True)
-        want = filter_logits(row, top_k=k)
-        if not isinstance(got, torch.Tensor) or got.shape != want.shape or \
-                not torch.equal(torch.isfinite(got), torch.isfinite(want)):
+        if not _same_logits(got, filter_logits(row, top_k=k)):
             return False
     return True
 
 
 # ---- exercise 3: the nucleus -----------------------------------------------
 
-@exercise("ch06.nucleus")
+def _nucleus_version(probs: torch.Tensor, p: float, *, rule: str = "before < p", order: str = "vocabulary",
+                     descending: bool = True) -> torch.Tensor:
+    """A student's ``nucleus(probs, p)``: right (the defaults) or with one
+    mistake: ``rule="cumsum <= p"`` (the token that crosses p dropped),
+    ``"one more"`` (the next token kept too), ``order="sorted"`` (the mask
+    returned in sorted order), ``descending=False`` (an ascending sort)."""
+    sorted_probs, idx = torch.sort(probs, descending=descending)
+    total = torch.cumsum(sorted_probs, 0)  # the running total, in sorted order
+    if rule == "cumsum <= p":
+        keep_sorted = total <= p
+    else:
+        keep_sorted = total - sorted_probs < p  # the mass before each token has not reached p: keep it
+        keep_sorted[0] = True
+        if rule == "one more":
+            keep_sorted[1:] = keep_sorted[1:] | keep_sorted[:-1]
+    if order == "sorted":
+        return keep_sorted
+    keep = torch.zeros_like(keep_sorted)
+    keep[idx] = keep_sorted  # back to vocabulary order
+    return keep
+
+
+# Wrong versions of Exercise 3, as switches of _nucleus_version: where the nucleus stops, and its order.
+_NUCLEUS_MISTAKES = [
+    (dict(order="sorted"), "you keep the right number of tokens but return the mask in sorted order; return it in "
+                           "vocabulary order (mask[i] is about token i): undo the sort with the indices torch.sort "
+                           "returned."),
+    (dict(rule="cumsum <= p"), "you keep one token too few: keep the token that makes the running total reach p "
+                               "(cumsum <= p drops it)."),
+    (dict(rule="one more"), "you keep one token too many: stop as soon as the running total reaches p; the token "
+                            "that reaches it is the last one kept."),
+    (dict(descending=False), "you keep the least probable tokens: the nucleus is the most probable ones, so sort in "
+                             "descending order before accumulating, and return the mask in vocabulary order."),
+]
+_NUCLEUS_WRONG = from_switches(_nucleus_version, _NUCLEUS_MISTAKES)
+
+
+@exercise("ch06.nucleus", wrong=_NUCLEUS_WRONG)
 def check_nucleus(nucleus: Callable[[torch.Tensor, float], torch.Tensor]) -> bool:
     """Exercise 3: ``nucleus(probs, p) -> bool mask`` ``(V,)`` in vocabulary
     order of the tokens top-p keeps, compared with
     :func:`~lm_course.sampling.filter_logits` on fixed and random cases."""
     name = "Exercise 3 (the nucleus)"
     gen = torch.Generator().manual_seed(6)
-    cases = [(torch.tensor([0.1, 0.5, 0.15, 0.25]), 0.7), (torch.tensor([0.9, 0.05, 0.05]), 0.5)]
+    cases = [(torch.tensor([0.05, 0.4, 0.1, 0.3, 0.15]), 0.55),  # an ascending sort keeps 4 tokens here, not all
+             (torch.tensor([0.1, 0.5, 0.15, 0.25]), 0.7), (torch.tensor([0.9, 0.05, 0.05]), 0.5)]
     cases += [(torch.softmax(torch.randn(30, generator=gen) * s, -1), p) for s in (1, 3) for p in (0.3, 0.9)]
     for probs, p in cases:
         want = torch.isfinite(filter_logits(probs.log(), top_p=p))
@@ -119,19 +185,12 @@ def check_nucleus(nucleus: Callable[[torch.Tensor, float], torch.Tensor]) -> boo
         if torch.equal(got, want):
             continue
         n_got, n_want = int(got.sum()), int(want.sum())
-        if n_got == n_want:
-            in_sorted_order = torch.zeros_like(want)
-            in_sorted_order[:n_want] = True
-            if torch.equal(got, in_sorted_order):
-                return report(False, name, "", "you keep the right number of tokens but return the mask in sorted "
-                                               "order; return it in vocabulary order (mask[i] is about token i): "
-                                               "undo the sort with the indices torch.sort returned.")
-            return report(False, name, "", f"for p = {p} you keep {n_got} tokens, as top-p does, but not the most "
-                                           "probable ones: sort in descending order and return the mask in "
-                                           "vocabulary order.")
-        if n_got < n_want:
-            return report(False, name, "", f"for p = {p} you keep {n_got} tokens, top-p keeps {n_want}. Keep the "
-                                           "token that makes the total reach p (cumsum <= p drops it).")
-        return report(False, name, "", f"for p = {p} you keep {n_got} tokens, top-p keeps {n_want}. Stop as soon "
-                                       "as the running total reaches p.")
+        hint = diagnose(got, (probs, p), _NUCLEUS_WRONG, torch.equal)
+        if hint:
+            return report(False, name, "", f"{hint} (p = {p}: top-p keeps {n_want} of {probs.numel()} tokens, you "
+                                           f"keep {n_got}.)")
+        more = "Stop as soon as the running total reaches p." if n_got > n_want else \
+            "Sort in descending order, keep tokens until the running total reaches p (that token included)."
+        return report(False, name, "", f"for p = {p} you keep {n_got} tokens, top-p keeps {n_want}. {more} Return "
+                                       "the mask in vocabulary order.")
     return report(True, name, "sort, accumulate, and keep up to the token whose running total reaches p.", "")
