@@ -284,6 +284,16 @@ def _too_few_steps(answer: object) -> str | None:
     return f"it copies {acc:.0%} of sequences right: " if acc < 0.99 else None
 
 
+def _other_architecture(answer: object) -> str | None:
+    """What to say before the diagnosis if ``answer`` is not one layer, one head, learned positions."""
+    if not _toy(answer):
+        return None
+    c = answer.config
+    if (c.n_layers, c.n_heads, c.positions) == (1, 1, "learned"):
+        return None
+    return f"this model has {c.n_layers} layer(s), {c.n_heads} head(s) and {c.positions} positions: "
+
+
 # Exercise 7's wrong answers, in the order the checker looks for them: how to spot the mistake in an
 # answer (None: not this one; else the words to put before the diagnosis), then the row, whose answer
 # (the one a student with that mistake passes) is trained on first use.
@@ -298,6 +308,11 @@ _COPY_SLIPS: tuple[tuple[Callable[[object], str | None], Wrong], ...] = (
                 "this model was trained without positions (positions='none'): it may copy, by content, as section "
                 "7's position-blind copier does, but the exercise asks for learned positions: train with "
                 "ToyConfig(task='copy', positions='learned') and look at its diagonal.")),
+    (_other_architecture, WrongValue("two layers", lambda: train_toy(ToyConfig(task="copy", n_layers=2), steps=300,
+                                                                     progress=False)[0],
+                                     "the exercise asks for one layer, one head and learned positions "
+                                     "(ToyConfig(task='copy') with its other defaults), so that the model's one "
+                                     "attention map is the one to read.")),
     (_too_few_steps, WrongValue("too few steps", lambda: _trained()[0],
                                 "train for more steps (train_toy's default of 600 is plenty; 300 are enough for "
                                 "one layer).")),
@@ -334,7 +349,7 @@ def check_copy_model(answer: object) -> bool:
     on_diagonal = (w.argmax(-1) == torch.arange(T)).float().mean().item()
     if on_diagonal < 0.95:
         return report(False, name, "", f"it copies, but only {on_diagonal:.0%} of its queries look hardest at "
-                                       "their own position: use one layer so the map is readable.")
+                                       "their own position: train it longer (train_toy's default of 600 steps).")
     weight = w[:, torch.arange(T), torch.arange(T)].mean().item()
     how = "each output reads its own input position"
     return report(True, name, f"{toy_accuracy(answer).sequences:.0%} of sequences copied, and the attention map "
