@@ -393,3 +393,11 @@ def test_adamw_step_solution_passes_and_in_place_updates_are_named(capsys):
 
     assert "changed its argument `p` in place" in flags(capsys, ch02.check_adamw_step, in_place)
     assert "not implemented yet" in flags(capsys, ch02.check_adamw_step, _stub)
+
+
+def test_the_wrong_versions_tables_start_from_right_references(capsys):
+    """The switches of merge's and the training step's tables are off by default: the right answers."""
+    from lm_course.exercises import ch02_bpe, ch02_training
+
+    passes(capsys, ch02.check_merge, ch02_bpe._merge_variant)
+    passes(capsys, ch02.check_training_step, ch02_training._variant_step)

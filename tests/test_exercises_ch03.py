@@ -297,3 +297,10 @@ def test_rnn_forward_names_in_place_aliasing(capsys):
         return torch.stack(states, dim=1)
 
     assert "overwrite it in place" in flags(capsys, ch03.check_rnn_forward, aliased)
+
+
+def test_clip_table_starts_from_the_right_clipping(capsys):
+    """The switches of clipping's table are off by default: the right answer."""
+    from lm_course.exercises import ch03_gradients
+
+    passes(capsys, ch03.check_clip_grad_norm, ch03_gradients._clip_variant)

@@ -8,7 +8,7 @@ import random
 from collections.abc import Callable
 
 from lm_course.exercises._check import call, exercise, report
-from lm_course.exercises.wrong_versions import from_switches
+from lm_course.exercises.wrong_versions import diagnose, from_switches
 from lm_course.tokenizers import BPETokenizer
 from lm_course.tokenizers.bpe import SPLIT_PATTERN, merge_pair
 
@@ -19,39 +19,71 @@ def _reference_merge(ids, pair, new_id):
     return merge_pair(ids, pair, new_id)
 
 
-@exercise("ch02.merge")
+def _merge_variant(ids: list[int], pair: tuple[int, int], new_id: int, *, skip: int = 2, stop: int = 0,
+                   as_list: bool = False, first_only: bool = False, backwards: bool = False) -> list[int]:
+    """One merge, left to right, right (the defaults) or with one slip: ``skip=1``
+    (after a match only one id is skipped), ``stop=1`` (the loop stops one id
+    short and the last one is lost), ``as_list`` (the pair compared as a list,
+    never equal to the tuple), ``first_only`` (only the first occurrence
+    replaced), ``backwards`` (merged from the right, as a loop that edits a
+    copy from its end does)."""
+    if backwards:
+        return _merge_variant(ids[::-1], pair[::-1], new_id)[::-1]
+    out, i, done = [], 0, False
+    while i < len(ids) - stop:
+        here = ids[i:i + 2] if as_list else tuple(ids[i:i + 2])
+        if here == pair and not (first_only and done):
+            out.append(new_id)
+            done, i = True, i + skip
+        else:
+            out.append(ids[i])
+            i += 1
+    return out
+
+
+# merge's commonest slips and what to say (editing the caller's list is named by call itself)
+_MERGE_SLIPS = [
+    (dict(stop=1), "the last id is lost. When the loop stops one short of the end (to look at ids[i + 1]), "
+                   "append the last id too."),
+    (dict(skip=1), "after a match, skip BOTH ids of the pair (i += 2): the second id is part of the new one, "
+                   "so merging (1, 2) into 9 turns [1, 2, 3] into [9, 3], not [9, 2, 3]."),
+    (dict(as_list=True), "the pair was never replaced; compare (ids[i], ids[i + 1]) with pair, as tuples "
+                         "(a list is never equal to a tuple)."),
+    (dict(first_only=True), "only the first occurrence was replaced: keep walking after a match, every "
+                            "occurrence of the pair becomes new_id."),
+    (dict(backwards=True), "you merged from the right (a loop from the end, say): merge left to right, so "
+                           "[5, 5, 5] becomes [7, 5], not [5, 7]."),
+]
+_MERGE_WRONG = from_switches(_merge_variant, _MERGE_SLIPS)
+
+
+def _merge_cases() -> list[tuple[list[int], tuple[int, int], int]]:
+    rng = random.Random(0)
+    cases = [([1, 2, 3, 1, 2], (1, 2), 9), ([5, 5, 5], (5, 5), 7), ([5, 5, 5, 5], (5, 5), 7),
+             ([], (1, 2), 9), ([1], (1, 2), 9), ([3, 1, 2], (1, 2), 9), ([2, 1], (1, 2), 9)]
+    return cases + [([rng.randrange(3) for _ in range(20)], (rng.randrange(3), rng.randrange(3)), 3)
+                    for _ in range(20)]
+
+
+@exercise("ch02.merge", wrong=_MERGE_WRONG)
 def check_merge(merge) -> bool:
     """Exercise 1: ``merge(ids, pair, new_id)`` returns a new list in which
     every occurrence of ``pair`` in ``ids``, left to right, is ``new_id``;
     ``ids`` itself is left unchanged."""
     name = "Exercise 1 (one BPE merge)"
-    rng = random.Random(0)
-    cases = [([1, 2, 3, 1, 2], (1, 2), 9), ([5, 5, 5], (5, 5), 7), ([5, 5, 5, 5], (5, 5), 7),
-             ([], (1, 2), 9), ([1], (1, 2), 9), ([3, 1, 2], (1, 2), 9), ([2, 1], (1, 2), 9)]
-    cases += [([rng.randrange(3) for _ in range(20)], (rng.randrange(3), rng.randrange(3)), 3)
-              for _ in range(20)]
-    for ids, pair, new_id in cases:
+    for ids, pair, new_id in _merge_cases():
         want = _reference_merge(ids, pair, new_id)
         got = call(merge, list(ids), pair, new_id,
                    on_error=lambda err, ids=ids, pair=pair, new_id=new_id: f"(on merge({ids}, {pair}, {new_id}))")
         if not isinstance(got, (list, tuple)):
             return report(False, name, "", f"merge({ids}, {pair}, {new_id}) returned "
                                            f"{type(got).__name__}; return a list of ids.")
-        if list(got) != want:
-            got = list(got)
-            if ids and got == want[:-1] and want[-1] == ids[-1]:
-                hint = (f"merge({ids}, {pair}, {new_id}) gave {got}, expected {want}: the last id is lost. When "
-                        "the loop stops one short of the end (to look at ids[i + 1]), append the last id too.")
-            elif len(got) > len(want) and new_id in got:
-                hint = (f"merge({ids}, {pair}, {new_id}) gave {got}, expected {want}: after a match, skip BOTH "
-                        "ids of the pair (i += 2), so [5, 5, 5] becomes [7, 5], not [7, 7].")
-            elif new_id not in got and new_id in want:
-                hint = (f"merge({ids}, {pair}, {new_id}) gave {got}, expected {want}: the pair was never "
-                        "replaced; compare (ids[i], ids[i + 1]) with pair, as tuples.")
-            else:
-                hint = (f"merge({ids}, {pair}, {new_id}) gave {got}, expected {want}. "
-                        "Walk left to right; after a match skip both ids (so [5, 5, 5] becomes [7, 5]).")
-            return report(False, name, "", hint)
+        if list(got) == want:
+            continue
+        seen = f"merge({ids}, {pair}, {new_id}) gave {list(got)}, expected {want}"
+        hint = diagnose(list(got), (list(ids), pair, new_id), _MERGE_WRONG, lambda a, b: list(a) == list(b))
+        return report(False, name, "", f"{seen}: {hint}" if hint else
+                      f"{seen}. Walk left to right; after a match skip both ids (so [5, 5, 5] becomes [7, 5]).")
     return report(True, name, "This loop is the whole of BPE training, repeated once per merge.", "")
 
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable
+from functools import partial
 
 from lm_course.exercises._check import Stop, call, exercise, report
-from lm_course.exercises.wrong_versions import from_switches
+from lm_course.exercises.wrong_versions import Wrong, diagnose, from_switches
 
 __all__ = ["check_mlp_logits", "check_training_step", "mlp_logits_reference"]
 
@@ -117,45 +118,58 @@ def check_mlp_logits(fn: Callable) -> bool:
 # --------------------------------------------------------------------- Exercise 5: one training step
 
 
-def _variant_step(model, optimizer, x, y, grad_clip: float | None = 1.0, *, zero: bool = True,
-                  clip: str | None = "all", step: bool = True) -> float:
-    """The training step with one thing done wrong, to recognise a student's
-    mistake: no ``zero_grad`` (``zero=False``), no clipping (``clip=None``),
-    each tensor clipped on its own (``clip="each"``), no update (``step=False``)."""
+def _variant_step(model, optimizer, x, y, grad_clip: float | None = 1.0, *, zero: str | None = "first",
+                  clip: str | None = "all", fixed: float | None = None, step: bool = True,
+                  item: bool = True) -> float:
+    """The training step right (the defaults) or with one slip, to recognise a
+    student's mistake: no ``zero_grad`` (``zero=None``) or one between backward
+    and step (``zero="late"``), no clipping (``clip=None``), clipping after the
+    step (``clip="after"``), each tensor clipped on its own (``clip="each"``),
+    a hard-coded max norm (``fixed``), no update (``step=False``), the loss
+    tensor returned (``item=False``)."""
     import torch
 
     from lm_course.train import lm_loss
 
     loss = lm_loss(model, x, y)
-    if zero:
+    if zero == "first":
         optimizer.zero_grad()
     loss.backward()
-    if grad_clip is not None and clip is not None:
-        groups = [list(model.parameters())] if clip == "all" else [[p] for p in model.parameters()]
+    if zero == "late":
+        optimizer.zero_grad()
+    max_norm = grad_clip if fixed is None else fixed
+    if clip in ("all", "each") and max_norm is not None:
+        groups = [[p] for p in model.parameters()] if clip == "each" else [list(model.parameters())]
         for group in groups:
-            torch.nn.utils.clip_grad_norm_(group, grad_clip)
+            torch.nn.utils.clip_grad_norm_(group, max_norm)
     if step:
         optimizer.step()
-    return loss.item()
+    if clip == "after" and max_norm is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    return loss.item() if item else loss
 
 
-def _wrong_steps() -> dict[str, tuple[Callable, str]]:
-    """Common wrong versions of the training step and the hint each deserves."""
-    from functools import partial
+_NOT_CLIPPED = ("the update is not clipped: call torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip), with "
+                "the argument grad_clip, between loss.backward() and optimizer.step() (after the step it is too late).")
+_NO_UPDATE = ("the weights never change: after loss.backward() (and not with a zero_grad in between) call "
+              "optimizer.step(), which applies the update.")
+_TENSOR_LOSS = ("your step returns the loss tensor; return loss.item(), a Python float: the tensor keeps the step's "
+                "whole graph alive, and a loop that keeps every step's loss would keep every graph.")
 
-    no_step, no_zero_grad = partial(_variant_step, step=False), partial(_variant_step, zero=False)
-    no_clip, clip_each_tensor = partial(_variant_step, clip=None), partial(_variant_step, clip="each")
-    return {
-        "no_step": (no_step, "the weights never change: after loss.backward() (and not with a zero_grad in "
-                             "between) call optimizer.step(), which applies the update."),
-        "no_zero_grad": (no_zero_grad, "the gradients pile up from step to step: call optimizer.zero_grad() "
-                                       "before loss.backward() (backward adds to .grad, it does not overwrite it)."),
-        "no_clip": (no_clip, "the update is not clipped: call torch.nn.utils.clip_grad_norm_(model.parameters(), "
-                             "grad_clip), with the argument grad_clip, between loss.backward() and "
-                             "optimizer.step() (after the step it is too late)."),
-        "clip_each_tensor": (clip_each_tensor, "you clip each parameter's gradient on its own; clip_grad_norm_ "
-                                               "takes all of model.parameters() at once and scales them together."),
-    }
+# the training step's commonest slips and what to say; slips that update the weights alike share one
+# (the last, a tensor returned, is named before any comparison, from the type of the result)
+_STEP_WRONG = from_switches(_variant_step, [
+    (dict(zero=None), "the gradients pile up from step to step: call optimizer.zero_grad() before loss.backward() "
+                      "(backward adds to .grad, it does not overwrite it)."),
+    (dict(clip=None), _NOT_CLIPPED),
+    (dict(clip="after"), _NOT_CLIPPED),
+    (dict(clip="each"), "you clip each parameter's gradient on its own; clip_grad_norm_ takes all of "
+                        "model.parameters() at once and scales them together."),
+    (dict(fixed=1.0), _NOT_CLIPPED),  # these gradients' norms are below 1: clipping to 1.0 leaves them as they are
+    (dict(step=False), _NO_UPDATE),
+    (dict(zero="late"), _NO_UPDATE),
+    (dict(item=False), _TENSOR_LOSS),
+])
 
 
 def _run_steps(step_fn: Callable, grad_clip: float | None, optimizer_name: str) -> tuple[list[float], list]:
@@ -220,7 +234,7 @@ def _same(a: tuple[list[float], list], b: tuple[list[float], list]) -> bool:
             and all(torch.allclose(u, v, rtol=1e-4, atol=1e-6) for u, v in zip(wa, wb)))
 
 
-@exercise("ch02.training_step")
+@exercise("ch02.training_step", wrong=_STEP_WRONG)
 def check_training_step(training_step: object) -> bool:
     """Exercise 5: ``training_step(model, optimizer, x, y, grad_clip)`` makes
     one optimiser step on the batch and returns its loss as a float, exactly
@@ -238,9 +252,7 @@ def check_training_step(training_step: object) -> bool:
     def student(model, optimizer, x, y, clip):
         value = call(training_step, model, optimizer, x, y, clip)
         if isinstance(value, torch.Tensor):
-            report(False, name, "", "your step returns the loss tensor; return loss.item(), a Python float: "
-                                    "the tensor keeps the step's whole graph alive, and a loop that keeps every "
-                                    "step's loss would keep every graph.")
+            report(False, name, "", _TENSOR_LOSS)
             raise Stop
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             report(False, name, "", f"your function returned {type(value).__name__}; return the loss as a "
@@ -252,16 +264,16 @@ def check_training_step(training_step: object) -> bool:
         got = _run_steps(student, 0.05, "sgd")
         want = _run_steps(reference, 0.05, "sgd")
         if not _same(got, want):
-            if not math.isclose(got[0][0], want[0][0], rel_tol=1e-5):
-                return report(False, name, "", "the loss of the very first batch differs from the package's: "
-                                               "use F.cross_entropy(logits.reshape(-1, V), y.reshape(-1)) "
-                                               "on model(x), the mean over every position.")
-            for wrong, hint in _wrong_steps().values():
-                if _same(got, _run_steps(wrong, 0.05, "sgd")):
-                    return report(False, name, "", hint)
-            return report(False, name, "", "the losses after the first step differ from the package's: "
-                                           "the order is zero_grad, backward, clip (clip_grad_norm_ with "
-                                           "grad_clip), step.")
+            runs = [Wrong(w.name, partial(_run_steps, w.version), w.diagnosis) for w in _STEP_WRONG
+                    if w.diagnosis != _TENSOR_LOSS]  # a tensor returned is named above, from its type
+            hint = diagnose(got, (0.05, "sgd"), runs, _same)
+            if hint is None and not math.isclose(got[0][0], want[0][0], rel_tol=1e-5):
+                hint = ("the loss of the very first batch differs from the package's: use "
+                        "F.cross_entropy(logits.reshape(-1, V), y.reshape(-1)) on model(x), the mean over every "
+                        "position.")
+            return report(False, name, "", hint or "the losses after the first step differ from the package's: "
+                                                   "the order is zero_grad, backward, clip (clip_grad_norm_ with "
+                                                   "grad_clip), step.")
         if not _same(_run_steps(student, None, "sgd"), _run_steps(reference, None, "sgd")):
             return report(False, name, "", "with grad_clip=None the step must not clip at all.")
         # and in the real thing: AdamW, warm-up and cosine, against train() itself

@@ -8,13 +8,14 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable
+from functools import partial
 
 import torch
 import torch.nn as nn
 
 from lm_course.exercises._check import call, exercise, report
 from lm_course.exercises.ch03_gradients import _as_tensor
-from lm_course.exercises.wrong_versions import from_switches
+from lm_course.exercises.wrong_versions import Wrong, diagnose, from_switches
 from lm_course.rnn import RNNConfig, RNNLanguageModel
 from lm_course.rnn_training import StatefulLoss, consecutive_lanes
 
@@ -251,26 +252,52 @@ def _detached(state):
     return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
 
 
-def stateful_reference(model, optimizer, inputs, targets, block_size: int, *, reset: bool = False) -> list[float]:
+def stateful_reference(model, optimizer, inputs, targets, block_size: int, *, reset: bool = False,
+                       detach: bool = True, zero: bool = True, stride: int | None = None,
+                       piece: bool = False) -> list[float]:
     """One optimiser step per consecutive window of ``block_size`` tokens of
     the ``(B, L)`` lanes, each window starting from the final state of the
-    previous one, detached; returns the losses. ``reset=True`` (a zero state
-    every window) builds the commonest wrong version. (The same steps as
-    :class:`lm_course.rnn_training.StatefulLoss` in the training loop.)"""
+    previous one, detached; returns the losses. (The same steps as
+    :class:`lm_course.rnn_training.StatefulLoss` in the training loop.) The
+    keywords build the commonest wrong versions: ``reset=True`` (a zero state
+    every window), ``detach=False``, ``zero=False`` (no ``zero_grad``),
+    ``stride=1`` (overlapping windows), ``piece=True`` (the last piece, shorter
+    than a window, trained on too)."""
     import torch.nn.functional as F
 
     state = None
     losses = []
-    for a in range(0, inputs.size(1) - block_size + 1, block_size):
+    for a in range(0, inputs.size(1) - (1 if piece else block_size) + 1, stride or block_size):
         x, y = inputs[:, a:a + block_size], targets[:, a:a + block_size]  # (B, T) each
         logits, state = model(x, None if reset else state, return_state=True)  # (B, T, V)
         loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
-        optimizer.zero_grad()
+        if zero:
+            optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        state = _detached(state)
+        state = _detached(state) if detach else state
         losses.append(loss.item())
     return losses
+
+
+_NO_DETACH = ("this is what happens without a detach: the state still hangs on the previous window's graph, so "
+              "backward reaches into a graph that was already freed (or into weights the optimiser has changed "
+              "since). After each step set state = state.detach() (each tensor of an LSTM's (h, c)).")
+
+# stateful training's commonest slips and what to say (a missing detach raises in backward: call's on_error
+# names it, see _graph_error_hint)
+_STATEFUL_WRONG = from_switches(stateful_reference, [
+    (dict(reset=True), "every window starts again from a zero state: pass the previous window's final state "
+                       "(detached) to model(x, state, return_state=True); that carried state is what makes the "
+                       "training stateful."),
+    (dict(detach=False), _NO_DETACH),
+    (dict(zero=False), "the gradients pile up from window to window: call optimizer.zero_grad() before each "
+                       "loss.backward()."),
+    (dict(stride=1), "the windows overlap: start each window where the previous one ended, block_size tokens "
+                     "later, so that the state it starts from is the one the previous window ended with."),
+    (dict(piece=True), "train on the whole windows only (L // block_size of them), as the statement says: the "
+                       "last piece, shorter than a window, is left out."),
+])
 
 
 # kind, lanes, block_size, windows, extra tokens per lane (a last piece shorter than a window, to drop)
@@ -309,14 +336,23 @@ def _package_stateful(kind: str, lanes: int, block: int, windows: int,
 
 def _graph_error_hint(err: Exception) -> str:
     text = str(err)
-    if "second time" in text or "inplace operation" in text or "freed" in text:
-        return ("this is what happens without a detach: the state still hangs on the previous window's graph, "
-                "so backward reaches into a graph that was already freed (or into weights the optimiser has "
-                "changed since). After each step set state = state.detach() (each tensor of an LSTM's (h, c)).")
-    return ""
+    return _NO_DETACH if "second time" in text or "inplace operation" in text or "freed" in text else ""
 
 
-@exercise("ch03.train_stateful")
+def _stateful_run(fn: Callable, sizes: tuple) -> tuple[list[float], list[torch.Tensor]]:
+    """A wrong version's losses and final weights on the test case ``sizes``."""
+    model, optimizer, _, inputs, targets = _stateful_setup(*sizes)
+    losses = fn(model, optimizer, inputs, targets, sizes[2])
+    return losses, [p.detach() for p in model.parameters()]
+
+
+def _same_run(a: tuple[list[float], list[torch.Tensor]], b: tuple[list[float], list[torch.Tensor]]) -> bool:
+    """The same losses and final weights."""
+    return (len(a[0]) == len(b[0]) and all(math.isclose(u, v, rel_tol=1e-4, abs_tol=1e-6) for u, v in zip(a[0], b[0]))
+            and all(torch.allclose(u, v, rtol=1e-3, atol=1e-5) for u, v in zip(a[1], b[1])))
+
+
+@exercise("ch03.train_stateful", wrong=_STATEFUL_WRONG)
 def check_stateful_tbptt(fn: Callable) -> bool:
     """Exercise 6: ``fn(model, optimizer, inputs, targets, block_size)`` trains
     statefully on ``(B, L)`` lanes, one step per consecutive window, carrying
@@ -324,41 +360,29 @@ def check_stateful_tbptt(fn: Callable) -> bool:
     final weights) with :class:`lm_course.rnn_training.StatefulLoss` on small
     vanilla RNN, LSTM and GRU models."""
     name = "Exercise 6 (stateful truncated BPTT)"
+    runs = [Wrong(w.name, partial(_stateful_run, w.version), w.diagnosis) for w in _STATEFUL_WRONG]
     for sizes in _STATEFUL_SIZES:
         model, optimizer, _, inputs, targets = _stateful_setup(*sizes)
         got = call(fn, model, optimizer, inputs, targets, sizes[2], on_error=_graph_error_hint, timeout=30.0)
-        want_losses, want_weights = _package_stateful(*sizes)
+        want = _package_stateful(*sizes)
         try:
-            got = [float(v.detach() if isinstance(v, torch.Tensor) else v) for v in got]
+            got = ([float(v.detach() if isinstance(v, torch.Tensor) else v) for v in got],
+                   [p.detach() for p in model.parameters()])
         except (TypeError, ValueError, RuntimeError):
             return report(False, name, "", "return a list of floats, one loss per window (loss.item()).")
-        L, block = inputs.size(1), sizes[2]
-        if len(got) == len(want_losses) + 1 and L % block:
-            return report(False, name, "", f"lanes of {L} tokens and block_size={block} make {L // block} whole "
-                                           f"windows and a last piece of {L % block} tokens; train on the "
-                                           f"{L // block} whole windows only (L // block_size), as the statement "
-                                           f"says: you returned {len(got)} losses.")
-        if len(got) != len(want_losses):
-            return report(False, name, "", f"lanes of {inputs.size(1)} tokens and block_size={sizes[2]} make "
-                                           f"{len(want_losses)} consecutive windows (one step each); you returned "
-                                           f"{len(got)} losses.")
-        weights = [p.detach() for p in model.parameters()]
-        same = (all(math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-6) for a, b in zip(got, want_losses))
-                and all(torch.allclose(a, b, rtol=1e-3, atol=1e-5) for a, b in zip(weights, want_weights)))
-        if same:
+        if _same_run(got, want):
             continue
-        if not math.isclose(got[0], want_losses[0], rel_tol=1e-4):
+        L, block, n = inputs.size(1), sizes[2], len(want[0])
+        seen = f"lanes of {L} tokens and block_size={block} make {n} consecutive windows (one step each)"
+        hint = diagnose(got, (sizes,), runs, _same_run)
+        if hint or len(got[0]) != n:
+            return report(False, name, "", f"{seen}: {hint}" if hint else f"{seen}; you returned {len(got[0])} losses.")
+        if not math.isclose(got[0][0], want[0][0], rel_tol=1e-4):
             return report(False, name, "", "the first window's loss differs already: the first window is "
                                            "inputs[:, :block_size] from a zero state (None), and the loss is the "
                                            "mean cross-entropy of model's logits against targets.")
-        m2, o2, _, i2, t2 = _stateful_setup(*sizes)
-        reset = stateful_reference(m2, o2, i2, t2, sizes[2], reset=True)
-        if all(math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-6) for a, b in zip(got, reset)):
-            return report(False, name, "", "every window starts again from a zero state: pass the previous "
-                                           "window's final state (detached) to model(x, state, return_state=True); "
-                                           "that carried state is what makes the training stateful.")
-        return report(False, name, "", f"your losses {[round(v, 4) for v in got]} differ from the package's "
-                                       f"{[round(v, 4) for v in want_losses]}: one optimiser step per window, "
+        return report(False, name, "", f"your losses {[round(v, 4) for v in got[0]]} differ from the package's "
+                                       f"{[round(v, 4) for v in want[0]]}: one optimiser step per window, "
                                        "zero_grad, backward, step, then the state detached and carried on.")
     return report(True, name, "the same losses and weights as StatefulLoss in the course's loop (RNN, LSTM "
                               "and GRU): values flow across windows, gradients stop at each window's start.", "")

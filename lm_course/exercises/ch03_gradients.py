@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 
 from lm_course.exercises._check import call, exercise, report
-from lm_course.exercises.wrong_versions import from_switches
+from lm_course.exercises.wrong_versions import diagnose, from_switches
 
 __all__ = ["check_bptt_grad_W_hh", "check_clip_grad_norm", "bptt_grad_W_hh_autograd"]
 
@@ -129,7 +129,39 @@ def _same(got: object, want: list[torch.Tensor]) -> bool:
         return False
 
 
-@exercise("ch03.clip")
+def _clip_variant(grads: list[torch.Tensor], max_norm: float, *, norm: str = "global",
+                  scale: str = "min") -> list[torch.Tensor]:
+    """``clip_grad_norm_``'s numbers, right (the defaults) or with one slip:
+    ``norm="each"`` (every tensor clipped by its own norm), ``"sum"`` (the
+    tensors' norms added up), ``"l1"`` (the sum of absolute values),
+    ``"value"`` (every entry clamped to [-max_norm, max_norm]);
+    ``scale="always"`` (scaled to max_norm even when below it)."""
+    if norm == "value":
+        return [g.clamp(-max_norm, max_norm) for g in grads]
+    if norm == "each":
+        return [g * min(1.0, max_norm / max(float(g.norm()), 1e-12)) for g in grads]
+    total = {"global": math.sqrt(sum(float(g.pow(2).sum()) for g in grads)),
+             "sum": sum(float(g.norm()) for g in grads), "l1": sum(float(g.abs().sum()) for g in grads)}[norm]
+    factor = max_norm / (total + 1e-6)
+    return [g * (factor if scale == "always" else min(1.0, factor)) for g in grads]
+
+
+# clipping's commonest slips and what to say
+_CLIP_SLIPS = [
+    (dict(norm="each"), "use ONE norm over all the tensors together (sqrt of the sum of every squared entry)."),
+    (dict(norm="sum"), "the total norm is the square root of the sum of EVERY squared entry of every tensor; "
+                       "adding up the tensors' own norms gives a larger number."),
+    (dict(norm="l1"), "that is the L1 norm (sum of absolute values); clip_grad_norm_ uses the L2 norm, the "
+                      "square root of the sum of squares."),
+    (dict(norm="value"), "that clips each entry to [-max_norm, max_norm] (clipping by value), which changes the "
+                         "direction; clipping by norm multiplies every tensor by the same max_norm / total_norm."),
+    (dict(scale="always"), "when the total norm is already below max_norm, leave the gradients alone: the factor "
+                           "is min(1, max_norm / total_norm)."),
+]
+_CLIP_WRONG = from_switches(_clip_variant, _CLIP_SLIPS)
+
+
+@exercise("ch03.clip", wrong=_CLIP_WRONG)
 def check_clip_grad_norm(fn: Callable) -> bool:
     """Exercise 3: ``fn(grads, max_norm)`` returns the gradients clipped like
     ``torch.nn.utils.clip_grad_norm_`` (one global norm over all tensors;
@@ -142,25 +174,13 @@ def check_clip_grad_norm(fn: Callable) -> bool:
             p.grad = g.clone()
         nn.utils.clip_grad_norm_(params, max_norm)
         got = call(fn, [g.clone() for g in grads], max_norm, may_change=True)
-        if not _same(got, [p.grad for p in params]):
-            total = math.sqrt(sum(float(g.pow(2).sum()) for g in grads))
-            sum_of_norms = sum(float(g.norm()) for g in grads)
-            l1 = sum(float(g.abs().sum()) for g in grads)
-            if _same(got, [g * min(1.0, max_norm / max(float(g.norm()), 1e-12)) for g in grads]):
-                hint = "use ONE norm over all the tensors together (sqrt of the sum of every squared entry)."
-            elif _same(got, [g * min(1.0, max_norm / sum_of_norms) for g in grads]):
-                hint = ("the total norm is the square root of the sum of EVERY squared entry of every tensor; "
-                        "adding up the tensors' own norms gives a larger number.")
-            elif _same(got, [g * min(1.0, max_norm / l1) for g in grads]):
-                hint = ("that is the L1 norm (sum of absolute values); clip_grad_norm_ uses the L2 norm, the "
-                        "square root of the sum of squares.")
-            elif _same(got, [g.clamp(-max_norm, max_norm) for g in grads]):
-                hint = ("that clips each entry to [-max_norm, max_norm] (clipping by value), which changes the "
-                        "direction; clipping by norm multiplies every tensor by the same max_norm / total_norm.")
-            elif total < max_norm:
-                hint = f"when the total norm ({total:.3f}) is already below max_norm, leave the gradients alone."
-            else:
-                hint = "scale every tensor by max_norm / total_norm when total_norm > max_norm."
-            return report(False, name, "", hint)
+        if _same(got, [p.grad for p in params]):
+            continue
+        total = math.sqrt(sum(float(g.pow(2).sum()) for g in grads))
+        seen = f"on gradients of total norm {total:.3f} with max_norm={max_norm}"
+        hint = diagnose(got, ([g.clone() for g in grads], max_norm), _CLIP_WRONG, _same)
+        return report(False, name, "", f"{seen}: {hint}" if hint else
+                      f"{seen}, your result differs from clip_grad_norm_'s: scale every tensor by "
+                      "max_norm / total_norm when total_norm > max_norm, and leave them alone otherwise.")
     return report(True, name, "Same numbers as torch.nn.utils.clip_grad_norm_: the direction is kept, "
                   "only the length is capped.", "")
