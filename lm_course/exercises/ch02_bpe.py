@@ -88,21 +88,27 @@ def check_merge(merge) -> bool:
 
 
 # --------------------------------------------------------------------- Exercise 2: pair counts
-def pair_counts_reference(chunks, *, across: bool = False, wrap: bool = False,
-                          overlapping: bool = True) -> dict[tuple[int, int], int]:
+def pair_counts_reference(chunks, *, across: bool = False, wrap: bool = False, overlapping: bool = True,
+                          short: bool = False, once: bool = False,
+                          swapped: bool = False) -> dict[tuple[int, int], int]:
     """How often each adjacent pair of ids occurs inside the chunks (a list
     of lists of ids), every position counted (``[5, 5, 5]`` holds ``(5, 5)``
     twice), never across two chunks: the counts BPE training starts from.
 
     ``across=True`` (the chunks glued together first), ``wrap=True`` (the last
-    id of a chunk paired with its first) and ``overlapping=False`` (a pair of
-    equal ids skips the next position) build the commonest wrong versions."""
+    id of a chunk paired with its first), ``overlapping=False`` (a pair of
+    equal ids skips the next position), ``short=True`` (the last pair of a
+    chunk missed), ``once=True`` (each pair counted once per chunk) and
+    ``swapped=True`` (the pairs written (b, a)) build the commonest wrong versions."""
     from collections import Counter
 
     seqs = [[i for chunk in chunks for i in chunk]] if across else [list(c) for c in chunks]
     out: Counter = Counter()
     for seq in seqs:
         pairs = list(zip(seq, seq[1:] + seq[:1])) if wrap and len(seq) > 1 else list(zip(seq, seq[1:]))
+        pairs = [(b, a) for a, b in pairs[:-1 if short else None]] if swapped else pairs[:-1 if short else None]
+        if once:
+            pairs = list(dict.fromkeys(pairs))
         if overlapping:
             out.update(pairs)
             continue
@@ -135,19 +141,26 @@ _PAIR_SLIPS = [
                       "which stops at the last pair."),
     (dict(overlapping=False), "every position counts, overlapping pairs too: [5, 5, 5] holds (5, 5) twice "
                               "(merging is left to right and skips, counting is not)."),
+    (dict(short=True), "the last pair of a chunk is missing: zip(chunk, chunk[1:]) or range(len(chunk) - 1) "
+                       "reaches it; range(len(chunk) - 2) stops one pair early."),
+    (dict(once=True), "you counted each pair once per chunk (a set): count every occurrence, [5, 5, 5] holds "
+                      "(5, 5) twice."),
+    (dict(swapped=True), "your pairs are written backwards: the key is (left id, right id), (chunk[i], "
+                         "chunk[i + 1])."),
 ]
+_PAIR_TABLE = from_switches(pair_counts_reference, _PAIR_SLIPS)
 
 
 def _pair_cases() -> list[list[list[int]]]:
     rng = random.Random(1)
-    cases = [[[1, 2, 3], [1, 2]], [[5, 5, 5]], [[5, 5, 5, 5], [5]], [[1, 2], [2, 1]], [[]], [[7]], [],
+    cases = [[[1, 2, 3], [1, 2]], [[1, 2, 1, 2, 3]], [[5, 5, 5]], [[5, 5, 5, 5], [5]], [[1, 2], [2, 1]], [[]], [[7]], [],
              [list(c.encode()) for c in ["hug", " pug", " pun", " bun", " hugs"]]]
     cases += [[[rng.randrange(3) for _ in range(rng.randrange(0, 7))] for _ in range(rng.randrange(1, 5))]
               for _ in range(15)]
     return cases
 
 
-@exercise("ch02.pair_counts", wrong=from_switches(pair_counts_reference, _PAIR_SLIPS))
+@exercise("ch02.pair_counts", wrong=_PAIR_TABLE)
 def check_pair_counts(fn: Callable) -> bool:
     """Exercise 2: ``fn(chunks)`` counts the adjacent pairs inside each chunk
     (a list of lists of ids) and returns ``{(a, b): count}``; compared with
@@ -161,14 +174,9 @@ def check_pair_counts(fn: Callable) -> bool:
         want = pair_counts_reference(chunks)
         if got == want:
             continue
-        for kw, hint in _PAIR_SLIPS:
-            if got == pair_counts_reference(chunks, **kw):
-                return report(False, name, "", hint)
-        short = pair_counts_reference([c[:-1] for c in chunks])
-        if got == short and got != want:
-            return report(False, name, "", f"the last pair of a chunk is missing (for chunks {chunks}): "
-                                           "zip(chunk, chunk[1:]) or range(len(chunk) - 1) reaches it; "
-                                           "range(len(chunk) - 2) stops one pair early.")
+        hint = diagnose(got, (chunks,), _PAIR_TABLE, lambda mine, wrong: mine == wrong)
+        if hint:
+            return report(False, name, "", f"{hint} (for chunks {chunks})")
         return report(False, name, "", f"for chunks {chunks} expected {want}, got {got}.")
     return report(True, name, "the counts BPE training starts from: in 'hug pug pun bun hugs' the pair "
                               "(u, g) = (117, 103) occurs 3 times, more than any other.", "")
