@@ -9,35 +9,44 @@ from collections.abc import Callable
 from functools import partial
 
 from lm_course.exercises._check import Stop, call, current_name, exercise, report
-from lm_course.exercises.wrong_versions import from_switches
+from lm_course.exercises.wrong_versions import diagnose, from_switches
 
 __all__ = ["check_cross_entropy", "check_adamw_step", "cross_entropy_reference", "adamw_step_reference"]
 
 
 # --------------------------------------------------------------------- Exercise 6: cross-entropy from logits
 def cross_entropy_reference(logits, targets, *, stable: bool = True, reduce: str = "mean", log=None,
-                            dim: int = -1):
+                            dim: int = -1, sign: int = 1, normalise: bool = True):
     """The mean cross-entropy ``-log softmax(logits)[target]`` of ``(N, V)``
     logits against ``(N,)`` target ids, computed in float64 (the defaults:
     ``F.cross_entropy``), or a wrong version: ``stable=False`` (exp of the raw
     logits, which overflows), ``reduce="sum"`` or ``"none"``, ``log`` another
-    logarithm (``math.log2``: bits), ``dim=0`` (the softmax over the rows)."""
+    logarithm (``math.log2``: bits), ``dim=0`` (the softmax over the rows),
+    ``sign=-1`` (the mean log-probability, not its negative),
+    ``normalise=False`` (minus the target's logit, without log-sum-exp)."""
     import torch
 
-    x = logits.double()
+    x = logits.double() if stable else logits.float()  # unstable: in float32, as a student's exp overflows
     if stable:
         m = x.max(dim=dim, keepdim=True).values  # (N, 1)
         log_z = m + (x - m).exp().sum(dim=dim, keepdim=True).log()
     else:
         log_z = x.exp().sum(dim=dim, keepdim=True).log()
-    logp = x - log_z  # (N, V)
+    logp = x - log_z if normalise else x  # (N, V)
     if log is math.log2:
         logp = logp / math.log(2)  # bits
-    nll = -logp[torch.arange(len(targets)), targets]  # (N,)
+    nll = -sign * logp[torch.arange(len(targets)), targets]  # (N,)
     return {"mean": nll.mean(), "sum": nll.sum(), "none": nll}[reduce]
 
 
+# said when the loss is not finite on the case whose logits are near 100
+_OVERFLOW = ("your loss is not finite on logits near 100: exp(100) overflows float32. Subtract each row's max "
+             "before exp (the log-sum-exp trick): log sum exp(x) = m + log sum exp(x - m).")
 _CE_MISTAKES = [
+    (dict(stable=False), _OVERFLOW),
+    (dict(sign=-1), "the cross-entropy is MINUS the mean log-probability of the targets: it is never negative."),
+    (dict(normalise=False), "you took minus the target's logit: its log-probability subtracts log sum_j "
+                            "exp(x_j) first (a log-softmax over the row)."),
     (dict(reduce="sum"), "that is the sum over the rows; the loss is their mean (divide by N), as F.cross_entropy "
                          "returns by default."),
     (dict(log=math.log2), "that is in bits (log2); PyTorch's cross-entropy uses the natural log (nats)."),
@@ -57,7 +66,10 @@ def _ce_cases():
     return cases
 
 
-@exercise("ch02.cross_entropy", wrong=from_switches(cross_entropy_reference, _CE_MISTAKES))
+_CE_TABLE = from_switches(cross_entropy_reference, _CE_MISTAKES)
+
+
+@exercise("ch02.cross_entropy", wrong=_CE_TABLE)
 def check_cross_entropy(fn: Callable) -> bool:
     """Exercise 6: ``fn(logits, targets)`` returns the mean cross-entropy of
     ``(N, V)`` float logits against ``(N,)`` target ids, like
@@ -80,15 +92,11 @@ def check_cross_entropy(fn: Callable) -> bool:
         if math.isclose(value, float(want), rel_tol=1e-5, abs_tol=1e-6):
             continue
         if not math.isfinite(value):
-            return report(False, name, "", "your loss is not finite on logits near 100: exp(100) overflows float32. "
-                                           "Subtract each row's max before exp (the log-sum-exp trick): "
-                                           "log sum exp(x) = m + log sum exp(x - m).")
-        for switches, hint in _CE_MISTAKES:
-            if math.isclose(value, float(cross_entropy_reference(logits, targets, **switches)), rel_tol=1e-5):
-                return report(False, name, "", hint)
-        if math.isclose(value, -float(want), rel_tol=1e-5):
-            return report(False, name, "", "the cross-entropy is MINUS the mean log-probability of the targets: "
-                                           "it is never negative.")
+            return report(False, name, "", _OVERFLOW)
+        hint = diagnose(value, (logits, targets), _CE_TABLE, lambda mine, wrong: math.isclose(mine, float(wrong),
+                                                                                              rel_tol=1e-5))
+        if hint:
+            return report(False, name, "", hint)
         return report(False, name, "", f"for logits {tuple(logits.shape)} expected {float(want):.5f}, got "
                                        f"{value:.5f}: the mean over rows of log sum_j exp(x_j) - x_target.")
     return report(True, name, "The same loss as F.cross_entropy, also where exp(logits) alone would overflow: "
